@@ -1,0 +1,132 @@
+import datetime
+
+from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import resource_pb2 as _resource_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from phs.scheduling.v1 import resources_pb2 as _resources_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CreatePsychologistRequest(_message.Message):
+    __slots__ = ("psychologist", "request_id")
+    PSYCHOLOGIST_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    psychologist: _resources_pb2.Psychologist
+    request_id: str
+    def __init__(self, psychologist: _Optional[_Union[_resources_pb2.Psychologist, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetPsychologistRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListPsychologistsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPsychologistsResponse(_message.Message):
+    __slots__ = ("psychologists", "next_page_token")
+    PSYCHOLOGISTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    psychologists: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Psychologist]
+    next_page_token: str
+    def __init__(self, psychologists: _Optional[_Iterable[_Union[_resources_pb2.Psychologist, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CreateClientRequest(_message.Message):
+    __slots__ = ("client", "request_id")
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    client: _resources_pb2.Client
+    request_id: str
+    def __init__(self, client: _Optional[_Union[_resources_pb2.Client, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetClientRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListClientsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListClientsResponse(_message.Message):
+    __slots__ = ("clients", "next_page_token")
+    CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    clients: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Client]
+    next_page_token: str
+    def __init__(self, clients: _Optional[_Iterable[_Union[_resources_pb2.Client, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListSessionTypesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSessionTypesResponse(_message.Message):
+    __slots__ = ("session_types", "next_page_token")
+    SESSION_TYPES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    session_types: _containers.RepeatedCompositeFieldContainer[_resources_pb2.SessionType]
+    next_page_token: str
+    def __init__(self, session_types: _Optional[_Iterable[_Union[_resources_pb2.SessionType, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CreateAppointmentRequest(_message.Message):
+    __slots__ = ("parent", "appointment", "request_id")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    APPOINTMENT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    appointment: _resources_pb2.Appointment
+    request_id: str
+    def __init__(self, parent: _Optional[str] = ..., appointment: _Optional[_Union[_resources_pb2.Appointment, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetAppointmentRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListAppointmentsRequest(_message.Message):
+    __slots__ = ("parent", "page_size", "page_token", "start_time", "end_time", "states", "client")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    page_size: int
+    page_token: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    states: _containers.RepeatedScalarFieldContainer[_resources_pb2.Appointment.State]
+    client: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., states: _Optional[_Iterable[_Union[_resources_pb2.Appointment.State, str]]] = ..., client: _Optional[str] = ...) -> None: ...
+
+class ListAppointmentsResponse(_message.Message):
+    __slots__ = ("appointments", "next_page_token")
+    APPOINTMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    appointments: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Appointment]
+    next_page_token: str
+    def __init__(self, appointments: _Optional[_Iterable[_Union[_resources_pb2.Appointment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,109 @@
+"""Configuration from the environment (twelve-factor). Every variable is PHS_*."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed."""
+
+
+def env_str(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if value is None or value == "":
+        raise ConfigError(f"environment variable {name} is required")
+    return value
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What every gRPC process needs: where to listen and how to stop."""
+
+    service: str
+    grpc_port: int
+    metrics_port: int
+    bind_host: str
+    max_workers: int
+    # Seconds in-flight RPCs get to finish after SIGTERM.
+    shutdown_grace_s: float
+    # Seconds to keep answering (while health says NOT_SERVING) before closing
+    # the listener, so load balancers stop routing first.
+    shutdown_drain_s: float
+    health_interval_s: float
+    max_message_bytes: int
+
+    @classmethod
+    def from_env(cls, service: str, grpc_port: int = 50051, metrics_port: int = 9090) -> ServerConfig:
+        return cls(
+            service=service,
+            grpc_port=env_int("PHS_GRPC_PORT", grpc_port),
+            metrics_port=env_int("PHS_METRICS_PORT", metrics_port),
+            bind_host=env_str("PHS_BIND_HOST", "0.0.0.0"),
+            max_workers=env_int("PHS_GRPC_MAX_WORKERS", 16),
+            shutdown_grace_s=env_float("PHS_SHUTDOWN_GRACE_SECONDS", 10.0),
+            shutdown_drain_s=env_float("PHS_SHUTDOWN_DRAIN_SECONDS", 0.0),
+            health_interval_s=env_float("PHS_HEALTH_INTERVAL_SECONDS", 2.0),
+            max_message_bytes=env_int("PHS_GRPC_MAX_MESSAGE_BYTES", 4 * 1024 * 1024),
+        )
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Broker connection settings; nothing here is specific to a local broker."""
+
+    bootstrap_servers: str
+    security_protocol: str
+    sasl_mechanism: str | None
+    sasl_username: str | None
+    sasl_password: str | None
+    ssl_cafile: str | None
+    report_jobs_topic: str
+    report_jobs_partitions: int
+    replication_factor: int
+
+    @classmethod
+    def from_env(cls) -> KafkaConfig:
+        return cls(
+            bootstrap_servers=env_str("PHS_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            security_protocol=env_str("PHS_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+            sasl_mechanism=os.environ.get("PHS_KAFKA_SASL_MECHANISM") or None,
+            sasl_username=os.environ.get("PHS_KAFKA_SASL_USERNAME") or None,
+            sasl_password=os.environ.get("PHS_KAFKA_SASL_PASSWORD") or None,
+            ssl_cafile=os.environ.get("PHS_KAFKA_SSL_CAFILE") or None,
+            report_jobs_topic=env_str("PHS_REPORT_JOBS_TOPIC", "phs.reports.jobs.v1"),
+            report_jobs_partitions=env_int("PHS_REPORT_JOBS_PARTITIONS", 4),
+            replication_factor=env_int("PHS_KAFKA_REPLICATION_FACTOR", 1),
+        )

@@ -1,0 +1,183 @@
+"""Database plumbing shared by the services: engines for PostgreSQL (production)
+and SQLite (the embedded default), a UTC timestamp column type, and Alembic
+migrations run safely from several processes at once.
+
+SQLite notes: WAL mode so readers never block the writer; every write
+transaction starts with BEGIN IMMEDIATE, which takes the database's single
+write lock up front, so a check-then-insert inside one transaction is
+serialized against every other writer (the SQLite equivalent of PostgreSQL's
+exclusion constraint, enforced together with triggers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+UTC = dt.UTC
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC instants in, timezone-aware UTC instants out.
+
+    PostgreSQL stores timestamptz. SQLite stores naive UTC text of one fixed
+    format, so text comparison (used by the overlap triggers) is time order.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+READ_ONLY = "phs_read_only"
+
+
+def reader(engine: Engine) -> Engine:
+    """The same pool, for read-only transactions (no write lock on SQLite)."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine for `url`; SQLite files get WAL, foreign keys and BEGIN IMMEDIATE."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            # Readers take no lock (WAL gives them a snapshot); writers take the
+            # write lock up front so their checks cannot interleave.
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def ping(engine: Engine) -> None:
+    """Raise unless the database answers (a health check)."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine, name: str) -> Iterator[Any]:
+    """Serialize migrations across processes: an advisory lock on PostgreSQL,
+    a lock file beside the database on SQLite."""
+    if is_sqlite(engine):
+        db = engine.url.database
+        if not db or db == ":memory:":
+            with engine.connect() as conn:
+                yield conn
+            return
+        with open(f"{db}.migrate.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                with engine.connect() as conn:
+                    yield conn
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    key = int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "big") & 0x7FFFFFFFFFFFFFFF
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        conn.commit()
+        try:
+            yield conn
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+
+
+def migrate(engine: Engine, migrations_dir: Path, version_table: str) -> None:
+    """Upgrade the schema to head (safe to call from several processes at once)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.attributes["version_table"] = version_table
+    with _migration_lock(engine, version_table) as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.commit()
+    log.info("schema at head", extra={"version_table": version_table})
+
+
+def run_alembic_env(target_metadata: Any) -> None:
+    """The body of every service's migrations/env.py.
+
+    Called by `migrate` (with a connection) or by the alembic CLI for
+    `alembic revision --autogenerate` (with PHS_DATABASE_URL)."""
+    import os
+
+    from alembic import context
+
+    cfg = context.config
+    version_table = cfg.attributes.get("version_table") or cfg.get_main_option("version_table")
+    conn = cfg.attributes.get("connection")
+    if conn is None:
+        engine = make_engine(os.environ["PHS_DATABASE_URL"])
+        with engine.connect() as c:
+            context.configure(
+                connection=c, target_metadata=target_metadata, version_table=version_table,
+                render_as_batch=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+        return
+    context.configure(
+        connection=conn, target_metadata=target_metadata, version_table=version_table,
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,77 @@
+"""AIP-155 request ids: a retried request returns the first response; the same id
+with a different request is refused. The record is written in the same database
+transaction as the change, so a crash can never keep one without the other."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from sqlalchemy import Connection, Table, insert, select
+
+from phs_runtime.context import IDEMPOTENCY_KEY_HEADER
+from phs_runtime.errors import failed_precondition, invalid_argument
+
+M = TypeVar("M", bound=Message)
+
+_VALID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def effective_request_id(request_id: str, context: grpc.ServicerContext, field: str = "request_id") -> str:
+    """The body's request_id, else the Idempotency-Key header (REST through Envoy)."""
+    value = request_id
+    if not value:
+        for k, v in context.invocation_metadata() or ():
+            if k == IDEMPOTENCY_KEY_HEADER:
+                value = v if isinstance(v, str) else v.decode("ascii", "replace")
+                field = "Idempotency-Key"
+                break
+    if value and not _VALID.match(value):
+        raise invalid_argument([(field, "must be 1-128 characters of letters, digits, '.', '_', ':', '-'")])
+    return value
+
+
+def fingerprint(request: Message) -> str:
+    """A hash of the request without its request_id (so only the content counts)."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    if "request_id" in copy.DESCRIPTOR.fields_by_name:
+        copy.ClearField("request_id")  # type: ignore[arg-type]
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+
+
+def lookup(conn: Connection, table: Table, method: str, request_id: str, request_hash: str,
+           response_type: type[M]) -> M | None:
+    """The stored response for this request id, None if new; refuses a changed request."""
+    if not request_id:
+        return None
+    row = conn.execute(
+        select(table.c.request_hash, table.c.response).where(
+            table.c.method == method, table.c.request_id == request_id
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise failed_precondition(
+            "IDEMPOTENCY_KEY_REUSED",
+            "this request_id was already used with a different request",
+            {"request_id": request_id},
+        )
+    return response_type.FromString(row.response)
+
+
+def record(conn: Connection, table: Table, method: str, request_id: str, request_hash: str,
+           response: Message, now: dt.datetime, **extra: Any) -> None:
+    if not request_id:
+        return
+    conn.execute(
+        insert(table).values(
+            method=method, request_id=request_id, request_hash=request_hash,
+            response=response.SerializeToString(deterministic=True), create_time=now, **extra,
+        )
+    )

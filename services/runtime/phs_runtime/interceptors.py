@@ -1,0 +1,224 @@
+"""gRPC interceptors shared by every server and client.
+
+Server side, for every RPC: take `x-request-id` from the metadata (Envoy sets it;
+generate one if absent) into the logging context, count and time it with the
+standard gRPC metrics, turn ApiError into a rich google.rpc.Status, hide
+unexpected exceptions behind INTERNAL, and log one line when it ends.
+
+Client side: forward the current request id and record client metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from grpc_status import rpc_status
+
+from phs_runtime import metrics
+from phs_runtime.context import REQUEST_ID_HEADER, current_request_id, request_context
+from phs_runtime.errors import ApiError, internal
+
+log = logging.getLogger("phs.rpc")
+
+# Health and reflection are polled constantly; one log line per probe is noise.
+_QUIET_SERVICES = {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
+                   "grpc.reflection.v1.ServerReflection"}
+
+
+def _metadata_value(metadata: Any, key: str) -> str | None:
+    for k, v in metadata or ():
+        if k == key:
+            return v if isinstance(v, str) else v.decode("ascii", "replace")
+    return None
+
+
+def _code_of(context: grpc.ServicerContext) -> grpc.StatusCode:
+    code = context.code()  # type: ignore[attr-defined]
+    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
+
+
+class _Call:
+    """Book-keeping for one server RPC: metrics, request id, error mapping, log line."""
+
+    def __init__(self, kind: str, full_method: str, request_id: str | None) -> None:
+        service, method = metrics.split_method(full_method)
+        self.labels = (kind, service, method)
+        self.full_method = full_method
+        self.request_id = request_id
+        self.quiet = service in _QUIET_SERVICES
+
+    def run(self, context: grpc.ServicerContext, body: Callable[[], Any]) -> Any:
+        """Run a unary-response body under the request context."""
+        with request_context(self.request_id):
+            self._start()
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                result = body()
+                code = _code_of(context)
+                return result
+            except BaseException as exc:
+                code = self._fail(context, exc)
+                self._abort(context, exc, code)
+                raise
+            finally:
+                self._finish(code)
+
+    def stream(self, context: grpc.ServicerContext, body: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+        """Run a streaming-response body; the generator keeps the request context."""
+        with request_context(self.request_id):
+            self._start()
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                for msg in body():
+                    metrics.SERVER_MSG_SENT.labels(*self.labels).inc()
+                    yield msg
+                code = _code_of(context)
+            except BaseException as exc:
+                code = self._fail(context, exc)
+                self._abort(context, exc, code)
+                raise
+            finally:
+                self._finish(code)
+
+    def _start(self) -> None:
+        metrics.SERVER_STARTED.labels(*self.labels).inc()
+        self.started = time.perf_counter()
+
+    def _fail(self, context: grpc.ServicerContext, exc: BaseException) -> grpc.StatusCode:
+        """The status an exception ends the RPC with (called before _abort)."""
+        if isinstance(exc, ApiError):
+            return exc.code
+        if isinstance(exc, GeneratorExit):  # the client went away mid-stream
+            return grpc.StatusCode.CANCELLED
+        code = _code_of(context)
+        if code is grpc.StatusCode.OK:  # not an abort: a bug or an outage
+            log.error("unhandled error", exc_info=exc, extra={"grpc_method": self.full_method})
+            return grpc.StatusCode.INTERNAL
+        return code
+
+    @staticmethod
+    def _abort(context: grpc.ServicerContext, exc: BaseException, code: grpc.StatusCode) -> None:
+        """Send the rich status for expected errors and hide unexpected ones behind INTERNAL."""
+        if isinstance(exc, ApiError):
+            context.abort_with_status(rpc_status.to_status(exc.to_status()))
+        if code is grpc.StatusCode.INTERNAL and _code_of(context) is grpc.StatusCode.OK:
+            context.abort_with_status(rpc_status.to_status(internal().to_status()))
+
+    def _finish(self, code: grpc.StatusCode) -> None:
+        elapsed = time.perf_counter() - self.started
+        metrics.SERVER_HANDLED.labels(*self.labels, code.name).inc()
+        metrics.SERVER_HANDLING.labels(*self.labels).observe(elapsed)
+        if not self.quiet:
+            log.info(
+                "rpc finished",
+                extra={
+                    "grpc_method": self.full_method,
+                    "grpc_code": code.name,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+
+
+class ServerInterceptor(grpc.ServerInterceptor):
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        rid = _metadata_value(handler_call_details.invocation_metadata, REQUEST_ID_HEADER)
+
+        def counted(kind: str, requests: Iterator[Any]) -> Iterator[Any]:
+            for msg in requests:
+                metrics.SERVER_MSG_RECEIVED.labels(kind, *metrics.split_method(method)).inc()
+                yield msg
+
+        if handler.unary_unary:
+            uu = handler.unary_unary
+
+            def unary_unary(request: Any, context: grpc.ServicerContext) -> Any:
+                return _Call("unary", method, rid).run(context, lambda: uu(request, context))
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream:
+            us = handler.unary_stream
+
+            def unary_stream(request: Any, context: grpc.ServicerContext) -> Any:
+                return _Call("server_stream", method, rid).stream(context, lambda: us(request, context))
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_unary:
+            su = handler.stream_unary
+
+            def stream_unary(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+                call = _Call("client_stream", method, rid)
+                return call.run(context, lambda: su(counted("client_stream", requests), context))
+
+            return grpc.stream_unary_rpc_method_handler(
+                stream_unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_stream:
+            ss = handler.stream_stream
+
+            def stream_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+                call = _Call("bidi_stream", method, rid)
+                return call.stream(context, lambda: ss(counted("bidi_stream", requests), context))
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream, handler.request_deserializer, handler.response_serializer
+            )
+        return handler
+
+
+class _ClientCallDetails(grpc.ClientCallDetails):
+    def __init__(self, base: grpc.ClientCallDetails, metadata: list[tuple[str, str]]) -> None:
+        self.method = base.method
+        self.timeout = base.timeout
+        self.metadata = metadata
+        self.credentials = base.credentials
+        self.wait_for_ready = getattr(base, "wait_for_ready", None)
+        self.compression = getattr(base, "compression", None)
+
+
+class ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Forwards the current request id and records client-side gRPC metrics."""
+
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        md = [(k, v) for k, v in (details.metadata or ()) if k != REQUEST_ID_HEADER]
+        rid = current_request_id()
+        if rid:
+            md.append((REQUEST_ID_HEADER, rid))
+        return _ClientCallDetails(details, md)
+
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        service, method = metrics.split_method(client_call_details.method)
+        lbl = ("unary", service, method)
+        metrics.CLIENT_STARTED.labels(*lbl).inc()
+        start = time.perf_counter()
+        outcome = continuation(self._details(client_call_details), request)
+        code = outcome.code()
+        metrics.CLIENT_HANDLED.labels(*lbl, code.name if code else "UNKNOWN").inc()
+        metrics.CLIENT_HANDLING.labels(*lbl).observe(time.perf_counter() - start)
+        return outcome
+
+    def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        service, method = metrics.split_method(client_call_details.method)
+        metrics.CLIENT_STARTED.labels("server_stream", service, method).inc()
+        return continuation(self._details(client_call_details), request)
+
+
+def client_channel(target: str, options: list[tuple[str, Any]] | None = None) -> grpc.Channel:
+    """An insecure channel to a sibling service with the shared client interceptor."""
+    channel = grpc.insecure_channel(target, options=options or [])
+    return grpc.intercept_channel(channel, ClientInterceptor())

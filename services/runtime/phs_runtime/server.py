@@ -1,0 +1,105 @@
+"""One gRPC process: server with the shared interceptors, reflection, health,
+/metrics, and a graceful SIGTERM sequence:
+
+1. health turns NOT_SERVING (load balancers and probes see it first),
+2. after an optional drain delay the listener stops accepting new RPCs,
+3. in-flight RPCs get `shutdown_grace_s` to finish,
+4. the process's own stop hooks run (close producers, release jobs, dispose pools).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent import futures
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from phs_runtime.config import ServerConfig
+from phs_runtime.health import Check, HealthMonitor
+from phs_runtime.interceptors import ServerInterceptor
+from phs_runtime.metrics import serve_metrics
+
+log = logging.getLogger(__name__)
+
+
+class GrpcProcess:
+    def __init__(
+        self,
+        config: ServerConfig,
+        service_names: Sequence[str],
+        add_servicers: Callable[[grpc.Server], None],
+        checks: Mapping[str, Check],
+    ) -> None:
+        self.config = config
+        self.stop_event = threading.Event()
+        self.health = HealthMonitor(service_names, checks, config.health_interval_s)
+        self._on_stop: list[Callable[[], None]] = []
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
+            interceptors=[ServerInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", config.max_message_bytes),
+                ("grpc.max_send_message_length", config.max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+            maximum_concurrent_rpcs=config.max_workers * 8,
+        )
+        add_servicers(self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
+        reflection.enable_server_reflection(
+            [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME],
+            self.server,
+        )
+        self.bound_port = self.server.add_insecure_port(f"{config.bind_host}:{config.grpc_port}")
+        if self.bound_port == 0:
+            raise RuntimeError(f"cannot listen on {config.bind_host}:{config.grpc_port}")
+
+    def on_stop(self, hook: Callable[[], None]) -> None:
+        """Run `hook` after the server has drained (hooks run in reverse order of registration)."""
+        self._on_stop.append(hook)
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal received, shutting down", extra={"signal": signal.Signals(signum).name})
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def start(self) -> None:
+        serve_metrics(self.config.bind_host, self.config.metrics_port)
+        self.server.start()
+        self.health.start()
+        log.info(
+            "serving",
+            extra={"grpc_port": self.bound_port, "metrics_port": self.config.metrics_port,
+                   "healthy": not self.health.failing},
+        )
+
+    def stop(self) -> None:
+        self.health.shutdown()
+        if self.config.shutdown_drain_s > 0:
+            time.sleep(self.config.shutdown_drain_s)
+        done = self.server.stop(self.config.shutdown_grace_s)
+        done.wait(self.config.shutdown_grace_s + 1)
+        for hook in reversed(self._on_stop):
+            try:
+                hook()
+            except Exception:
+                log.exception("stop hook failed")
+        log.info("stopped")
+
+    def serve_forever(self) -> None:
+        """Start, wait for SIGTERM/SIGINT, stop gracefully. For the main thread."""
+        self.install_signal_handlers()
+        self.start()
+        self.stop_event.wait()
+        self.stop()

@@ -1,0 +1,276 @@
+"""Data access for the scheduling service. Every write runs in one transaction
+together with its idempotency record; overlap is enforced by the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy import Connection, Engine, Row, and_, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from phs_runtime import db, idempotency
+from phs_runtime.errors import failed_precondition, not_found
+from phs_runtime.resources import new_id, utcnow
+from phs_scheduling.tables import (
+    ACTIVE_STATES,
+    appointments,
+    clients,
+    idempotency_keys,
+    psychologists,
+    session_types,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version_scheduling"
+OVERLAP_CONSTRAINT = "appointments_no_overlap"
+
+M = TypeVar("M", bound=Message)
+
+
+class SlotConflict(Exception):
+    """The database refused an appointment that overlaps an active one."""
+
+
+def _is_overlap(exc: IntegrityError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23P01":  # PostgreSQL exclusion_violation
+        return True
+    return OVERLAP_CONSTRAINT in str(orig)
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
+
+
+@dataclass(frozen=True)
+class AppointmentFilter:
+    psychologist_id: str | None
+    client_id: str | None
+    start_from: dt.datetime | None
+    start_before: dt.datetime | None
+    states: tuple[str, ...]
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.reader = db.reader(engine)
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        engine = db.make_engine(url)
+        if migrate:
+            db.migrate(engine, MIGRATIONS, VERSION_TABLE)
+        return cls(engine)
+
+    def ping(self) -> None:
+        db.ping(self.reader)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- idempotent writes -------------------------------------------------
+
+    def idempotent_write(
+        self,
+        method: str,
+        request_id: str,
+        request_hash: str,
+        response_type: type[M],
+        write: Callable[[Connection, dt.datetime], M],
+    ) -> M:
+        """Run `write` in one transaction with its AIP-155 record.
+
+        A concurrent first use of the same request id (PostgreSQL lets both
+        transactions start) loses on the primary key and is answered from the
+        winner's record on the retry."""
+        for attempt in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    stored = idempotency.lookup(
+                        conn, idempotency_keys, method, request_id, request_hash, response_type
+                    )
+                    if stored is not None:
+                        return stored
+                    now = utcnow()
+                    response = write(conn, now)
+                    idempotency.record(
+                        conn, idempotency_keys, method, request_id, request_hash, response, now
+                    )
+                    return response
+            except IntegrityError as exc:
+                if _is_overlap(exc):
+                    raise SlotConflict from exc
+                if attempt == 0 and request_id and _is_unique_violation(exc):
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    # -- psychologists -------------------------------------------------------
+
+    @staticmethod
+    def insert_psychologist(conn: Connection, now: dt.datetime, display_name: str, time_zone: str,
+                            active: bool) -> dict[str, Any]:
+        row = {"id": new_id(), "display_name": display_name, "time_zone": time_zone,
+               "active": active, "create_time": now, "update_time": now}
+        conn.execute(insert(psychologists).values(**row))
+        return row
+
+    def get_psychologist(self, pid: str) -> Row[Any]:
+        with self.reader.connect() as conn:
+            row = conn.execute(select(psychologists).where(psychologists.c.id == pid)).first()
+        if row is None:
+            raise not_found("Psychologist", f"psychologists/{pid}")
+        return row
+
+    def list_psychologists(self, after: list[Any] | None, limit: int) -> Sequence[Row[Any]]:
+        return self._list_by_creation(psychologists, after, limit)
+
+    # -- clients ---------------------------------------------------------------
+
+    @staticmethod
+    def insert_client(conn: Connection, now: dt.datetime, display_name: str, email: str, phone: str,
+                      psychologist_id: str | None) -> dict[str, Any]:
+        if psychologist_id is not None:
+            exists = conn.execute(
+                select(psychologists.c.id).where(psychologists.c.id == psychologist_id)
+            ).first()
+            if exists is None:
+                raise not_found("Psychologist", f"psychologists/{psychologist_id}")
+        row = {"id": new_id(), "display_name": display_name, "email": email, "phone": phone,
+               "psychologist_id": psychologist_id, "create_time": now, "update_time": now}
+        conn.execute(insert(clients).values(**row))
+        return row
+
+    def get_client(self, cid: str) -> Row[Any]:
+        with self.reader.connect() as conn:
+            row = conn.execute(select(clients).where(clients.c.id == cid)).first()
+        if row is None:
+            raise not_found("Client", f"clients/{cid}")
+        return row
+
+    def list_clients(self, after: list[Any] | None, limit: int) -> Sequence[Row[Any]]:
+        return self._list_by_creation(clients, after, limit)
+
+    def _list_by_creation(self, table: Any, after: list[Any] | None, limit: int) -> Sequence[Row[Any]]:
+        q = select(table).order_by(table.c.create_time, table.c.id).limit(limit + 1)
+        if after:
+            t, i = dt.datetime.fromisoformat(after[0]), after[1]
+            q = q.where(or_(table.c.create_time > t, and_(table.c.create_time == t, table.c.id > i)))
+        with self.reader.connect() as conn:
+            return conn.execute(q).all()
+
+    # -- session types -----------------------------------------------------------
+
+    def list_session_types(self, after: list[Any] | None, limit: int) -> Sequence[Row[Any]]:
+        q = select(session_types).order_by(session_types.c.code).limit(limit + 1)
+        if after:
+            q = q.where(session_types.c.code > after[0])
+        with self.reader.connect() as conn:
+            return conn.execute(q).all()
+
+    # -- appointments --------------------------------------------------------------
+
+    @staticmethod
+    def insert_appointment(conn: Connection, now: dt.datetime, psychologist_id: str, client_id: str,
+                           session_type_code: str, start: dt.datetime, state: str) -> dict[str, Any]:
+        psych = conn.execute(
+            select(psychologists.c.active).where(psychologists.c.id == psychologist_id)
+        ).first()
+        if psych is None:
+            raise not_found("Psychologist", f"psychologists/{psychologist_id}")
+        if not psych.active:
+            raise failed_precondition(
+                "PSYCHOLOGIST_INACTIVE", "the psychologist does not accept bookings",
+                {"psychologist": f"psychologists/{psychologist_id}"},
+            )
+        if conn.execute(select(clients.c.id).where(clients.c.id == client_id)).first() is None:
+            raise not_found("Client", f"clients/{client_id}")
+        st = conn.execute(
+            select(session_types).where(session_types.c.code == session_type_code)
+        ).first()
+        if st is None:
+            raise not_found("SessionType", f"sessionTypes/{session_type_code}")
+        end = start + dt.timedelta(minutes=st.duration_minutes)
+        row = {
+            "id": new_id(),
+            "psychologist_id": psychologist_id,
+            "client_id": client_id,
+            "session_type_code": session_type_code,
+            "start_time": start,
+            "end_time": end,
+            "block_start": start - dt.timedelta(minutes=st.buffer_before_minutes),
+            "block_end": end + dt.timedelta(minutes=st.buffer_after_minutes),
+            "state": state,
+            "version": 1,
+            "create_time": now,
+            "update_time": now,
+        }
+        conn.execute(insert(appointments).values(**row))
+        return row
+
+    def conflicting_appointment(self, psychologist_id: str, session_type_code: str,
+                                start: dt.datetime) -> str | None:
+        """The id of an active appointment that blocks this start (for error details)."""
+        with self.reader.connect() as conn:
+            st = conn.execute(
+                select(session_types).where(session_types.c.code == session_type_code)
+            ).first()
+            if st is None:
+                return None
+            end = start + dt.timedelta(minutes=st.duration_minutes)
+            block_start = start - dt.timedelta(minutes=st.buffer_before_minutes)
+            block_end = end + dt.timedelta(minutes=st.buffer_after_minutes)
+            row = conn.execute(
+                select(appointments.c.id).where(
+                    appointments.c.psychologist_id == psychologist_id,
+                    appointments.c.state.in_(ACTIVE_STATES),
+                    appointments.c.block_start < block_end,
+                    appointments.c.block_end > block_start,
+                ).limit(1)
+            ).first()
+        return None if row is None else str(row.id)
+
+    def get_appointment(self, psychologist_id: str, appointment_id: str) -> Row[Any]:
+        with self.reader.connect() as conn:
+            row = conn.execute(
+                select(appointments).where(
+                    appointments.c.id == appointment_id,
+                    appointments.c.psychologist_id == psychologist_id,
+                )
+            ).first()
+        if row is None:
+            raise not_found(
+                "Appointment", f"psychologists/{psychologist_id}/appointments/{appointment_id}"
+            )
+        return row
+
+    def list_appointments(self, f: AppointmentFilter, after: list[Any] | None,
+                          limit: int) -> Sequence[Row[Any]]:
+        a = appointments.c
+        q = select(appointments).order_by(a.start_time, a.id).limit(limit + 1)
+        if f.psychologist_id:
+            q = q.where(a.psychologist_id == f.psychologist_id)
+        if f.client_id:
+            q = q.where(a.client_id == f.client_id)
+        if f.start_from:
+            q = q.where(a.start_time >= f.start_from)
+        if f.start_before:
+            q = q.where(a.start_time < f.start_before)
+        if f.states:
+            q = q.where(a.state.in_(f.states))
+        if after:
+            t, i = dt.datetime.fromisoformat(after[0]), after[1]
+            q = q.where(or_(a.start_time > t, and_(a.start_time == t, a.id > i)))
+        with self.reader.connect() as conn:
+            if f.psychologist_id and conn.execute(
+                select(psychologists.c.id).where(psychologists.c.id == f.psychologist_id)
+            ).first() is None:
+                raise not_found("Psychologist", f"psychologists/{f.psychologist_id}")
+            return conn.execute(q).all()

@@ -1,0 +1,91 @@
+"""The scheduling schema (SQLAlchemy Core). Alembic migrations create it; this
+module is what the code queries. Instants are UTC (UtcDateTime)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+
+from phs_runtime.db import UtcDateTime
+
+metadata = MetaData()
+
+psychologists = Table(
+    "psychologists",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("display_name", String(200), nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("display_name", String(200), nullable=False),
+    Column("email", String(254), nullable=False, server_default=""),
+    Column("phone", String(40), nullable=False, server_default=""),
+    Column("psychologist_id", String(64), ForeignKey("psychologists.id"), nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+)
+
+session_types = Table(
+    "session_types",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("display_name", String(200), nullable=False),
+    Column("duration_minutes", Integer, nullable=False),
+    Column("buffer_before_minutes", Integer, nullable=False),
+    Column("buffer_after_minutes", Integer, nullable=False),
+    Column("client_bookable", Boolean, nullable=False),
+)
+
+# An appointment blocks [block_start, block_end): its time plus the session
+# type's buffers. No two active (PENDING/BOOKED) blocks of one psychologist may
+# overlap: an exclusion constraint on PostgreSQL, triggers on SQLite.
+appointments = Table(
+    "appointments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("psychologist_id", String(64), ForeignKey("psychologists.id"), nullable=False),
+    Column("client_id", String(64), ForeignKey("clients.id"), nullable=False),
+    Column("session_type_code", String(32), ForeignKey("session_types.code"), nullable=False),
+    Column("start_time", UtcDateTime, nullable=False),
+    Column("end_time", UtcDateTime, nullable=False),
+    Column("block_start", UtcDateTime, nullable=False),
+    Column("block_end", UtcDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Index("ix_appointments_psychologist_start", "psychologist_id", "start_time", "id"),
+    Index("ix_appointments_client_start", "client_id", "start_time"),
+    Index("ix_appointments_start", "start_time", "id"),
+)
+
+# AIP-155 request ids: the first successful response of each (method, id) pair,
+# written in the same transaction as the change it describes.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("method", String(64), primary_key=True),
+    Column("request_id", String(128), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", LargeBinary, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+ACTIVE_STATES = ("PENDING", "BOOKED")

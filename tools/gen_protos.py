@@ -1,0 +1,90 @@
+"""Generate Python stubs and the Envoy descriptor set from protos/.
+
+Usage: python tools/gen_protos.py [--out DIR] [--check]
+
+The generated tree is committed (gen/) so that images and readers need no
+toolchain; `--check` regenerates into a scratch folder and fails when the
+committed files differ, which is how CI notices a proto edited without `make protos`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from grpc_tools import protoc
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOS = ROOT / "protos"
+THIRD_PARTY = ROOT / "third_party" / "googleapis"
+# Message types Envoy must know to render google.rpc.Status details as JSON.
+EXTRA_DESCRIPTOR_INPUTS = ["google/rpc/error_details.proto"]
+
+
+def _sources() -> list[str]:
+    return sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+
+
+def _run(args: list[str]) -> None:
+    well_known = str(Path(protoc.__file__).parent / "_proto")
+    code = protoc.main(["protoc", f"-I{PROTOS}", f"-I{THIRD_PARTY}", f"-I{well_known}", *args])
+    if code != 0:
+        raise SystemExit(f"protoc failed ({code}): {' '.join(args)}")
+
+
+def generate(out: Path) -> None:
+    py = out / "python"
+    desc = out / "descriptors"
+    for d in (py, desc):
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+    sources = _sources()
+    _run([f"--python_out={py}", f"--pyi_out={py}", f"--grpc_python_out={py}", *sources])
+    _run(
+        [
+            "--include_imports",
+            "--include_source_info",
+            f"--descriptor_set_out={desc / 'phs.pb'}",
+            *sources,
+            *EXTRA_DESCRIPTOR_INPUTS,
+        ]
+    )
+
+
+def _diff(a: Path, b: Path) -> list[str]:
+    cmp = filecmp.dircmp(a, b)
+    out = [f"only in committed: {a / n}" for n in cmp.left_only]
+    out += [f"missing from committed: {b / n}" for n in cmp.right_only]
+    out += [f"stale: {a / n}" for n in cmp.diff_files]
+    for sub in cmp.common_dirs:
+        out += _diff(a / sub, b / sub)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", type=Path, default=ROOT / "gen")
+    ap.add_argument("--check", action="store_true", help="fail if gen/ is not current")
+    ns = ap.parse_args()
+    if not ns.check:
+        generate(ns.out)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp)
+        generate(fresh)
+        problems = [p for p in _diff(ROOT / "gen", fresh) if "__pycache__" not in p]
+    for p in problems:
+        print(p, file=sys.stderr)
+    if problems:
+        print("generated code is stale: run `make protos`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
