@@ -44,7 +44,18 @@ def generate(out: Path) -> None:
             shutil.rmtree(d)
         d.mkdir(parents=True)
     sources = _sources()
-    _run([f"--python_out={py}", f"--pyi_out={py}", f"--grpc_python_out={py}", *sources])
+    # Typed service stubs (.pyi for *_pb2_grpc.py) come from mypy-protobuf's plugin.
+    plugin = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
+    _run(
+        [
+            f"--plugin=protoc-gen-mypy_grpc={plugin}",
+            f"--python_out={py}",
+            f"--pyi_out={py}",
+            f"--grpc_python_out={py}",
+            f"--mypy_grpc_out={py}",
+            *sources,
+        ]
+    )
     _run(
         [
             "--include_imports",

@@ -169,14 +169,18 @@ def run_alembic_env(target_metadata: Any) -> None:
         engine = make_engine(os.environ["PHS_DATABASE_URL"])
         with engine.connect() as c:
             context.configure(
-                connection=c, target_metadata=target_metadata, version_table=version_table,
+                connection=c,
+                target_metadata=target_metadata,
+                version_table=version_table,
                 render_as_batch=True,
             )
             with context.begin_transaction():
                 context.run_migrations()
         return
     context.configure(
-        connection=conn, target_metadata=target_metadata, version_table=version_table,
+        connection=conn,
+        target_metadata=target_metadata,
+        version_table=version_table,
         render_as_batch=True,
     )
     with context.begin_transaction():

@@ -37,9 +37,7 @@ class ApiError(Exception):
         self.extra_details = list(details)
 
     def to_status(self) -> status_pb2.Status:
-        info = error_details_pb2.ErrorInfo(
-            reason=self.reason, domain=ERROR_DOMAIN, metadata=self.metadata
-        )
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN, metadata=self.metadata)
         details = []
         for d in [info, *self.extra_details]:
             packed = any_pb2.Any()

@@ -57,7 +57,7 @@ class HealthMonitor:
         for dep, check in self._checks.items():
             try:
                 check()
-            except Exception as exc:  # a failing check is data, not a crash
+            except Exception as exc:  # noqa: BLE001 - a failing check is data, not a crash
                 failing[dep] = type(exc).__name__
         with self._lock:
             if self._stop.is_set():

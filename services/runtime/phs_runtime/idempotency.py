@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, Engine, Table, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from phs_runtime.context import IDEMPOTENCY_KEY_HEADER
 from phs_runtime.errors import failed_precondition, invalid_argument
@@ -40,12 +42,13 @@ def fingerprint(request: Message) -> str:
     copy = type(request)()
     copy.CopyFrom(request)
     if "request_id" in copy.DESCRIPTOR.fields_by_name:
-        copy.ClearField("request_id")  # type: ignore[arg-type]
+        copy.ClearField("request_id")
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
 
 
-def lookup(conn: Connection, table: Table, method: str, request_id: str, request_hash: str,
-           response_type: type[M]) -> M | None:
+def lookup(
+    conn: Connection, table: Table, method: str, request_id: str, request_hash: str, response_type: type[M]
+) -> M | None:
     """The stored response for this request id, None if new; refuses a changed request."""
     if not request_id:
         return None
@@ -65,13 +68,66 @@ def lookup(conn: Connection, table: Table, method: str, request_id: str, request
     return response_type.FromString(row.response)
 
 
-def record(conn: Connection, table: Table, method: str, request_id: str, request_hash: str,
-           response: Message, now: dt.datetime, **extra: Any) -> None:
+def record(
+    conn: Connection,
+    table: Table,
+    method: str,
+    request_id: str,
+    request_hash: str,
+    response: Message,
+    now: dt.datetime,
+    **extra: Any,
+) -> None:
     if not request_id:
         return
     conn.execute(
         insert(table).values(
-            method=method, request_id=request_id, request_hash=request_hash,
-            response=response.SerializeToString(deterministic=True), create_time=now, **extra,
+            method=method,
+            request_id=request_id,
+            request_hash=request_hash,
+            response=response.SerializeToString(deterministic=True),
+            create_time=now,
+            **extra,
         )
     )
+
+
+def run_once(
+    engine: Engine,
+    table: Table,
+    method: str,
+    request_id: str,
+    request_hash: str,
+    response_type: type[M],
+    write: Callable[[Connection, dt.datetime], M],
+    translate: Callable[[IntegrityError], Exception | None] = lambda _e: None,
+) -> M:
+    """Run `write` in one transaction together with its AIP-155 record.
+
+    A concurrent first use of the same request id (PostgreSQL lets both
+    transactions start) loses on the primary key and is answered from the
+    winner's record on the retry. `translate` turns other integrity errors
+    into domain exceptions (or returns None to re-raise)."""
+    for attempt in range(2):
+        try:
+            with engine.begin() as conn:
+                stored = lookup(conn, table, method, request_id, request_hash, response_type)
+                if stored is not None:
+                    return stored
+                now = dt.datetime.now(dt.UTC)
+                response = write(conn, now)
+                record(conn, table, method, request_id, request_hash, response, now)
+                return response
+        except IntegrityError as exc:
+            domain = translate(exc)
+            if domain is not None:
+                raise domain from exc
+            if attempt == 0 and request_id and is_unique_violation(exc):
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)

@@ -27,7 +27,9 @@ CLIENT_HANDLED = Counter(
     "grpc_client_handled_total", "RPCs completed by this client, by status code.", (*_LABELS, "grpc_code")
 )
 CLIENT_HANDLING = Histogram(
-    "grpc_client_handling_seconds", "Time until an RPC completed, as the client saw it.", _LABELS,
+    "grpc_client_handling_seconds",
+    "Time until an RPC completed, as the client saw it.",
+    _LABELS,
     buckets=_BUCKETS,
 )
 

@@ -21,7 +21,7 @@ def parse_name(name: str, collection: str, *, allow_wildcard: bool = False) -> s
     prefix = collection + "/"
     if not name.startswith(prefix):
         return None
-    ident = name[len(prefix):]
+    ident = name[len(prefix) :]
     if allow_wildcard and ident == "-":
         return ident
     return ident if ID_RE.match(ident) else None

@@ -36,9 +36,10 @@ class GrpcProcess:
         service_names: Sequence[str],
         add_servicers: Callable[[grpc.Server], None],
         checks: Mapping[str, Check],
+        stop_event: threading.Event | None = None,
     ) -> None:
         self.config = config
-        self.stop_event = threading.Event()
+        self.stop_event = stop_event or threading.Event()
         self.health = HealthMonitor(service_names, checks, config.health_interval_s)
         self._on_stop: list[Callable[[], None]] = []
         self.server = grpc.server(
@@ -54,8 +55,11 @@ class GrpcProcess:
         add_servicers(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
         reflection.enable_server_reflection(
-            [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME],
+            [
+                *service_names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
             self.server,
         )
         self.bound_port = self.server.add_insecure_port(f"{config.bind_host}:{config.grpc_port}")
@@ -80,8 +84,11 @@ class GrpcProcess:
         self.health.start()
         log.info(
             "serving",
-            extra={"grpc_port": self.bound_port, "metrics_port": self.config.metrics_port,
-                   "healthy": not self.health.failing},
+            extra={
+                "grpc_port": self.bound_port,
+                "metrics_port": self.config.metrics_port,
+                "healthy": not self.health.failing,
+            },
         )
 
     def stop(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -48,19 +49,27 @@ _ZONES = frozenset(available_timezones())
 
 # -- row -> resource ------------------------------------------------------------
 
+
 def psychologist_pb(row: Any) -> r.Psychologist:
     return r.Psychologist(
-        name=f"psychologists/{row.id}", display_name=row.display_name, time_zone=row.time_zone,
-        active=row.active, create_time=to_timestamp(row.create_time),
+        name=f"psychologists/{row.id}",
+        display_name=row.display_name,
+        time_zone=row.time_zone,
+        active=row.active,
+        create_time=to_timestamp(row.create_time),
         update_time=to_timestamp(row.update_time),
     )
 
 
 def client_pb(row: Any) -> r.Client:
     return r.Client(
-        name=f"clients/{row.id}", display_name=row.display_name, email=row.email, phone=row.phone,
+        name=f"clients/{row.id}",
+        display_name=row.display_name,
+        email=row.email,
+        phone=row.phone,
         psychologist=f"psychologists/{row.psychologist_id}" if row.psychologist_id else "",
-        create_time=to_timestamp(row.create_time), update_time=to_timestamp(row.update_time),
+        create_time=to_timestamp(row.create_time),
+        update_time=to_timestamp(row.update_time),
     )
 
 
@@ -84,13 +93,17 @@ def _minutes_pb(minutes: int) -> Duration:
 
 def session_type_pb(row: Any) -> r.SessionType:
     return r.SessionType(
-        name=f"sessionTypes/{row.code}", display_name=row.display_name,
-        duration=_minutes_pb(row.duration_minutes), buffer_before=_minutes_pb(row.buffer_before_minutes),
-        buffer_after=_minutes_pb(row.buffer_after_minutes), client_bookable=row.client_bookable,
+        name=f"sessionTypes/{row.code}",
+        display_name=row.display_name,
+        duration=_minutes_pb(row.duration_minutes),
+        buffer_before=_minutes_pb(row.buffer_before_minutes),
+        buffer_after=_minutes_pb(row.buffer_after_minutes),
+        client_bookable=row.client_bookable,
     )
 
 
 # -- validation helpers -------------------------------------------------------------
+
 
 def _check_display_name(v: Violations, field: str, value: str) -> None:
     if not value.strip():
@@ -120,8 +133,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 
     # -- psychologists -------------------------------------------------------------
 
-    def CreatePsychologist(self, request: s.CreatePsychologistRequest,
-                           context: grpc.ServicerContext) -> r.Psychologist:
+    def CreatePsychologist(
+        self, request: s.CreatePsychologistRequest, context: grpc.ServicerContext
+    ) -> r.Psychologist:
         rid = idempotency.effective_request_id(request.request_id, context)
         p = request.psychologist
         v = Violations()
@@ -138,7 +152,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             # A new psychologist is active unless the request says otherwise; proto3
             # cannot tell false from unset, so new ones always start active.
             row = Store.insert_psychologist(conn, now, p.display_name.strip(), p.time_zone, True)
-            return psychologist_pb(_Obj(row))
+            return psychologist_pb(SimpleNamespace(**row))
 
         created = self.store.idempotent_write(
             "CreatePsychologist", rid, idempotency.fingerprint(request), r.Psychologist, write
@@ -146,19 +160,25 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         log.info("psychologist created", extra={"resource": created.name})
         return created
 
-    def GetPsychologist(self, request: s.GetPsychologistRequest,
-                        context: grpc.ServicerContext) -> r.Psychologist:
+    def GetPsychologist(
+        self, request: s.GetPsychologistRequest, context: grpc.ServicerContext
+    ) -> r.Psychologist:
         pid = parse_name(request.name, "psychologists")
         if pid is None:
             raise invalid_argument([("name", "must look like psychologists/{id}")])
         return psychologist_pb(self.store.get_psychologist(pid))
 
-    def ListPsychologists(self, request: s.ListPsychologistsRequest,
-                          context: grpc.ServicerContext) -> s.ListPsychologistsResponse:
+    def ListPsychologists(
+        self, request: s.ListPsychologistsRequest, context: grpc.ServicerContext
+    ) -> s.ListPsychologistsResponse:
         limit = paging.page_size(request.page_size)
         after = paging.decode_token(request.page_token, "psychologists")
-        rows, token = _page(self.store.list_psychologists(after, limit), limit,
-                            lambda x: [x.create_time.isoformat(), x.id], "psychologists")
+        rows, token = _page(
+            self.store.list_psychologists(after, limit),
+            limit,
+            lambda x: [x.create_time.isoformat(), x.id],
+            "psychologists",
+        )
         return s.ListPsychologistsResponse(
             psychologists=[psychologist_pb(x) for x in rows], next_page_token=token
         )
@@ -185,7 +205,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 
         def write(conn: Connection, now: dt.datetime) -> r.Client:
             row = Store.insert_client(conn, now, c.display_name.strip(), c.email, c.phone, psych_id)
-            return client_pb(_Obj(row))
+            return client_pb(SimpleNamespace(**row))
 
         created = self.store.idempotent_write(
             "CreateClient", rid, idempotency.fingerprint(request), r.Client, write
@@ -199,30 +219,38 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             raise invalid_argument([("name", "must look like clients/{id}")])
         return client_pb(self.store.get_client(cid))
 
-    def ListClients(self, request: s.ListClientsRequest,
-                    context: grpc.ServicerContext) -> s.ListClientsResponse:
+    def ListClients(
+        self, request: s.ListClientsRequest, context: grpc.ServicerContext
+    ) -> s.ListClientsResponse:
         limit = paging.page_size(request.page_size)
         after = paging.decode_token(request.page_token, "clients")
-        rows, token = _page(self.store.list_clients(after, limit), limit,
-                            lambda x: [x.create_time.isoformat(), x.id], "clients")
+        rows, token = _page(
+            self.store.list_clients(after, limit),
+            limit,
+            lambda x: [x.create_time.isoformat(), x.id],
+            "clients",
+        )
         return s.ListClientsResponse(clients=[client_pb(x) for x in rows], next_page_token=token)
 
     # -- session types ----------------------------------------------------------------------
 
-    def ListSessionTypes(self, request: s.ListSessionTypesRequest,
-                         context: grpc.ServicerContext) -> s.ListSessionTypesResponse:
+    def ListSessionTypes(
+        self, request: s.ListSessionTypesRequest, context: grpc.ServicerContext
+    ) -> s.ListSessionTypesResponse:
         limit = paging.page_size(request.page_size)
         after = paging.decode_token(request.page_token, "sessionTypes")
-        rows, token = _page(self.store.list_session_types(after, limit), limit,
-                            lambda x: [x.code], "sessionTypes")
+        rows, token = _page(
+            self.store.list_session_types(after, limit), limit, lambda x: [x.code], "sessionTypes"
+        )
         return s.ListSessionTypesResponse(
             session_types=[session_type_pb(x) for x in rows], next_page_token=token
         )
 
     # -- appointments ---------------------------------------------------------------------------
 
-    def CreateAppointment(self, request: s.CreateAppointmentRequest,
-                          context: grpc.ServicerContext) -> r.Appointment:
+    def CreateAppointment(
+        self, request: s.CreateAppointmentRequest, context: grpc.ServicerContext
+    ) -> r.Appointment:
         rid = idempotency.effective_request_id(request.request_id, context)
         a = request.appointment
         v = Violations()
@@ -234,8 +262,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         cid = parse_name(a.client, "clients")
         if cid is None:
             v.add("appointment.client", "is required, like clients/{id}")
-        code = a.session_type.removeprefix("sessionTypes/") if a.session_type.startswith(
-            "sessionTypes/") else ""
+        code = (
+            a.session_type.removeprefix("sessionTypes/") if a.session_type.startswith("sessionTypes/") else ""
+        )
         if not code or "/" in code or len(code) > 32:
             v.add("appointment.session_type", "is required, like sessionTypes/90834")
         start = None
@@ -258,7 +287,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             # Staff and psychologists book directly; client requests (PENDING)
             # arrive with authentication, when the caller's role is known.
             row = Store.insert_appointment(conn, now, pid, cid, code, start, "BOOKED")
-            return appointment_pb(_Obj(row))
+            return appointment_pb(SimpleNamespace(**row))
 
         try:
             created = self.store.idempotent_write(
@@ -277,15 +306,17 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         log.info("appointment booked", extra={"resource": created.name})
         return created
 
-    def GetAppointment(self, request: s.GetAppointmentRequest,
-                       context: grpc.ServicerContext) -> r.Appointment:
+    def GetAppointment(
+        self, request: s.GetAppointmentRequest, context: grpc.ServicerContext
+    ) -> r.Appointment:
         ids = parse_child_name(request.name, "psychologists", "appointments")
         if ids is None:
             raise invalid_argument([("name", "must look like psychologists/{id}/appointments/{id}")])
         return appointment_pb(self.store.get_appointment(*ids))
 
-    def ListAppointments(self, request: s.ListAppointmentsRequest,
-                         context: grpc.ServicerContext) -> s.ListAppointmentsResponse:
+    def ListAppointments(
+        self, request: s.ListAppointmentsRequest, context: grpc.ServicerContext
+    ) -> s.ListAppointmentsResponse:
         v = Violations()
         pid = parse_name(request.parent, "psychologists", allow_wildcard=True)
         if pid is None:
@@ -312,21 +343,20 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             v.add("page_size", "must not be negative")
         v.raise_if_any()
         f = AppointmentFilter(
-            psychologist_id=None if pid == "-" else pid, client_id=cid, start_from=start_from,
-            start_before=start_before, states=tuple(sorted(set(states))),
+            psychologist_id=None if pid == "-" else pid,
+            client_id=cid,
+            start_from=start_from,
+            start_before=start_before,
+            states=tuple(sorted(set(states))),
         )
         limit = paging.page_size(request.page_size)
         after = paging.decode_token(request.page_token, f)
-        rows, token = _page(self.store.list_appointments(f, after, limit), limit,
-                            lambda x: [x.start_time.isoformat(), x.id], f)
+        rows, token = _page(
+            self.store.list_appointments(f, after, limit),
+            limit,
+            lambda x: [x.start_time.isoformat(), x.id],
+            f,
+        )
         return s.ListAppointmentsResponse(
             appointments=[appointment_pb(x) for x in rows], next_page_token=token
         )
-
-
-class _Obj:
-    """Attribute access over a freshly inserted row dict (same shape as a Row)."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
-

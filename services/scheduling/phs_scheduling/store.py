@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from phs_runtime import db, idempotency
 from phs_runtime.errors import failed_precondition, not_found
-from phs_runtime.resources import new_id, utcnow
+from phs_runtime.resources import new_id
 from phs_scheduling.tables import (
     ACTIVE_STATES,
     appointments,
@@ -41,11 +41,6 @@ def _is_overlap(exc: IntegrityError) -> bool:
     if getattr(orig, "sqlstate", None) == "23P01":  # PostgreSQL exclusion_violation
         return True
     return OVERLAP_CONSTRAINT in str(orig)
-
-
-def _is_unique_violation(exc: IntegrityError) -> bool:
-    orig = exc.orig
-    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
 
 
 @dataclass(frozen=True)
@@ -75,8 +70,6 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    # -- idempotent writes -------------------------------------------------
-
     def idempotent_write(
         self,
         method: str,
@@ -85,40 +78,32 @@ class Store:
         response_type: type[M],
         write: Callable[[Connection, dt.datetime], M],
     ) -> M:
-        """Run `write` in one transaction with its AIP-155 record.
-
-        A concurrent first use of the same request id (PostgreSQL lets both
-        transactions start) loses on the primary key and is answered from the
-        winner's record on the retry."""
-        for attempt in range(2):
-            try:
-                with self.engine.begin() as conn:
-                    stored = idempotency.lookup(
-                        conn, idempotency_keys, method, request_id, request_hash, response_type
-                    )
-                    if stored is not None:
-                        return stored
-                    now = utcnow()
-                    response = write(conn, now)
-                    idempotency.record(
-                        conn, idempotency_keys, method, request_id, request_hash, response, now
-                    )
-                    return response
-            except IntegrityError as exc:
-                if _is_overlap(exc):
-                    raise SlotConflict from exc
-                if attempt == 0 and request_id and _is_unique_violation(exc):
-                    continue
-                raise
-        raise AssertionError("unreachable")
+        """One transaction with its AIP-155 record; an overlap becomes SlotConflict."""
+        return idempotency.run_once(
+            self.engine,
+            idempotency_keys,
+            method,
+            request_id,
+            request_hash,
+            response_type,
+            write,
+            translate=lambda exc: SlotConflict() if _is_overlap(exc) else None,
+        )
 
     # -- psychologists -------------------------------------------------------
 
     @staticmethod
-    def insert_psychologist(conn: Connection, now: dt.datetime, display_name: str, time_zone: str,
-                            active: bool) -> dict[str, Any]:
-        row = {"id": new_id(), "display_name": display_name, "time_zone": time_zone,
-               "active": active, "create_time": now, "update_time": now}
+    def insert_psychologist(
+        conn: Connection, now: dt.datetime, display_name: str, time_zone: str, active: bool
+    ) -> dict[str, Any]:
+        row = {
+            "id": new_id(),
+            "display_name": display_name,
+            "time_zone": time_zone,
+            "active": active,
+            "create_time": now,
+            "update_time": now,
+        }
         conn.execute(insert(psychologists).values(**row))
         return row
 
@@ -135,16 +120,29 @@ class Store:
     # -- clients ---------------------------------------------------------------
 
     @staticmethod
-    def insert_client(conn: Connection, now: dt.datetime, display_name: str, email: str, phone: str,
-                      psychologist_id: str | None) -> dict[str, Any]:
+    def insert_client(
+        conn: Connection,
+        now: dt.datetime,
+        display_name: str,
+        email: str,
+        phone: str,
+        psychologist_id: str | None,
+    ) -> dict[str, Any]:
         if psychologist_id is not None:
             exists = conn.execute(
                 select(psychologists.c.id).where(psychologists.c.id == psychologist_id)
             ).first()
             if exists is None:
                 raise not_found("Psychologist", f"psychologists/{psychologist_id}")
-        row = {"id": new_id(), "display_name": display_name, "email": email, "phone": phone,
-               "psychologist_id": psychologist_id, "create_time": now, "update_time": now}
+        row = {
+            "id": new_id(),
+            "display_name": display_name,
+            "email": email,
+            "phone": phone,
+            "psychologist_id": psychologist_id,
+            "create_time": now,
+            "update_time": now,
+        }
         conn.execute(insert(clients).values(**row))
         return row
 
@@ -178,8 +176,15 @@ class Store:
     # -- appointments --------------------------------------------------------------
 
     @staticmethod
-    def insert_appointment(conn: Connection, now: dt.datetime, psychologist_id: str, client_id: str,
-                           session_type_code: str, start: dt.datetime, state: str) -> dict[str, Any]:
+    def insert_appointment(
+        conn: Connection,
+        now: dt.datetime,
+        psychologist_id: str,
+        client_id: str,
+        session_type_code: str,
+        start: dt.datetime,
+        state: str,
+    ) -> dict[str, Any]:
         psych = conn.execute(
             select(psychologists.c.active).where(psychologists.c.id == psychologist_id)
         ).first()
@@ -187,14 +192,13 @@ class Store:
             raise not_found("Psychologist", f"psychologists/{psychologist_id}")
         if not psych.active:
             raise failed_precondition(
-                "PSYCHOLOGIST_INACTIVE", "the psychologist does not accept bookings",
+                "PSYCHOLOGIST_INACTIVE",
+                "the psychologist does not accept bookings",
                 {"psychologist": f"psychologists/{psychologist_id}"},
             )
         if conn.execute(select(clients.c.id).where(clients.c.id == client_id)).first() is None:
             raise not_found("Client", f"clients/{client_id}")
-        st = conn.execute(
-            select(session_types).where(session_types.c.code == session_type_code)
-        ).first()
+        st = conn.execute(select(session_types).where(session_types.c.code == session_type_code)).first()
         if st is None:
             raise not_found("SessionType", f"sessionTypes/{session_type_code}")
         end = start + dt.timedelta(minutes=st.duration_minutes)
@@ -215,25 +219,26 @@ class Store:
         conn.execute(insert(appointments).values(**row))
         return row
 
-    def conflicting_appointment(self, psychologist_id: str, session_type_code: str,
-                                start: dt.datetime) -> str | None:
+    def conflicting_appointment(
+        self, psychologist_id: str, session_type_code: str, start: dt.datetime
+    ) -> str | None:
         """The id of an active appointment that blocks this start (for error details)."""
         with self.reader.connect() as conn:
-            st = conn.execute(
-                select(session_types).where(session_types.c.code == session_type_code)
-            ).first()
+            st = conn.execute(select(session_types).where(session_types.c.code == session_type_code)).first()
             if st is None:
                 return None
             end = start + dt.timedelta(minutes=st.duration_minutes)
             block_start = start - dt.timedelta(minutes=st.buffer_before_minutes)
             block_end = end + dt.timedelta(minutes=st.buffer_after_minutes)
             row = conn.execute(
-                select(appointments.c.id).where(
+                select(appointments.c.id)
+                .where(
                     appointments.c.psychologist_id == psychologist_id,
                     appointments.c.state.in_(ACTIVE_STATES),
                     appointments.c.block_start < block_end,
                     appointments.c.block_end > block_start,
-                ).limit(1)
+                )
+                .limit(1)
             ).first()
         return None if row is None else str(row.id)
 
@@ -246,13 +251,12 @@ class Store:
                 )
             ).first()
         if row is None:
-            raise not_found(
-                "Appointment", f"psychologists/{psychologist_id}/appointments/{appointment_id}"
-            )
+            raise not_found("Appointment", f"psychologists/{psychologist_id}/appointments/{appointment_id}")
         return row
 
-    def list_appointments(self, f: AppointmentFilter, after: list[Any] | None,
-                          limit: int) -> Sequence[Row[Any]]:
+    def list_appointments(
+        self, f: AppointmentFilter, after: list[Any] | None, limit: int
+    ) -> Sequence[Row[Any]]:
         a = appointments.c
         q = select(appointments).order_by(a.start_time, a.id).limit(limit + 1)
         if f.psychologist_id:
@@ -269,8 +273,12 @@ class Store:
             t, i = dt.datetime.fromisoformat(after[0]), after[1]
             q = q.where(or_(a.start_time > t, and_(a.start_time == t, a.id > i)))
         with self.reader.connect() as conn:
-            if f.psychologist_id and conn.execute(
-                select(psychologists.c.id).where(psychologists.c.id == f.psychologist_id)
-            ).first() is None:
+            if (
+                f.psychologist_id
+                and conn.execute(
+                    select(psychologists.c.id).where(psychologists.c.id == f.psychologist_id)
+                ).first()
+                is None
+            ):
                 raise not_found("Psychologist", f"psychologists/{f.psychologist_id}")
             return conn.execute(q).all()

@@ -74,14 +74,38 @@ def upgrade() -> None:
     op.bulk_insert(
         session_types,
         [
-            {"code": "90791", "display_name": "Intake assessment", "duration_minutes": 60,
-             "buffer_before_minutes": 0, "buffer_after_minutes": 15, "client_bookable": True},
-            {"code": "90832", "display_name": "Psychotherapy, 30 min", "duration_minutes": 30,
-             "buffer_before_minutes": 0, "buffer_after_minutes": 10, "client_bookable": False},
-            {"code": "90834", "display_name": "Psychotherapy, 45 min", "duration_minutes": 45,
-             "buffer_before_minutes": 0, "buffer_after_minutes": 15, "client_bookable": False},
-            {"code": "90837", "display_name": "Psychotherapy, 60 min", "duration_minutes": 60,
-             "buffer_before_minutes": 0, "buffer_after_minutes": 15, "client_bookable": False},
+            {
+                "code": "90791",
+                "display_name": "Intake assessment",
+                "duration_minutes": 60,
+                "buffer_before_minutes": 0,
+                "buffer_after_minutes": 15,
+                "client_bookable": True,
+            },
+            {
+                "code": "90832",
+                "display_name": "Psychotherapy, 30 min",
+                "duration_minutes": 30,
+                "buffer_before_minutes": 0,
+                "buffer_after_minutes": 10,
+                "client_bookable": False,
+            },
+            {
+                "code": "90834",
+                "display_name": "Psychotherapy, 45 min",
+                "duration_minutes": 45,
+                "buffer_before_minutes": 0,
+                "buffer_after_minutes": 15,
+                "client_bookable": False,
+            },
+            {
+                "code": "90837",
+                "display_name": "Psychotherapy, 60 min",
+                "duration_minutes": 60,
+                "buffer_before_minutes": 0,
+                "buffer_after_minutes": 15,
+                "client_bookable": False,
+            },
         ],
     )
     op.create_table(
@@ -89,8 +113,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("psychologist_id", sa.String(64), sa.ForeignKey("psychologists.id"), nullable=False),
         sa.Column("client_id", sa.String(64), sa.ForeignKey("clients.id"), nullable=False),
-        sa.Column("session_type_code", sa.String(32), sa.ForeignKey("session_types.code"),
-                  nullable=False),
+        sa.Column("session_type_code", sa.String(32), sa.ForeignKey("session_types.code"), nullable=False),
         sa.Column("start_time", TS, nullable=False),
         sa.Column("end_time", TS, nullable=False),
         sa.Column("block_start", TS, nullable=False),
@@ -99,15 +122,18 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("create_time", TS, nullable=False),
         sa.Column("update_time", TS, nullable=False),
-        sa.CheckConstraint("block_start <= start_time AND start_time < end_time AND end_time <= block_end",
-                           name="appointments_times_ordered"),
+        sa.CheckConstraint(
+            "block_start <= start_time AND start_time < end_time AND end_time <= block_end",
+            name="appointments_times_ordered",
+        ),
         sa.CheckConstraint(
             "state IN ('PENDING', 'BOOKED', 'DECLINED', 'CANCELLED', 'COMPLETED', 'NO_SHOW')",
             name="appointments_state_known",
         ),
     )
-    op.create_index("ix_appointments_psychologist_start", "appointments",
-                    ["psychologist_id", "start_time", "id"])
+    op.create_index(
+        "ix_appointments_psychologist_start", "appointments", ["psychologist_id", "start_time", "id"]
+    )
     op.create_index("ix_appointments_client_start", "appointments", ["client_id", "start_time"])
     op.create_index("ix_appointments_start", "appointments", ["start_time", "id"])
     op.create_table(
@@ -129,10 +155,12 @@ def upgrade() -> None:
         )
     else:
         op.execute(_SQLITE_OVERLAP.format(when="insert", event="INSERT"))
-        op.execute(_SQLITE_OVERLAP.format(
-            when="update",
-            event="UPDATE OF psychologist_id, block_start, block_end, state",
-        ))
+        op.execute(
+            _SQLITE_OVERLAP.format(
+                when="update",
+                event="UPDATE OF psychologist_id, block_start, block_end, state",
+            )
+        )
 
 
 def downgrade() -> None:

@@ -1,0 +1,113 @@
+"""`python -m phs_reports.api`: the ReportService gRPC server and its outbox relay."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import grpc
+from sqlalchemy import Connection
+
+from phs.reports.v1 import jobs_pb2
+from phs.reports.v1 import reports_service_pb2 as s
+from phs.reports.v1 import reports_service_pb2_grpc as s_grpc
+from phs.reports.v1 import resources_pb2 as r
+from phs_reports import SERVICE_NAME
+from phs_reports.resources import report_pb, validate_params
+from phs_reports.store import Store
+from phs_reports.tables import outbox
+from phs_runtime import idempotency, paging
+from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_str
+from phs_runtime.context import REQUEST_ID_HEADER, current_request_id
+from phs_runtime.errors import invalid_argument
+from phs_runtime.kafka import BrokerCheck
+from phs_runtime.logs import setup_logging
+from phs_runtime.outbox import OutboxMessage, OutboxRelay
+from phs_runtime.resources import new_id, parse_name
+from phs_runtime.server import GrpcProcess
+
+log = logging.getLogger("phs_reports.api")
+
+
+class ReportServicer(s_grpc.ReportServiceServicer):
+    def __init__(self, store: Store, topic: str, on_enqueued: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.topic = topic
+        self.on_enqueued = on_enqueued
+
+    def CreateReport(self, request: s.CreateReportRequest, context: grpc.ServicerContext) -> r.Report:
+        rid = idempotency.effective_request_id(request.request_id, context)
+        if not request.HasField("report"):
+            raise invalid_argument([("report", "is required")])
+        kind, params = validate_params(request.report)
+        origin = current_request_id()
+
+        def write(conn: Connection, now: dt.datetime) -> r.Report:
+            job_id = new_id()
+            message = OutboxMessage(
+                topic=self.topic,
+                key=job_id,
+                payload=jobs_pb2.ReportJobMessage(
+                    report=f"reports/{job_id}", publication=1
+                ).SerializeToString(),
+                headers={
+                    REQUEST_ID_HEADER: origin or "",
+                    "content-type": "application/x-protobuf",
+                    "message-type": jobs_pb2.ReportJobMessage.DESCRIPTOR.full_name,
+                },
+            )
+            row = Store.insert_job(conn, now, job_id, kind, params, origin, message)
+            return report_pb(SimpleNamespace(**row))
+
+        report = self.store.create_job(rid, idempotency.fingerprint(request), r.Report, write)
+        if self.on_enqueued:
+            self.on_enqueued()
+        log.info("report job accepted", extra={"report": report.name, "kind": kind, "idempotency_key": rid})
+        return report
+
+    def GetReport(self, request: s.GetReportRequest, context: grpc.ServicerContext) -> r.Report:
+        job_id = parse_name(request.name, "reports")
+        if job_id is None:
+            raise invalid_argument([("name", "must look like reports/{id}")])
+        return report_pb(self.store.get(job_id))
+
+    def ListReports(
+        self, request: s.ListReportsRequest, context: grpc.ServicerContext
+    ) -> s.ListReportsResponse:
+        limit = paging.page_size(request.page_size)
+        after = paging.decode_token(request.page_token, "reports")
+        rows = self.store.list(after, limit)
+        token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            token = paging.encode_token([rows[-1].create_time.isoformat(), rows[-1].id], "reports")
+        return s.ListReportsResponse(reports=[report_pb(x) for x in rows], next_page_token=token)
+
+
+def main() -> None:
+    setup_logging("reports-api")
+    config = ServerConfig.from_env("reports-api")
+    kafka = KafkaConfig.from_env()
+    store = Store.open(
+        env_str("PHS_DATABASE_URL", "sqlite:///data/reports.db"),
+        migrate=env_bool("PHS_MIGRATE_ON_START", True),
+    )
+    relay = OutboxRelay(store.engine, outbox, kafka, {kafka.report_jobs_topic: kafka.report_jobs_partitions})
+    servicer = ReportServicer(store, kafka.report_jobs_topic, relay.wake)
+
+    def add(server: grpc.Server) -> None:
+        s_grpc.add_ReportServiceServicer_to_server(servicer, server)
+
+    broker = BrokerCheck(kafka)
+    process = GrpcProcess(config, [SERVICE_NAME], add, {"database": store.ping, "kafka": broker})
+    process.on_stop(store.close)
+    process.on_stop(broker.close)
+    process.on_stop(relay.stop)
+    relay.start()
+    process.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Data access for the reports service (API and worker share it).
+
+A job and its outgoing Kafka message are written in one transaction
+(transactional outbox). Workers claim, finish and fail jobs with conditional
+updates, so a job delivered twice takes effect once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+from google.rpc import status_pb2
+from sqlalchemy import Connection, Row, and_, insert, or_, select, update
+
+from phs_reports.tables import (
+    FAILED,
+    FINAL_STATES,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    idempotency_keys,
+    outbox,
+    reports,
+)
+from phs_runtime import db, idempotency
+from phs_runtime.errors import not_found
+from phs_runtime.outbox import OutboxMessage, enqueue
+from phs_runtime.resources import utcnow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version_reports"
+
+M = TypeVar("M", bound=Message)
+
+
+class Store:
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.reader = db.reader(engine)
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        engine = db.make_engine(url)
+        if migrate:
+            db.migrate(engine, MIGRATIONS, VERSION_TABLE)
+        return cls(engine)
+
+    def ping(self) -> None:
+        db.ping(self.reader)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- API side --------------------------------------------------------------
+
+    def create_job(
+        self,
+        request_id: str,
+        request_hash: str,
+        response_type: type[M],
+        write: Callable[[Connection, dt.datetime], M],
+    ) -> M:
+        return idempotency.run_once(
+            self.engine, idempotency_keys, "CreateReport", request_id, request_hash, response_type, write
+        )
+
+    @staticmethod
+    def insert_job(
+        conn: Connection,
+        now: dt.datetime,
+        job_id: str,
+        kind: str,
+        params: bytes,
+        origin_request_id: str | None,
+        message: OutboxMessage,
+    ) -> dict[str, Any]:
+        row = {
+            "id": job_id,
+            "kind": kind,
+            "params": params,
+            "state": QUEUED,
+            "result": None,
+            "error": None,
+            "attempts": 0,
+            "origin_request_id": origin_request_id,
+            "create_time": now,
+            "update_time": now,
+            "complete_time": None,
+        }
+        conn.execute(insert(reports).values(**row))
+        enqueue(conn, outbox, message, now)
+        return row
+
+    def get(self, job_id: str) -> Row[Any]:
+        with self.reader.connect() as conn:
+            row = conn.execute(select(reports).where(reports.c.id == job_id)).first()
+        if row is None:
+            raise not_found("Report", f"reports/{job_id}")
+        return row
+
+    def list(self, after: list[Any] | None, limit: int) -> Sequence[Row[Any]]:
+        """Newest first."""
+        q = select(reports).order_by(reports.c.create_time.desc(), reports.c.id.desc()).limit(limit + 1)
+        if after:
+            t, i = dt.datetime.fromisoformat(after[0]), after[1]
+            q = q.where(or_(reports.c.create_time < t, and_(reports.c.create_time == t, reports.c.id < i)))
+        with self.reader.connect() as conn:
+            return conn.execute(q).all()
+
+    # -- worker side ------------------------------------------------------------------
+
+    def claim(self, job_id: str) -> Row[Any] | None:
+        """Mark a job RUNNING and count the attempt; None when it is already final
+        (a duplicate delivery) or unknown."""
+        with self.engine.begin() as conn:
+            now = utcnow()
+            res = conn.execute(
+                update(reports)
+                .where(reports.c.id == job_id, reports.c.state.not_in(FINAL_STATES))
+                .values(state=RUNNING, attempts=reports.c.attempts + 1, update_time=now)
+            )
+            if res.rowcount != 1:
+                return None
+            row: Row[Any] | None = conn.execute(select(reports).where(reports.c.id == job_id)).first()
+            return row
+
+    def succeed(self, job_id: str, result: bytes) -> bool:
+        """Store the result atomically; False if another delivery already finished it."""
+        return self._finish(job_id, SUCCEEDED, result=result, error=None)
+
+    def fail(self, job_id: str, error: status_pb2.Status) -> bool:
+        return self._finish(job_id, FAILED, result=None, error=error.SerializeToString())
+
+    def release(self, job_id: str) -> None:
+        """Put a RUNNING job back to QUEUED (worker shutting down mid-job)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(reports)
+                .where(reports.c.id == job_id, reports.c.state == RUNNING)
+                .values(state=QUEUED, update_time=utcnow())
+            )
+
+    def _finish(self, job_id: str, state: str, result: bytes | None, error: bytes | None) -> bool:
+        with self.engine.begin() as conn:
+            now = utcnow()
+            res = conn.execute(
+                update(reports)
+                .where(reports.c.id == job_id, reports.c.state.not_in(FINAL_STATES))
+                .values(state=state, result=result, error=error, update_time=now, complete_time=now)
+            )
+            return bool(res.rowcount == 1)

@@ -1,0 +1,43 @@
+"""The reports schema (SQLAlchemy Core): jobs, their outgoing messages, request ids."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table
+
+from phs_runtime.db import UtcDateTime
+from phs_runtime.outbox import outbox_table
+
+metadata = MetaData()
+
+# One row per report job; the source of truth for its state and result.
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("params", LargeBinary, nullable=False),  # serialized params message
+    Column("state", String(16), nullable=False),
+    Column("result", LargeBinary, nullable=True),  # serialized result message
+    Column("error", LargeBinary, nullable=True),  # serialized google.rpc.Status
+    Column("attempts", Integer, nullable=False),
+    Column("origin_request_id", String(128), nullable=True),  # x-request-id of CreateReport
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Column("complete_time", UtcDateTime, nullable=True),
+)
+
+# Transactional outbox: written with the job, published to Kafka by the relay.
+outbox = outbox_table(metadata)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("method", String(64), primary_key=True),
+    Column("request_id", String(128), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", LargeBinary, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED"
+FINAL_STATES = (SUCCEEDED, FAILED)

