@@ -104,10 +104,10 @@ def run_once(
 ) -> M:
     """Run `write` in one transaction together with its AIP-155 record.
 
-    A concurrent first use of the same request id (PostgreSQL lets both
-    transactions start) loses on the primary key and is answered from the
-    winner's record on the retry. `translate` turns other integrity errors
-    into domain exceptions (or returns None to re-raise)."""
+    Concurrent first uses of one request id (PostgreSQL lets both transactions
+    start) all but one fail on a constraint; they are answered from the
+    winner's record on the retry. `translate` turns integrity errors into
+    domain exceptions (or returns None to re-raise)."""
     for attempt in range(2):
         try:
             with engine.begin() as conn:
@@ -119,15 +119,14 @@ def run_once(
                 record(conn, table, method, request_id, request_hash, response, now)
                 return response
         except IntegrityError as exc:
+            # A concurrent first use of this request id may have won the race on
+            # the change itself (e.g. the overlap constraint) rather than on the
+            # key: look again once, the winner's record is committed by now.
+            if attempt == 0 and request_id:
+                continue
             domain = translate(exc)
             if domain is not None:
                 raise domain from exc
-            if attempt == 0 and request_id and is_unique_violation(exc):
-                continue
             raise
     raise AssertionError("unreachable")
 
-
-def is_unique_violation(exc: IntegrityError) -> bool:
-    orig = exc.orig
-    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)

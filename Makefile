@@ -1,0 +1,75 @@
+# Two commands matter: `make up` (the whole stack locally on embedded defaults)
+# and `make test` (lint, types, generated-code check, the full test suite).
+# Both set themselves up from scratch: venv, pinned installs, code generation.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CHECKOV_STAMP := .venv-checkov/.installed
+NODE_STAMP := node_modules/.installed
+PACKAGES := $(wildcard services/*/phs_*/__init__.py tools/*/__init__.py)
+K8S_LOCK := $(wildcard requirements-k8s.lock)
+CHECKOV_LOCK := $(wildcard requirements-checkov.lock)
+
+.PHONY: help install protos check-protos lint test test-fast up bench manifests clean
+
+help:
+	@echo "make up      - run the whole stack locally (SQLite, Tansu, Envoy) until Ctrl-C"
+	@echo "make test    - ruff, mypy, buf lint, generated-code check, pytest"
+	@echo "make protos  - regenerate gen/ from protos/"
+	@echo "make bench   - run the benchmarks under bench/ and print their figures"
+
+$(STAMP): requirements.lock requirements-dev.lock $(K8S_LOCK) pyproject.toml $(PACKAGES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock -r requirements-dev.lock $(addprefix -r ,$(K8S_LOCK))
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# checkov pins an old `packaging`; it gets a venv of its own.
+$(CHECKOV_STAMP): $(CHECKOV_LOCK)
+	@if [ -n "$(CHECKOV_LOCK)" ]; then \
+	  test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov; \
+	  .venv-checkov/bin/pip install -q --disable-pip-version-check -r $(CHECKOV_LOCK); \
+	  touch $@; \
+	fi
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
+
+protos: $(STAMP)
+	$(PY) tools/gen_protos.py
+
+check-protos: $(STAMP)
+	$(PY) tools/gen_protos.py --check
+
+lint: install check-protos
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	npx --no-install buf lint
+
+test: lint
+	$(BIN)/pytest
+
+# The suite without the slow end-to-end scenarios, for a quick loop while editing.
+test-fast: install
+	$(BIN)/pytest -m "not slow"
+
+up: install protos
+	$(PY) -m phs_devstack
+
+bench: install
+	$(PY) -m bench.rest_booking
+	$(PY) -m bench.report_latency
+
+manifests: install
+	$(PY) tools/render_manifests.py
+
+clean:
+	rm -rf $(VENV) .venv-checkov node_modules data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""Small clients for the end-to-end tests: REST through Envoy, logs, polling."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: Any  # parsed JSON, or text when the body is not JSON
+
+    def detail(self, type_suffix: str) -> dict[str, Any]:
+        """The google.rpc.Status detail whose @type ends with `type_suffix`."""
+        for d in self.body.get("details", []):
+            if d["@type"].endswith(type_suffix):
+                return dict(d)
+        raise AssertionError(f"no {type_suffix} detail in {self.body}")
+
+
+def rest(
+    base: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
+) -> Response:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(  # noqa: S310 - loopback test URL
+        base + path,
+        method=method,
+        data=data,
+        headers={"content-type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback test URL
+            status, hdrs, raw = resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        status, hdrs, raw = err.code, dict(err.headers), err.read()
+    hdrs = {k.lower(): v for k, v in hdrs.items()}
+    try:
+        parsed: Any = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = raw.decode()
+    return Response(status, hdrs, parsed)
+
+
+def rfc3339(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def future_slot(days: int, hour: int = 15) -> dt.datetime:
+    """A whole-minute UTC instant `days` from now."""
+    base = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
+    return base.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def eventually(
+    fn: Callable[[], T | None], timeout: float = 20, interval: float = 0.1, what: str = "condition"
+) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} not met within {timeout}s")
+
+
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    out = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out

@@ -1,0 +1,183 @@
+"""Report jobs end to end: REST -> Envoy -> reports API -> outbox -> Kafka ->
+worker -> scheduling (gRPC) -> result, with one request id all the way."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from kafka import KafkaConsumer
+
+from phs_devstack import Stack
+from tests.helpers import Response, eventually, future_slot, json_lines, rest, rfc3339
+
+
+def _report_body(psych: str, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    return {
+        "caseloadParams": {
+            "psychologist": psych,
+            "interval": {"startTime": rfc3339(start), "endTime": rfc3339(end)},
+        }
+    }
+
+
+def _wait_final(stack: Stack, name: str, timeout: float = 30) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        r = rest(stack.rest_url, "GET", f"/v1/{name}")
+        assert r.status == 200, r.body
+        return dict(r.body) if r.body["state"] in ("STATE_SUCCEEDED", "STATE_FAILED") else None
+
+    return eventually(done, timeout, what=f"{name} final")
+
+
+def _practice(stack: Stack) -> tuple[str, list[str]]:
+    """A psychologist with three bookings (two clients) and a colleague with one."""
+    p = rest(stack.rest_url, "POST", "/v1/psychologists", {"displayName": "Dr R", "timeZone": "Europe/Paris"})
+    other = rest(stack.rest_url, "POST", "/v1/psychologists", {"displayName": "Dr S", "timeZone": "UTC"})
+    c1 = rest(stack.rest_url, "POST", "/v1/clients", {"displayName": "C1"}).body["name"]
+    c2 = rest(stack.rest_url, "POST", "/v1/clients", {"displayName": "C2"}).body["name"]
+    booked = []
+    for day, client, code in [(3, c1, "90834"), (4, c1, "90837"), (5, c2, "90832")]:
+        resp = rest(
+            stack.rest_url,
+            "POST",
+            f"/v1/{p.body['name']}/appointments",
+            {"client": client, "sessionType": f"sessionTypes/{code}", "startTime": rfc3339(future_slot(day))},
+        )
+        assert resp.status == 200, resp.body
+        booked.append(resp.body["name"])
+    resp = rest(
+        stack.rest_url,
+        "POST",
+        f"/v1/{other.body['name']}/appointments",
+        {"client": c2, "sessionType": "sessionTypes/90834", "startTime": rfc3339(future_slot(3))},
+    )
+    assert resp.status == 200
+    return p.body["name"], booked
+
+
+def test_report_goes_queued_to_succeeded_with_the_right_figures(stack: Stack) -> None:
+    psych, _ = _practice(stack)
+    body = _report_body(psych, future_slot(1), future_slot(30))
+    created = rest(stack.rest_url, "POST", "/v1/reports", body, {"Idempotency-Key": str(uuid.uuid4())})
+    assert created.status == 200, created.body
+    assert created.body["state"] == "STATE_QUEUED"
+    final = _wait_final(stack, created.body["name"])
+    assert final["state"] == "STATE_SUCCEEDED", final
+    s = final["caseload"]
+    assert s["psychologist"] == psych
+    assert int(s["appointmentsTotal"]) == 3 and int(s["booked"]) == 3
+    assert int(s["scheduledMinutes"]) == 45 + 60 + 30
+    assert int(s["distinctClients"]) == 2
+    assert final["attempts"] == 1 and final["completeTime"]
+
+
+def test_idempotency_key_returns_the_same_job_and_refuses_other_params(stack: Stack) -> None:
+    psych, _ = _practice(stack)
+    key = str(uuid.uuid4())
+    body = _report_body(psych, future_slot(1), future_slot(10))
+    a = rest(stack.rest_url, "POST", "/v1/reports", body, {"Idempotency-Key": key})
+    b = rest(stack.rest_url, "POST", "/v1/reports", body, {"Idempotency-Key": key})
+    assert a.status == b.status == 200
+    assert a.body["name"] == b.body["name"]
+    c = rest(
+        stack.rest_url,
+        "POST",
+        "/v1/reports",
+        _report_body(psych, future_slot(1), future_slot(11)),
+        {"Idempotency-Key": key},
+    )
+    assert c.status == 400 and c.detail("google.rpc.ErrorInfo")["reason"] == "IDEMPOTENCY_KEY_REUSED"
+    listed = rest(stack.rest_url, "GET", "/v1/reports?pageSize=1000")
+    assert sum(1 for r in listed.body["reports"] if r["name"] == a.body["name"]) == 1
+
+
+def test_invalid_report_requests_are_refused(stack: Stack) -> None:
+    empty = rest(stack.rest_url, "POST", "/v1/reports", {})
+    assert empty.status == 400
+    inverted = rest(
+        stack.rest_url,
+        "POST",
+        "/v1/reports",
+        _report_body("psychologists/abc", future_slot(10), future_slot(1)),
+    )
+    assert inverted.status == 400
+    fields = [v["field"] for v in inverted.detail("google.rpc.BadRequest")["fieldViolations"]]
+    assert fields == ["report.caseload_params.interval.end_time"]
+    too_long = rest(
+        stack.rest_url,
+        "POST",
+        "/v1/reports",
+        _report_body("psychologists/abc", future_slot(1), future_slot(400)),
+    )
+    assert too_long.status == 400
+    assert rest(stack.rest_url, "GET", "/v1/reports/does-not-exist").status == 404
+
+
+def test_report_for_unknown_psychologist_fails_with_a_reason(stack: Stack) -> None:
+    body = _report_body(f"psychologists/{uuid.uuid4()}", future_slot(1), future_slot(5))
+    created: Response = rest(stack.rest_url, "POST", "/v1/reports", body)
+    final = _wait_final(stack, created.body["name"])
+    assert final["state"] == "STATE_FAILED"
+    assert final["error"]["code"] == 5  # NOT_FOUND: not retried, no point
+    assert final["attempts"] == 1
+
+
+def test_one_request_id_through_envoy_api_kafka_and_worker(stack: Stack) -> None:
+    psych, _ = _practice(stack)
+    rid = f"trace-{uuid.uuid4()}"
+    created = rest(
+        stack.rest_url,
+        "POST",
+        "/v1/reports",
+        _report_body(psych, future_slot(1), future_slot(9)),
+        {"X-Request-ID": rid},
+    )
+    assert created.status == 200 and created.headers["x-request-id"] == rid
+    job_id = created.body["name"].split("/")[1]
+    assert _wait_final(stack, created.body["name"])["state"] == "STATE_SUCCEEDED"
+
+    def logged(name: str, **match: str) -> bool:
+        return any(all(line.get(k) == v for k, v in match.items()) for line in json_lines(stack.log(name)))
+
+    # Envoy flushes its access log about every 10 s.
+    assert eventually(
+        lambda: logged("envoy", request_id=rid, path="/v1/reports"), 15, what="envoy access log"
+    )
+    assert logged("reports-api", request_id=rid, message="report job accepted")
+    assert logged("reports-worker", request_id=rid, message="job finished", job_id=job_id)
+    assert logged(
+        "scheduling", request_id=rid, grpc_method="/phs.scheduling.v1.SchedulingService/ListAppointments"
+    )
+
+    consumer = KafkaConsumer(
+        "phs.reports.jobs.v1",
+        bootstrap_servers=[stack.kafka_bootstrap],
+        group_id=f"audit-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=8000,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
+    try:
+        headers = next(
+            dict((k, v.decode()) for k, v in msg.headers) for msg in consumer if msg.key == job_id.encode()
+        )
+    finally:
+        consumer.close()
+    assert headers["x-request-id"] == rid
+    assert headers["message-type"] == "phs.reports.v1.ReportJobMessage"
+
+
+def test_every_process_logs_json_lines_with_a_request_id_field(stack: Stack) -> None:
+    for name in ("scheduling", "reports-api", "reports-worker"):
+        lines = stack.log(name).read_text().splitlines()
+        assert lines, name
+        for line in lines:
+            obj = json.loads(line)  # every line is one JSON object
+            assert {"time", "level", "message", "service", "request_id"} <= obj.keys(), line
+    access = json_lines(stack.log("envoy"))
+    assert access and all(a["request_id"] for a in access)
