@@ -129,4 +129,3 @@ def run_once(
                 raise domain from exc
             raise
     raise AssertionError("unreachable")
-

@@ -17,10 +17,11 @@ from typing import Any
 
 import grpc
 from grpc_status import rpc_status
+from sqlalchemy.exc import OperationalError
 
 from phs_runtime import metrics
 from phs_runtime.context import REQUEST_ID_HEADER, current_request_id, request_context
-from phs_runtime.errors import ApiError, internal
+from phs_runtime.errors import ApiError, internal, unavailable
 
 log = logging.getLogger("phs.rpc")
 
@@ -97,6 +98,9 @@ class _Call:
             return exc.code
         if isinstance(exc, GeneratorExit):  # the client went away mid-stream
             return grpc.StatusCode.CANCELLED
+        if isinstance(exc, OperationalError):  # the database is unreachable: worth a retry
+            log.warning("database unavailable", extra={"grpc_method": self.full_method})
+            return grpc.StatusCode.UNAVAILABLE
         code = _code_of(context)
         if code is grpc.StatusCode.OK:  # not an abort: a bug or an outage
             log.error("unhandled error", exc_info=exc, extra={"grpc_method": self.full_method})
@@ -108,7 +112,13 @@ class _Call:
         """Send the rich status for expected errors and hide unexpected ones behind INTERNAL."""
         if isinstance(exc, ApiError):
             context.abort_with_status(rpc_status.to_status(exc.to_status()))
-        if code is grpc.StatusCode.INTERNAL and _code_of(context) is grpc.StatusCode.OK:
+        if _code_of(context) is not grpc.StatusCode.OK:
+            return  # the handler aborted itself
+        if code is grpc.StatusCode.UNAVAILABLE:
+            context.abort_with_status(
+                rpc_status.to_status(unavailable("DATABASE_UNAVAILABLE", "database unavailable").to_status())
+            )
+        if code is grpc.StatusCode.INTERNAL:
             context.abort_with_status(rpc_status.to_status(internal().to_status()))
 
     def _finish(self, code: grpc.StatusCode) -> None:

@@ -1,0 +1,110 @@
+"""gRPC clients talking to the services directly: reflection (what grpcurl
+uses), standard health per service name, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import urllib.request
+import uuid
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pool
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from phs.scheduling.v1 import scheduling_service_pb2 as ss
+from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
+from phs_devstack import Stack
+from tests.helpers import eventually, rest
+
+
+@pytest.mark.parametrize(
+    ("target_attr", "service"),
+    [
+        ("scheduling_target", "phs.scheduling.v1.SchedulingService"),
+        ("reports_target", "phs.reports.v1.ReportService"),
+    ],
+)
+def test_reflection_describes_each_service(stack: Stack, target_attr: str, service: str) -> None:
+    with grpc.insecure_channel(getattr(stack, target_attr)) as channel:
+        db = ProtoReflectionDescriptorDatabase(channel)
+        services = set(db.get_services())
+        assert {service, "grpc.health.v1.Health"} <= services
+        pool = descriptor_pool.DescriptorPool(db)
+        desc = pool.FindServiceByName(service)
+        # grpcurl needs full method and message descriptors, including imports.
+        assert desc.methods, service
+        for m in desc.methods:
+            assert m.input_type.fields and m.output_type.full_name
+
+
+@pytest.mark.parametrize(
+    ("target_attr", "names"),
+    [
+        ("scheduling_target", ["", "phs.scheduling.v1.SchedulingService", "liveness"]),
+        ("reports_target", ["", "phs.reports.v1.ReportService", "liveness"]),
+        ("worker_target", ["", "phs.reports.v1.ReportWorker", "liveness"]),
+    ],
+)
+def test_health_serves_per_service_name(stack: Stack, target_attr: str, names: list[str]) -> None:
+    with grpc.insecure_channel(getattr(stack, target_attr)) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for name in names:
+            resp = stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=2)
+            assert resp.status == health_pb2.HealthCheckResponse.SERVING, name
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=2)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return resp.read().decode()
+
+
+def test_standard_grpc_server_metrics(stack: Stack) -> None:
+    with grpc.insecure_channel(stack.scheduling_target) as channel:
+        stub = ss_grpc.SchedulingServiceStub(channel)
+        stub.ListSessionTypes(ss.ListSessionTypesRequest(), timeout=5)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetPsychologist(ss.GetPsychologistRequest(name="psychologists/BAD"), timeout=5)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    text = _metrics(stack.ports.scheduling_metrics)
+    labels = (
+        'grpc_method="ListSessionTypes",grpc_service="phs.scheduling.v1.SchedulingService",grpc_type="unary"'
+    )
+    assert f"grpc_server_started_total{{{labels}}}" in text
+    assert "grpc_server_handling_seconds_bucket{" in text and 'grpc_method="ListSessionTypes"' in text
+    assert (
+        'grpc_server_handled_total{grpc_code="INVALID_ARGUMENT",grpc_method="GetPsychologist",'
+        'grpc_service="phs.scheduling.v1.SchedulingService",grpc_type="unary"}' in text
+    )
+
+
+def test_worker_and_api_expose_job_and_outbox_metrics(stack: Stack) -> None:
+    body = {
+        "caseloadParams": {
+            "psychologist": f"psychologists/{uuid.uuid4()}",
+            "interval": {"startTime": "2031-01-01T00:00:00Z", "endTime": "2031-02-01T00:00:00Z"},
+        }
+    }
+    created = rest(stack.rest_url, "POST", "/v1/reports", body)
+    assert created.status == 200
+
+    def failed() -> bool:
+        return bool(
+            rest(stack.rest_url, "GET", f"/v1/{created.body['name']}").body["state"] == "STATE_FAILED"
+        )
+
+    eventually(failed, 30, what="job failed")
+    api = _metrics(stack.ports.reports_metrics)
+    assert "phs_outbox_backlog 0.0" in api
+    assert 'phs_outbox_published_total{topic="phs.reports.jobs.v1"}' in api
+    worker = _metrics(stack.ports.worker_metrics)
+    assert 'phs_report_jobs_total{kind="caseload",outcome="failed"}' in worker
+    assert 'phs_report_job_duration_seconds_count{kind="caseload"}' in worker
+    assert "phs_report_jobs_in_progress 0.0" in worker
+    assert (
+        'grpc_client_handled_total{grpc_code="NOT_FOUND",grpc_method="ListAppointments",'
+        'grpc_service="phs.scheduling.v1.SchedulingService",grpc_type="unary"}' in worker
+    )
