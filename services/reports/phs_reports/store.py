@@ -115,7 +115,7 @@ class Store:
     def claim(self, job_id: str) -> Row[Any] | None:
         """Mark a job RUNNING and count the attempt; None when it is already final
         (a duplicate delivery) or unknown."""
-        with self.engine.begin() as conn:
+        with db.write_transaction(self.engine) as conn:
             now = utcnow()
             res = conn.execute(
                 update(reports)
@@ -136,7 +136,7 @@ class Store:
 
     def release(self, job_id: str) -> None:
         """Put a RUNNING job back to QUEUED (worker shutting down mid-job)."""
-        with self.engine.begin() as conn:
+        with db.write_transaction(self.engine) as conn:
             conn.execute(
                 update(reports)
                 .where(reports.c.id == job_id, reports.c.state == RUNNING)
@@ -144,7 +144,7 @@ class Store:
             )
 
     def _finish(self, job_id: str, state: str, result: bytes | None, error: bytes | None) -> bool:
-        with self.engine.begin() as conn:
+        with db.write_transaction(self.engine) as conn:
             now = utcnow()
             res = conn.execute(
                 update(reports)

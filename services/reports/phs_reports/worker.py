@@ -68,6 +68,7 @@ class WorkerConfig:
     rpc_timeout_s: float
     session_timeout_ms: int
     heartbeat_interval_ms: int
+    fetch_max_wait_ms: int
 
     @classmethod
     def from_env(cls) -> WorkerConfig:
@@ -79,6 +80,8 @@ class WorkerConfig:
             rpc_timeout_s=env_float("PHS_REPORT_RPC_TIMEOUT_SECONDS", 30.0),
             session_timeout_ms=env_int("PHS_KAFKA_SESSION_TIMEOUT_MS", 10000),
             heartbeat_interval_ms=env_int("PHS_KAFKA_HEARTBEAT_INTERVAL_MS", 3000),
+            # How long a fetch may wait for new jobs: bounds pick-up latency.
+            fetch_max_wait_ms=env_int("PHS_KAFKA_FETCH_MAX_WAIT_MS", 100),
         )
 
 
@@ -162,6 +165,7 @@ class Worker:
             session_timeout_ms=self.cfg.session_timeout_ms,
             heartbeat_interval_ms=self.cfg.heartbeat_interval_ms,
             max_poll_records=1,
+            fetch_max_wait_ms=self.cfg.fetch_max_wait_ms,
             max_poll_interval_ms=600_000,
         )
         consumer.subscribe([self.kafka.report_jobs_topic])

@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Connection, Engine, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from phs_runtime import db
 from phs_runtime.context import IDEMPOTENCY_KEY_HEADER
 from phs_runtime.errors import failed_precondition, invalid_argument
 
@@ -110,7 +111,7 @@ def run_once(
     domain exceptions (or returns None to re-raise)."""
     for attempt in range(2):
         try:
-            with engine.begin() as conn:
+            with db.write_transaction(engine) as conn:
                 stored = lookup(conn, table, method, request_id, request_hash, response_type)
                 if stored is not None:
                     return stored

@@ -89,7 +89,7 @@ def pending(engine: Engine, table: Table, limit: int) -> list[OutboxMessage]:
 
 def mark_published(engine: Engine, table: Table, ids: Sequence[int]) -> None:
     if ids:
-        with engine.begin() as conn:
+        with db.write_transaction(engine) as conn:
             conn.execute(update(table).where(table.c.id.in_(ids)).values(published_time=utcnow()))
 
 

@@ -1,0 +1,45 @@
+"""Shared bits for the benchmarks: a keep-alive JSON client and percentiles."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import statistics
+from typing import Any
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection (what a browser or SDK would hold)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.conn = http.client.HTTPConnection(host, port, timeout=30)
+
+    def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        data = json.dumps(body) if body is not None else None
+        self.conn.request(
+            method, path, body=data, headers={"content-type": "application/json", **(headers or {})}
+        )
+        resp = self.conn.getresponse()
+        raw = resp.read()
+        return resp.status, json.loads(raw) if raw.startswith(b"{") else raw
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    idx = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[idx]
+
+
+def summary(latencies_s: list[float]) -> str:
+    ms = [x * 1000 for x in latencies_s]
+    return (
+        f"p50 {percentile(ms, 50):.1f} ms, p90 {percentile(ms, 90):.1f} ms, "
+        f"p99 {percentile(ms, 99):.1f} ms, mean {statistics.fmean(ms):.1f} ms"
+    )
