@@ -38,14 +38,14 @@ def rest(
     timeout: float = 10,
 ) -> Response:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(  # noqa: S310 - loopback test URL
+    req = urllib.request.Request(
         base + path,
         method=method,
         data=data,
         headers={"content-type": "application/json", **(headers or {})},
     )
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback test URL
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             status, hdrs, raw = resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
         status, hdrs, raw = err.code, dict(err.headers), err.read()

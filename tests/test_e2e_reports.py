@@ -13,6 +13,10 @@ from kafka import KafkaConsumer
 from phs_devstack import Stack
 from tests.helpers import Response, eventually, future_slot, json_lines, rest, rfc3339
 
+# Health information that must never reach a log line.
+SECRET_NAMES = ("Ophelia Quartermaine", "Bartholomew Xylander")
+SECRET_EMAIL = "ophelia.q@private.example"
+
 
 def _report_body(psych: str, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
     return {
@@ -36,8 +40,10 @@ def _practice(stack: Stack) -> tuple[str, list[str]]:
     """A psychologist with three bookings (two clients) and a colleague with one."""
     p = rest(stack.rest_url, "POST", "/v1/psychologists", {"displayName": "Dr R", "timeZone": "Europe/Paris"})
     other = rest(stack.rest_url, "POST", "/v1/psychologists", {"displayName": "Dr S", "timeZone": "UTC"})
-    c1 = rest(stack.rest_url, "POST", "/v1/clients", {"displayName": "C1"}).body["name"]
-    c2 = rest(stack.rest_url, "POST", "/v1/clients", {"displayName": "C2"}).body["name"]
+    c1 = rest(
+        stack.rest_url, "POST", "/v1/clients", {"displayName": SECRET_NAMES[0], "email": SECRET_EMAIL}
+    ).body["name"]
+    c2 = rest(stack.rest_url, "POST", "/v1/clients", {"displayName": SECRET_NAMES[1]}).body["name"]
     booked = []
     for day, client, code in [(3, c1, "90834"), (4, c1, "90837"), (5, c2, "90832")]:
         resp = rest(
@@ -181,3 +187,12 @@ def test_every_process_logs_json_lines_with_a_request_id_field(stack: Stack) -> 
             assert {"time", "level", "message", "service", "request_id"} <= obj.keys(), line
     access = json_lines(stack.log("envoy"))
     assert access and all(a["request_id"] for a in access)
+
+
+def test_no_client_name_or_contact_reaches_any_log(stack: Stack) -> None:
+    _practice(stack)  # creates clients with the secret names, books, and is listed below
+    assert rest(stack.rest_url, "GET", "/v1/clients?pageSize=1000").status == 200
+    for log in (stack.root / "logs").glob("*.log"):
+        text = log.read_text()
+        for secret in (*SECRET_NAMES, SECRET_EMAIL):
+            assert secret not in text, f"{secret!r} leaked into {log.name}"

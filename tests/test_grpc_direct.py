@@ -59,7 +59,7 @@ def test_health_serves_per_service_name(stack: Stack, target_attr: str, names: l
 
 def _metrics(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        return resp.read().decode()
+        return str(resp.read().decode())
 
 
 def test_standard_grpc_server_metrics(stack: Stack) -> None:
@@ -108,3 +108,14 @@ def test_worker_and_api_expose_job_and_outbox_metrics(stack: Stack) -> None:
         'grpc_client_handled_total{grpc_code="NOT_FOUND",grpc_method="ListAppointments",'
         'grpc_service="phs.scheduling.v1.SchedulingService",grpc_type="unary"}' in worker
     )
+
+
+def test_envoy_exposes_prometheus_stats_and_readiness(stack: Stack) -> None:
+    assert rest(stack.rest_url, "GET", "/v1/sessionTypes").status == 200
+    base = f"http://127.0.0.1:{stack.ports.envoy_admin}"
+    with urllib.request.urlopen(f"{base}/ready", timeout=5) as resp:
+        assert resp.status == 200 and resp.read().strip() == b"LIVE"
+    with urllib.request.urlopen(f"{base}/stats/prometheus", timeout=5) as resp:
+        stats = resp.read().decode()
+    assert 'envoy_cluster_upstream_rq_total{envoy_cluster_name="scheduling"}' in stats
+    assert 'envoy_cluster_health_check_healthy{envoy_cluster_name="scheduling"} 1' in stats

@@ -231,8 +231,9 @@ class Stack:
         return proc.popen.returncode
 
     def stop(self) -> None:
-        """Front to back: gateway first, broker last."""
-        for name in ["envoy", *[n for n in list(self.procs) if n not in ("envoy", "kafka")], "kafka"]:
+        """Front to back: gateway first, then services newest first, broker last."""
+        services = [n for n in reversed(list(self.procs)) if n not in ("envoy", "kafka")]
+        for name in ["envoy", *services, "kafka"]:  # consumers before what they consume
             self.stop_proc(name)
 
 
