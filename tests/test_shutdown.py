@@ -46,7 +46,7 @@ def test_sigterm_drains_in_flight_rpcs_after_reporting_not_serving(tmp_path: Pat
     try:
         wait_serving(target, "test.Slow", 20)
         channel = grpc.insecure_channel(target)
-        sleep = channel.unary_unary("/test.Slow/Sleep")
+        sleep = channel.unary_unary("/test.Slow/Sleep", None, None)
         result: dict[str, object] = {}
 
         def call() -> None:
