@@ -1,12 +1,19 @@
 """JSON logs, one object per line on stdout, each carrying the current request id.
 
-Never log client names, contact details or notes: log resource names (ids) only.
+RPC threads only enqueue records (the request id is captured in the calling
+thread); one background thread formats and writes them, so request threads
+never queue on the stream's lock. Never log client names, contact details or
+notes: log resource names (ids) only.
 """
 
 from __future__ import annotations
 
+import atexit
+import copy
 import logging
+import logging.handlers
 import os
+import queue
 import sys
 
 from pythonjsonlogger.json import JsonFormatter
@@ -26,8 +33,33 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+class _QueueHandler(logging.handlers.QueueHandler):
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # Keep the record's extra fields; render the message and traceback now,
+        # while the arguments and exception are still alive.
+        record = copy.copy(record)
+        record.msg = record.getMessage()
+        record.args = None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return record
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
+def _stop_listener() -> None:
+    global _listener
+    if _listener is not None:
+        _listener.stop()  # drains the queue
+        _listener = None
+
+
 def setup_logging(service: str, level: str | None = None) -> None:
     """Configure the root logger for one process. Idempotent."""
+    global _listener
+    _stop_listener()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         JsonFormatter(
@@ -37,11 +69,16 @@ def setup_logging(service: str, level: str | None = None) -> None:
             datefmt="%Y-%m-%dT%H:%M:%S%z",
         )
     )
-    handler.addFilter(_ContextFilter(service))
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    front = _QueueHandler(records)
+    front.addFilter(_ContextFilter(service))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(handler)
+    root.addHandler(front)
+    _listener = logging.handlers.QueueListener(records, handler)
+    _listener.start()
+    atexit.register(_stop_listener)
     root.setLevel((level or os.environ.get("PHS_LOG_LEVEL") or "INFO").upper())
     # Library chatter at INFO is noise in production logs.
     for noisy in ("kafka", "alembic.runtime.migration", "sqlalchemy"):
