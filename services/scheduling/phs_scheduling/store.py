@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import Connection, Engine, Row, and_, insert, or_, select
+from sqlalchemy import Connection, Engine, Row, and_, exists, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from phs_runtime import db, idempotency
@@ -185,22 +185,27 @@ class Store:
         start: dt.datetime,
         state: str,
     ) -> dict[str, Any]:
-        psych = conn.execute(
-            select(psychologists.c.active).where(psychologists.c.id == psychologist_id)
+        # One round trip for every reference the booking needs.
+        client_exists = exists(select(clients.c.id).where(clients.c.id == client_id))
+        refs = conn.execute(
+            select(psychologists.c.active, client_exists.label("client_exists"), session_types)
+            .select_from(psychologists)
+            .outerjoin(session_types, session_types.c.code == session_type_code)
+            .where(psychologists.c.id == psychologist_id)
         ).first()
-        if psych is None:
+        if refs is None:
             raise not_found("Psychologist", f"psychologists/{psychologist_id}")
-        if not psych.active:
+        if not refs.active:
             raise failed_precondition(
                 "PSYCHOLOGIST_INACTIVE",
                 "the psychologist does not accept bookings",
                 {"psychologist": f"psychologists/{psychologist_id}"},
             )
-        if conn.execute(select(clients.c.id).where(clients.c.id == client_id)).first() is None:
+        if not refs.client_exists:
             raise not_found("Client", f"clients/{client_id}")
-        st = conn.execute(select(session_types).where(session_types.c.code == session_type_code)).first()
-        if st is None:
+        if refs.code is None:
             raise not_found("SessionType", f"sessionTypes/{session_type_code}")
+        st = refs
         end = start + dt.timedelta(minutes=st.duration_minutes)
         row = {
             "id": new_id(),
