@@ -134,6 +134,8 @@ class Stack:
             start_new_session=True,  # Ctrl-C in the terminal reaches us, not the children directly
         )
         proc = Proc(name, popen, log_path)
+        if not self.console:
+            out.close()  # the child has its own descriptor
         if self.console:
             proc.pump = threading.Thread(target=_pump, args=(name, popen, out), daemon=True)
             proc.pump.start()
