@@ -52,7 +52,7 @@ def generate(out: Path) -> None:
             f"--python_out={py}",
             f"--pyi_out={py}",
             f"--grpc_python_out={py}",
-            f"--mypy_grpc_out={py}",
+            f"--mypy_grpc_out=quiet:{py}",
             *sources,
         ]
     )

@@ -49,6 +49,7 @@ def caseload(appointments: Iterator[sr.Appointment], psychologist: str) -> r.Cas
             out.completed += 1
         elif a.state == State.STATE_CANCELLED:
             out.cancelled += 1
+            out.late_cancelled += a.cancellation.late
         elif a.state == State.STATE_DECLINED:
             out.declined += 1
         elif a.state == State.STATE_NO_SHOW:

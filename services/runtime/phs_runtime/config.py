@@ -92,6 +92,8 @@ class KafkaConfig:
     ssl_cafile: str | None
     report_jobs_topic: str
     report_jobs_partitions: int
+    appointment_events_topic: str
+    appointment_events_partitions: int
     replication_factor: int
 
     @classmethod
@@ -105,5 +107,9 @@ class KafkaConfig:
             ssl_cafile=os.environ.get("PHS_KAFKA_SSL_CAFILE") or None,
             report_jobs_topic=env_str("PHS_REPORT_JOBS_TOPIC", "phs.reports.jobs.v1"),
             report_jobs_partitions=env_int("PHS_REPORT_JOBS_PARTITIONS", 4),
+            appointment_events_topic=env_str(
+                "PHS_APPOINTMENT_EVENTS_TOPIC", "phs.scheduling.appointments.v1"
+            ),
+            appointment_events_partitions=env_int("PHS_APPOINTMENT_EVENTS_PARTITIONS", 4),
             replication_factor=env_int("PHS_KAFKA_REPLICATION_FACTOR", 1),
         )

@@ -81,6 +81,11 @@ def already_exists(reason: str, message: str, metadata: Mapping[str, str] | None
     return ApiError(grpc.StatusCode.ALREADY_EXISTS, message, reason, metadata)
 
 
+def aborted(reason: str, message: str, metadata: Mapping[str, str] | None = None) -> ApiError:
+    """A concurrency conflict the caller can resolve by reading again and retrying (HTTP 409)."""
+    return ApiError(grpc.StatusCode.ABORTED, message, reason, metadata)
+
+
 def unavailable(reason: str, message: str) -> ApiError:
     return ApiError(grpc.StatusCode.UNAVAILABLE, message, reason)
 

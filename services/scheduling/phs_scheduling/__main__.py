@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import grpc
 
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as s_grpc
-from phs_runtime.config import ServerConfig, env_bool, env_str
+from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_float, env_str
 from phs_runtime.logs import setup_logging
+from phs_runtime.outbox import OutboxRelay
 from phs_runtime.server import GrpcProcess
 from phs_scheduling import SERVICE_NAME
 from phs_scheduling.service import SchedulingServicer
 from phs_scheduling.store import Store
+from phs_scheduling.tables import outbox
 
 log = logging.getLogger("phs_scheduling")
 
@@ -24,13 +27,26 @@ def main() -> None:
         env_str("PHS_DATABASE_URL", "sqlite:///data/scheduling.db"),
         migrate=env_bool("PHS_MIGRATE_ON_START", True),
     )
-    servicer = SchedulingServicer(store)
+    kafka = KafkaConfig.from_env()
+    # Appointment events wait in the outbox while the broker is away, so the
+    # broker is not a health dependency of scheduling: bookings go on.
+    relay = OutboxRelay(
+        store.engine, outbox, kafka, {kafka.appointment_events_topic: kafka.appointment_events_partitions}
+    )
+    servicer = SchedulingServicer(
+        store,
+        events_topic=kafka.appointment_events_topic,
+        late_cancel_window=dt.timedelta(hours=env_float("PHS_LATE_CANCEL_WINDOW_HOURS", 24.0)),
+        on_event=relay.wake,
+    )
 
     def add(server: grpc.Server) -> None:
         s_grpc.add_SchedulingServiceServicer_to_server(servicer, server)
 
     process = GrpcProcess(config, [SERVICE_NAME], add, {"database": store.ping})
     process.on_stop(store.close)
+    process.on_stop(relay.stop)
+    relay.start()
     process.serve_forever()
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import Connection, Engine, Row, and_, exists, insert, or_, select
+from sqlalchemy import Connection, Engine, Row, and_, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from phs_runtime import db, idempotency
-from phs_runtime.errors import failed_precondition, not_found
+from phs_runtime.errors import aborted, failed_precondition, not_found
 from phs_runtime.resources import new_id
 from phs_scheduling.tables import (
     ACTIVE_STATES,
@@ -30,6 +30,10 @@ VERSION_TABLE = "alembic_version_scheduling"
 OVERLAP_CONSTRAINT = "appointments_no_overlap"
 
 M = TypeVar("M", bound=Message)
+
+
+def etag_of(version: int) -> str:
+    return f'W/"{version}"'
 
 
 class SlotConflict(Exception):
@@ -184,6 +188,7 @@ class Store:
         session_type_code: str,
         start: dt.datetime,
         state: str,
+        rescheduled_from_id: str | None = None,
     ) -> dict[str, Any]:
         # One round trip for every reference the booking needs.
         client_exists = exists(select(clients.c.id).where(clients.c.id == client_id))
@@ -220,9 +225,78 @@ class Store:
             "version": 1,
             "create_time": now,
             "update_time": now,
+            "cancel_reason": None,
+            "cancelled_by": None,
+            "cancel_late": None,
+            "cancel_time": None,
+            "rescheduled_from_id": rescheduled_from_id,
+            "rescheduled_to_id": None,
         }
         conn.execute(insert(appointments).values(**row))
         return row
+
+    @staticmethod
+    def transition(
+        conn: Connection,
+        now: dt.datetime,
+        psychologist_id: str,
+        appointment_id: str,
+        allowed_from: tuple[str, ...],
+        to_state: str,
+        etag: str,
+        values: Callable[[Row[Any]], dict[str, Any]] | None = None,
+    ) -> tuple[Row[Any], Row[Any]]:
+        """Move one appointment to `to_state` if its state allows it and its etag
+        (when given) still matches. `values(before)` may check the row (raising)
+        and returns extra columns to set. Returns (before, after)."""
+        a = appointments.c
+        before = conn.execute(
+            select(appointments).where(a.id == appointment_id, a.psychologist_id == psychologist_id)
+        ).first()
+        name = f"psychologists/{psychologist_id}/appointments/{appointment_id}"
+        if before is None:
+            raise not_found("Appointment", name)
+        if etag and etag != etag_of(before.version):
+            raise aborted(
+                "ETAG_MISMATCH",
+                "the appointment changed since it was read; read it again",
+                {"appointment": name, "etag": etag_of(before.version)},
+            )
+        if before.state not in allowed_from:
+            raise failed_precondition(
+                "INVALID_STATE_TRANSITION",
+                f"a {before.state} appointment cannot become {to_state}",
+                {"appointment": name, "from": before.state, "to": to_state},
+            )
+        extra = values(before) if values is not None else {}
+        res = conn.execute(
+            update(appointments)
+            .where(a.id == appointment_id, a.version == before.version)
+            .values(state=to_state, version=before.version + 1, update_time=now, **extra)
+        )
+        if res.rowcount != 1:  # changed between our read and our write
+            raise aborted(
+                "CONCURRENT_MODIFICATION",
+                "the appointment changed concurrently; retry",
+                {"appointment": name},
+            )
+        after: Row[Any] = conn.execute(select(appointments).where(a.id == appointment_id)).one()
+        return before, after
+
+    @staticmethod
+    def link_reschedule(conn: Connection, old_id: str, new_id: str) -> None:
+        conn.execute(update(appointments).where(appointments.c.id == old_id).values(rescheduled_to_id=new_id))
+
+    def session_type_of(self, psychologist_id: str, appointment_id: str) -> str:
+        with self.reader.connect() as conn:
+            code = conn.execute(
+                select(appointments.c.session_type_code).where(
+                    appointments.c.id == appointment_id, appointments.c.psychologist_id == psychologist_id
+                )
+            ).scalar()
+        if code is None:
+            raise not_found("Appointment", f"psychologists/{psychologist_id}/appointments/{appointment_id}")
+        return str(code)
 
     def conflicting_appointment(
         self, psychologist_id: str, session_type_code: str, start: dt.datetime

@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 
 from phs_runtime.db import UtcDateTime
+from phs_runtime.outbox import outbox_table
 
 metadata = MetaData()
 
@@ -71,6 +72,12 @@ appointments = Table(
     Column("version", Integer, nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
+    Column("cancel_reason", String(32), nullable=True),
+    Column("cancelled_by", String(16), nullable=True),
+    Column("cancel_late", Boolean, nullable=True),
+    Column("cancel_time", UtcDateTime, nullable=True),
+    Column("rescheduled_from_id", String(64), nullable=True),
+    Column("rescheduled_to_id", String(64), nullable=True),
     Index("ix_appointments_psychologist_start", "psychologist_id", "start_time", "id"),
     Index("ix_appointments_client_start", "client_id", "start_time"),
     Index("ix_appointments_start", "start_time", "id"),
@@ -87,5 +94,8 @@ idempotency_keys = Table(
     Column("response", LargeBinary, nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
 )
+
+# Appointment events, written with each change, published by the relay.
+outbox = outbox_table(metadata)
 
 ACTIVE_STATES = ("PENDING", "BOOKED")

@@ -22,7 +22,7 @@ class CaseloadParams(_message.Message):
     def __init__(self, psychologist: _Optional[str] = ..., interval: _Optional[_Union[_interval_pb2.Interval, _Mapping]] = ...) -> None: ...
 
 class CaseloadSummary(_message.Message):
-    __slots__ = ("psychologist", "appointments_total", "pending", "booked", "completed", "cancelled", "declined", "no_show", "scheduled_minutes", "distinct_clients")
+    __slots__ = ("psychologist", "appointments_total", "pending", "booked", "completed", "cancelled", "declined", "no_show", "scheduled_minutes", "distinct_clients", "late_cancelled")
     PSYCHOLOGIST_FIELD_NUMBER: _ClassVar[int]
     APPOINTMENTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class CaseloadSummary(_message.Message):
     NO_SHOW_FIELD_NUMBER: _ClassVar[int]
     SCHEDULED_MINUTES_FIELD_NUMBER: _ClassVar[int]
     DISTINCT_CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    LATE_CANCELLED_FIELD_NUMBER: _ClassVar[int]
     psychologist: str
     appointments_total: int
     pending: int
@@ -43,7 +44,8 @@ class CaseloadSummary(_message.Message):
     no_show: int
     scheduled_minutes: int
     distinct_clients: int
-    def __init__(self, psychologist: _Optional[str] = ..., appointments_total: _Optional[int] = ..., pending: _Optional[int] = ..., booked: _Optional[int] = ..., completed: _Optional[int] = ..., cancelled: _Optional[int] = ..., declined: _Optional[int] = ..., no_show: _Optional[int] = ..., scheduled_minutes: _Optional[int] = ..., distinct_clients: _Optional[int] = ...) -> None: ...
+    late_cancelled: int
+    def __init__(self, psychologist: _Optional[str] = ..., appointments_total: _Optional[int] = ..., pending: _Optional[int] = ..., booked: _Optional[int] = ..., completed: _Optional[int] = ..., cancelled: _Optional[int] = ..., declined: _Optional[int] = ..., no_show: _Optional[int] = ..., scheduled_minutes: _Optional[int] = ..., distinct_clients: _Optional[int] = ..., late_cancelled: _Optional[int] = ...) -> None: ...
 
 class Report(_message.Message):
     __slots__ = ("name", "caseload_params", "state", "caseload", "error", "attempts", "create_time", "update_time", "complete_time")

@@ -119,7 +119,7 @@ class Availability(_message.Message):
     def __init__(self, name: _Optional[str] = ..., weekly_hours: _Optional[_Iterable[_Union[WeeklyInterval, _Mapping]]] = ..., date_overrides: _Optional[_Iterable[_Union[DateOverride, _Mapping]]] = ..., booking_policy: _Optional[_Union[BookingPolicy, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Appointment(_message.Message):
-    __slots__ = ("name", "client", "session_type", "start_time", "end_time", "state", "create_time", "update_time", "etag")
+    __slots__ = ("name", "client", "session_type", "start_time", "end_time", "state", "create_time", "update_time", "etag", "cancellation", "rescheduled_from", "rescheduled_to", "fhir_status")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Appointment.State]
@@ -145,6 +145,10 @@ class Appointment(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    CANCELLATION_FIELD_NUMBER: _ClassVar[int]
+    RESCHEDULED_FROM_FIELD_NUMBER: _ClassVar[int]
+    RESCHEDULED_TO_FIELD_NUMBER: _ClassVar[int]
+    FHIR_STATUS_FIELD_NUMBER: _ClassVar[int]
     name: str
     client: str
     session_type: str
@@ -154,4 +158,46 @@ class Appointment(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., client: _Optional[str] = ..., session_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[Appointment.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    cancellation: Cancellation
+    rescheduled_from: str
+    rescheduled_to: str
+    fhir_status: str
+    def __init__(self, name: _Optional[str] = ..., client: _Optional[str] = ..., session_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[Appointment.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., cancellation: _Optional[_Union[Cancellation, _Mapping]] = ..., rescheduled_from: _Optional[str] = ..., rescheduled_to: _Optional[str] = ..., fhir_status: _Optional[str] = ...) -> None: ...
+
+class Cancellation(_message.Message):
+    __slots__ = ("reason", "cancelled_by", "late", "cancel_time")
+    class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        REASON_UNSPECIFIED: _ClassVar[Cancellation.Reason]
+        REASON_CLIENT_REQUEST: _ClassVar[Cancellation.Reason]
+        REASON_CLIENT_ILLNESS: _ClassVar[Cancellation.Reason]
+        REASON_PSYCHOLOGIST_UNAVAILABLE: _ClassVar[Cancellation.Reason]
+        REASON_RESCHEDULED: _ClassVar[Cancellation.Reason]
+        REASON_DECLINED: _ClassVar[Cancellation.Reason]
+        REASON_OTHER: _ClassVar[Cancellation.Reason]
+    REASON_UNSPECIFIED: Cancellation.Reason
+    REASON_CLIENT_REQUEST: Cancellation.Reason
+    REASON_CLIENT_ILLNESS: Cancellation.Reason
+    REASON_PSYCHOLOGIST_UNAVAILABLE: Cancellation.Reason
+    REASON_RESCHEDULED: Cancellation.Reason
+    REASON_DECLINED: Cancellation.Reason
+    REASON_OTHER: Cancellation.Reason
+    class Actor(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ACTOR_UNSPECIFIED: _ClassVar[Cancellation.Actor]
+        ACTOR_CLIENT: _ClassVar[Cancellation.Actor]
+        ACTOR_PSYCHOLOGIST: _ClassVar[Cancellation.Actor]
+        ACTOR_STAFF: _ClassVar[Cancellation.Actor]
+    ACTOR_UNSPECIFIED: Cancellation.Actor
+    ACTOR_CLIENT: Cancellation.Actor
+    ACTOR_PSYCHOLOGIST: Cancellation.Actor
+    ACTOR_STAFF: Cancellation.Actor
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_BY_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_TIME_FIELD_NUMBER: _ClassVar[int]
+    reason: Cancellation.Reason
+    cancelled_by: Cancellation.Actor
+    late: bool
+    cancel_time: _timestamp_pb2.Timestamp
+    def __init__(self, reason: _Optional[_Union[Cancellation.Reason, str]] = ..., cancelled_by: _Optional[_Union[Cancellation.Actor, str]] = ..., late: _Optional[bool] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -90,14 +90,16 @@ class ListSessionTypesResponse(_message.Message):
     def __init__(self, session_types: _Optional[_Iterable[_Union[_resources_pb2.SessionType, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateAppointmentRequest(_message.Message):
-    __slots__ = ("parent", "appointment", "request_id")
+    __slots__ = ("parent", "appointment", "request_id", "request_approval")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     APPOINTMENT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_APPROVAL_FIELD_NUMBER: _ClassVar[int]
     parent: str
     appointment: _resources_pb2.Appointment
     request_id: str
-    def __init__(self, parent: _Optional[str] = ..., appointment: _Optional[_Union[_resources_pb2.Appointment, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    request_approval: bool
+    def __init__(self, parent: _Optional[str] = ..., appointment: _Optional[_Union[_resources_pb2.Appointment, _Mapping]] = ..., request_id: _Optional[str] = ..., request_approval: _Optional[bool] = ...) -> None: ...
 
 class GetAppointmentRequest(_message.Message):
     __slots__ = ("name",)
@@ -130,3 +132,71 @@ class ListAppointmentsResponse(_message.Message):
     appointments: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Appointment]
     next_page_token: str
     def __init__(self, appointments: _Optional[_Iterable[_Union[_resources_pb2.Appointment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ApproveAppointmentRequest(_message.Message):
+    __slots__ = ("name", "etag", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    etag: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class DeclineAppointmentRequest(_message.Message):
+    __slots__ = ("name", "etag", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    etag: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CancelAppointmentRequest(_message.Message):
+    __slots__ = ("name", "reason", "cancelled_by", "etag", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_BY_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reason: _resources_pb2.Cancellation.Reason
+    cancelled_by: _resources_pb2.Cancellation.Actor
+    etag: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[_Union[_resources_pb2.Cancellation.Reason, str]] = ..., cancelled_by: _Optional[_Union[_resources_pb2.Cancellation.Actor, str]] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RescheduleAppointmentRequest(_message.Message):
+    __slots__ = ("name", "start_time", "rescheduled_by", "etag", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESCHEDULED_BY_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    start_time: _timestamp_pb2.Timestamp
+    rescheduled_by: _resources_pb2.Cancellation.Actor
+    etag: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rescheduled_by: _Optional[_Union[_resources_pb2.Cancellation.Actor, str]] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CompleteAppointmentRequest(_message.Message):
+    __slots__ = ("name", "etag", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    etag: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class MarkAppointmentNoShowRequest(_message.Message):
+    __slots__ = ("name", "etag", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    etag: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...

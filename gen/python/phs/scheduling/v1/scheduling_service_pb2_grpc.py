@@ -91,6 +91,36 @@ class SchedulingServiceStub:
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListAppointmentsRequest.SerializeToString,
                 response_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListAppointmentsResponse.FromString,
                 _registered_method=True)
+        self.ApproveAppointment = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/ApproveAppointment',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ApproveAppointmentRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+                _registered_method=True)
+        self.DeclineAppointment = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/DeclineAppointment',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.DeclineAppointmentRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+                _registered_method=True)
+        self.CancelAppointment = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/CancelAppointment',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CancelAppointmentRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+                _registered_method=True)
+        self.RescheduleAppointment = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/RescheduleAppointment',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RescheduleAppointmentRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+                _registered_method=True)
+        self.CompleteAppointment = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/CompleteAppointment',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CompleteAppointmentRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+                _registered_method=True)
+        self.MarkAppointmentNoShow = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/MarkAppointmentNoShow',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.MarkAppointmentNoShowRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+                _registered_method=True)
 
 
 class SchedulingServiceServicer:
@@ -176,6 +206,52 @@ class SchedulingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApproveAppointment(self, request, context):
+        """Approves a client's request: PENDING -> BOOKED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeclineAppointment(self, request, context):
+        """Declines a client's request: PENDING -> DECLINED; the slot is free again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelAppointment(self, request, context):
+        """Cancels: PENDING or BOOKED -> CANCELLED. Inside the late-cancel window
+        it is recorded as late.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RescheduleAppointment(self, request, context):
+        """Moves an appointment: the old one is CANCELLED (reason RESCHEDULED) and a
+        new one is created at `start_time` in the same state, linked both ways,
+        in one transaction. Returns the new appointment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteAppointment(self, request, context):
+        """Records that a BOOKED appointment took place (only after its start).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkAppointmentNoShow(self, request, context):
+        """Records that the client did not attend a BOOKED appointment (only after
+        its start).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -228,6 +304,36 @@ def add_SchedulingServiceServicer_to_server(servicer, server):
                     servicer.ListAppointments,
                     request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListAppointmentsRequest.FromString,
                     response_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListAppointmentsResponse.SerializeToString,
+            ),
+            'ApproveAppointment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveAppointment,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ApproveAppointmentRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.SerializeToString,
+            ),
+            'DeclineAppointment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeclineAppointment,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.DeclineAppointmentRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.SerializeToString,
+            ),
+            'CancelAppointment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelAppointment,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CancelAppointmentRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.SerializeToString,
+            ),
+            'RescheduleAppointment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RescheduleAppointment,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RescheduleAppointmentRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.SerializeToString,
+            ),
+            'CompleteAppointment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteAppointment,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CompleteAppointmentRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.SerializeToString,
+            ),
+            'MarkAppointmentNoShow': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkAppointmentNoShow,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.MarkAppointmentNoShowRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -506,6 +612,168 @@ class SchedulingService:
             '/phs.scheduling.v1.SchedulingService/ListAppointments',
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListAppointmentsRequest.SerializeToString,
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListAppointmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveAppointment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/ApproveAppointment',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ApproveAppointmentRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeclineAppointment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/DeclineAppointment',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.DeclineAppointmentRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelAppointment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/CancelAppointment',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CancelAppointmentRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RescheduleAppointment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/RescheduleAppointment',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RescheduleAppointmentRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteAppointment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/CompleteAppointment',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CompleteAppointmentRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkAppointmentNoShow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/MarkAppointmentNoShow',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.MarkAppointmentNoShowRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,25 @@ class SchedulingServiceStub:
     """Lists appointments by start time. Use `psychologists/-` as parent to list
     across psychologists.
     """
+    ApproveAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.ApproveAppointmentRequest, _resources_pb2.Appointment]
+    """Approves a client's request: PENDING -> BOOKED."""
+    DeclineAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.DeclineAppointmentRequest, _resources_pb2.Appointment]
+    """Declines a client's request: PENDING -> DECLINED; the slot is free again."""
+    CancelAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.CancelAppointmentRequest, _resources_pb2.Appointment]
+    """Cancels: PENDING or BOOKED -> CANCELLED. Inside the late-cancel window
+    it is recorded as late.
+    """
+    RescheduleAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.RescheduleAppointmentRequest, _resources_pb2.Appointment]
+    """Moves an appointment: the old one is CANCELLED (reason RESCHEDULED) and a
+    new one is created at `start_time` in the same state, linked both ways,
+    in one transaction. Returns the new appointment.
+    """
+    CompleteAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.CompleteAppointmentRequest, _resources_pb2.Appointment]
+    """Records that a BOOKED appointment took place (only after its start)."""
+    MarkAppointmentNoShow: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.MarkAppointmentNoShowRequest, _resources_pb2.Appointment]
+    """Records that the client did not attend a BOOKED appointment (only after
+    its start).
+    """
 
 @_typing.type_check_only
 class SchedulingServiceAsyncStub(SchedulingServiceStub):
@@ -103,6 +122,25 @@ class SchedulingServiceAsyncStub(SchedulingServiceStub):
     ListAppointments: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.ListAppointmentsRequest, _scheduling_service_pb2.ListAppointmentsResponse]  # type: ignore[assignment]
     """Lists appointments by start time. Use `psychologists/-` as parent to list
     across psychologists.
+    """
+    ApproveAppointment: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.ApproveAppointmentRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
+    """Approves a client's request: PENDING -> BOOKED."""
+    DeclineAppointment: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.DeclineAppointmentRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
+    """Declines a client's request: PENDING -> DECLINED; the slot is free again."""
+    CancelAppointment: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.CancelAppointmentRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
+    """Cancels: PENDING or BOOKED -> CANCELLED. Inside the late-cancel window
+    it is recorded as late.
+    """
+    RescheduleAppointment: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.RescheduleAppointmentRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
+    """Moves an appointment: the old one is CANCELLED (reason RESCHEDULED) and a
+    new one is created at `start_time` in the same state, linked both ways,
+    in one transaction. Returns the new appointment.
+    """
+    CompleteAppointment: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.CompleteAppointmentRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
+    """Records that a BOOKED appointment took place (only after its start)."""
+    MarkAppointmentNoShow: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.MarkAppointmentNoShowRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
+    """Records that the client did not attend a BOOKED appointment (only after
+    its start).
     """
 
 class SchedulingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -198,6 +236,61 @@ class SchedulingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_scheduling_service_pb2.ListAppointmentsResponse, _abc.Awaitable[_scheduling_service_pb2.ListAppointmentsResponse]]:
         """Lists appointments by start time. Use `psychologists/-` as parent to list
         across psychologists.
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveAppointment(
+        self,
+        request: _scheduling_service_pb2.ApproveAppointmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Appointment, _abc.Awaitable[_resources_pb2.Appointment]]:
+        """Approves a client's request: PENDING -> BOOKED."""
+
+    @_abc_1.abstractmethod
+    def DeclineAppointment(
+        self,
+        request: _scheduling_service_pb2.DeclineAppointmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Appointment, _abc.Awaitable[_resources_pb2.Appointment]]:
+        """Declines a client's request: PENDING -> DECLINED; the slot is free again."""
+
+    @_abc_1.abstractmethod
+    def CancelAppointment(
+        self,
+        request: _scheduling_service_pb2.CancelAppointmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Appointment, _abc.Awaitable[_resources_pb2.Appointment]]:
+        """Cancels: PENDING or BOOKED -> CANCELLED. Inside the late-cancel window
+        it is recorded as late.
+        """
+
+    @_abc_1.abstractmethod
+    def RescheduleAppointment(
+        self,
+        request: _scheduling_service_pb2.RescheduleAppointmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Appointment, _abc.Awaitable[_resources_pb2.Appointment]]:
+        """Moves an appointment: the old one is CANCELLED (reason RESCHEDULED) and a
+        new one is created at `start_time` in the same state, linked both ways,
+        in one transaction. Returns the new appointment.
+        """
+
+    @_abc_1.abstractmethod
+    def CompleteAppointment(
+        self,
+        request: _scheduling_service_pb2.CompleteAppointmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Appointment, _abc.Awaitable[_resources_pb2.Appointment]]:
+        """Records that a BOOKED appointment took place (only after its start)."""
+
+    @_abc_1.abstractmethod
+    def MarkAppointmentNoShow(
+        self,
+        request: _scheduling_service_pb2.MarkAppointmentNoShowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Appointment, _abc.Awaitable[_resources_pb2.Appointment]]:
+        """Records that the client did not attend a BOOKED appointment (only after
+        its start).
         """
 
 def add_SchedulingServiceServicer_to_server(servicer: SchedulingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
