@@ -77,8 +77,10 @@ def failed_precondition(reason: str, message: str, metadata: Mapping[str, str] |
     return ApiError(grpc.StatusCode.FAILED_PRECONDITION, message, reason, metadata)
 
 
-def already_exists(reason: str, message: str, metadata: Mapping[str, str] | None = None) -> ApiError:
-    return ApiError(grpc.StatusCode.ALREADY_EXISTS, message, reason, metadata)
+def already_exists(
+    reason: str, message: str, metadata: Mapping[str, str] | None = None, details: Sequence[Message] = ()
+) -> ApiError:
+    return ApiError(grpc.StatusCode.ALREADY_EXISTS, message, reason, metadata, details)
 
 
 def aborted(reason: str, message: str, metadata: Mapping[str, str] | None = None) -> ApiError:

@@ -7,12 +7,13 @@ import logging
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2
 from sqlalchemy import Connection, Row
 
 from phs.scheduling.v1 import events_pb2 as ev
@@ -22,7 +23,7 @@ from phs.scheduling.v1 import scheduling_service_pb2_grpc as s_grpc
 from phs_runtime import idempotency, paging
 from phs_runtime import outbox as outbox_mod
 from phs_runtime.context import REQUEST_ID_HEADER, current_request_id
-from phs_runtime.errors import Violations, already_exists, failed_precondition, invalid_argument
+from phs_runtime.errors import ApiError, Violations, already_exists, failed_precondition, invalid_argument
 from phs_runtime.outbox import OutboxMessage
 from phs_runtime.resources import (
     from_timestamp,
@@ -32,8 +33,10 @@ from phs_runtime.resources import (
     to_timestamp,
     utcnow,
 )
+from phs_scheduling import availability
+from phs_scheduling.slots import Busy, free_slots
 from phs_scheduling.store import AppointmentFilter, SlotConflict, Store, etag_of
-from phs_scheduling.tables import outbox
+from phs_scheduling.tables import ACTIVE_STATES, outbox
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ DB_TO_STATE = {v: k for k, v in STATE_TO_DB.items()}
 MAX_NAME_LEN = 200
 # How far ahead anything may be booked, and the widest range a list may ask for.
 MAX_BOOKING_AHEAD = dt.timedelta(days=2 * 366)
+MAX_SLOT_RANGE = dt.timedelta(days=93)
 _ZONES = frozenset(available_timezones())
 
 
@@ -118,6 +122,10 @@ def appointment_pb(row: Any) -> r.Appointment:
         a.rescheduled_from = f"psychologists/{row.psychologist_id}/appointments/{row.rescheduled_from_id}"
     if row.rescheduled_to_id:
         a.rescheduled_to = f"psychologists/{row.psychologist_id}/appointments/{row.rescheduled_to_id}"
+    if row.series_id:
+        a.series = f"psychologists/{row.psychologist_id}/series/{row.series_id}"
+    if row.original_start_time is not None:
+        a.original_start_time.CopyFrom(to_timestamp(row.original_start_time))
     return a
 
 
@@ -182,6 +190,10 @@ def _enum_code(v: Violations, field: str, enum: Any, value: int, prefix: str) ->
         v.add(field, "is required: one of " + ", ".join(names))
         return ""
     return str(enum.Name(value)).removeprefix(prefix)
+
+
+def _optional_timestamp(v: Violations, field: str, msg: Any) -> dt.datetime | None:
+    return _check_timestamp(v, field, getattr(msg, field)) if msg.HasField(field) else None
 
 
 def _page(rows: Sequence[Row[Any]], limit: int, key: Any, filters: Any) -> tuple[Sequence[Row[Any]], str]:
@@ -344,6 +356,8 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         v.raise_if_any()
         assert pid is not None and cid is not None and start is not None
         state = "PENDING" if request.request_approval else "BOOKED"
+        if request.request_approval:
+            self._check_client_request(pid, cid, code, start, "appointment.start_time")
 
         def write(conn: Connection, now: dt.datetime) -> r.Appointment:
             row = Store.insert_appointment(conn, now, pid, cid, code, start, state)
@@ -542,6 +556,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
                 start,
                 before.state,
                 rescheduled_from_id=aid,
+                # A moved series occurrence stays in its series, as an exception.
+                series_id=old.series_id,
+                original_start_time=(old.original_start_time or old.start_time) if old.series_id else None,
             )
             Store.link_reschedule(conn, aid, new["id"])
             old_pb = appointment_pb(SimpleNamespace(**{**old._asdict(), "rescheduled_to_id": new["id"]}))
@@ -550,6 +567,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             return new_pb
 
         code = self.store.session_type_of(pid, aid)
+        if actor == "CLIENT":
+            client_id = self.store.get_appointment(pid, aid).client_id
+            self._check_client_request(pid, client_id, code, start, "start_time")
         moved = self._write_booking("RescheduleAppointment", rid, request, write, pid, code, start)
         log.info("appointment rescheduled", extra={"resource": moved.name, "from": moved.rescheduled_from})
         return moved
@@ -579,6 +599,301 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             ev.AppointmentEvent.TYPE_NO_SHOW,
             self._after_start,
         )
+
+    # -- availability and slot search -----------------------------------------------------------
+
+    def _check_client_request(self, pid: str, cid: str, code: str, start: dt.datetime, field: str) -> None:
+        """A client may only take what slot search offers (the same code decides)."""
+        ctx = self.store.slot_context(pid, code, start, start + dt.timedelta(minutes=1))
+        client = self.store.get_client(cid)
+        if not ctx.session_type.client_bookable and client.psychologist_id != pid:
+            raise failed_precondition(
+                "SESSION_TYPE_NOT_SELF_BOOKABLE",
+                "clients new to this psychologist may only request an intake",
+                {"session_type": f"sessionTypes/{code}"},
+            )
+        rules = availability.rules_for(ctx)
+        if not rules.on_grid(start):
+            step = int(rules.policy.alignment.total_seconds() // 60)
+            raise invalid_argument([(field, f"must be on the {step}-minute grid of the psychologist's day")])
+        now = utcnow()
+        earliest, latest = rules.window(now)
+        if start < earliest:
+            raise failed_precondition(
+                "TOO_SHORT_NOTICE", "requests need more notice", {"earliest_start": earliest.isoformat()}
+            )
+        if start > latest:
+            raise failed_precondition(
+                "BEYOND_BOOKING_HORIZON", "too far ahead to request", {"latest_start": latest.isoformat()}
+            )
+        if start not in set(rules.candidates(start, start + dt.timedelta(minutes=1), now)):
+            raise failed_precondition("OUTSIDE_WORKING_HOURS", "the psychologist does not work then")
+        # Overlap is left to the database: it is the only check that cannot race.
+
+    def FindSlots(self, request: s.FindSlotsRequest, context: grpc.ServicerContext) -> s.FindSlotsResponse:
+        v = Violations()
+        pid = parse_name(request.psychologist, "psychologists")
+        if pid is None:
+            v.add("psychologist", "must look like psychologists/{id}")
+        code = request.session_type.removeprefix("sessionTypes/")
+        if not request.session_type.startswith("sessionTypes/") or not code or "/" in code:
+            v.add("session_type", "is required, like sessionTypes/90834")
+        start = (
+            _check_timestamp(v, "start_time", request.start_time) if request.HasField("start_time") else None
+        )
+        end = _check_timestamp(v, "end_time", request.end_time) if request.HasField("end_time") else None
+        if start is None and not request.HasField("start_time"):
+            v.add("start_time", "is required")
+        if end is None and not request.HasField("end_time"):
+            v.add("end_time", "is required")
+        if start and end:
+            if end <= start:
+                v.add("end_time", "must be after start_time")
+            elif end - start > MAX_SLOT_RANGE:
+                v.add("end_time", f"the range may span at most {MAX_SLOT_RANGE.days} days")
+        v.raise_if_any()
+        assert pid is not None and start is not None and end is not None
+        ctx = self.store.slot_context(pid, code, start, end)
+        rules = availability.rules_for(ctx)
+        found = free_slots(rules, Busy(ctx.busy_blocks), start, end, utcnow())
+        return s.FindSlotsResponse(
+            slots=[r.Slot(start_time=to_timestamp(a), end_time=to_timestamp(b)) for a, b in found]
+        )
+
+    def GetAvailability(
+        self, request: s.GetAvailabilityRequest, context: grpc.ServicerContext
+    ) -> r.Availability:
+        pid = _availability_id(request.name, "name")
+        spec, updated = self.store.get_availability(pid)
+        return _availability_pb(pid, spec, updated)
+
+    def UpdateAvailability(
+        self, request: s.UpdateAvailabilityRequest, context: grpc.ServicerContext
+    ) -> r.Availability:
+        rid = idempotency.effective_request_id(request.request_id, context)
+        pid = _availability_id(request.availability.name, "availability.name")
+        paths = tuple(request.update_mask.paths) or availability.MASK_PATHS
+        v = Violations()
+        for path in paths:
+            if path not in availability.MASK_PATHS:
+                v.add("update_mask", f"{path!r} is not one of {', '.join(availability.MASK_PATHS)}")
+        v.raise_if_any()
+        availability.validate_availability(v, request.availability, paths)
+        v.raise_if_any()
+
+        def write(conn: Connection, now: dt.datetime) -> r.Availability:
+            current, _ = self.store.get_availability(pid)
+            merged = availability.merge(r.Availability.FromString(current), request.availability, paths)
+            merged.ClearField("name")
+            merged.ClearField("update_time")
+            spec = merged.SerializeToString(deterministic=True)
+            Store.put_availability(conn, now, pid, spec)
+            return _availability_pb(pid, spec, now)
+
+        fingerprint = idempotency.fingerprint(request)
+        updated = self.store.idempotent_write("UpdateAvailability", rid, fingerprint, r.Availability, write)
+        log.info("availability updated", extra={"resource": updated.name, "fields": list(paths)})
+        return updated
+
+    # -- series ---------------------------------------------------------------------------------
+
+    def CreateSeries(self, request: s.CreateSeriesRequest, context: grpc.ServicerContext) -> r.Series:
+        rid = idempotency.effective_request_id(request.request_id, context)
+        x = request.series
+        v = Violations()
+        pid = parse_name(request.parent, "psychologists")
+        if pid is None:
+            v.add("parent", "must look like psychologists/{id}")
+        cid = parse_name(x.client, "clients")
+        if cid is None:
+            v.add("series.client", "is required, like clients/{id}")
+        code = x.session_type.removeprefix("sessionTypes/")
+        if not x.session_type.startswith("sessionTypes/") or not code or "/" in code:
+            v.add("series.session_type", "is required, like sessionTypes/90834")
+        first = _check_start(v, "series.first_start_time", x, "first_start_time")
+        interval = x.interval_weeks or 1
+        if not 1 <= interval <= availability.MAX_INTERVAL_WEEKS:
+            v.add("series.interval_weeks", f"must be 1 to {availability.MAX_INTERVAL_WEEKS}")
+        which = x.WhichOneof("end")
+        count = x.count if which == "count" else None
+        end_date = None
+        if which is None:
+            v.add("series.end", "set count or end_date")
+        elif count is not None and not 1 <= count <= availability.MAX_SERIES_OCCURRENCES:
+            v.add("series.count", f"must be 1 to {availability.MAX_SERIES_OCCURRENCES}")
+        elif which == "end_date":
+            end_date = availability._date(v, "series.end_date", x.end_date)
+        v.raise_if_any()
+        assert pid is not None and cid is not None and first is not None
+        psych = self.store.get_psychologist(pid)
+        starts = availability.series_starts(first, ZoneInfo(psych.time_zone), interval, count, end_date)
+        if end_date is not None and (not starts or len(starts) > availability.MAX_SERIES_OCCURRENCES):
+            raise invalid_argument(
+                [("series.end_date", f"must give 1 to {availability.MAX_SERIES_OCCURRENCES} occurrences")]
+            )
+        if starts[-1] > utcnow() + MAX_BOOKING_AHEAD:
+            raise invalid_argument([("series.end", "the last occurrence must be within two years")])
+        sid = new_id()
+
+        def write(conn: Connection, now: dt.datetime) -> r.Series:
+            Store.insert_series(
+                conn,
+                {
+                    "id": sid,
+                    "psychologist_id": pid,
+                    "client_id": cid,
+                    "session_type_code": code,
+                    "first_start_time": first,
+                    "interval_weeks": interval,
+                    "count": count,
+                    "end_date": end_date,
+                    "create_time": now,
+                },
+            )
+            for start in starts:
+                row = Store.insert_appointment(conn, now, pid, cid, code, start, "BOOKED", series_id=sid)
+                self._event(
+                    conn, now, ev.AppointmentEvent.TYPE_CREATED, appointment_pb(SimpleNamespace(**row))
+                )
+            return _series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
+
+        try:
+            created = self.store.idempotent_write(
+                "CreateSeries", rid, idempotency.fingerprint(request), r.Series, write
+            )
+        except SlotConflict:
+            raise self._series_conflicts(pid, code, starts, ZoneInfo(psych.time_zone)) from None
+        self.on_event()
+        log.info("series created", extra={"resource": created.name, "occurrences": len(starts)})
+        return created
+
+    def _series_conflicts(self, pid: str, code: str, starts: list[dt.datetime], tz: ZoneInfo) -> ApiError:
+        """ALREADY_EXISTS naming every conflicting date (nothing was created)."""
+        st = self.store.slot_context(pid, code, starts[0], starts[0]).session_type
+        before = dt.timedelta(minutes=st.buffer_before_minutes)
+        after = dt.timedelta(minutes=st.duration_minutes + st.buffer_after_minutes)
+        clashes = self.store.conflicting_starts(pid, [(x, x - before, x + after) for x in starts])
+        # Occurrences may also clash with each other only if the rhythm is shorter than a
+        # session, which the weekly interval rules out; so the database's refusal names a date here.
+        violations = [
+            error_details_pb2.PreconditionFailure.Violation(
+                type="SLOT_UNAVAILABLE",
+                subject=x.astimezone(tz).date().isoformat(),
+                description="the psychologist already has an appointment then",
+            )
+            for x in clashes
+        ]
+        return already_exists(
+            "SERIES_CONFLICTS",
+            f"{len(clashes)} of {len(starts)} occurrences conflict; nothing was created",
+            {"conflicting_dates": ",".join(v.subject for v in violations)},
+            details=[error_details_pb2.PreconditionFailure(violations=violations)],
+        )
+
+    def GetSeries(self, request: s.GetSeriesRequest, context: grpc.ServicerContext) -> r.Series:
+        pid, sid = _series_ids(request.name)
+        return _series_pb(*self.store.read_series(pid, sid))
+
+    def CancelSeries(self, request: s.CancelSeriesRequest, context: grpc.ServicerContext) -> r.Series:
+        rid = idempotency.effective_request_id(request.request_id, context)
+        pid, sid = _series_ids(request.name)
+        v = Violations()
+        reason = _enum_code(v, "reason", r.Cancellation.Reason, request.reason, "REASON_")
+        actor = _enum_code(v, "cancelled_by", r.Cancellation.Actor, request.cancelled_by, "ACTOR_")
+        from_time = (
+            _check_timestamp(v, "from_time", request.from_time) if request.HasField("from_time") else None
+        )
+        v.raise_if_any()
+
+        def write(conn: Connection, now: dt.datetime) -> r.Series:
+            Store.series_row(conn, pid, sid)
+            for occ in Store.occurrences(conn, sid):
+                if occ.state in ACTIVE_STATES and (from_time is None or occ.start_time >= from_time):
+                    _, row = Store.transition(
+                        conn,
+                        now,
+                        pid,
+                        occ.id,
+                        ACTIVE_STATES,
+                        "CANCELLED",
+                        "",
+                        lambda b: self._cancellation(reason, actor)(b, now),
+                    )
+                    self._event(conn, now, ev.AppointmentEvent.TYPE_CANCELLED, appointment_pb(row))
+            return _series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
+
+        done = self.store.idempotent_write(
+            "CancelSeries", rid, idempotency.fingerprint(request), r.Series, write
+        )
+        self.on_event()
+        log.info("series cancelled", extra={"resource": done.name})
+        return done
+
+    def RescheduleSeries(self, request: s.RescheduleSeriesRequest, context: grpc.ServicerContext) -> r.Series:
+        rid = idempotency.effective_request_id(request.request_id, context)
+        pid, sid = _series_ids(request.name)
+        v = Violations()
+        actor = _enum_code(v, "rescheduled_by", r.Cancellation.Actor, request.rescheduled_by, "ACTOR_")
+        new_first = _check_start(v, "new_start_time", request, "new_start_time")
+        from_time = (
+            _check_timestamp(v, "from_time", request.from_time) if request.HasField("from_time") else None
+        )
+        v.raise_if_any()
+        assert new_first is not None
+        row, occurrences = self.store.read_series(pid, sid)
+        moving = [
+            o
+            for o in occurrences
+            if o.state in ACTIVE_STATES and (from_time is None or o.start_time >= from_time)
+        ]
+        if not moving:
+            raise failed_precondition("NOTHING_TO_RESCHEDULE", "no active occurrence from that time on")
+        tz = ZoneInfo(self.store.get_psychologist(pid).time_zone)
+        starts = availability.series_starts(new_first, tz, row.interval_weeks, len(moving), None)
+
+        def write(conn: Connection, now: dt.datetime) -> r.Series:
+            for old_occ, start in zip(moving, starts, strict=True):
+                before, old = Store.transition(
+                    conn,
+                    now,
+                    pid,
+                    old_occ.id,
+                    ACTIVE_STATES,
+                    "CANCELLED",
+                    "",
+                    lambda b: self._cancellation("RESCHEDULED", actor)(b, now),
+                )
+                new = Store.insert_appointment(
+                    conn,
+                    now,
+                    pid,
+                    old.client_id,
+                    old.session_type_code,
+                    start,
+                    before.state,
+                    rescheduled_from_id=old.id,
+                    series_id=sid,
+                )
+                Store.link_reschedule(conn, old.id, new["id"])
+                old_pb = appointment_pb(SimpleNamespace(**{**old._asdict(), "rescheduled_to_id": new["id"]}))
+                self._event(
+                    conn,
+                    now,
+                    ev.AppointmentEvent.TYPE_RESCHEDULED,
+                    old_pb,
+                    appointment_pb(SimpleNamespace(**new)),
+                )
+            return _series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
+
+        try:
+            moved = self.store.idempotent_write(
+                "RescheduleSeries", rid, idempotency.fingerprint(request), r.Series, write
+            )
+        except SlotConflict:
+            raise self._series_conflicts(pid, row.session_type_code, starts, tz) from None
+        self.on_event()
+        log.info("series rescheduled", extra={"resource": moved.name, "occurrences": len(starts)})
+        return moved
 
     def GetAppointment(
         self, request: s.GetAppointmentRequest, context: grpc.ServicerContext
@@ -634,3 +949,47 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         return s.ListAppointmentsResponse(
             appointments=[appointment_pb(x) for x in rows], next_page_token=token
         )
+
+
+def _availability_id(name: str, field: str) -> str:
+    parts = name.split("/")
+    pid = parse_name("/".join(parts[:2]), "psychologists") if len(parts) == 3 else None
+    if pid is None or parts[2] != "availability":
+        raise invalid_argument([(field, "must look like psychologists/{id}/availability")])
+    return pid
+
+
+def _availability_pb(pid: str, spec: bytes, updated: dt.datetime | None) -> r.Availability:
+    a = r.Availability.FromString(spec)
+    a.name = f"psychologists/{pid}/availability"
+    if updated is not None:
+        a.update_time.CopyFrom(to_timestamp(updated))
+    return a
+
+
+def _series_ids(name: str) -> tuple[str, str]:
+    ids = parse_child_name(name, "psychologists", "series")
+    if ids is None:
+        raise invalid_argument([("name", "must look like psychologists/{id}/series/{id}")])
+    return ids
+
+
+def _series_pb(row: Any, occurrences: Sequence[Any]) -> r.Series:
+    x = r.Series(
+        name=f"psychologists/{row.psychologist_id}/series/{row.id}",
+        client=f"clients/{row.client_id}",
+        session_type=f"sessionTypes/{row.session_type_code}",
+        first_start_time=to_timestamp(row.first_start_time),
+        interval_weeks=row.interval_weeks,
+        occurrences=[f"psychologists/{o.psychologist_id}/appointments/{o.id}" for o in occurrences],
+        create_time=to_timestamp(row.create_time),
+    )
+    if row.count is not None:
+        x.count = row.count
+    elif row.end_date is not None:
+        x.end_date.year, x.end_date.month, x.end_date.day = (
+            row.end_date.year,
+            row.end_date.month,
+            row.end_date.day,
+        )
+    return x

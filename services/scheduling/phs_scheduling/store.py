@@ -19,9 +19,11 @@ from phs_runtime.resources import new_id
 from phs_scheduling.tables import (
     ACTIVE_STATES,
     appointments,
+    availability,
     clients,
     idempotency_keys,
     psychologists,
+    series,
     session_types,
 )
 
@@ -45,6 +47,14 @@ def _is_overlap(exc: IntegrityError) -> bool:
     if getattr(orig, "sqlstate", None) == "23P01":  # PostgreSQL exclusion_violation
         return True
     return OVERLAP_CONSTRAINT in str(orig)
+
+
+@dataclass(frozen=True)
+class SlotContext:
+    psychologist: Row[Any]
+    session_type: Row[Any]
+    availability_spec: bytes
+    busy_blocks: list[tuple[dt.datetime, dt.datetime]]
 
 
 @dataclass(frozen=True)
@@ -189,6 +199,8 @@ class Store:
         start: dt.datetime,
         state: str,
         rescheduled_from_id: str | None = None,
+        series_id: str | None = None,
+        original_start_time: dt.datetime | None = None,
     ) -> dict[str, Any]:
         # One round trip for every reference the booking needs.
         client_exists = exists(select(clients.c.id).where(clients.c.id == client_id))
@@ -231,6 +243,8 @@ class Store:
             "cancel_time": None,
             "rescheduled_from_id": rescheduled_from_id,
             "rescheduled_to_id": None,
+            "series_id": series_id,
+            "original_start_time": original_start_time,
         }
         conn.execute(insert(appointments).values(**row))
         return row
@@ -320,6 +334,114 @@ class Store:
                 .limit(1)
             ).first()
         return None if row is None else str(row.id)
+
+    # -- availability and slot search -------------------------------------------------------------
+
+    def slot_context(
+        self, psychologist_id: str, session_type_code: str, start: dt.datetime, end: dt.datetime
+    ) -> SlotContext:
+        """Everything slot search needs, read in one transaction."""
+        a = appointments.c
+        with self.reader.connect() as conn:
+            psych = conn.execute(select(psychologists).where(psychologists.c.id == psychologist_id)).first()
+            if psych is None:
+                raise not_found("Psychologist", f"psychologists/{psychologist_id}")
+            st = conn.execute(select(session_types).where(session_types.c.code == session_type_code)).first()
+            if st is None:
+                raise not_found("SessionType", f"sessionTypes/{session_type_code}")
+            spec = conn.execute(
+                select(availability.c.spec).where(availability.c.psychologist_id == psychologist_id)
+            ).scalar()
+            # Blocks are at most a day long: bounding start_time keeps the index range tight.
+            blocks = conn.execute(
+                select(a.block_start, a.block_end)
+                .where(
+                    a.psychologist_id == psychologist_id,
+                    a.state.in_(ACTIVE_STATES),
+                    a.start_time >= start - dt.timedelta(days=1),
+                    a.start_time < end + dt.timedelta(days=1),
+                    a.block_end > start - dt.timedelta(days=1),
+                )
+                .order_by(a.block_start)
+            ).all()
+        return SlotContext(psych, st, spec or b"", [(b.block_start, b.block_end) for b in blocks])
+
+    def get_availability(self, psychologist_id: str) -> tuple[bytes, dt.datetime | None]:
+        with self.reader.connect() as conn:
+            if (
+                conn.execute(select(psychologists.c.id).where(psychologists.c.id == psychologist_id)).first()
+                is None
+            ):
+                raise not_found("Psychologist", f"psychologists/{psychologist_id}")
+            row = conn.execute(
+                select(availability).where(availability.c.psychologist_id == psychologist_id)
+            ).first()
+        return (row.spec, row.update_time) if row else (b"", None)
+
+    @staticmethod
+    def put_availability(conn: Connection, now: dt.datetime, psychologist_id: str, spec: bytes) -> None:
+        if (
+            conn.execute(select(psychologists.c.id).where(psychologists.c.id == psychologist_id)).first()
+            is None
+        ):
+            raise not_found("Psychologist", f"psychologists/{psychologist_id}")
+        res = conn.execute(
+            update(availability)
+            .where(availability.c.psychologist_id == psychologist_id)
+            .values(spec=spec, version=availability.c.version + 1, update_time=now)
+        )
+        if res.rowcount == 0:
+            conn.execute(
+                insert(availability).values(
+                    psychologist_id=psychologist_id, spec=spec, version=1, update_time=now
+                )
+            )
+
+    # -- series ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def insert_series(conn: Connection, row: dict[str, Any]) -> None:
+        conn.execute(insert(series).values(**row))
+
+    @staticmethod
+    def series_row(conn: Connection, psychologist_id: str, series_id: str) -> Row[Any]:
+        row = conn.execute(
+            select(series).where(series.c.id == series_id, series.c.psychologist_id == psychologist_id)
+        ).first()
+        if row is None:
+            raise not_found("Series", f"psychologists/{psychologist_id}/series/{series_id}")
+        return row
+
+    @staticmethod
+    def occurrences(conn: Connection, series_id: str) -> Sequence[Row[Any]]:
+        a = appointments.c
+        return conn.execute(select(appointments).where(a.series_id == series_id).order_by(a.start_time)).all()
+
+    def read_series(self, psychologist_id: str, series_id: str) -> tuple[Row[Any], Sequence[Row[Any]]]:
+        with self.reader.connect() as conn:
+            return self.series_row(conn, psychologist_id, series_id), self.occurrences(conn, series_id)
+
+    def conflicting_starts(
+        self, psychologist_id: str, blocks: Sequence[tuple[dt.datetime, dt.datetime, dt.datetime]]
+    ) -> list[dt.datetime]:
+        """Of (start, block_start, block_end) triples, the starts whose block meets an active appointment."""
+        a = appointments.c
+        out = []
+        with self.reader.connect() as conn:
+            for start, bs, be in blocks:
+                hit = conn.execute(
+                    select(a.id)
+                    .where(
+                        a.psychologist_id == psychologist_id,
+                        a.state.in_(ACTIVE_STATES),
+                        a.block_start < be,
+                        a.block_end > bs,
+                    )
+                    .limit(1)
+                ).first()
+                if hit is not None:
+                    out.append(start)
+        return out
 
     def get_appointment(self, psychologist_id: str, appointment_id: str) -> Row[Any]:
         with self.reader.connect() as conn:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -78,9 +79,35 @@ appointments = Table(
     Column("cancel_time", UtcDateTime, nullable=True),
     Column("rescheduled_from_id", String(64), nullable=True),
     Column("rescheduled_to_id", String(64), nullable=True),
+    Column("series_id", String(64), nullable=True),
+    Column("original_start_time", UtcDateTime, nullable=True),
     Index("ix_appointments_psychologist_start", "psychologist_id", "start_time", "id"),
     Index("ix_appointments_client_start", "client_id", "start_time"),
     Index("ix_appointments_start", "start_time", "id"),
+)
+
+# The Availability message of each psychologist (absent: no working hours yet).
+availability = Table(
+    "availability",
+    metadata,
+    Column("psychologist_id", String(64), ForeignKey("psychologists.id"), primary_key=True),
+    Column("spec", LargeBinary, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+)
+
+series = Table(
+    "series",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("psychologist_id", String(64), ForeignKey("psychologists.id"), nullable=False),
+    Column("client_id", String(64), ForeignKey("clients.id"), nullable=False),
+    Column("session_type_code", String(32), ForeignKey("session_types.code"), nullable=False),
+    Column("first_start_time", UtcDateTime, nullable=False),
+    Column("interval_weeks", Integer, nullable=False),
+    Column("count", Integer, nullable=True),
+    Column("end_date", Date, nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
 )
 
 # AIP-155 request ids: the first successful response of each (method, id) pair,

@@ -119,7 +119,7 @@ class Availability(_message.Message):
     def __init__(self, name: _Optional[str] = ..., weekly_hours: _Optional[_Iterable[_Union[WeeklyInterval, _Mapping]]] = ..., date_overrides: _Optional[_Iterable[_Union[DateOverride, _Mapping]]] = ..., booking_policy: _Optional[_Union[BookingPolicy, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Appointment(_message.Message):
-    __slots__ = ("name", "client", "session_type", "start_time", "end_time", "state", "create_time", "update_time", "etag", "cancellation", "rescheduled_from", "rescheduled_to", "fhir_status")
+    __slots__ = ("name", "client", "session_type", "start_time", "end_time", "state", "create_time", "update_time", "etag", "cancellation", "rescheduled_from", "rescheduled_to", "fhir_status", "series", "original_start_time")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Appointment.State]
@@ -149,6 +149,8 @@ class Appointment(_message.Message):
     RESCHEDULED_FROM_FIELD_NUMBER: _ClassVar[int]
     RESCHEDULED_TO_FIELD_NUMBER: _ClassVar[int]
     FHIR_STATUS_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_START_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     client: str
     session_type: str
@@ -162,7 +164,39 @@ class Appointment(_message.Message):
     rescheduled_from: str
     rescheduled_to: str
     fhir_status: str
-    def __init__(self, name: _Optional[str] = ..., client: _Optional[str] = ..., session_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[Appointment.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., cancellation: _Optional[_Union[Cancellation, _Mapping]] = ..., rescheduled_from: _Optional[str] = ..., rescheduled_to: _Optional[str] = ..., fhir_status: _Optional[str] = ...) -> None: ...
+    series: str
+    original_start_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., client: _Optional[str] = ..., session_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[Appointment.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., cancellation: _Optional[_Union[Cancellation, _Mapping]] = ..., rescheduled_from: _Optional[str] = ..., rescheduled_to: _Optional[str] = ..., fhir_status: _Optional[str] = ..., series: _Optional[str] = ..., original_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Slot(_message.Message):
+    __slots__ = ("start_time", "end_time")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Series(_message.Message):
+    __slots__ = ("name", "client", "session_type", "first_start_time", "interval_weeks", "count", "end_date", "occurrences", "create_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FIRST_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_WEEKS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
+    OCCURRENCES_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    client: str
+    session_type: str
+    first_start_time: _timestamp_pb2.Timestamp
+    interval_weeks: int
+    count: int
+    end_date: _date_pb2.Date
+    occurrences: _containers.RepeatedScalarFieldContainer[str]
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., client: _Optional[str] = ..., session_type: _Optional[str] = ..., first_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., interval_weeks: _Optional[int] = ..., count: _Optional[int] = ..., end_date: _Optional[_Union[_date_pb2.Date, _Mapping]] = ..., occurrences: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Cancellation(_message.Message):
     __slots__ = ("reason", "cancelled_by", "late", "cancel_time")

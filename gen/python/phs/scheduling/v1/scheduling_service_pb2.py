@@ -25,11 +25,12 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from phs.scheduling.v1 import resources_pb2 as phs_dot_scheduling_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*phs/scheduling/v1/scheduling_service.proto\x12\x11phs.scheduling.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!phs/scheduling/v1/resources.proto\"l\n\x19\x43reatePsychologistRequest\x12;\n\x0cpsychologist\x18\x01 \x01(\x0b\x32\x1f.phs.scheduling.v1.PsychologistB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"S\n\x16GetPsychologistRequest\x12\x39\n\x04name\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"scheduling.phs.health/Psychologist\"A\n\x18ListPsychologistsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"l\n\x19ListPsychologistsResponse\x12\x36\n\rpsychologists\x18\x01 \x03(\x0b\x32\x1f.phs.scheduling.v1.Psychologist\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Z\n\x13\x43reateClientRequest\x12/\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x19.phs.scheduling.v1.ClientB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"G\n\x10GetClientRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1cscheduling.phs.health/Client\";\n\x12ListClientsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x13ListClientsResponse\x12*\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x19.phs.scheduling.v1.Client\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"@\n\x17ListSessionTypesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x18ListSessionTypesResponse\x12\x35\n\rsession_types\x18\x01 \x03(\x0b\x32\x1e.phs.scheduling.v1.SessionType\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xc0\x01\n\x18\x43reateAppointmentRequest\x12;\n\x06parent\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"scheduling.phs.health/Psychologist\x12\x39\n\x0b\x61ppointment\x18\x02 \x01(\x0b\x32\x1e.phs.scheduling.v1.AppointmentB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x18\n\x10request_approval\x18\x04 \x01(\x08\"Q\n\x15GetAppointmentRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\"\xa1\x02\n\x17ListAppointmentsRequest\x12;\n\x06parent\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"scheduling.phs.health/Psychologist\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x06states\x18\x06 \x03(\x0e\x32$.phs.scheduling.v1.Appointment.State\x12\x0e\n\x06\x63lient\x18\x07 \x01(\t\"i\n\x18ListAppointmentsResponse\x12\x34\n\x0c\x61ppointments\x18\x01 \x03(\x0b\x32\x1e.phs.scheduling.v1.Appointment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"w\n\x19\x41pproveAppointmentRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"w\n\x19\x44\x65\x63lineAppointmentRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xf7\x01\n\x18\x43\x61ncelAppointmentRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\x12<\n\x06reason\x18\x02 \x01(\x0e\x32&.phs.scheduling.v1.Cancellation.ReasonB\x04\xe2\x41\x01\x02\x12\x41\n\x0c\x63\x61ncelled_by\x18\x03 \x01(\x0e\x32%.phs.scheduling.v1.Cancellation.ActorB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\xf5\x01\n\x1cRescheduleAppointmentRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\x12\x34\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x43\n\x0erescheduled_by\x18\x03 \x01(\x0e\x32%.phs.scheduling.v1.Cancellation.ActorB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"x\n\x1a\x43ompleteAppointmentRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"z\n\x1cMarkAppointmentNoShowRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t2\xc0\x12\n\x11SchedulingService\x12\x8c\x01\n\x12\x43reatePsychologist\x12,.phs.scheduling.v1.CreatePsychologistRequest\x1a\x1f.phs.scheduling.v1.Psychologist\"\'\x82\xd3\xe4\x93\x02!\"\x11/v1/psychologists:\x0cpsychologist\x12\x81\x01\n\x0fGetPsychologist\x12).phs.scheduling.v1.GetPsychologistRequest\x1a\x1f.phs.scheduling.v1.Psychologist\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=psychologists/*}\x12\x89\x01\n\x11ListPsychologists\x12+.phs.scheduling.v1.ListPsychologistsRequest\x1a,.phs.scheduling.v1.ListPsychologistsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/psychologists\x12n\n\x0c\x43reateClient\x12&.phs.scheduling.v1.CreateClientRequest\x1a\x19.phs.scheduling.v1.Client\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x0b/v1/clients:\x06\x63lient\x12i\n\tGetClient\x12#.phs.scheduling.v1.GetClientRequest\x1a\x19.phs.scheduling.v1.Client\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=clients/*}\x12q\n\x0bListClients\x12%.phs.scheduling.v1.ListClientsRequest\x1a&.phs.scheduling.v1.ListClientsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/clients\x12\x85\x01\n\x10ListSessionTypes\x12*.phs.scheduling.v1.ListSessionTypesRequest\x1a+.phs.scheduling.v1.ListSessionTypesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/sessionTypes\x12\xa0\x01\n\x11\x43reateAppointment\x12+.phs.scheduling.v1.CreateAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\">\x82\xd3\xe4\x93\x02\x38\")/v1/{parent=psychologists/*}/appointments:\x0b\x61ppointment\x12\x8d\x01\n\x0eGetAppointment\x12(.phs.scheduling.v1.GetAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{name=psychologists/*/appointments/*}\x12\x9e\x01\n\x10ListAppointments\x12*.phs.scheduling.v1.ListAppointmentsRequest\x1a+.phs.scheduling.v1.ListAppointmentsResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=psychologists/*}/appointments\x12\xa0\x01\n\x12\x41pproveAppointment\x12,.phs.scheduling.v1.ApproveAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\"<\x82\xd3\xe4\x93\x02\x36\"1/v1/{name=psychologists/*/appointments/*}:approve:\x01*\x12\xa0\x01\n\x12\x44\x65\x63lineAppointment\x12,.phs.scheduling.v1.DeclineAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\"<\x82\xd3\xe4\x93\x02\x36\"1/v1/{name=psychologists/*/appointments/*}:decline:\x01*\x12\x9d\x01\n\x11\x43\x61ncelAppointment\x12+.phs.scheduling.v1.CancelAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\";\x82\xd3\xe4\x93\x02\x35\"0/v1/{name=psychologists/*/appointments/*}:cancel:\x01*\x12\xa9\x01\n\x15RescheduleAppointment\x12/.phs.scheduling.v1.RescheduleAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\"?\x82\xd3\xe4\x93\x02\x39\"4/v1/{name=psychologists/*/appointments/*}:reschedule:\x01*\x12\xa3\x01\n\x13\x43ompleteAppointment\x12-.phs.scheduling.v1.CompleteAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\"=\x82\xd3\xe4\x93\x02\x37\"2/v1/{name=psychologists/*/appointments/*}:complete:\x01*\x12\xa9\x01\n\x15MarkAppointmentNoShow\x12/.phs.scheduling.v1.MarkAppointmentNoShowRequest\x1a\x1e.phs.scheduling.v1.Appointment\"?\x82\xd3\xe4\x93\x02\x39\"4/v1/{name=psychologists/*/appointments/*}:markNoShow:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*phs/scheduling/v1/scheduling_service.proto\x12\x11phs.scheduling.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!phs/scheduling/v1/resources.proto\"l\n\x19\x43reatePsychologistRequest\x12;\n\x0cpsychologist\x18\x01 \x01(\x0b\x32\x1f.phs.scheduling.v1.PsychologistB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"S\n\x16GetPsychologistRequest\x12\x39\n\x04name\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"scheduling.phs.health/Psychologist\"A\n\x18ListPsychologistsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"l\n\x19ListPsychologistsResponse\x12\x36\n\rpsychologists\x18\x01 \x03(\x0b\x32\x1f.phs.scheduling.v1.Psychologist\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Z\n\x13\x43reateClientRequest\x12/\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x19.phs.scheduling.v1.ClientB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"G\n\x10GetClientRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1cscheduling.phs.health/Client\";\n\x12ListClientsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x13ListClientsResponse\x12*\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x19.phs.scheduling.v1.Client\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"@\n\x17ListSessionTypesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x18ListSessionTypesResponse\x12\x35\n\rsession_types\x18\x01 \x03(\x0b\x32\x1e.phs.scheduling.v1.SessionType\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xc0\x01\n\x18\x43reateAppointmentRequest\x12;\n\x06parent\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"scheduling.phs.health/Psychologist\x12\x39\n\x0b\x61ppointment\x18\x02 \x01(\x0b\x32\x1e.phs.scheduling.v1.AppointmentB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x18\n\x10request_approval\x18\x04 \x01(\x08\"Q\n\x15GetAppointmentRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\"\xa1\x02\n\x17ListAppointmentsRequest\x12;\n\x06parent\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"scheduling.phs.health/Psychologist\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x06states\x18\x06 \x03(\x0e\x32$.phs.scheduling.v1.Appointment.State\x12\x0e\n\x06\x63lient\x18\x07 \x01(\t\"i\n\x18ListAppointmentsResponse\x12\x34\n\x0c\x61ppointments\x18\x01 \x03(\x0b\x32\x1e.phs.scheduling.v1.Appointment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"w\n\x19\x41pproveAppointmentRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"w\n\x19\x44\x65\x63lineAppointmentRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xf7\x01\n\x18\x43\x61ncelAppointmentRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\x12<\n\x06reason\x18\x02 \x01(\x0e\x32&.phs.scheduling.v1.Cancellation.ReasonB\x04\xe2\x41\x01\x02\x12\x41\n\x0c\x63\x61ncelled_by\x18\x03 \x01(\x0e\x32%.phs.scheduling.v1.Cancellation.ActorB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\xf5\x01\n\x1cRescheduleAppointmentRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\x12\x34\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x43\n\x0erescheduled_by\x18\x03 \x01(\x0e\x32%.phs.scheduling.v1.Cancellation.ActorB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"x\n\x1a\x43ompleteAppointmentRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"z\n\x1cMarkAppointmentNoShowRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!scheduling.phs.health/Appointment\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\xdb\x01\n\x10\x46indSlotsRequest\x12\x41\n\x0cpsychologist\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"scheduling.phs.health/Psychologist\x12\x1a\n\x0csession_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x34\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x32\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\";\n\x11\x46indSlotsResponse\x12&\n\x05slots\x18\x01 \x03(\x0b\x32\x17.phs.scheduling.v1.Slot\"S\n\x16GetAvailabilityRequest\x12\x39\n\x04name\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"scheduling.phs.health/Availability\"\x9d\x01\n\x19UpdateAvailabilityRequest\x12;\n\x0c\x61vailability\x18\x01 \x01(\x0b\x32\x1f.phs.scheduling.v1.AvailabilityB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\x97\x01\n\x13\x43reateSeriesRequest\x12;\n\x06parent\x18\x01 \x01(\tB+\xe2\x41\x01\x02\xfa\x41$\n\"scheduling.phs.health/Psychologist\x12/\n\x06series\x18\x02 \x01(\x0b\x32\x19.phs.scheduling.v1.SeriesB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"G\n\x10GetSeriesRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1cscheduling.phs.health/Series\"\x8e\x02\n\x13\x43\x61ncelSeriesRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1cscheduling.phs.health/Series\x12-\n\tfrom_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x06reason\x18\x03 \x01(\x0e\x32&.phs.scheduling.v1.Cancellation.ReasonB\x04\xe2\x41\x01\x02\x12\x41\n\x0c\x63\x61ncelled_by\x18\x04 \x01(\x0e\x32%.phs.scheduling.v1.Cancellation.ActorB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\x90\x02\n\x17RescheduleSeriesRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1cscheduling.phs.health/Series\x12-\n\tfrom_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x38\n\x0enew_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x43\n\x0erescheduled_by\x18\x04 \x01(\x0e\x32%.phs.scheduling.v1.Cancellation.ActorB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x05 \x01(\t2\xb3\x1a\n\x11SchedulingService\x12\x8c\x01\n\x12\x43reatePsychologist\x12,.phs.scheduling.v1.CreatePsychologistRequest\x1a\x1f.phs.scheduling.v1.Psychologist\"\'\x82\xd3\xe4\x93\x02!\"\x11/v1/psychologists:\x0cpsychologist\x12\x81\x01\n\x0fGetPsychologist\x12).phs.scheduling.v1.GetPsychologistRequest\x1a\x1f.phs.scheduling.v1.Psychologist\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=psychologists/*}\x12\x89\x01\n\x11ListPsychologists\x12+.phs.scheduling.v1.ListPsychologistsRequest\x1a,.phs.scheduling.v1.ListPsychologistsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/psychologists\x12n\n\x0c\x43reateClient\x12&.phs.scheduling.v1.CreateClientRequest\x1a\x19.phs.scheduling.v1.Client\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x0b/v1/clients:\x06\x63lient\x12i\n\tGetClient\x12#.phs.scheduling.v1.GetClientRequest\x1a\x19.phs.scheduling.v1.Client\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=clients/*}\x12q\n\x0bListClients\x12%.phs.scheduling.v1.ListClientsRequest\x1a&.phs.scheduling.v1.ListClientsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/clients\x12\x85\x01\n\x10ListSessionTypes\x12*.phs.scheduling.v1.ListSessionTypesRequest\x1a+.phs.scheduling.v1.ListSessionTypesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/sessionTypes\x12\xa0\x01\n\x11\x43reateAppointment\x12+.phs.scheduling.v1.CreateAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\">\x82\xd3\xe4\x93\x02\x38\")/v1/{parent=psychologists/*}/appointments:\x0b\x61ppointment\x12\x8d\x01\n\x0eGetAppointment\x12(.phs.scheduling.v1.GetAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{name=psychologists/*/appointments/*}\x12\x9e\x01\n\x10ListAppointments\x12*.phs.scheduling.v1.ListAppointmentsRequest\x1a+.phs.scheduling.v1.ListAppointmentsResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=psychologists/*}/appointments\x12\x88\x01\n\tFindSlots\x12#.phs.scheduling.v1.FindSlotsRequest\x1a$.phs.scheduling.v1.FindSlotsResponse\"0\x82\xd3\xe4\x93\x02*\x12(/v1/{psychologist=psychologists/*}/slots\x12\x8e\x01\n\x0fGetAvailability\x12).phs.scheduling.v1.GetAvailabilityRequest\x1a\x1f.phs.scheduling.v1.Availability\"/\x82\xd3\xe4\x93\x02)\x12\'/v1/{name=psychologists/*/availability}\x12\xaf\x01\n\x12UpdateAvailability\x12,.phs.scheduling.v1.UpdateAvailabilityRequest\x1a\x1f.phs.scheduling.v1.Availability\"J\x82\xd3\xe4\x93\x02\x44\x32\x34/v1/{availability.name=psychologists/*/availability}:\x0c\x61vailability\x12\x86\x01\n\x0c\x43reateSeries\x12&.phs.scheduling.v1.CreateSeriesRequest\x1a\x19.phs.scheduling.v1.Series\"3\x82\xd3\xe4\x93\x02-\"#/v1/{parent=psychologists/*}/series:\x06series\x12x\n\tGetSeries\x12#.phs.scheduling.v1.GetSeriesRequest\x1a\x19.phs.scheduling.v1.Series\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{name=psychologists/*/series/*}\x12\x88\x01\n\x0c\x43\x61ncelSeries\x12&.phs.scheduling.v1.CancelSeriesRequest\x1a\x19.phs.scheduling.v1.Series\"5\x82\xd3\xe4\x93\x02/\"*/v1/{name=psychologists/*/series/*}:cancel:\x01*\x12\x94\x01\n\x10RescheduleSeries\x12*.phs.scheduling.v1.RescheduleSeriesRequest\x1a\x19.phs.scheduling.v1.Series\"9\x82\xd3\xe4\x93\x02\x33\"./v1/{name=psychologists/*/series/*}:reschedule:\x01*\x12\xa0\x01\n\x12\x41pproveAppointment\x12,.phs.scheduling.v1.ApproveAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\"<\x82\xd3\xe4\x93\x02\x36\"1/v1/{name=psychologists/*/appointments/*}:approve:\x01*\x12\xa0\x01\n\x12\x44\x65\x63lineAppointment\x12,.phs.scheduling.v1.DeclineAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\"<\x82\xd3\xe4\x93\x02\x36\"1/v1/{name=psychologists/*/appointments/*}:decline:\x01*\x12\x9d\x01\n\x11\x43\x61ncelAppointment\x12+.phs.scheduling.v1.CancelAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\";\x82\xd3\xe4\x93\x02\x35\"0/v1/{name=psychologists/*/appointments/*}:cancel:\x01*\x12\xa9\x01\n\x15RescheduleAppointment\x12/.phs.scheduling.v1.RescheduleAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\"?\x82\xd3\xe4\x93\x02\x39\"4/v1/{name=psychologists/*/appointments/*}:reschedule:\x01*\x12\xa3\x01\n\x13\x43ompleteAppointment\x12-.phs.scheduling.v1.CompleteAppointmentRequest\x1a\x1e.phs.scheduling.v1.Appointment\"=\x82\xd3\xe4\x93\x02\x37\"2/v1/{name=psychologists/*/appointments/*}:complete:\x01*\x12\xa9\x01\n\x15MarkAppointmentNoShow\x12/.phs.scheduling.v1.MarkAppointmentNoShowRequest\x1a\x1e.phs.scheduling.v1.Appointment\"?\x82\xd3\xe4\x93\x02\x39\"4/v1/{name=psychologists/*/appointments/*}:markNoShow:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -72,6 +73,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPLETEAPPOINTMENTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A#\n!scheduling.phs.health/Appointment'
   _globals['_MARKAPPOINTMENTNOSHOWREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_MARKAPPOINTMENTNOSHOWREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A#\n!scheduling.phs.health/Appointment'
+  _globals['_FINDSLOTSREQUEST'].fields_by_name['psychologist']._loaded_options = None
+  _globals['_FINDSLOTSREQUEST'].fields_by_name['psychologist']._serialized_options = b'\342A\001\002\372A$\n\"scheduling.phs.health/Psychologist'
+  _globals['_FINDSLOTSREQUEST'].fields_by_name['session_type']._loaded_options = None
+  _globals['_FINDSLOTSREQUEST'].fields_by_name['session_type']._serialized_options = b'\342A\001\002'
+  _globals['_FINDSLOTSREQUEST'].fields_by_name['start_time']._loaded_options = None
+  _globals['_FINDSLOTSREQUEST'].fields_by_name['start_time']._serialized_options = b'\342A\001\002'
+  _globals['_FINDSLOTSREQUEST'].fields_by_name['end_time']._loaded_options = None
+  _globals['_FINDSLOTSREQUEST'].fields_by_name['end_time']._serialized_options = b'\342A\001\002'
+  _globals['_GETAVAILABILITYREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETAVAILABILITYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A$\n\"scheduling.phs.health/Availability'
+  _globals['_UPDATEAVAILABILITYREQUEST'].fields_by_name['availability']._loaded_options = None
+  _globals['_UPDATEAVAILABILITYREQUEST'].fields_by_name['availability']._serialized_options = b'\342A\001\002'
+  _globals['_CREATESERIESREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_CREATESERIESREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A$\n\"scheduling.phs.health/Psychologist'
+  _globals['_CREATESERIESREQUEST'].fields_by_name['series']._loaded_options = None
+  _globals['_CREATESERIESREQUEST'].fields_by_name['series']._serialized_options = b'\342A\001\002'
+  _globals['_GETSERIESREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETSERIESREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\036\n\034scheduling.phs.health/Series'
+  _globals['_CANCELSERIESREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_CANCELSERIESREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\036\n\034scheduling.phs.health/Series'
+  _globals['_CANCELSERIESREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_CANCELSERIESREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\002'
+  _globals['_CANCELSERIESREQUEST'].fields_by_name['cancelled_by']._loaded_options = None
+  _globals['_CANCELSERIESREQUEST'].fields_by_name['cancelled_by']._serialized_options = b'\342A\001\002'
+  _globals['_RESCHEDULESERIESREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_RESCHEDULESERIESREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\036\n\034scheduling.phs.health/Series'
+  _globals['_RESCHEDULESERIESREQUEST'].fields_by_name['new_start_time']._loaded_options = None
+  _globals['_RESCHEDULESERIESREQUEST'].fields_by_name['new_start_time']._serialized_options = b'\342A\001\002'
+  _globals['_RESCHEDULESERIESREQUEST'].fields_by_name['rescheduled_by']._loaded_options = None
+  _globals['_RESCHEDULESERIESREQUEST'].fields_by_name['rescheduled_by']._serialized_options = b'\342A\001\002'
   _globals['_SCHEDULINGSERVICE'].methods_by_name['CreatePsychologist']._loaded_options = None
   _globals['_SCHEDULINGSERVICE'].methods_by_name['CreatePsychologist']._serialized_options = b'\202\323\344\223\002!\"\021/v1/psychologists:\014psychologist'
   _globals['_SCHEDULINGSERVICE'].methods_by_name['GetPsychologist']._loaded_options = None
@@ -92,6 +123,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCHEDULINGSERVICE'].methods_by_name['GetAppointment']._serialized_options = b'\202\323\344\223\002+\022)/v1/{name=psychologists/*/appointments/*}'
   _globals['_SCHEDULINGSERVICE'].methods_by_name['ListAppointments']._loaded_options = None
   _globals['_SCHEDULINGSERVICE'].methods_by_name['ListAppointments']._serialized_options = b'\202\323\344\223\002+\022)/v1/{parent=psychologists/*}/appointments'
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['FindSlots']._loaded_options = None
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['FindSlots']._serialized_options = b'\202\323\344\223\002*\022(/v1/{psychologist=psychologists/*}/slots'
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['GetAvailability']._loaded_options = None
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['GetAvailability']._serialized_options = b'\202\323\344\223\002)\022\'/v1/{name=psychologists/*/availability}'
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['UpdateAvailability']._loaded_options = None
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['UpdateAvailability']._serialized_options = b'\202\323\344\223\002D24/v1/{availability.name=psychologists/*/availability}:\014availability'
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['CreateSeries']._loaded_options = None
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['CreateSeries']._serialized_options = b'\202\323\344\223\002-\"#/v1/{parent=psychologists/*}/series:\006series'
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['GetSeries']._loaded_options = None
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['GetSeries']._serialized_options = b'\202\323\344\223\002%\022#/v1/{name=psychologists/*/series/*}'
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['CancelSeries']._loaded_options = None
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['CancelSeries']._serialized_options = b'\202\323\344\223\002/\"*/v1/{name=psychologists/*/series/*}:cancel:\001*'
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['RescheduleSeries']._loaded_options = None
+  _globals['_SCHEDULINGSERVICE'].methods_by_name['RescheduleSeries']._serialized_options = b'\202\323\344\223\0023\"./v1/{name=psychologists/*/series/*}:reschedule:\001*'
   _globals['_SCHEDULINGSERVICE'].methods_by_name['ApproveAppointment']._loaded_options = None
   _globals['_SCHEDULINGSERVICE'].methods_by_name['ApproveAppointment']._serialized_options = b'\202\323\344\223\0026\"1/v1/{name=psychologists/*/appointments/*}:approve:\001*'
   _globals['_SCHEDULINGSERVICE'].methods_by_name['DeclineAppointment']._loaded_options = None
@@ -104,46 +149,62 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCHEDULINGSERVICE'].methods_by_name['CompleteAppointment']._serialized_options = b'\202\323\344\223\0027\"2/v1/{name=psychologists/*/appointments/*}:complete:\001*'
   _globals['_SCHEDULINGSERVICE'].methods_by_name['MarkAppointmentNoShow']._loaded_options = None
   _globals['_SCHEDULINGSERVICE'].methods_by_name['MarkAppointmentNoShow']._serialized_options = b'\202\323\344\223\0029\"4/v1/{name=psychologists/*/appointments/*}:markNoShow:\001*'
-  _globals['_CREATEPSYCHOLOGISTREQUEST']._serialized_start=223
-  _globals['_CREATEPSYCHOLOGISTREQUEST']._serialized_end=331
-  _globals['_GETPSYCHOLOGISTREQUEST']._serialized_start=333
-  _globals['_GETPSYCHOLOGISTREQUEST']._serialized_end=416
-  _globals['_LISTPSYCHOLOGISTSREQUEST']._serialized_start=418
-  _globals['_LISTPSYCHOLOGISTSREQUEST']._serialized_end=483
-  _globals['_LISTPSYCHOLOGISTSRESPONSE']._serialized_start=485
-  _globals['_LISTPSYCHOLOGISTSRESPONSE']._serialized_end=593
-  _globals['_CREATECLIENTREQUEST']._serialized_start=595
-  _globals['_CREATECLIENTREQUEST']._serialized_end=685
-  _globals['_GETCLIENTREQUEST']._serialized_start=687
-  _globals['_GETCLIENTREQUEST']._serialized_end=758
-  _globals['_LISTCLIENTSREQUEST']._serialized_start=760
-  _globals['_LISTCLIENTSREQUEST']._serialized_end=819
-  _globals['_LISTCLIENTSRESPONSE']._serialized_start=821
-  _globals['_LISTCLIENTSRESPONSE']._serialized_end=911
-  _globals['_LISTSESSIONTYPESREQUEST']._serialized_start=913
-  _globals['_LISTSESSIONTYPESREQUEST']._serialized_end=977
-  _globals['_LISTSESSIONTYPESRESPONSE']._serialized_start=979
-  _globals['_LISTSESSIONTYPESRESPONSE']._serialized_end=1085
-  _globals['_CREATEAPPOINTMENTREQUEST']._serialized_start=1088
-  _globals['_CREATEAPPOINTMENTREQUEST']._serialized_end=1280
-  _globals['_GETAPPOINTMENTREQUEST']._serialized_start=1282
-  _globals['_GETAPPOINTMENTREQUEST']._serialized_end=1363
-  _globals['_LISTAPPOINTMENTSREQUEST']._serialized_start=1366
-  _globals['_LISTAPPOINTMENTSREQUEST']._serialized_end=1655
-  _globals['_LISTAPPOINTMENTSRESPONSE']._serialized_start=1657
-  _globals['_LISTAPPOINTMENTSRESPONSE']._serialized_end=1762
-  _globals['_APPROVEAPPOINTMENTREQUEST']._serialized_start=1764
-  _globals['_APPROVEAPPOINTMENTREQUEST']._serialized_end=1883
-  _globals['_DECLINEAPPOINTMENTREQUEST']._serialized_start=1885
-  _globals['_DECLINEAPPOINTMENTREQUEST']._serialized_end=2004
-  _globals['_CANCELAPPOINTMENTREQUEST']._serialized_start=2007
-  _globals['_CANCELAPPOINTMENTREQUEST']._serialized_end=2254
-  _globals['_RESCHEDULEAPPOINTMENTREQUEST']._serialized_start=2257
-  _globals['_RESCHEDULEAPPOINTMENTREQUEST']._serialized_end=2502
-  _globals['_COMPLETEAPPOINTMENTREQUEST']._serialized_start=2504
-  _globals['_COMPLETEAPPOINTMENTREQUEST']._serialized_end=2624
-  _globals['_MARKAPPOINTMENTNOSHOWREQUEST']._serialized_start=2626
-  _globals['_MARKAPPOINTMENTNOSHOWREQUEST']._serialized_end=2748
-  _globals['_SCHEDULINGSERVICE']._serialized_start=2751
-  _globals['_SCHEDULINGSERVICE']._serialized_end=5119
+  _globals['_CREATEPSYCHOLOGISTREQUEST']._serialized_start=257
+  _globals['_CREATEPSYCHOLOGISTREQUEST']._serialized_end=365
+  _globals['_GETPSYCHOLOGISTREQUEST']._serialized_start=367
+  _globals['_GETPSYCHOLOGISTREQUEST']._serialized_end=450
+  _globals['_LISTPSYCHOLOGISTSREQUEST']._serialized_start=452
+  _globals['_LISTPSYCHOLOGISTSREQUEST']._serialized_end=517
+  _globals['_LISTPSYCHOLOGISTSRESPONSE']._serialized_start=519
+  _globals['_LISTPSYCHOLOGISTSRESPONSE']._serialized_end=627
+  _globals['_CREATECLIENTREQUEST']._serialized_start=629
+  _globals['_CREATECLIENTREQUEST']._serialized_end=719
+  _globals['_GETCLIENTREQUEST']._serialized_start=721
+  _globals['_GETCLIENTREQUEST']._serialized_end=792
+  _globals['_LISTCLIENTSREQUEST']._serialized_start=794
+  _globals['_LISTCLIENTSREQUEST']._serialized_end=853
+  _globals['_LISTCLIENTSRESPONSE']._serialized_start=855
+  _globals['_LISTCLIENTSRESPONSE']._serialized_end=945
+  _globals['_LISTSESSIONTYPESREQUEST']._serialized_start=947
+  _globals['_LISTSESSIONTYPESREQUEST']._serialized_end=1011
+  _globals['_LISTSESSIONTYPESRESPONSE']._serialized_start=1013
+  _globals['_LISTSESSIONTYPESRESPONSE']._serialized_end=1119
+  _globals['_CREATEAPPOINTMENTREQUEST']._serialized_start=1122
+  _globals['_CREATEAPPOINTMENTREQUEST']._serialized_end=1314
+  _globals['_GETAPPOINTMENTREQUEST']._serialized_start=1316
+  _globals['_GETAPPOINTMENTREQUEST']._serialized_end=1397
+  _globals['_LISTAPPOINTMENTSREQUEST']._serialized_start=1400
+  _globals['_LISTAPPOINTMENTSREQUEST']._serialized_end=1689
+  _globals['_LISTAPPOINTMENTSRESPONSE']._serialized_start=1691
+  _globals['_LISTAPPOINTMENTSRESPONSE']._serialized_end=1796
+  _globals['_APPROVEAPPOINTMENTREQUEST']._serialized_start=1798
+  _globals['_APPROVEAPPOINTMENTREQUEST']._serialized_end=1917
+  _globals['_DECLINEAPPOINTMENTREQUEST']._serialized_start=1919
+  _globals['_DECLINEAPPOINTMENTREQUEST']._serialized_end=2038
+  _globals['_CANCELAPPOINTMENTREQUEST']._serialized_start=2041
+  _globals['_CANCELAPPOINTMENTREQUEST']._serialized_end=2288
+  _globals['_RESCHEDULEAPPOINTMENTREQUEST']._serialized_start=2291
+  _globals['_RESCHEDULEAPPOINTMENTREQUEST']._serialized_end=2536
+  _globals['_COMPLETEAPPOINTMENTREQUEST']._serialized_start=2538
+  _globals['_COMPLETEAPPOINTMENTREQUEST']._serialized_end=2658
+  _globals['_MARKAPPOINTMENTNOSHOWREQUEST']._serialized_start=2660
+  _globals['_MARKAPPOINTMENTNOSHOWREQUEST']._serialized_end=2782
+  _globals['_FINDSLOTSREQUEST']._serialized_start=2785
+  _globals['_FINDSLOTSREQUEST']._serialized_end=3004
+  _globals['_FINDSLOTSRESPONSE']._serialized_start=3006
+  _globals['_FINDSLOTSRESPONSE']._serialized_end=3065
+  _globals['_GETAVAILABILITYREQUEST']._serialized_start=3067
+  _globals['_GETAVAILABILITYREQUEST']._serialized_end=3150
+  _globals['_UPDATEAVAILABILITYREQUEST']._serialized_start=3153
+  _globals['_UPDATEAVAILABILITYREQUEST']._serialized_end=3310
+  _globals['_CREATESERIESREQUEST']._serialized_start=3313
+  _globals['_CREATESERIESREQUEST']._serialized_end=3464
+  _globals['_GETSERIESREQUEST']._serialized_start=3466
+  _globals['_GETSERIESREQUEST']._serialized_end=3537
+  _globals['_CANCELSERIESREQUEST']._serialized_start=3540
+  _globals['_CANCELSERIESREQUEST']._serialized_end=3810
+  _globals['_RESCHEDULESERIESREQUEST']._serialized_start=3813
+  _globals['_RESCHEDULESERIESREQUEST']._serialized_end=4085
+  _globals['_SCHEDULINGSERVICE']._serialized_start=4088
+  _globals['_SCHEDULINGSERVICE']._serialized_end=7467
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@ import datetime
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from phs.scheduling.v1 import resources_pb2 as _resources_pb2
 from google.protobuf.internal import containers as _containers
@@ -200,3 +201,81 @@ class MarkAppointmentNoShowRequest(_message.Message):
     etag: str
     request_id: str
     def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class FindSlotsRequest(_message.Message):
+    __slots__ = ("psychologist", "session_type", "start_time", "end_time")
+    PSYCHOLOGIST_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TYPE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    psychologist: str
+    session_type: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, psychologist: _Optional[str] = ..., session_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class FindSlotsResponse(_message.Message):
+    __slots__ = ("slots",)
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    slots: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Slot]
+    def __init__(self, slots: _Optional[_Iterable[_Union[_resources_pb2.Slot, _Mapping]]] = ...) -> None: ...
+
+class GetAvailabilityRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class UpdateAvailabilityRequest(_message.Message):
+    __slots__ = ("availability", "update_mask", "request_id")
+    AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    availability: _resources_pb2.Availability
+    update_mask: _field_mask_pb2.FieldMask
+    request_id: str
+    def __init__(self, availability: _Optional[_Union[_resources_pb2.Availability, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CreateSeriesRequest(_message.Message):
+    __slots__ = ("parent", "series", "request_id")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    series: _resources_pb2.Series
+    request_id: str
+    def __init__(self, parent: _Optional[str] = ..., series: _Optional[_Union[_resources_pb2.Series, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetSeriesRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class CancelSeriesRequest(_message.Message):
+    __slots__ = ("name", "from_time", "reason", "cancelled_by", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FROM_TIME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_BY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    from_time: _timestamp_pb2.Timestamp
+    reason: _resources_pb2.Cancellation.Reason
+    cancelled_by: _resources_pb2.Cancellation.Actor
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[_Union[_resources_pb2.Cancellation.Reason, str]] = ..., cancelled_by: _Optional[_Union[_resources_pb2.Cancellation.Actor, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RescheduleSeriesRequest(_message.Message):
+    __slots__ = ("name", "from_time", "new_start_time", "rescheduled_by", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FROM_TIME_FIELD_NUMBER: _ClassVar[int]
+    NEW_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESCHEDULED_BY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    from_time: _timestamp_pb2.Timestamp
+    new_start_time: _timestamp_pb2.Timestamp
+    rescheduled_by: _resources_pb2.Cancellation.Actor
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., new_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rescheduled_by: _Optional[_Union[_resources_pb2.Cancellation.Actor, str]] = ..., request_id: _Optional[str] = ...) -> None: ...

@@ -91,6 +91,41 @@ class SchedulingServiceStub:
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListAppointmentsRequest.SerializeToString,
                 response_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListAppointmentsResponse.FromString,
                 _registered_method=True)
+        self.FindSlots = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/FindSlots',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.FindSlotsRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.FindSlotsResponse.FromString,
+                _registered_method=True)
+        self.GetAvailability = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/GetAvailability',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetAvailabilityRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Availability.FromString,
+                _registered_method=True)
+        self.UpdateAvailability = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/UpdateAvailability',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdateAvailabilityRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Availability.FromString,
+                _registered_method=True)
+        self.CreateSeries = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/CreateSeries',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CreateSeriesRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.FromString,
+                _registered_method=True)
+        self.GetSeries = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/GetSeries',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetSeriesRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.FromString,
+                _registered_method=True)
+        self.CancelSeries = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/CancelSeries',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CancelSeriesRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.FromString,
+                _registered_method=True)
+        self.RescheduleSeries = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/RescheduleSeries',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RescheduleSeriesRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.FromString,
+                _registered_method=True)
         self.ApproveAppointment = channel.unary_unary(
                 '/phs.scheduling.v1.SchedulingService/ApproveAppointment',
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ApproveAppointmentRequest.SerializeToString,
@@ -206,6 +241,65 @@ class SchedulingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindSlots(self, request, context):
+        """The bookable starts for one session type in a range (at most 93 days):
+        inside working hours and date overrides, on the alignment grid, after
+        the minimum notice and within the booking horizon, clear of every active
+        appointment (pending requests and series occurrences included) with
+        buffers. What this offers, a client request accepts; what it hides, a
+        client request is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAvailability(self, request, context):
+        """Gets a psychologist's availability (working hours, overrides, policy).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAvailability(self, request, context):
+        """Replaces the fields of a psychologist's availability named in
+        `update_mask` (all fields when it is empty).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSeries(self, request, context):
+        """Creates a weekly series and all its occurrences, or nothing: when any
+        occurrence conflicts, ALREADY_EXISTS lists every conflicting date.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSeries(self, request, context):
+        """Gets a series.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelSeries(self, request, context):
+        """Cancels the active occurrences starting at or after `from_time` (the
+        whole series when unset): "this and following".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RescheduleSeries(self, request, context):
+        """Moves the active occurrences starting at or after `from_time` (the whole
+        series when unset) to a new rhythm starting at `new_start_time`: they are
+        cancelled (reason RESCHEDULED) and recreated, all or nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ApproveAppointment(self, request, context):
         """Approves a client's request: PENDING -> BOOKED.
         """
@@ -304,6 +398,41 @@ def add_SchedulingServiceServicer_to_server(servicer, server):
                     servicer.ListAppointments,
                     request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListAppointmentsRequest.FromString,
                     response_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListAppointmentsResponse.SerializeToString,
+            ),
+            'FindSlots': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindSlots,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.FindSlotsRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.FindSlotsResponse.SerializeToString,
+            ),
+            'GetAvailability': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAvailability,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetAvailabilityRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Availability.SerializeToString,
+            ),
+            'UpdateAvailability': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAvailability,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdateAvailabilityRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Availability.SerializeToString,
+            ),
+            'CreateSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSeries,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CreateSeriesRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.SerializeToString,
+            ),
+            'GetSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSeries,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetSeriesRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.SerializeToString,
+            ),
+            'CancelSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelSeries,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CancelSeriesRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.SerializeToString,
+            ),
+            'RescheduleSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.RescheduleSeries,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RescheduleSeriesRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.SerializeToString,
             ),
             'ApproveAppointment': grpc.unary_unary_rpc_method_handler(
                     servicer.ApproveAppointment,
@@ -612,6 +741,195 @@ class SchedulingService:
             '/phs.scheduling.v1.SchedulingService/ListAppointments',
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListAppointmentsRequest.SerializeToString,
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListAppointmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindSlots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/FindSlots',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.FindSlotsRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.FindSlotsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAvailability(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/GetAvailability',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetAvailabilityRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Availability.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAvailability(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/UpdateAvailability',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdateAvailabilityRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Availability.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/CreateSeries',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CreateSeriesRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/GetSeries',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetSeriesRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/CancelSeries',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CancelSeriesRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RescheduleSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/RescheduleSeries',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RescheduleSeriesRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,35 @@ class SchedulingServiceStub:
     """Lists appointments by start time. Use `psychologists/-` as parent to list
     across psychologists.
     """
+    FindSlots: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.FindSlotsRequest, _scheduling_service_pb2.FindSlotsResponse]
+    """The bookable starts for one session type in a range (at most 93 days):
+    inside working hours and date overrides, on the alignment grid, after
+    the minimum notice and within the booking horizon, clear of every active
+    appointment (pending requests and series occurrences included) with
+    buffers. What this offers, a client request accepts; what it hides, a
+    client request is refused.
+    """
+    GetAvailability: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.GetAvailabilityRequest, _resources_pb2.Availability]
+    """Gets a psychologist's availability (working hours, overrides, policy)."""
+    UpdateAvailability: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.UpdateAvailabilityRequest, _resources_pb2.Availability]
+    """Replaces the fields of a psychologist's availability named in
+    `update_mask` (all fields when it is empty).
+    """
+    CreateSeries: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.CreateSeriesRequest, _resources_pb2.Series]
+    """Creates a weekly series and all its occurrences, or nothing: when any
+    occurrence conflicts, ALREADY_EXISTS lists every conflicting date.
+    """
+    GetSeries: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.GetSeriesRequest, _resources_pb2.Series]
+    """Gets a series."""
+    CancelSeries: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.CancelSeriesRequest, _resources_pb2.Series]
+    """Cancels the active occurrences starting at or after `from_time` (the
+    whole series when unset): "this and following".
+    """
+    RescheduleSeries: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.RescheduleSeriesRequest, _resources_pb2.Series]
+    """Moves the active occurrences starting at or after `from_time` (the whole
+    series when unset) to a new rhythm starting at `new_start_time`: they are
+    cancelled (reason RESCHEDULED) and recreated, all or nothing.
+    """
     ApproveAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.ApproveAppointmentRequest, _resources_pb2.Appointment]
     """Approves a client's request: PENDING -> BOOKED."""
     DeclineAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.DeclineAppointmentRequest, _resources_pb2.Appointment]
@@ -122,6 +151,35 @@ class SchedulingServiceAsyncStub(SchedulingServiceStub):
     ListAppointments: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.ListAppointmentsRequest, _scheduling_service_pb2.ListAppointmentsResponse]  # type: ignore[assignment]
     """Lists appointments by start time. Use `psychologists/-` as parent to list
     across psychologists.
+    """
+    FindSlots: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.FindSlotsRequest, _scheduling_service_pb2.FindSlotsResponse]  # type: ignore[assignment]
+    """The bookable starts for one session type in a range (at most 93 days):
+    inside working hours and date overrides, on the alignment grid, after
+    the minimum notice and within the booking horizon, clear of every active
+    appointment (pending requests and series occurrences included) with
+    buffers. What this offers, a client request accepts; what it hides, a
+    client request is refused.
+    """
+    GetAvailability: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.GetAvailabilityRequest, _resources_pb2.Availability]  # type: ignore[assignment]
+    """Gets a psychologist's availability (working hours, overrides, policy)."""
+    UpdateAvailability: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.UpdateAvailabilityRequest, _resources_pb2.Availability]  # type: ignore[assignment]
+    """Replaces the fields of a psychologist's availability named in
+    `update_mask` (all fields when it is empty).
+    """
+    CreateSeries: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.CreateSeriesRequest, _resources_pb2.Series]  # type: ignore[assignment]
+    """Creates a weekly series and all its occurrences, or nothing: when any
+    occurrence conflicts, ALREADY_EXISTS lists every conflicting date.
+    """
+    GetSeries: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.GetSeriesRequest, _resources_pb2.Series]  # type: ignore[assignment]
+    """Gets a series."""
+    CancelSeries: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.CancelSeriesRequest, _resources_pb2.Series]  # type: ignore[assignment]
+    """Cancels the active occurrences starting at or after `from_time` (the
+    whole series when unset): "this and following".
+    """
+    RescheduleSeries: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.RescheduleSeriesRequest, _resources_pb2.Series]  # type: ignore[assignment]
+    """Moves the active occurrences starting at or after `from_time` (the whole
+    series when unset) to a new rhythm starting at `new_start_time`: they are
+    cancelled (reason RESCHEDULED) and recreated, all or nothing.
     """
     ApproveAppointment: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.ApproveAppointmentRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
     """Approves a client's request: PENDING -> BOOKED."""
@@ -236,6 +294,77 @@ class SchedulingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_scheduling_service_pb2.ListAppointmentsResponse, _abc.Awaitable[_scheduling_service_pb2.ListAppointmentsResponse]]:
         """Lists appointments by start time. Use `psychologists/-` as parent to list
         across psychologists.
+        """
+
+    @_abc_1.abstractmethod
+    def FindSlots(
+        self,
+        request: _scheduling_service_pb2.FindSlotsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_scheduling_service_pb2.FindSlotsResponse, _abc.Awaitable[_scheduling_service_pb2.FindSlotsResponse]]:
+        """The bookable starts for one session type in a range (at most 93 days):
+        inside working hours and date overrides, on the alignment grid, after
+        the minimum notice and within the booking horizon, clear of every active
+        appointment (pending requests and series occurrences included) with
+        buffers. What this offers, a client request accepts; what it hides, a
+        client request is refused.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAvailability(
+        self,
+        request: _scheduling_service_pb2.GetAvailabilityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Availability, _abc.Awaitable[_resources_pb2.Availability]]:
+        """Gets a psychologist's availability (working hours, overrides, policy)."""
+
+    @_abc_1.abstractmethod
+    def UpdateAvailability(
+        self,
+        request: _scheduling_service_pb2.UpdateAvailabilityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Availability, _abc.Awaitable[_resources_pb2.Availability]]:
+        """Replaces the fields of a psychologist's availability named in
+        `update_mask` (all fields when it is empty).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateSeries(
+        self,
+        request: _scheduling_service_pb2.CreateSeriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Series, _abc.Awaitable[_resources_pb2.Series]]:
+        """Creates a weekly series and all its occurrences, or nothing: when any
+        occurrence conflicts, ALREADY_EXISTS lists every conflicting date.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSeries(
+        self,
+        request: _scheduling_service_pb2.GetSeriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Series, _abc.Awaitable[_resources_pb2.Series]]:
+        """Gets a series."""
+
+    @_abc_1.abstractmethod
+    def CancelSeries(
+        self,
+        request: _scheduling_service_pb2.CancelSeriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Series, _abc.Awaitable[_resources_pb2.Series]]:
+        """Cancels the active occurrences starting at or after `from_time` (the
+        whole series when unset): "this and following".
+        """
+
+    @_abc_1.abstractmethod
+    def RescheduleSeries(
+        self,
+        request: _scheduling_service_pb2.RescheduleSeriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Series, _abc.Awaitable[_resources_pb2.Series]]:
+        """Moves the active occurrences starting at or after `from_time` (the whole
+        series when unset) to a new rhythm starting at `new_start_time`: they are
+        cancelled (reason RESCHEDULED) and recreated, all or nothing.
         """
 
     @_abc_1.abstractmethod
