@@ -19,7 +19,8 @@ CHECKOV_LOCK := $(wildcard requirements-checkov.lock)
 help:
 	@echo "make up      - run the whole stack locally (SQLite, Tansu, Envoy) until Ctrl-C"
 	@echo "make test    - ruff, mypy, buf lint, generated-code check, pytest"
-	@echo "make protos  - regenerate gen/ from protos/"
+	@echo "make protos  - regenerate gen/ from protos/ (and k8s/, which embeds the descriptor)"
+	@echo "make manifests - regenerate k8s/ from the Helm chart"
 	@echo "make bench   - run the benchmarks under bench/ and print their figures"
 
 $(STAMP): requirements.lock requirements-dev.lock $(K8S_LOCK) pyproject.toml $(PACKAGES)
@@ -42,8 +43,10 @@ $(NODE_STAMP): package.json package-lock.json
 
 install: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
+# The k8s/ manifests embed the descriptor set, so they are regenerated with it.
 protos: $(STAMP)
 	$(PY) tools/gen_protos.py
+	$(PY) tools/render_manifests.py
 
 check-protos: $(STAMP)
 	$(PY) tools/gen_protos.py --check

@@ -43,11 +43,14 @@ def test_broker_outage_turns_health_red_and_loses_no_job(tmp_path: Path) -> None
         )
         assert _status(stack.reports_target, "") == NOT_SERVING
         assert _status(stack.reports_target, "liveness") == SERVING  # alive: do not restart it
+        # Still ready: jobs wait in the outbox, so the API keeps taking them.
+        assert _status(stack.reports_target, "readiness") == SERVING
         eventually(
             lambda: _status(stack.worker_target, "phs.reports.v1.ReportWorker") == NOT_SERVING,
             10,
             what="worker NOT_SERVING",
         )
+        assert _status(stack.worker_target, "readiness") == NOT_SERVING  # it cannot work without Kafka
 
         # The API still accepts jobs: they wait in the outbox.
         body = {
@@ -118,6 +121,7 @@ def test_database_outage_is_not_serving_and_unavailable_then_recovers(
                 15,
                 what="NOT_SERVING without the database",
             )
+            assert _status(stack.scheduling_target, "readiness") == NOT_SERVING
             with pytest.raises(grpc.RpcError) as err:
                 stub.GetPsychologist(ss.GetPsychologistRequest(name=p.name), timeout=20)
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE

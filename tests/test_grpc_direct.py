@@ -41,9 +41,9 @@ def test_reflection_describes_each_service(stack: Stack, target_attr: str, servi
 @pytest.mark.parametrize(
     ("target_attr", "names"),
     [
-        ("scheduling_target", ["", "phs.scheduling.v1.SchedulingService", "liveness"]),
-        ("reports_target", ["", "phs.reports.v1.ReportService", "liveness"]),
-        ("worker_target", ["", "phs.reports.v1.ReportWorker", "liveness"]),
+        ("scheduling_target", ["", "phs.scheduling.v1.SchedulingService", "liveness", "readiness"]),
+        ("reports_target", ["", "phs.reports.v1.ReportService", "liveness", "readiness"]),
+        ("worker_target", ["", "phs.reports.v1.ReportWorker", "liveness", "readiness"]),
     ],
 )
 def test_health_serves_per_service_name(stack: Stack, target_attr: str, names: list[str]) -> None:

@@ -73,7 +73,7 @@ def render(
 
     Raises helm_python.HelmValuesError when the values break values.schema.json and
     HelmRenderError when a template fails (e.g. a `required` value is missing)."""
-    import helm_python  # type: ignore[import-untyped]
+    import helm_python
 
     helm_python.disable_logging()
     loaded = helm_python.Chart.load(chart)

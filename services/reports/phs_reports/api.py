@@ -101,7 +101,10 @@ def main() -> None:
         s_grpc.add_ReportServiceServicer_to_server(servicer, server)
 
     broker = BrokerCheck(kafka)
-    process = GrpcProcess(config, [SERVICE_NAME], add, {"database": store.ping, "kafka": broker})
+    # Ready without Kafka: jobs wait in the outbox, so the API keeps accepting them.
+    process = GrpcProcess(
+        config, [SERVICE_NAME], add, {"database": store.ping, "kafka": broker}, readiness=["database"]
+    )
     process.on_stop(store.close)
     process.on_stop(broker.close)
     process.on_stop(relay.stop)

@@ -27,7 +27,7 @@ from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_reports import WORKER_HEALTH_NAME, compute
 from phs_reports.resources import KIND_CASELOAD
 from phs_reports.store import Store
-from phs_runtime.config import KafkaConfig, ServerConfig, env_float, env_int, env_str
+from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_float, env_int, env_str
 from phs_runtime.context import REQUEST_ID_HEADER, request_context
 from phs_runtime.errors import ApiError
 from phs_runtime.health import Check
@@ -230,7 +230,10 @@ def main() -> None:
     kafka = KafkaConfig.from_env()
     cfg = WorkerConfig.from_env()
     # API and worker both migrate (serialized by a lock), so either may start first.
-    store = Store.open(env_str("PHS_DATABASE_URL", "sqlite:///data/reports.db"), migrate=True)
+    store = Store.open(
+        env_str("PHS_DATABASE_URL", "sqlite:///data/reports.db"),
+        migrate=env_bool("PHS_MIGRATE_ON_START", True),
+    )
     stop = threading.Event()
     worker = Worker(store, kafka, cfg, stop)
     broker = BrokerCheck(kafka)

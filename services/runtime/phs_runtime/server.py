@@ -13,7 +13,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent import futures
 from types import FrameType
 
@@ -37,10 +37,11 @@ class GrpcProcess:
         add_servicers: Callable[[grpc.Server], None],
         checks: Mapping[str, Check],
         stop_event: threading.Event | None = None,
+        readiness: Collection[str] | None = None,
     ) -> None:
         self.config = config
         self.stop_event = stop_event or threading.Event()
-        self.health = HealthMonitor(service_names, checks, config.health_interval_s)
+        self.health = HealthMonitor(service_names, checks, config.health_interval_s, readiness)
         self._on_stop: list[Callable[[], None]] = []
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),

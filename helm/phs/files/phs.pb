@@ -1,0 +1,1 @@
+../../../gen/descriptors/phs.pb

@@ -1,0 +1,516 @@
+{{/* ---------------------------------------------------------------------------
+Names and labels. Every object carries the app.kubernetes.io/* labels from here.
+--------------------------------------------------------------------------- */}}
+
+{{- define "phs.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "phs.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "phs.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Name of a component's objects: phs.componentName (dict "root" $ "component" "scheduling") */}}
+{{- define "phs.componentName" -}}
+{{- printf "%s-%s" (include "phs.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels of a component (immutable in Deployments: keep them minimal). */}}
+{{- define "phs.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "phs.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Labels of every object of the release (no component). */}}
+{{- define "phs.releaseLabels" -}}
+app.kubernetes.io/name: {{ include "phs.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: phs
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ include "phs.chart" . }}
+{{- end -}}
+
+{{/* Full labels of a component's objects. */}}
+{{- define "phs.labels" -}}
+{{ include "phs.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: phs
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ include "phs.chart" .root }}
+{{- end -}}
+
+{{/* Selector of every pod of the release (NetworkPolicy default deny). */}}
+{{- define "phs.releaseSelector" -}}
+app.kubernetes.io/name: {{ include "phs.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------------------
+Images: registry/repository:tag[@digest]; "latest" and empty tags are refused.
+Usage: include "phs.image" (dict "root" $ "image" .Values.images.scheduling "defaultTag" $.Chart.AppVersion)
+--------------------------------------------------------------------------- */}}
+{{- define "phs.image" -}}
+{{- $tag := toString (default .defaultTag .image.tag) -}}
+{{- if or (eq $tag "") (eq $tag "latest") -}}
+{{- fail (printf "image %s needs an exact version tag (got %q)" .image.repository $tag) -}}
+{{- end -}}
+{{- $ref := printf "%s%s:%s" .root.Values.global.imageRegistry .image.repository $tag -}}
+{{- if .image.digest -}}
+{{- $ref = printf "%s@%s" $ref .image.digest -}}
+{{- end -}}
+{{- $ref -}}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------------------
+Hardening shared by every pod and container.
+--------------------------------------------------------------------------- */}}
+{{- define "phs.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "phs.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* ---------------------------------------------------------------------------
+Kafka client settings (services and the topic job share them).
+--------------------------------------------------------------------------- */}}
+{{- define "phs.kafkaBootstrap" -}}
+{{- if .Values.kafka.enabled -}}
+{{- printf "%s.%s.svc.%s:9092" (include "phs.componentName" (dict "root" . "component" "kafka")) .Release.Namespace .Values.clusterDomain -}}
+{{- else -}}
+{{- required "kafka.external.bootstrapServers is required when kafka.enabled is false" .Values.kafka.external.bootstrapServers -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "phs.kafkaEnv" -}}
+- name: PHS_KAFKA_BOOTSTRAP_SERVERS
+  value: {{ include "phs.kafkaBootstrap" . | quote }}
+- name: PHS_KAFKA_SECURITY_PROTOCOL
+  value: {{ .Values.kafka.securityProtocol | quote }}
+- name: PHS_KAFKA_REPLICATION_FACTOR
+  value: {{ .Values.kafka.replicationFactor | quote }}
+- name: PHS_REPORT_JOBS_TOPIC
+  value: {{ .Values.kafka.topics.reportJobs.name | quote }}
+- name: PHS_REPORT_JOBS_PARTITIONS
+  value: {{ .Values.kafka.topics.reportJobs.partitions | quote }}
+- name: PHS_APPOINTMENT_EVENTS_TOPIC
+  value: {{ .Values.kafka.topics.appointmentEvents.name | quote }}
+- name: PHS_APPOINTMENT_EVENTS_PARTITIONS
+  value: {{ .Values.kafka.topics.appointmentEvents.partitions | quote }}
+{{- if hasPrefix "SASL_" .Values.kafka.securityProtocol }}
+- name: PHS_KAFKA_SASL_MECHANISM
+  value: {{ required "kafka.sasl.mechanism is required with a SASL_* security protocol" .Values.kafka.sasl.mechanism | quote }}
+- name: PHS_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "kafka.sasl.existingSecret is required with a SASL_* security protocol" .Values.kafka.sasl.existingSecret }}
+      key: {{ .Values.kafka.sasl.usernameKey }}
+- name: PHS_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.kafka.sasl.existingSecret }}
+      key: {{ .Values.kafka.sasl.passwordKey }}
+{{- end }}
+{{- if .Values.kafka.tls.caSecret }}
+- name: PHS_KAFKA_SSL_CAFILE
+  value: /etc/phs/kafka-ca/{{ .Values.kafka.tls.caKey }}
+{{- end }}
+{{- end -}}
+
+{{- define "phs.kafkaCaVolumeMount" -}}
+{{- if .Values.kafka.tls.caSecret -}}
+- name: kafka-ca
+  mountPath: /etc/phs/kafka-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "phs.kafkaCaVolume" -}}
+{{- if .Values.kafka.tls.caSecret -}}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.tls.caSecret }}
+    items:
+      - key: {{ .Values.kafka.tls.caKey }}
+        path: {{ .Values.kafka.tls.caKey }}
+{{- end }}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------------------
+Databases.
+--------------------------------------------------------------------------- */}}
+{{- define "phs.databaseSecretName" -}}
+{{- if .Values.database.existingSecret -}}
+{{- .Values.database.existingSecret -}}
+{{- else if .Values.postgresql.enabled -}}
+{{- printf "%s-database" (include "phs.fullname" .) -}}
+{{- else -}}
+{{- fail "database.existingSecret is required when postgresql.enabled is false" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "phs.postgresqlAuthSecretName" -}}
+{{- default (printf "%s-postgresql-auth" (include "phs.fullname" .)) .Values.postgresql.auth.existingSecret -}}
+{{- end -}}
+
+{{- define "phs.postgresqlHost" -}}
+{{- printf "%s.%s.svc.%s" (include "phs.componentName" (dict "root" . "component" "postgresql")) .Release.Namespace .Values.clusterDomain -}}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------------------
+The Envoy config: services/gateway/envoy.yaml.tmpl (files/envoy.yaml.tmpl is a symlink
+to it, the same file `make up` renders) with in-cluster addresses. Every placeholder
+must be replaced, as in tools/phs_devstack/gateway.py (string.Template.substitute).
+--------------------------------------------------------------------------- */}}
+{{- define "phs.envoyConfig" -}}
+{{- $ns := .Release.Namespace -}}
+{{- $domain := .Values.clusterDomain -}}
+{{- $values := dict
+  "LISTEN_HOST" "0.0.0.0"
+  "LISTEN_PORT" (toString .Values.gateway.listenPort)
+  "ADMIN_HOST" "0.0.0.0"
+  "ADMIN_PORT" (toString .Values.gateway.adminPort)
+  "SCHEDULING_HOST" (printf "%s-grpc.%s.svc.%s" (include "phs.componentName" (dict "root" . "component" "scheduling")) $ns $domain)
+  "SCHEDULING_PORT" (toString .Values.scheduling.grpcPort)
+  "REPORTS_HOST" (printf "%s-grpc.%s.svc.%s" (include "phs.componentName" (dict "root" . "component" "reports-api")) $ns $domain)
+  "REPORTS_PORT" (toString .Values.reportsApi.grpcPort)
+  "DESCRIPTOR_PATH" "/etc/envoy/descriptor/phs.pb"
+-}}
+{{- $config := .Files.Get "files/envoy.yaml.tmpl" -}}
+{{- if not $config -}}
+{{- fail "files/envoy.yaml.tmpl (symlink to services/gateway/envoy.yaml.tmpl) is missing" -}}
+{{- end -}}
+{{- range $key, $value := $values -}}
+{{- $config = replace (printf "${%s}" $key) $value $config -}}
+{{- end -}}
+{{- if contains "${" $config -}}
+{{- fail "files/envoy.yaml.tmpl has a placeholder the chart does not fill" -}}
+{{- end -}}
+{{- $config -}}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------------------
+One Python gRPC process (scheduling, reports API, reports worker): Deployment.
+Usage: include "phs.grpcDeployment" (dict "root" $ "component" "scheduling"
+         "values" .Values.scheduling "image" .Values.images.scheduling
+         "module" "phs_scheduling"
+         "databaseKey" .Values.database.schedulingUrlKey "kafka" true "env" (list ...))
+--------------------------------------------------------------------------- */}}
+{{- define "phs.grpcDeployment" -}}
+{{- $root := .root -}}
+{{- $v := .values -}}
+{{- $ctx := dict "root" $root "component" .component -}}
+{{- $shutdown := $root.Values.common.shutdown -}}
+{{- if le (int $v.terminationGracePeriodSeconds) (add $shutdown.drainSeconds $shutdown.graceSeconds 5 | int) -}}
+{{- fail (printf "%s.terminationGracePeriodSeconds must exceed common.shutdown.drainSeconds + graceSeconds + 5" .component) -}}
+{{- end -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "phs.componentName" $ctx }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "phs.labels" $ctx | nindent 4 }}
+  annotations:
+    # The services read PHS_DATABASE_URL (and the Kafka SASL credentials) from the
+    # environment, twelve-factor style; the values come from Secrets, never from the chart.
+    checkov.io/skip1: CKV_K8S_35=The services read their credentials from environment variables filled from Secrets (secretKeyRef); there is no file-based configuration to mount them as.
+    # Tags are exact versions and the chart refuses `latest`; digests are per-environment
+    # values (images.*.digest) because locally built images (kind, Tilt) have none.
+    checkov.io/skip2: CKV_K8S_43=Images are pinned by exact version tag; images.*.digest adds a digest where the registry is known (locally built kind/Tilt images have none).
+    checkov.io/skip3: CKV_K8S_15=Version tags are immutable, so IfNotPresent is safe and keeps kind-loaded images usable; set images.*.pullPolicy to Always if you prefer.
+spec:
+  {{- if not $v.autoscaling.enabled }}
+  replicas: {{ $v.replicas }}
+  {{- end }}
+  revisionHistoryLimit: 5
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxSurge: 25%
+      maxUnavailable: 0
+  selector:
+    matchLabels:
+      {{- include "phs.selectorLabels" $ctx | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "phs.labels" $ctx | nindent 8 }}
+      {{- with $root.Values.common.podAnnotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    spec:
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+      securityContext:
+        {{- include "phs.podSecurityContext" (dict "uid" 10001) | nindent 8 }}
+      {{- with $root.Values.global.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      containers:
+        - name: {{ .component }}
+          image: {{ include "phs.image" (dict "root" $root "image" .image "defaultTag" $root.Chart.AppVersion) }}
+          imagePullPolicy: {{ .image.pullPolicy }}
+          command: ["python"]
+          args: ["-m", {{ .module | quote }}]
+          ports:
+            - name: grpc
+              containerPort: {{ $v.grpcPort }}
+              protocol: TCP
+            - name: metrics
+              containerPort: {{ $v.metricsPort }}
+              protocol: TCP
+          env:
+            - name: PHS_BIND_HOST
+              value: "0.0.0.0"
+            - name: PHS_GRPC_PORT
+              value: {{ $v.grpcPort | quote }}
+            - name: PHS_METRICS_PORT
+              value: {{ $v.metricsPort | quote }}
+            - name: PHS_LOG_LEVEL
+              value: {{ $root.Values.common.logLevel | quote }}
+            - name: PHS_HEALTH_INTERVAL_SECONDS
+              value: {{ $root.Values.common.healthIntervalSeconds | quote }}
+            - name: PHS_SHUTDOWN_DRAIN_SECONDS
+              value: {{ $shutdown.drainSeconds | quote }}
+            - name: PHS_SHUTDOWN_GRACE_SECONDS
+              value: {{ $shutdown.graceSeconds | quote }}
+            {{- with $v.grpcMaxWorkers }}
+            - name: PHS_GRPC_MAX_WORKERS
+              value: {{ . | quote }}
+            {{- end }}
+            - name: PHS_DATABASE_URL
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "phs.databaseSecretName" $root }}
+                  key: {{ .databaseKey }}
+            {{- if .kafka }}
+            {{- include "phs.kafkaEnv" $root | nindent 12 }}
+            {{- end }}
+            {{- with .env }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+            {{- if $root.Values.devLiveUpdate.enabled }}
+            - name: PYTHONPATH
+              value: /opt/phs/live
+            {{- end }}
+            {{- with $v.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          {{- if $root.Values.signingKeys.existingSecret }}
+          envFrom:
+            - secretRef:
+                name: {{ $root.Values.signingKeys.existingSecret }}
+          {{- end }}
+          # Native gRPC probes against grpc.health.v1: "liveness" stays SERVING while the
+          # process is up; "readiness" turns NOT_SERVING while a dependency the process
+          # cannot answer without is down (pod leaves the endpoints, is not restarted). The
+          # service name itself reports every dependency, Kafka included, for monitoring.
+          startupProbe:
+            grpc:
+              port: {{ $v.grpcPort }}
+              service: liveness
+            periodSeconds: 2
+            failureThreshold: 60
+          livenessProbe:
+            grpc:
+              port: {{ $v.grpcPort }}
+              service: liveness
+            periodSeconds: 10
+            timeoutSeconds: 2
+            failureThreshold: 3
+          readinessProbe:
+            grpc:
+              port: {{ $v.grpcPort }}
+              service: readiness
+            periodSeconds: 5
+            timeoutSeconds: 2
+            failureThreshold: 2
+          resources:
+            {{- toYaml $v.resources | nindent 12 }}
+          securityContext:
+            {{- include "phs.containerSecurityContext" (dict "uid" 10001) | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+            {{- if and .kafka $root.Values.kafka.tls.caSecret }}
+            {{- include "phs.kafkaCaVolumeMount" $root | nindent 12 }}
+            {{- end }}
+            {{- if $root.Values.devLiveUpdate.enabled }}
+            - name: live
+              mountPath: /opt/phs/live
+            {{- end }}
+      volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: 64Mi
+        {{- if and .kafka $root.Values.kafka.tls.caSecret }}
+        {{- include "phs.kafkaCaVolume" $root | nindent 8 }}
+        {{- end }}
+        {{- if $root.Values.devLiveUpdate.enabled }}
+        # Tilt live_update syncs Python code here (see Tiltfile); PYTHONPATH puts it first.
+        - name: live
+          emptyDir:
+            sizeLimit: 128Mi
+        {{- end }}
+      {{- with $v.topologySpreadConstraints }}
+      topologySpreadConstraints:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $root.Values.common.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $root.Values.common.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $root.Values.common.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end -}}
+
+{{/* Service for a component: ports is a list of dicts (name, port). */}}
+{{- define "phs.service" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .name }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "phs.labels" (dict "root" .root "component" .component) | nindent 4 }}
+spec:
+  {{- if .headless }}
+  clusterIP: None
+  {{- else }}
+  type: ClusterIP
+  {{- end }}
+  selector:
+    {{- include "phs.selectorLabels" (dict "root" .root "component" .component) | nindent 4 }}
+  ports:
+    {{- range .ports }}
+    - name: {{ .name }}
+      port: {{ .port }}
+      targetPort: {{ .name }}
+      protocol: TCP
+      {{- if hasPrefix "grpc" .name }}
+      appProtocol: kubernetes.io/h2c
+      {{- end }}
+    {{- end }}
+{{- end -}}
+
+{{/* PodDisruptionBudget and optional HPA for a component. */}}
+{{- define "phs.pdbAndHpa" -}}
+{{- $ctx := dict "root" .root "component" .component -}}
+{{- if .values.pdb.enabled }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "phs.componentName" $ctx }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "phs.labels" $ctx | nindent 4 }}
+spec:
+  maxUnavailable: {{ .values.pdb.maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "phs.selectorLabels" $ctx | nindent 6 }}
+{{- end }}
+{{- if .values.autoscaling.enabled }}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "phs.componentName" $ctx }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "phs.labels" $ctx | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "phs.componentName" $ctx }}
+  minReplicas: {{ .values.autoscaling.minReplicas }}
+  maxReplicas: {{ .values.autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ .values.autoscaling.targetCPUUtilizationPercentage }}
+{{- end }}
+{{- end -}}
+
+{{/* NetworkPolicy egress rules to the databases and the broker (in-chart or external). */}}
+{{- define "phs.postgresqlEgress" -}}
+{{- if .Values.postgresql.enabled -}}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "phs.selectorLabels" (dict "root" . "component" "postgresql") | nindent 10 }}
+  ports:
+    - {port: 5432, protocol: TCP}
+{{- else -}}
+- ports:
+    {{- toYaml .Values.networkPolicy.externalPostgresql.ports | nindent 4 }}
+  {{- with .Values.networkPolicy.externalPostgresql.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{- define "phs.kafkaEgress" -}}
+{{- if .Values.kafka.enabled -}}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "phs.selectorLabels" (dict "root" . "component" "kafka") | nindent 10 }}
+  ports:
+    - {port: 9092, protocol: TCP}
+{{- else -}}
+- ports:
+    {{- toYaml .Values.networkPolicy.externalKafka.ports | nindent 4 }}
+  {{- with .Values.networkPolicy.externalKafka.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+{{- end -}}

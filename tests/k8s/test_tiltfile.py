@@ -1,0 +1,188 @@
+"""The Tiltfile, evaluated with Tilt's builtins stubbed (starlark): it builds every image
+the chart's workloads use (the official Envoy, Kafka and PostgreSQL images excepted),
+deploys the chart with the dev values, names only resources that exist and leaves no
+object uncategorized, orders Kafka and PostgreSQL before the services, forwards the
+gateway as documented, and its live-update supervisor really restarts the gRPC process."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from phs_devstack import health_status
+from tests.k8s import kube
+from tests.k8s.conftest import REPO, ImageSite, render_profile
+from tests.k8s.local import LocalCluster, wait_until
+
+import render_manifests  # isort: skip  (tools/, put on sys.path by conftest)
+
+UPSTREAM_IMAGES = {"envoyproxy/envoy", "apache/kafka", "postgres"}
+
+
+def _dev_render(tilt: kube.TiltEvaluation) -> list[dict[str, Any]]:
+    (call,) = tilt.helm
+    assert (REPO / call["chart"]) == render_manifests.CHART
+    values = render_manifests.load_values([REPO / v for v in call["values"]])
+    for assignment in call.get("set", []):
+        path, _, raw = assignment.partition("=")
+        node = values
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = {"true": True, "false": False}.get(raw, raw)
+    rendered = render_manifests.render(values, release=call["name"], namespace=call["namespace"])
+    return render_manifests.objects(rendered)
+
+
+def test_tiltfile_builds_every_image_the_workloads_use(tilt: kube.TiltEvaluation) -> None:
+    objects = _dev_render(tilt)
+    used = {c["image"].rsplit(":", 1)[0] for w in kube.workloads(objects) for c in kube.all_containers(w)}
+    built = set(tilt.images)
+    assert used - built == UPSTREAM_IMAGES, f"not built: {used - built - UPSTREAM_IMAGES}"
+    assert built <= used, f"built but unused: {built - used}"
+    for ref, build in tilt.images.items():
+        assert build["context"] == "."
+        assert (REPO / build["dockerfile"]).is_file(), ref
+
+
+def test_live_update_syncs_every_package_of_the_image(
+    tilt: kube.TiltEvaluation, image_sites: dict[str, ImageSite]
+) -> None:
+    objects = _dev_render(tilt)
+    for ref, build in tilt.images.items():
+        steps = build["live_update"]
+        assert steps[0] == {
+            "fall_back_on": ["pyproject.toml", "requirements.lock", "docker/build-requirements.lock"]
+        }
+        syncs = [s["sync"] for s in steps if "sync" in s]
+        assert steps[-1] == {"run": "touch /tmp/phs-restart", "trigger": None}
+        live_dir = next(a.split("=", 1)[1] for a in build["entrypoint"] if a.startswith("PHS_LIVE_DIR="))
+        for src, dest in syncs:
+            assert (REPO / src).is_dir(), src
+            assert dest == f"{live_dir}/{Path(src).name}"
+        (site_packages,) = (image_sites[ref].venv / "lib").glob("python3*/site-packages")
+        packages = {p.name for p in site_packages.iterdir() if p.is_dir() and not p.name.endswith("-info")}
+        assert {Path(dest).name for _src, dest in syncs} == packages, ref
+        # The pods of the image mount a writable emptyDir there and import from it first.
+        for w in kube.workloads(objects):
+            if w["kind"] != "Deployment":
+                continue
+            for c in kube.pod_spec(w)["containers"]:
+                if c["image"].rsplit(":", 1)[0] != ref:
+                    continue
+                mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+                volumes = {v["name"]: v for v in kube.pod_spec(w)["volumes"]}
+                assert "emptyDir" in volumes[mounts[live_dir]], w["metadata"]["name"]
+                env = {e["name"]: e.get("value") for e in c["env"]}
+                assert env["PYTHONPATH"] == live_dir
+                assert c["securityContext"]["readOnlyRootFilesystem"] is True
+                assert c["command"] == ["python"], "Tilt's entrypoint replaces the command, keeps the args"
+
+
+def test_resources_exist_and_nothing_is_uncategorized(tilt: kube.TiltEvaluation) -> None:
+    objects = _dev_render(tilt)
+    workloads = {w["metadata"]["name"] for w in kube.workloads(objects)}
+    named = {name for name, r in tilt.resources.items() if r["workload"]}
+    assert named == workloads, f"missing: {workloads - named}, unknown: {named - workloads}"
+    by_selector = {(o["metadata"]["name"], o["kind"].lower()) for o in objects}
+    assigned: set[tuple[str, str]] = set()
+    for name, r in tilt.resources.items():
+        for selector in r.get("objects", []):
+            obj_name, kind = selector.split(":")[:2]
+            assert (obj_name, kind) in by_selector, f"{name}: {selector} is not rendered"
+            assert (obj_name, kind) not in assigned, f"{selector} assigned twice"
+            assigned.add((obj_name, kind))
+    # Tilt groups workloads and their Services itself; everything else needs a home.
+    for o in objects:
+        if o["kind"] in (*kube.WORKLOAD_KINDS, "Service"):
+            continue
+        assert (o["metadata"]["name"], o["kind"].lower()) in assigned, (
+            f"{o['kind']}/{o['metadata']['name']} uncategorized"
+        )
+    assert tilt.k8s_yaml[0] == "k8s/namespace.yaml" and (REPO / "k8s" / "namespace.yaml").is_file()
+
+
+def _deps(tilt: kube.TiltEvaluation, name: str) -> set[str]:
+    """All resources `name` waits for, transitively."""
+    seen: set[str] = set()
+    todo = list(tilt.resources[name].get("resource_deps", []))
+    while todo:
+        dep = todo.pop()
+        assert dep in tilt.resources, f"{name} depends on unknown resource {dep}"
+        if dep not in seen:
+            seen.add(dep)
+            todo.extend(tilt.resources[dep].get("resource_deps", []))
+    assert name not in seen, f"dependency cycle through {name}"
+    return seen
+
+
+def test_infrastructure_starts_before_the_services(tilt: kube.TiltEvaluation) -> None:
+    assert {"phs-postgresql", "phs-kafka", "phs-kafka-topics"} <= _deps(tilt, "phs-scheduling")
+    assert {"phs-postgresql", "phs-kafka", "phs-kafka-topics"} <= _deps(tilt, "phs-reports-api")
+    assert {"phs-postgresql", "phs-kafka", "phs-scheduling"} <= _deps(tilt, "phs-reports-worker")
+    assert {"phs-scheduling", "phs-reports-api", "phs-postgresql", "phs-kafka"} <= _deps(tilt, "phs-gateway")
+    assert _deps(tilt, "phs-kafka") == set() and _deps(tilt, "phs-postgresql") == set()
+
+
+def test_gateway_port_forwards_are_as_documented(tilt: kube.TiltEvaluation) -> None:
+    objects = _dev_render(tilt)
+    gateway = next(w for w in kube.workloads(objects) if w["metadata"]["name"] == "phs-gateway")
+    forwards = tilt.resources["phs-gateway"]["port_forwards"]
+    assert {(f["local"], f["container"]) for f in forwards} == {(8080, 8080), (9901, 9901)}
+    assert kube.container_port(gateway, "http") == 8080 and kube.container_port(gateway, "admin") == 9901
+    doc = (REPO / "docs" / "kubernetes.md").read_text()
+    assert "http://localhost:8080" in doc and "tilt up" in doc
+    kind = (REPO / "k8s" / "kind-cluster.yaml").read_text()
+    (contexts,), _ = tilt.called("allow_k8s_contexts")[0]
+    assert "kind-phs" in contexts and "name: phs" in kind
+
+
+def test_live_update_restarts_the_grpc_process(
+    tmp_path: Path, tilt: kube.TiltEvaluation, image_sites: dict[str, ImageSite]
+) -> None:
+    """Run Tilt's entrypoint (the supervisor) with the dev pod spec of phs-scheduling: it
+    seeds the live dir from the image, serves; a synced change plus the live_update `run`
+    step restart the process, which then runs the synced code; SIGTERM stops it all."""
+    import subprocess
+
+    build = tilt.images["phs-scheduling"]
+    r = render_profile("dev", {"devLiveUpdate": {"enabled": True}})
+    cluster = LocalCluster(
+        objects=r.objects,
+        root=tmp_path / "pods",
+        python_bin={ref: site.bin for ref, site in image_sites.items()},
+        envoy_bin="envoy",
+        secret_overrides={("phs-database", "scheduling-url"): f"sqlite:///{tmp_path / 'scheduling.db'}"},
+    )
+    # The pod's mounts (/opt/phs/live, /tmp) become local folders; the entrypoint's paths too.
+    argv, env, root = cluster.command("phs-scheduling", entrypoint=build["entrypoint"])
+    live = root / "fs" / "opt" / "phs" / "live"
+    trigger = root / "fs" / "tmp" / "phs-restart"
+    assert f"PHS_LIVE_DIR={live}" in argv and f"PHS_RESTART_TRIGGER={trigger}" in argv
+    assert env["PYTHONPATH"] == str(live)
+    log = root / "supervisor.log"
+    with open(log, "wb") as out:
+        popen = subprocess.Popen(
+            argv, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    port = cluster.ports["phs-scheduling"][50051]
+    try:
+        wait_until(lambda: health_status(f"127.0.0.1:{port}", "liveness") == 1, 60, "first start")
+        assert (live / ".seeded").exists() and (live / "phs_scheduling" / "__main__.py").exists()
+        # What `sync` does: a changed file lands in the live dir; then the `run` step.
+        marker = tmp_path / "new-code-ran"
+        init = live / "phs_scheduling" / "__init__.py"
+        init.write_text(init.read_text() + f"\nopen({str(marker)!r}, 'w').close()\n")
+        trigger.touch()
+        wait_until(marker.exists, 60, "restart with the synced code")
+        wait_until(lambda: health_status(f"127.0.0.1:{port}", "liveness") == 1, 60, "serving after restart")
+        assert not trigger.exists(), "the supervisor consumes the trigger"
+        assert popen.poll() is None, "the container (supervisor) survives the restart"
+    finally:
+        t0 = time.monotonic()
+        popen.terminate()
+        code = popen.wait(30)
+    assert time.monotonic() - t0 < 30
+    assert code == 143, log.read_text()[-2000:]
+    assert "restarting" in log.read_text()
