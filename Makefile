@@ -14,13 +14,14 @@ PACKAGES := $(wildcard services/*/phs_*/__init__.py tools/*/__init__.py)
 K8S_LOCK := $(wildcard requirements-k8s.lock)
 CHECKOV_LOCK := $(wildcard requirements-checkov.lock)
 
-.PHONY: help install protos check-protos lint test test-fast up bench manifests clean
+.PHONY: help install protos check-protos lint test test-fast up seed bench manifests clean
 
 help:
 	@echo "make up      - run the whole stack locally (SQLite, Tansu, Envoy) until Ctrl-C"
 	@echo "make test    - ruff, mypy, buf lint, generated-code check, pytest"
 	@echo "make protos  - regenerate gen/ from protos/ (and k8s/, which embeds the descriptor)"
 	@echo "make manifests - regenerate k8s/ from the Helm chart"
+	@echo "make seed    - fill data/scheduling.db with a demo practice (a year of history)"
 	@echo "make bench   - run the benchmarks under bench/ and print their figures"
 
 $(STAMP): requirements.lock requirements-dev.lock $(K8S_LOCK) pyproject.toml $(PACKAGES)
@@ -67,8 +68,13 @@ test-fast: install
 up: install protos
 	$(PY) -m phs_devstack
 
+# A realistic demo practice in the make-up database (data/scheduling.db).
+seed: install
+	$(PY) -m phs_scheduling.seed
+
 bench: install
 	$(PY) -m bench.rest_booking
+	$(PY) -m bench.slot_search
 	$(PY) -m bench.report_latency
 
 manifests: install

@@ -64,10 +64,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return factory()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The whole stack on embedded defaults (SQLite), shared by the end-to-end tests."""
-    s = Stack(root=tmp_path_factory.mktemp("stack"), ports=Ports.free())
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole stack, shared by the end-to-end tests: once on the embedded default
+    (SQLite), once on PostgreSQL (a fresh database per service)."""
+    scheduling_db = reports_db = None
+    if request.param == "postgres":
+        factory: Callable[[], str] = request.getfixturevalue("pg_database")
+        scheduling_db, reports_db = factory(), factory()
+    s = Stack(
+        root=tmp_path_factory.mktemp(f"stack-{request.param}"),
+        ports=Ports.free(),
+        scheduling_db=scheduling_db,
+        reports_db=reports_db,
+    )
     try:
         s.start()
         yield s
