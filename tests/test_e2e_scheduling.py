@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -175,3 +176,62 @@ def test_request_id_is_echoed_and_reaches_the_service_log(stack: Stack) -> None:
     assert len(resp.body["sessionTypes"]) == 4
     generated = rest(stack.rest_url, "GET", "/v1/sessionTypes")
     assert len(generated.headers["x-request-id"]) >= 32
+
+
+def test_updates_follow_the_mask_and_validate(stack: Stack) -> None:
+    p = _psychologist(stack)
+    renamed = rest(
+        stack.rest_url,
+        "PATCH",
+        f"/v1/{p['name']}?updateMask=displayName",
+        {"displayName": "Dr Renamed", "timeZone": "Not/AZone"},
+    )
+    assert renamed.status == 200 and renamed.body["displayName"] == "Dr Renamed"
+    assert renamed.body["timeZone"] == p["timeZone"]  # not in the mask: untouched
+    inactive = rest(stack.rest_url, "PATCH", f"/v1/{p['name']}?updateMask=active", {"active": False})
+    assert inactive.body["active"] is False
+    c = _client(stack)
+    refused = _book(stack, p["name"], c["name"], rfc3339(future_slot(30)))
+    assert (
+        refused.status == 400 and refused.detail("google.rpc.ErrorInfo")["reason"] == "PSYCHOLOGIST_INACTIVE"
+    )
+    bad_mask = rest(stack.rest_url, "PATCH", f"/v1/{p['name']}?updateMask=name", {"name": "x"})
+    assert bad_mask.status == 400
+
+    # After the intake the client is assigned to the psychologist.
+    assigned = rest(
+        stack.rest_url, "PATCH", f"/v1/{c['name']}?updateMask=psychologist", {"psychologist": p["name"]}
+    )
+    assert assigned.status == 200 and assigned.body["psychologist"] == p["name"]
+    unknown = rest(
+        stack.rest_url,
+        "PATCH",
+        f"/v1/{c['name']}?updateMask=psychologist",
+        {"psychologist": "psychologists/00000000-0000-0000-0000-000000000000"},
+    )
+    assert unknown.status == 404
+
+
+def test_session_types_are_configurable(stack: Stack) -> None:
+    code = f"t{uuid.uuid4().hex[:8]}"
+    body = {
+        "displayName": "Family therapy",
+        "duration": "3000s",
+        "bufferAfter": "600s",
+        "clientBookable": False,
+    }
+    created = rest(stack.rest_url, "POST", f"/v1/sessionTypes?sessionTypeId={code}", body)
+    assert created.status == 200, created.body
+    assert created.body["name"] == f"sessionTypes/{code}" and created.body["duration"] == "3000s"
+    again = rest(stack.rest_url, "POST", f"/v1/sessionTypes?sessionTypeId={code}", body)
+    assert again.status == 409
+    longer = rest(
+        stack.rest_url, "PATCH", f"/v1/sessionTypes/{code}?updateMask=duration", {"duration": "3600s"}
+    )
+    assert longer.body["duration"] == "3600s" and longer.body["displayName"] == "Family therapy"
+    odd = rest(stack.rest_url, "PATCH", f"/v1/sessionTypes/{code}?updateMask=duration", {"duration": "61s"})
+    assert odd.status == 400
+    p, c = _psychologist(stack), _client(stack)
+    booked = _book(stack, p["name"], c["name"], rfc3339(future_slot(31)), code=code)
+    assert booked.status == 200
+    assert booked.body["endTime"] == rfc3339(future_slot(31) + dt.timedelta(hours=1))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo, available_timezones
 
 import grpc
@@ -36,7 +37,7 @@ from phs_runtime.resources import (
 from phs_scheduling import availability
 from phs_scheduling.slots import Busy, free_slots
 from phs_scheduling.store import AppointmentFilter, SlotConflict, Store, etag_of
-from phs_scheduling.tables import ACTIVE_STATES, outbox
+from phs_scheduling.tables import ACTIVE_STATES, clients, outbox, psychologists, session_types
 
 log = logging.getLogger(__name__)
 
@@ -277,8 +278,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         if not request.HasField("client"):
             v.add("client", "is required")
         _check_display_name(v, "client.display_name", c.display_name)
-        if c.email and ("@" not in c.email or len(c.email) > 254 or " " in c.email):
-            v.add("client.email", "is not an email address")
+        _check_email(v, "client.email", c.email)
         if len(c.phone) > 40:
             v.add("client.phone", "must be at most 40 characters")
         psych_id = None
@@ -316,6 +316,149 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             "clients",
         )
         return s.ListClientsResponse(clients=[client_pb(x) for x in rows], next_page_token=token)
+
+    # -- updates (AIP-134) ------------------------------------------------------------------------
+
+    def _update(
+        self,
+        method: str,
+        request: Any,
+        rid: str,
+        table: Any,
+        resource_type: str,
+        name: str,
+        key: str,
+        values: dict[str, Any],
+        to_pb: Callable[[Any], Message],
+        response_type: type[Any],
+    ) -> Any:
+        def write(conn: Connection, now: dt.datetime) -> Message:
+            extra = {"update_time": now} if "update_time" in table.c else {}
+            return to_pb(Store.update_row(conn, table, resource_type, name, key, {**values, **extra}))
+
+        fingerprint = idempotency.fingerprint(request)
+        updated = self.store.idempotent_write(method, rid, fingerprint, response_type, write)
+        log.info("resource updated", extra={"resource": name, "fields": sorted(values)})
+        return updated
+
+    def UpdatePsychologist(
+        self, request: s.UpdatePsychologistRequest, context: grpc.ServicerContext
+    ) -> r.Psychologist:
+        rid = idempotency.effective_request_id(request.request_id, context)
+        p = request.psychologist
+        pid = parse_name(p.name, "psychologists")
+        if pid is None:
+            raise invalid_argument([("psychologist.name", "must look like psychologists/{id}")])
+        paths = _mask(request, ("display_name", "time_zone", "active"))
+        v = Violations()
+        values: dict[str, Any] = {}
+        if "display_name" in paths:
+            _check_display_name(v, "psychologist.display_name", p.display_name)
+            values["display_name"] = p.display_name.strip()
+        if "time_zone" in paths:
+            if p.time_zone not in _ZONES:
+                v.add("psychologist.time_zone", f"{p.time_zone!r} is not an IANA time zone")
+            values["time_zone"] = p.time_zone
+        if "active" in paths:
+            values["active"] = p.active
+        v.raise_if_any()
+        return cast(
+            r.Psychologist,
+            self._update(
+                "UpdatePsychologist",
+                request,
+                rid,
+                psychologists,
+                "Psychologist",
+                p.name,
+                pid,
+                values,
+                psychologist_pb,
+                r.Psychologist,
+            ),
+        )
+
+    def UpdateClient(self, request: s.UpdateClientRequest, context: grpc.ServicerContext) -> r.Client:
+        rid = idempotency.effective_request_id(request.request_id, context)
+        c = request.client
+        cid = parse_name(c.name, "clients")
+        if cid is None:
+            raise invalid_argument([("client.name", "must look like clients/{id}")])
+        paths = _mask(request, ("display_name", "email", "phone", "psychologist"))
+        v = Violations()
+        values: dict[str, Any] = {}
+        if "display_name" in paths:
+            _check_display_name(v, "client.display_name", c.display_name)
+            values["display_name"] = c.display_name.strip()
+        if "email" in paths:
+            _check_email(v, "client.email", c.email)
+            values["email"] = c.email
+        if "phone" in paths:
+            if len(c.phone) > 40:
+                v.add("client.phone", "must be at most 40 characters")
+            values["phone"] = c.phone
+        if "psychologist" in paths:
+            pid = parse_name(c.psychologist, "psychologists") if c.psychologist else None
+            if c.psychologist and pid is None:
+                v.add("client.psychologist", "must look like psychologists/{id}")
+            elif pid is not None:
+                self.store.get_psychologist(pid)  # NOT_FOUND for an unknown psychologist
+            values["psychologist_id"] = pid
+        v.raise_if_any()
+        return cast(
+            r.Client,
+            self._update(
+                "UpdateClient", request, rid, clients, "Client", c.name, cid, values, client_pb, r.Client
+            ),
+        )
+
+    def CreateSessionType(
+        self, request: s.CreateSessionTypeRequest, context: grpc.ServicerContext
+    ) -> r.SessionType:
+        rid = idempotency.effective_request_id(request.request_id, context)
+        v = Violations()
+        code = request.session_type_id
+        if not _CODE.match(code):
+            v.add("session_type_id", "is required: 1-32 letters, digits or dashes (e.g. a CPT code)")
+        values = _session_type_values(v, request.session_type, SESSION_TYPE_FIELDS, creating=True)
+        v.raise_if_any()
+
+        def write(conn: Connection, now: dt.datetime) -> r.SessionType:
+            row = {"code": code, **values}
+            Store.insert_session_type(conn, row)
+            return session_type_pb(SimpleNamespace(**row))
+
+        fingerprint = idempotency.fingerprint(request)
+        created = self.store.idempotent_write("CreateSessionType", rid, fingerprint, r.SessionType, write)
+        log.info("session type created", extra={"resource": created.name})
+        return created
+
+    def UpdateSessionType(
+        self, request: s.UpdateSessionTypeRequest, context: grpc.ServicerContext
+    ) -> r.SessionType:
+        rid = idempotency.effective_request_id(request.request_id, context)
+        st = request.session_type
+        code = st.name.removeprefix("sessionTypes/")
+        if not st.name.startswith("sessionTypes/") or not _CODE.match(code):
+            raise invalid_argument([("session_type.name", "must look like sessionTypes/{code}")])
+        v = Violations()
+        values = _session_type_values(v, st, _mask(request, SESSION_TYPE_FIELDS), creating=False)
+        v.raise_if_any()
+        return cast(
+            r.SessionType,
+            self._update(
+                "UpdateSessionType",
+                request,
+                rid,
+                session_types,
+                "SessionType",
+                st.name,
+                code,
+                values,
+                session_type_pb,
+                r.SessionType,
+            ),
+        )
 
     # -- session types ----------------------------------------------------------------------
 
@@ -993,3 +1136,49 @@ def _series_pb(row: Any, occurrences: Sequence[Any]) -> r.Series:
             row.end_date.day,
         )
     return x
+
+
+_CODE = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+SESSION_TYPE_FIELDS = ("display_name", "duration", "buffer_before", "buffer_after", "client_bookable")
+
+
+def _mask(request: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The update_mask's paths (all allowed fields when empty), or INVALID_ARGUMENT."""
+    paths = tuple(request.update_mask.paths) or allowed
+    bad = [p for p in paths if p not in allowed]
+    if bad:
+        raise invalid_argument([("update_mask", f"{p!r} is not one of {', '.join(allowed)}") for p in bad])
+    return paths
+
+
+def _check_email(v: Violations, field: str, email: str) -> None:
+    if email and ("@" not in email or len(email) > 254 or " " in email):
+        v.add(field, "is not an email address")
+
+
+def _minutes_of(v: Violations, field: str, d: Duration, low: int, high: int) -> int:
+    if d.nanos or d.seconds % 60 or not low * 60 <= d.seconds <= high * 60:
+        v.add(field, f"must be whole minutes from {low} to {high}")
+    return d.seconds // 60
+
+
+def _session_type_values(
+    v: Violations, st: r.SessionType, paths: tuple[str, ...], *, creating: bool
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if "display_name" in paths:
+        _check_display_name(v, "session_type.display_name", st.display_name)
+        values["display_name"] = st.display_name.strip()
+    if "duration" in paths:
+        if creating and not st.HasField("duration"):
+            v.add("session_type.duration", "is required")
+        values["duration_minutes"] = _minutes_of(v, "session_type.duration", st.duration, 5, 480)
+    if "buffer_before" in paths:
+        values["buffer_before_minutes"] = _minutes_of(
+            v, "session_type.buffer_before", st.buffer_before, 0, 120
+        )
+    if "buffer_after" in paths:
+        values["buffer_after_minutes"] = _minutes_of(v, "session_type.buffer_after", st.buffer_after, 0, 120)
+    if "client_bookable" in paths:
+        values["client_bookable"] = st.client_bookable
+    return values

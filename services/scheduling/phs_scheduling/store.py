@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, Row, and_, exists, insert, or_, selec
 from sqlalchemy.exc import IntegrityError
 
 from phs_runtime import db, idempotency
-from phs_runtime.errors import aborted, failed_precondition, not_found
+from phs_runtime.errors import aborted, already_exists, failed_precondition, not_found
 from phs_runtime.resources import new_id
 from phs_scheduling.tables import (
     ACTIVE_STATES,
@@ -334,6 +334,33 @@ class Store:
                 .limit(1)
             ).first()
         return None if row is None else str(row.id)
+
+    # -- updates ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def update_row(
+        conn: Connection, table: Any, resource_type: str, name: str, key: str, values: dict[str, Any]
+    ) -> Row[Any]:
+        """Apply `values` to one row (by primary key) and return it; NOT_FOUND if absent."""
+        pk = next(iter(table.primary_key.columns))
+        if values:
+            res = conn.execute(update(table).where(pk == key).values(**values))
+            if res.rowcount != 1:
+                raise not_found(resource_type, name)
+        row = conn.execute(select(table).where(pk == key)).first()
+        if row is None:
+            raise not_found(resource_type, name)
+        return row
+
+    @staticmethod
+    def insert_session_type(conn: Connection, row: dict[str, Any]) -> None:
+        if conn.execute(select(session_types.c.code).where(session_types.c.code == row["code"])).first():
+            raise already_exists(
+                "SESSION_TYPE_EXISTS",
+                "a session type with that code exists",
+                {"session_type": f"sessionTypes/{row['code']}"},
+            )
+        conn.execute(insert(session_types).values(**row))
 
     # -- availability and slot search -------------------------------------------------------------
 

@@ -279,3 +279,43 @@ class RescheduleSeriesRequest(_message.Message):
     rescheduled_by: _resources_pb2.Cancellation.Actor
     request_id: str
     def __init__(self, name: _Optional[str] = ..., from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., new_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rescheduled_by: _Optional[_Union[_resources_pb2.Cancellation.Actor, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class UpdatePsychologistRequest(_message.Message):
+    __slots__ = ("psychologist", "update_mask", "request_id")
+    PSYCHOLOGIST_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    psychologist: _resources_pb2.Psychologist
+    update_mask: _field_mask_pb2.FieldMask
+    request_id: str
+    def __init__(self, psychologist: _Optional[_Union[_resources_pb2.Psychologist, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class UpdateClientRequest(_message.Message):
+    __slots__ = ("client", "update_mask", "request_id")
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    client: _resources_pb2.Client
+    update_mask: _field_mask_pb2.FieldMask
+    request_id: str
+    def __init__(self, client: _Optional[_Union[_resources_pb2.Client, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CreateSessionTypeRequest(_message.Message):
+    __slots__ = ("session_type", "session_type_id", "request_id")
+    SESSION_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TYPE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    session_type: _resources_pb2.SessionType
+    session_type_id: str
+    request_id: str
+    def __init__(self, session_type: _Optional[_Union[_resources_pb2.SessionType, _Mapping]] = ..., session_type_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class UpdateSessionTypeRequest(_message.Message):
+    __slots__ = ("session_type", "update_mask", "request_id")
+    SESSION_TYPE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    session_type: _resources_pb2.SessionType
+    update_mask: _field_mask_pb2.FieldMask
+    request_id: str
+    def __init__(self, session_type: _Optional[_Union[_resources_pb2.SessionType, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...

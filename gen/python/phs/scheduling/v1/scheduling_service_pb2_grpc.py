@@ -56,6 +56,11 @@ class SchedulingServiceStub:
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListPsychologistsRequest.SerializeToString,
                 response_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListPsychologistsResponse.FromString,
                 _registered_method=True)
+        self.UpdatePsychologist = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/UpdatePsychologist',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdatePsychologistRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Psychologist.FromString,
+                _registered_method=True)
         self.CreateClient = channel.unary_unary(
                 '/phs.scheduling.v1.SchedulingService/CreateClient',
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CreateClientRequest.SerializeToString,
@@ -71,10 +76,25 @@ class SchedulingServiceStub:
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListClientsRequest.SerializeToString,
                 response_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListClientsResponse.FromString,
                 _registered_method=True)
+        self.UpdateClient = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/UpdateClient',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdateClientRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Client.FromString,
+                _registered_method=True)
         self.ListSessionTypes = channel.unary_unary(
                 '/phs.scheduling.v1.SchedulingService/ListSessionTypes',
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListSessionTypesRequest.SerializeToString,
                 response_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListSessionTypesResponse.FromString,
+                _registered_method=True)
+        self.CreateSessionType = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/CreateSessionType',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CreateSessionTypeRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.SessionType.FromString,
+                _registered_method=True)
+        self.UpdateSessionType = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/UpdateSessionType',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdateSessionTypeRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.SessionType.FromString,
                 _registered_method=True)
         self.CreateAppointment = channel.unary_unary(
                 '/phs.scheduling.v1.SchedulingService/CreateAppointment',
@@ -188,6 +208,15 @@ class SchedulingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdatePsychologist(self, request, context):
+        """Changes a psychologist (display_name, time_zone, active). Inactive
+        psychologists accept no new bookings; existing appointments stay. A new
+        time zone applies to working hours and new series from then on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateClient(self, request, context):
         """Registers a client.
         """
@@ -209,8 +238,31 @@ class SchedulingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateClient(self, request, context):
+        """Changes a client (display_name, email, phone, psychologist): e.g. assigns
+        the psychologist after the intake.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListSessionTypes(self, request, context):
         """Lists the session types the practice offers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSessionType(self, request, context):
+        """Adds a session type; its id is its code (e.g. a CPT code).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSessionType(self, request, context):
+        """Changes a session type (display_name, duration, buffer_before,
+        buffer_after, client_bookable). Existing appointments keep their times.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -364,6 +416,11 @@ def add_SchedulingServiceServicer_to_server(servicer, server):
                     request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListPsychologistsRequest.FromString,
                     response_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListPsychologistsResponse.SerializeToString,
             ),
+            'UpdatePsychologist': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePsychologist,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdatePsychologistRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Psychologist.SerializeToString,
+            ),
             'CreateClient': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateClient,
                     request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CreateClientRequest.FromString,
@@ -379,10 +436,25 @@ def add_SchedulingServiceServicer_to_server(servicer, server):
                     request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListClientsRequest.FromString,
                     response_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListClientsResponse.SerializeToString,
             ),
+            'UpdateClient': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateClient,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdateClientRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Client.SerializeToString,
+            ),
             'ListSessionTypes': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSessionTypes,
                     request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListSessionTypesRequest.FromString,
                     response_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListSessionTypesResponse.SerializeToString,
+            ),
+            'CreateSessionType': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSessionType,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CreateSessionTypeRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.SessionType.SerializeToString,
+            ),
+            'UpdateSessionType': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSessionType,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdateSessionTypeRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.SessionType.SerializeToString,
             ),
             'CreateAppointment': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateAppointment,
@@ -563,6 +635,33 @@ class SchedulingService:
             _registered_method=True)
 
     @staticmethod
+    def UpdatePsychologist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/UpdatePsychologist',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdatePsychologistRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Psychologist.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateClient(request,
             target,
             options=(),
@@ -644,6 +743,33 @@ class SchedulingService:
             _registered_method=True)
 
     @staticmethod
+    def UpdateClient(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/UpdateClient',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdateClientRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Client.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListSessionTypes(request,
             target,
             options=(),
@@ -660,6 +786,60 @@ class SchedulingService:
             '/phs.scheduling.v1.SchedulingService/ListSessionTypes',
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListSessionTypesRequest.SerializeToString,
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ListSessionTypesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSessionType(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/CreateSessionType',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.CreateSessionTypeRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.SessionType.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSessionType(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/UpdateSessionType',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdateSessionTypeRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.SessionType.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,14 +46,29 @@ class SchedulingServiceStub:
     """Gets one psychologist."""
     ListPsychologists: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.ListPsychologistsRequest, _scheduling_service_pb2.ListPsychologistsResponse]
     """Lists psychologists in creation order."""
+    UpdatePsychologist: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.UpdatePsychologistRequest, _resources_pb2.Psychologist]
+    """Changes a psychologist (display_name, time_zone, active). Inactive
+    psychologists accept no new bookings; existing appointments stay. A new
+    time zone applies to working hours and new series from then on.
+    """
     CreateClient: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.CreateClientRequest, _resources_pb2.Client]
     """Registers a client."""
     GetClient: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.GetClientRequest, _resources_pb2.Client]
     """Gets one client."""
     ListClients: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.ListClientsRequest, _scheduling_service_pb2.ListClientsResponse]
     """Lists clients in creation order."""
+    UpdateClient: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.UpdateClientRequest, _resources_pb2.Client]
+    """Changes a client (display_name, email, phone, psychologist): e.g. assigns
+    the psychologist after the intake.
+    """
     ListSessionTypes: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.ListSessionTypesRequest, _scheduling_service_pb2.ListSessionTypesResponse]
     """Lists the session types the practice offers."""
+    CreateSessionType: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.CreateSessionTypeRequest, _resources_pb2.SessionType]
+    """Adds a session type; its id is its code (e.g. a CPT code)."""
+    UpdateSessionType: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.UpdateSessionTypeRequest, _resources_pb2.SessionType]
+    """Changes a session type (display_name, duration, buffer_before,
+    buffer_after, client_bookable). Existing appointments keep their times.
+    """
     CreateAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.CreateAppointmentRequest, _resources_pb2.Appointment]
     """Books an appointment. Staff bookings are BOOKED at once. A booking whose
     time (buffers included) overlaps another active appointment of the same
@@ -132,14 +147,29 @@ class SchedulingServiceAsyncStub(SchedulingServiceStub):
     """Gets one psychologist."""
     ListPsychologists: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.ListPsychologistsRequest, _scheduling_service_pb2.ListPsychologistsResponse]  # type: ignore[assignment]
     """Lists psychologists in creation order."""
+    UpdatePsychologist: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.UpdatePsychologistRequest, _resources_pb2.Psychologist]  # type: ignore[assignment]
+    """Changes a psychologist (display_name, time_zone, active). Inactive
+    psychologists accept no new bookings; existing appointments stay. A new
+    time zone applies to working hours and new series from then on.
+    """
     CreateClient: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.CreateClientRequest, _resources_pb2.Client]  # type: ignore[assignment]
     """Registers a client."""
     GetClient: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.GetClientRequest, _resources_pb2.Client]  # type: ignore[assignment]
     """Gets one client."""
     ListClients: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.ListClientsRequest, _scheduling_service_pb2.ListClientsResponse]  # type: ignore[assignment]
     """Lists clients in creation order."""
+    UpdateClient: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.UpdateClientRequest, _resources_pb2.Client]  # type: ignore[assignment]
+    """Changes a client (display_name, email, phone, psychologist): e.g. assigns
+    the psychologist after the intake.
+    """
     ListSessionTypes: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.ListSessionTypesRequest, _scheduling_service_pb2.ListSessionTypesResponse]  # type: ignore[assignment]
     """Lists the session types the practice offers."""
+    CreateSessionType: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.CreateSessionTypeRequest, _resources_pb2.SessionType]  # type: ignore[assignment]
+    """Adds a session type; its id is its code (e.g. a CPT code)."""
+    UpdateSessionType: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.UpdateSessionTypeRequest, _resources_pb2.SessionType]  # type: ignore[assignment]
+    """Changes a session type (display_name, duration, buffer_before,
+    buffer_after, client_bookable). Existing appointments keep their times.
+    """
     CreateAppointment: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.CreateAppointmentRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
     """Books an appointment. Staff bookings are BOOKED at once. A booking whose
     time (buffers included) overlaps another active appointment of the same
@@ -235,6 +265,17 @@ class SchedulingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Lists psychologists in creation order."""
 
     @_abc_1.abstractmethod
+    def UpdatePsychologist(
+        self,
+        request: _scheduling_service_pb2.UpdatePsychologistRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Psychologist, _abc.Awaitable[_resources_pb2.Psychologist]]:
+        """Changes a psychologist (display_name, time_zone, active). Inactive
+        psychologists accept no new bookings; existing appointments stay. A new
+        time zone applies to working hours and new series from then on.
+        """
+
+    @_abc_1.abstractmethod
     def CreateClient(
         self,
         request: _scheduling_service_pb2.CreateClientRequest,
@@ -259,12 +300,40 @@ class SchedulingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Lists clients in creation order."""
 
     @_abc_1.abstractmethod
+    def UpdateClient(
+        self,
+        request: _scheduling_service_pb2.UpdateClientRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Client, _abc.Awaitable[_resources_pb2.Client]]:
+        """Changes a client (display_name, email, phone, psychologist): e.g. assigns
+        the psychologist after the intake.
+        """
+
+    @_abc_1.abstractmethod
     def ListSessionTypes(
         self,
         request: _scheduling_service_pb2.ListSessionTypesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_scheduling_service_pb2.ListSessionTypesResponse, _abc.Awaitable[_scheduling_service_pb2.ListSessionTypesResponse]]:
         """Lists the session types the practice offers."""
+
+    @_abc_1.abstractmethod
+    def CreateSessionType(
+        self,
+        request: _scheduling_service_pb2.CreateSessionTypeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.SessionType, _abc.Awaitable[_resources_pb2.SessionType]]:
+        """Adds a session type; its id is its code (e.g. a CPT code)."""
+
+    @_abc_1.abstractmethod
+    def UpdateSessionType(
+        self,
+        request: _scheduling_service_pb2.UpdateSessionTypeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.SessionType, _abc.Awaitable[_resources_pb2.SessionType]]:
+        """Changes a session type (display_name, duration, buffer_before,
+        buffer_after, client_bookable). Existing appointments keep their times.
+        """
 
     @_abc_1.abstractmethod
     def CreateAppointment(
