@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import multiprocessing as mp
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.common import Client, summary
-from phs_devstack import Ports, Stack, wait_serving
+from phs_devstack import Ports, Stack, free_port, wait_serving
 
 
 def _rfc3339(value: dt.datetime) -> str:
@@ -53,11 +54,19 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--postgres", help="scheduling database URL (default: SQLite, the embedded default)")
+    ap.add_argument("--processes", type=int, default=1, help="scheduling processes sharing the port")
     ns = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(root=Path(tmp), ports=Ports.free(), scheduling_db=ns.postgres)
         try:
+            if ns.processes > 1:
+                stack.extra_env = {"PHS_GRPC_REUSE_PORT": "true"}
             stack.start_scheduling()
+            for k in range(1, ns.processes):  # more processes on the same gRPC port
+                env = stack.service_env(
+                    "scheduling", stack.ports.scheduling, free_port(), stack.scheduling_db
+                )
+                stack.spawn(f"scheduling-{k}", [sys.executable, "-m", "phs_scheduling"], env)
             wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
             # Only scheduling is measured; the gateway's reports route is unused here.
             stack.start_envoy()
@@ -84,7 +93,8 @@ def main() -> None:
     errors = sum(e for _, e in results)
     db = "PostgreSQL" if ns.postgres else "SQLite"
     print(
-        f"REST booking via Envoy ({db}, {ns.clients} clients, {elapsed:.1f} s): "
+        f"REST booking via Envoy ({db}, {ns.processes} scheduling process(es), {ns.clients} clients, "
+        f"{elapsed:.1f} s): "
         f"{len(latencies) / elapsed:.0f} req/s, {summary(latencies)}, errors {errors}/{len(latencies)}"
     )
 

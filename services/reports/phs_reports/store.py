@@ -90,7 +90,7 @@ class Store:
             "update_time": now,
             "complete_time": None,
         }
-        conn.execute(insert(reports).values(**row))
+        conn.execute(insert(reports), row)
         enqueue(conn, outbox, message, now)
         return row
 

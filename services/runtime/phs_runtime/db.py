@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,23 +108,50 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     )
 
 
-_WRITE_LOCKS: dict[int, threading.Lock] = {}
-_WRITE_LOCKS_GUARD = threading.Lock()
+class _WriterLock:
+    """The write slot of one SQLite file, for threads of this process (a mutex) and
+    for other processes (flock on a lock file beside the database: the kernel wakes
+    the next waiter the moment the slot frees)."""
+
+    def __init__(self, path: str | None) -> None:
+        self._mutex = threading.Lock()
+        self._fd = os.open(f"{path}.write.lock", os.O_RDWR | os.O_CREAT, 0o600) if path else None
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._mutex:
+            if self._fd is None:
+                yield
+                return
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+_WRITER_LOCKS: dict[int, _WriterLock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
 
 
 @contextlib.contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A read-write transaction. On SQLite, threads of this process queue on a
-    lock first: SQLite's own busy handler sleeps with growing back-off, which
-    under load turns into long tail latencies; a lock hands the write slot over
-    at once, in order. (Other processes still meet BEGIN IMMEDIATE's lock.)"""
+    """A read-write transaction. On SQLite, writers queue on a lock before BEGIN
+    IMMEDIATE: SQLite's own busy handler sleeps with growing back-off (up to
+    100 ms a try), which under load turns into long tail latencies; the lock
+    hands the write slot over at once, in order, across threads and processes."""
     if not is_sqlite(engine):
         with engine.begin() as conn:
             yield conn
         return
-    with _WRITE_LOCKS_GUARD:
-        lock = _WRITE_LOCKS.setdefault(id(engine.pool), threading.Lock())
-    with lock, engine.begin() as conn:
+    with _WRITER_LOCKS_GUARD:
+        database = engine.url.database
+        lock = _WRITER_LOCKS.get(id(engine.pool))
+        if lock is None:
+            lock = _WRITER_LOCKS[id(engine.pool)] = _WriterLock(
+                database if database and database != ":memory:" else None
+            )
+    with lock.held(), engine.begin() as conn:
         yield conn
 
 

@@ -82,14 +82,15 @@ def record(
     if not request_id:
         return
     conn.execute(
-        insert(table).values(
-            method=method,
-            request_id=request_id,
-            request_hash=request_hash,
-            response=response.SerializeToString(deterministic=True),
-            create_time=now,
+        insert(table),
+        {
+            "method": method,
+            "request_id": request_id,
+            "request_hash": request_hash,
+            "response": response.SerializeToString(deterministic=True),
+            "create_time": now,
             **extra,
-        )
+        },
     )
 
 

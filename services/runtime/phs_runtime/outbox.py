@@ -68,14 +68,16 @@ class OutboxMessage:
 
 
 def enqueue(conn: Connection, table: Table, msg: OutboxMessage, now: dt.datetime) -> None:
+    # Parameters, not literal values: the statement's compiled form is cached.
     conn.execute(
-        insert(table).values(
-            topic=msg.topic,
-            key=msg.key,
-            payload=msg.payload,
-            headers=json.dumps(msg.headers),
-            create_time=now,
-        )
+        insert(table),
+        {
+            "topic": msg.topic,
+            "key": msg.key,
+            "payload": msg.payload,
+            "headers": json.dumps(msg.headers),
+            "create_time": now,
+        },
     )
 
 

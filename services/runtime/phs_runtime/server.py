@@ -49,7 +49,7 @@ class GrpcProcess:
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", int(config.reuse_port)),
             ],
             maximum_concurrent_rpcs=config.max_workers * 8,
         )

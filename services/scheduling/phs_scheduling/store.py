@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import Connection, Engine, Row, and_, exists, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from phs_runtime import db, idempotency
@@ -32,6 +32,18 @@ VERSION_TABLE = "alembic_version_scheduling"
 OVERLAP_CONSTRAINT = "appointments_no_overlap"
 
 M = TypeVar("M", bound=Message)
+
+
+_BOOKING_REFS = (
+    select(
+        psychologists.c.active,
+        exists(select(clients.c.id).where(clients.c.id == bindparam("cid"))).label("client_exists"),
+        session_types,
+    )
+    .select_from(psychologists)
+    .outerjoin(session_types, session_types.c.code == bindparam("code"))
+    .where(psychologists.c.id == bindparam("pid"))
+)
 
 
 def etag_of(version: int) -> str:
@@ -118,7 +130,7 @@ class Store:
             "create_time": now,
             "update_time": now,
         }
-        conn.execute(insert(psychologists).values(**row))
+        conn.execute(insert(psychologists), row)
         return row
 
     def get_psychologist(self, pid: str) -> Row[Any]:
@@ -157,7 +169,7 @@ class Store:
             "create_time": now,
             "update_time": now,
         }
-        conn.execute(insert(clients).values(**row))
+        conn.execute(insert(clients), row)
         return row
 
     def get_client(self, cid: str) -> Row[Any]:
@@ -202,13 +214,9 @@ class Store:
         series_id: str | None = None,
         original_start_time: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        # One round trip for every reference the booking needs.
-        client_exists = exists(select(clients.c.id).where(clients.c.id == client_id))
+        # One round trip, one cached statement, for every reference the booking needs.
         refs = conn.execute(
-            select(psychologists.c.active, client_exists.label("client_exists"), session_types)
-            .select_from(psychologists)
-            .outerjoin(session_types, session_types.c.code == session_type_code)
-            .where(psychologists.c.id == psychologist_id)
+            _BOOKING_REFS, {"pid": psychologist_id, "cid": client_id, "code": session_type_code}
         ).first()
         if refs is None:
             raise not_found("Psychologist", f"psychologists/{psychologist_id}")
@@ -246,7 +254,7 @@ class Store:
             "series_id": series_id,
             "original_start_time": original_start_time,
         }
-        conn.execute(insert(appointments).values(**row))
+        conn.execute(insert(appointments), row)
         return row
 
     @staticmethod
@@ -360,7 +368,7 @@ class Store:
                 "a session type with that code exists",
                 {"session_type": f"sessionTypes/{row['code']}"},
             )
-        conn.execute(insert(session_types).values(**row))
+        conn.execute(insert(session_types), row)
 
     # -- availability and slot search -------------------------------------------------------------
 
@@ -428,7 +436,7 @@ class Store:
 
     @staticmethod
     def insert_series(conn: Connection, row: dict[str, Any]) -> None:
-        conn.execute(insert(series).values(**row))
+        conn.execute(insert(series), row)
 
     @staticmethod
     def series_row(conn: Connection, psychologist_id: str, series_id: str) -> Row[Any]:
