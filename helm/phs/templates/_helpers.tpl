@@ -124,6 +124,10 @@ Kafka client settings (services and the topic job share them).
   value: {{ .Values.kafka.topics.reportJobs.name | quote }}
 - name: PHS_REPORT_JOBS_PARTITIONS
   value: {{ .Values.kafka.topics.reportJobs.partitions | quote }}
+- name: PHS_REPORT_DEAD_LETTER_TOPIC
+  value: {{ .Values.kafka.topics.reportDeadLetter.name | quote }}
+- name: PHS_REPORT_DEAD_LETTER_PARTITIONS
+  value: {{ .Values.kafka.topics.reportDeadLetter.partitions | quote }}
 - name: PHS_APPOINTMENT_EVENTS_TOPIC
   value: {{ .Values.kafka.topics.appointmentEvents.name | quote }}
 - name: PHS_APPOINTMENT_EVENTS_PARTITIONS

@@ -10,21 +10,22 @@ from types import SimpleNamespace
 import grpc
 from sqlalchemy import Connection
 
-from phs.reports.v1 import jobs_pb2
 from phs.reports.v1 import reports_service_pb2 as s
 from phs.reports.v1 import reports_service_pb2_grpc as s_grpc
 from phs.reports.v1 import resources_pb2 as r
 from phs_reports import SERVICE_NAME
+from phs_reports.messages import job_message
 from phs_reports.resources import report_pb, validate_params
 from phs_reports.store import Store
+from phs_reports.sweeper import Sweeper, SweeperConfig
 from phs_reports.tables import outbox
 from phs_runtime import idempotency, paging
 from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_str
-from phs_runtime.context import REQUEST_ID_HEADER, current_request_id
+from phs_runtime.context import current_request_id
 from phs_runtime.errors import invalid_argument
 from phs_runtime.kafka import BrokerCheck
 from phs_runtime.logs import setup_logging
-from phs_runtime.outbox import OutboxMessage, OutboxRelay
+from phs_runtime.outbox import OutboxRelay
 from phs_runtime.resources import new_id, parse_name
 from phs_runtime.server import GrpcProcess
 
@@ -46,18 +47,7 @@ class ReportServicer(s_grpc.ReportServiceServicer):
 
         def write(conn: Connection, now: dt.datetime) -> r.Report:
             job_id = new_id()
-            message = OutboxMessage(
-                topic=self.topic,
-                key=job_id,
-                payload=jobs_pb2.ReportJobMessage(
-                    report=f"reports/{job_id}", publication=1
-                ).SerializeToString(),
-                headers={
-                    REQUEST_ID_HEADER: origin or "",
-                    "content-type": "application/x-protobuf",
-                    "message-type": jobs_pb2.ReportJobMessage.DESCRIPTOR.full_name,
-                },
-            )
+            message = job_message(self.topic, job_id, 1, origin)
             row = Store.insert_job(conn, now, job_id, kind, params, origin, message)
             return report_pb(SimpleNamespace(**row))
 
@@ -94,7 +84,12 @@ def main() -> None:
         env_str("PHS_DATABASE_URL", "sqlite:///data/reports.db"),
         migrate=env_bool("PHS_MIGRATE_ON_START", True),
     )
-    relay = OutboxRelay(store.engine, outbox, kafka, {kafka.report_jobs_topic: kafka.report_jobs_partitions})
+    topics = {
+        kafka.report_jobs_topic: kafka.report_jobs_partitions,
+        kafka.report_dead_letter_topic: kafka.report_dead_letter_partitions,
+    }
+    relay = OutboxRelay(store.engine, outbox, kafka, topics)
+    sweeper = Sweeper(store, kafka, SweeperConfig.from_env(), relay.wake)
     servicer = ReportServicer(store, kafka.report_jobs_topic, relay.wake)
 
     def add(server: grpc.Server) -> None:
@@ -108,7 +103,9 @@ def main() -> None:
     process.on_stop(store.close)
     process.on_stop(broker.close)
     process.on_stop(relay.stop)
+    process.on_stop(sweeper.stop)
     relay.start()
+    sweeper.start()
     process.serve_forever()
 
 

@@ -85,6 +85,7 @@ class Store:
             "result": None,
             "error": None,
             "attempts": 0,
+            "publications": 1,
             "origin_request_id": origin_request_id,
             "create_time": now,
             "update_time": now,
@@ -109,6 +110,62 @@ class Store:
             q = q.where(or_(reports.c.create_time < t, and_(reports.c.create_time == t, reports.c.id < i)))
         with self.reader.connect() as conn:
             return conn.execute(q).all()
+
+    # -- sweeper ---------------------------------------------------------------------
+
+    def stuck(
+        self, queued_before: dt.datetime, running_before: dt.datetime, limit: int
+    ) -> Sequence[Row[Any]]:
+        """Jobs nobody is visibly working on: QUEUED or RUNNING without a change for too long."""
+        c = reports.c
+        with self.reader.connect() as conn:
+            return conn.execute(
+                select(reports)
+                .where(
+                    or_(
+                        and_(c.state == QUEUED, c.update_time < queued_before),
+                        and_(c.state == RUNNING, c.update_time < running_before),
+                    )
+                )
+                .order_by(c.update_time)
+                .limit(limit)
+            ).all()
+
+    def republish(self, row: Row[Any], message: OutboxMessage) -> bool:
+        """Queue the job again with a new message, unless someone touched it meanwhile."""
+        with db.write_transaction(self.engine) as conn:
+            now = utcnow()
+            res = conn.execute(
+                update(reports)
+                .where(
+                    reports.c.id == row.id,
+                    reports.c.update_time == row.update_time,
+                    reports.c.state.not_in(FINAL_STATES),
+                )
+                .values(state=QUEUED, publications=row.publications + 1, update_time=now)
+            )
+            if res.rowcount != 1:
+                return False
+            enqueue(conn, outbox, message, now)
+            return True
+
+    def give_up(self, row: Row[Any], error: status_pb2.Status, dead_letter: OutboxMessage) -> bool:
+        """FAILED after too many attempts, with the job's message on the dead-letter topic."""
+        with db.write_transaction(self.engine) as conn:
+            now = utcnow()
+            res = conn.execute(
+                update(reports)
+                .where(
+                    reports.c.id == row.id,
+                    reports.c.update_time == row.update_time,
+                    reports.c.state.not_in(FINAL_STATES),
+                )
+                .values(state=FAILED, error=error.SerializeToString(), update_time=now, complete_time=now)
+            )
+            if res.rowcount != 1:
+                return False
+            enqueue(conn, outbox, dead_letter, now)
+            return True
 
     # -- worker side ------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ reports = Table(
     Column("result", LargeBinary, nullable=True),  # serialized result message
     Column("error", LargeBinary, nullable=True),  # serialized google.rpc.Status
     Column("attempts", Integer, nullable=False),
+    Column("publications", Integer, nullable=False, server_default="1"),
     Column("origin_request_id", String(128), nullable=True),  # x-request-id of CreateReport
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),

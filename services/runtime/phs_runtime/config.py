@@ -97,6 +97,8 @@ class KafkaConfig:
     ssl_cafile: str | None
     report_jobs_topic: str
     report_jobs_partitions: int
+    report_dead_letter_topic: str
+    report_dead_letter_partitions: int
     appointment_events_topic: str
     appointment_events_partitions: int
     replication_factor: int
@@ -112,6 +114,8 @@ class KafkaConfig:
             ssl_cafile=os.environ.get("PHS_KAFKA_SSL_CAFILE") or None,
             report_jobs_topic=env_str("PHS_REPORT_JOBS_TOPIC", "phs.reports.jobs.v1"),
             report_jobs_partitions=env_int("PHS_REPORT_JOBS_PARTITIONS", 4),
+            report_dead_letter_topic=env_str("PHS_REPORT_DEAD_LETTER_TOPIC", "phs.reports.jobs.dlq.v1"),
+            report_dead_letter_partitions=env_int("PHS_REPORT_DEAD_LETTER_PARTITIONS", 1),
             appointment_events_topic=env_str(
                 "PHS_APPOINTMENT_EVENTS_TOPIC", "phs.scheduling.appointments.v1"
             ),

@@ -1,0 +1,198 @@
+"""Jobs survive what production throws at them: lost messages, dead workers,
+jobs that never succeed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy import update
+
+from phs.reports.v1 import jobs_pb2
+from phs.reports.v1 import reports_service_pb2 as rs
+from phs.reports.v1 import reports_service_pb2_grpc as rs_grpc
+from phs.reports.v1 import resources_pb2 as rr
+from phs.scheduling.v1 import resources_pb2 as sr
+from phs.scheduling.v1 import scheduling_service_pb2 as ss
+from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
+from phs_devstack import Ports, Stack, wait_serving
+from phs_reports.messages import job_message
+from phs_reports.resources import report_pb
+from phs_reports.store import Store
+from phs_reports.sweeper import Sweeper, SweeperConfig
+from phs_reports.tables import outbox, reports
+from phs_runtime import outbox as outbox_mod
+from phs_runtime.config import KafkaConfig
+from tests.helpers import eventually, future_slot
+from tests.netproxy import TcpProxy
+
+FAST_SWEEP = {
+    "PHS_SWEEP_INTERVAL_SECONDS": "0.5",
+    "PHS_JOB_QUEUED_TIMEOUT_SECONDS": "3",
+    "PHS_JOB_RUNNING_TIMEOUT_SECONDS": "3",
+}
+
+
+# -- the sweeper itself, on both databases ---------------------------------------------------
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url)
+    yield s
+    s.close()
+
+
+def _job(store: Store, job_id: str, attempts: int, state: str, age: dt.timedelta) -> None:
+    def write(conn: Any, now: dt.datetime) -> rr.Report:
+        row = Store.insert_job(
+            conn, now, job_id, "caseload", b"", "rid-1", job_message("jobs", job_id, 1, "rid-1")
+        )
+        return report_pb(SimpleNamespace(**row))
+
+    store.create_job("", "", rr.Report, write)
+    old = dt.datetime.now(dt.UTC) - age
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(reports)
+            .where(reports.c.id == job_id)
+            .values(attempts=attempts, state=state, update_time=old)
+        )
+
+
+def test_sweeper_republishes_stuck_jobs_and_dead_letters_hopeless_ones(store: Store) -> None:
+    cfg = SweeperConfig(
+        interval_s=1,
+        queued_timeout=dt.timedelta(minutes=2),
+        running_timeout=dt.timedelta(minutes=15),
+        max_attempts=3,
+    )
+    _job(store, "lost", 0, "QUEUED", dt.timedelta(minutes=5))  # its message was lost
+    _job(store, "orphan", 1, "RUNNING", dt.timedelta(minutes=20))  # its worker died
+    _job(store, "busy", 1, "RUNNING", dt.timedelta(minutes=1))  # still in time
+    _job(store, "hopeless", 3, "RUNNING", dt.timedelta(minutes=20))  # out of attempts
+    outbox_mod.mark_published(
+        store.engine, outbox, [m.id for m in outbox_mod.pending(store.engine, outbox, 99)]
+    )
+    woken: list[bool] = []
+    sweeper = Sweeper(store, KafkaConfig.from_env(), cfg, lambda: woken.append(True))
+    assert sweeper.sweep() == 3 and woken == [True]
+    assert sweeper.sweep() == 0  # nothing is stuck any more
+
+    assert store.get("lost").state == "QUEUED" and store.get("lost").publications == 2
+    assert store.get("orphan").state == "QUEUED"
+    assert store.get("busy").state == "RUNNING" and store.get("busy").publications == 1
+    hopeless = store.get("hopeless")
+    assert hopeless.state == "FAILED" and report_pb(hopeless).error.details[0].value  # reason attached
+    messages = {(m.topic, m.key): m for m in outbox_mod.pending(store.engine, outbox, 99)}
+    kafka = KafkaConfig.from_env()
+    assert set(messages) == {
+        (kafka.report_jobs_topic, "lost"),
+        (kafka.report_jobs_topic, "orphan"),
+        (kafka.report_dead_letter_topic, "hopeless"),
+    }
+    again = jobs_pb2.ReportJobMessage.FromString(messages[(kafka.report_jobs_topic, "lost")].payload)
+    assert (again.report, again.publication) == ("reports/lost", 2)
+    assert messages[(kafka.report_jobs_topic, "lost")].headers["x-request-id"] == "rid-1"
+
+
+# -- real processes ------------------------------------------------------------------------------
+
+
+def _report(stack: Stack, psych: str) -> rr.Report:
+    params = rr.CaseloadParams(psychologist=psych)
+    params.interval.start_time.FromDatetime(future_slot(1))
+    params.interval.end_time.FromDatetime(future_slot(20))
+    with grpc.insecure_channel(stack.reports_target) as ch:
+        return rs_grpc.ReportServiceStub(ch).CreateReport(
+            rs.CreateReportRequest(report=rr.Report(caseload_params=params))
+        )
+
+
+def _get(stack: Stack, name: str) -> rr.Report:
+    with grpc.insecure_channel(stack.reports_target) as ch:
+        return rs_grpc.ReportServiceStub(ch).GetReport(rs.GetReportRequest(name=name))
+
+
+def _wait_succeeded(stack: Stack, name: str, what: str) -> rr.Report:
+    def check() -> rr.Report | None:
+        r = _get(stack, name)
+        return r if r.state == rr.Report.State.STATE_SUCCEEDED else None
+
+    return eventually(check, 60, 0.2, what=what)
+
+
+def _psychologist_with_bookings(stack: Stack, n: int) -> str:
+    with grpc.insecure_channel(stack.scheduling_target) as ch:
+        stub = ss_grpc.SchedulingServiceStub(ch)
+        p = stub.CreatePsychologist(
+            ss.CreatePsychologistRequest(psychologist=sr.Psychologist(display_name="Dr R", time_zone="UTC"))
+        )
+        c = stub.CreateClient(ss.CreateClientRequest(client=sr.Client(display_name="C")))
+        for i in range(n):
+            a = sr.Appointment(client=c.name, session_type="sessionTypes/90834")
+            a.start_time.FromDatetime(future_slot(2 + i))
+            stub.CreateAppointment(ss.CreateAppointmentRequest(parent=p.name, appointment=a))
+    return p.name
+
+
+def test_the_sweeper_recovers_jobs_whose_messages_the_broker_lost(tmp_path: Path) -> None:
+    stack = Stack(root=tmp_path, ports=Ports.free(), extra_env=FAST_SWEEP)
+    try:
+        stack.start()
+        psych = _psychologist_with_bookings(stack, 3)
+        stack.stop_proc("reports-worker")
+        job = _report(stack, psych)
+        eventually(lambda: "outbox published" in stack.log("reports-api").read_text(), 10, what="published")
+        stack.stop_proc("kafka")
+        stack.start_kafka()  # an empty broker: the job's message is gone
+        stack.start_worker()
+        wait_serving(stack.worker_target, "phs.reports.v1.ReportWorker", 60)
+        done = _wait_succeeded(stack, job.name, "job succeeded after the sweeper re-published it")
+        assert done.caseload.appointments_total == 3 and done.attempts == 1
+        assert "stuck job re-published" in stack.log("reports-api").read_text()
+    finally:
+        stack.stop()
+
+
+def test_a_job_whose_worker_is_killed_completes_once_on_another(tmp_path: Path) -> None:
+    stack = Stack(root=tmp_path, ports=Ports.free(), extra_env=FAST_SWEEP)
+    proxy: TcpProxy | None = None
+    try:
+        stack.start_kafka()
+        stack.start_scheduling()
+        stack.start_reports_api()
+        wait_serving(stack.reports_target, "phs.reports.v1.ReportService", 60)
+        wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
+        psych = _psychologist_with_bookings(stack, 4)
+        proxy = TcpProxy(("127.0.0.1", stack.ports.scheduling))
+        stack.extra_env = {**FAST_SWEEP, "PHS_SCHEDULING_TARGET": proxy.address}
+        stack.start_worker()
+        wait_serving(stack.worker_target, "phs.reports.v1.ReportWorker", 60)
+        proxy.delay_s = 2.0
+        job = _report(stack, psych)
+        eventually(
+            lambda: _get(stack, job.name).state == rr.Report.State.STATE_RUNNING, 30, 0.05, what="job running"
+        )
+        stack.stop_proc("reports-worker", sig=signal.SIGKILL)  # no goodbye, no commit
+        proxy.delay_s = 0
+        stack.start_worker("reports-worker-2", stack.ports.worker, stack.ports.worker_metrics)
+        done = _wait_succeeded(stack, job.name, "job succeeded on the second worker")
+        assert done.caseload.appointments_total == 4
+        assert done.attempts == 2  # the killed attempt and the one that finished
+        finished = [
+            line
+            for line in stack.log("reports-worker-2").read_text().splitlines()
+            if '"job finished"' in line and job.name.split("/")[1] in line
+        ]
+        assert len(finished) == 1
+    finally:
+        if proxy is not None:
+            proxy.cut()
+        stack.stop()
