@@ -3,8 +3,11 @@ worker -> scheduling (gRPC) -> result, with one request id all the way."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
+import urllib.request
 import uuid
 from typing import Any
 
@@ -155,7 +158,7 @@ def test_one_request_id_through_envoy_api_kafka_and_worker(stack: Stack) -> None
     assert logged("reports-api", request_id=rid, message="report job accepted")
     assert logged("reports-worker", request_id=rid, message="job finished", job_id=job_id)
     assert logged(
-        "scheduling", request_id=rid, grpc_method="/phs.scheduling.v1.SchedulingService/ListAppointments"
+        "scheduling", request_id=rid, grpc_method="/phs.scheduling.v1.SchedulingService/ExportAppointments"
     )
 
     consumer = KafkaConsumer(
@@ -196,3 +199,63 @@ def test_no_client_name_or_contact_reaches_any_log(stack: Stack) -> None:
         text = log.read_text()
         for secret in (*SECRET_NAMES, SECRET_EMAIL):
             assert secret not in text, f"{secret!r} leaked into {log.name}"
+
+
+def test_practice_summary_sets_psychologists_side_by_side(stack: Stack) -> None:
+    psych, _ = _practice(stack)
+    body = {
+        "practiceSummaryParams": {
+            "interval": {"startTime": rfc3339(future_slot(1)), "endTime": rfc3339(future_slot(30))}
+        }
+    }
+    created = rest(stack.rest_url, "POST", "/v1/reports", body)
+    final = _wait_final(stack, created.body["name"])
+    assert final["state"] == "STATE_SUCCEEDED", final
+    summary = final["practiceSummary"]
+    mine = next(p for p in summary["psychologists"] if p["psychologist"] == psych)
+    assert int(mine["appointmentsTotal"]) == 3
+    assert {t["sessionType"]: int(t["appointments"]) for t in mine["bySessionType"]} == {
+        "sessionTypes/90832": 1,
+        "sessionTypes/90834": 1,
+        "sessionTypes/90837": 1,
+    }
+    total = summary["total"]
+    assert int(total["appointmentsTotal"]) == sum(
+        int(p["appointmentsTotal"]) for p in summary["psychologists"]
+    )
+
+
+def test_export_downloads_a_csv_without_names(stack: Stack) -> None:
+    psych, booked = _practice(stack)
+    body = {
+        "exportParams": {
+            "psychologist": psych,
+            "interval": {"startTime": rfc3339(future_slot(1)), "endTime": rfc3339(future_slot(30))},
+        }
+    }
+    created = rest(stack.rest_url, "POST", "/v1/reports", body)
+    final = _wait_final(stack, created.body["name"])
+    assert final["state"] == "STATE_SUCCEEDED" and int(final["export"]["rows"]) == 3
+    assert final["expireTime"] > final["completeTime"]
+    req = urllib.request.Request(f"{stack.rest_url}/v1/{created.body['name']}:download")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.headers["content-type"].startswith("text/csv")
+        assert "attachment" in resp.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(resp.read().decode())))
+    assert sorted(r["appointment"] for r in rows) == sorted(booked)
+    text = json.dumps(rows)
+    assert all(secret not in text for secret in (*SECRET_NAMES, SECRET_EMAIL))
+    caseload = rest(
+        stack.rest_url, "POST", "/v1/reports", _report_body(psych, future_slot(1), future_slot(9))
+    )
+    _wait_final(stack, caseload.body["name"])
+    no_file = rest(stack.rest_url, "GET", f"/v1/{caseload.body['name']}:download")
+    assert no_file.status == 400 and no_file.detail("google.rpc.ErrorInfo")["reason"] == "NO_FILE"
+
+
+def test_a_finished_job_cannot_be_cancelled(stack: Stack) -> None:
+    psych, _ = _practice(stack)
+    created = rest(stack.rest_url, "POST", "/v1/reports", _report_body(psych, future_slot(1), future_slot(9)))
+    _wait_final(stack, created.body["name"])
+    late = rest(stack.rest_url, "POST", f"/v1/{created.body['name']}:cancel", {})
+    assert late.status == 400 and late.detail("google.rpc.ErrorInfo")["reason"] == "ALREADY_FINISHED"

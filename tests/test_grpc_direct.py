@@ -3,6 +3,7 @@ uses), standard health per service name, and Prometheus metrics."""
 
 from __future__ import annotations
 
+import datetime as dt
 import urllib.request
 import uuid
 
@@ -12,10 +13,11 @@ from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_devstack import Stack
-from tests.helpers import eventually, rest
+from tests.helpers import eventually, future_slot, rest
 
 
 @pytest.mark.parametrize(
@@ -105,8 +107,8 @@ def test_worker_and_api_expose_job_and_outbox_metrics(stack: Stack) -> None:
     assert 'phs_report_job_duration_seconds_count{kind="caseload"}' in worker
     assert "phs_report_jobs_in_progress 0.0" in worker
     assert (
-        'grpc_client_handled_total{grpc_code="NOT_FOUND",grpc_method="ListAppointments",'
-        'grpc_service="phs.scheduling.v1.SchedulingService",grpc_type="unary"}' in worker
+        'grpc_client_handled_total{grpc_code="NOT_FOUND",grpc_method="ExportAppointments",'
+        'grpc_service="phs.scheduling.v1.SchedulingService",grpc_type="server_stream"}' in worker
     )
 
 
@@ -119,3 +121,26 @@ def test_envoy_exposes_prometheus_stats_and_readiness(stack: Stack) -> None:
         stats = resp.read().decode()
     assert 'envoy_cluster_upstream_rq_total{envoy_cluster_name="scheduling"}' in stats
     assert 'envoy_cluster_health_check_healthy{envoy_cluster_name="scheduling"} 1' in stats
+
+
+def test_export_streams_appointments_in_start_order(stack: Stack) -> None:
+    with grpc.insecure_channel(stack.scheduling_target) as channel:
+        stub = ss_grpc.SchedulingServiceStub(channel)
+        p = stub.CreatePsychologist(
+            ss.CreatePsychologistRequest(psychologist=sr.Psychologist(display_name="Dr E", time_zone="UTC"))
+        )
+        c = stub.CreateClient(ss.CreateClientRequest(client=sr.Client(display_name="E")))
+        starts = [future_slot(40 + i) for i in (3, 1, 2)]
+        for start in starts:
+            a = sr.Appointment(client=c.name, session_type="sessionTypes/90834")
+            a.start_time.FromDatetime(start)
+            stub.CreateAppointment(ss.CreateAppointmentRequest(parent=p.name, appointment=a))
+        req = ss.ExportAppointmentsRequest(parent=p.name)
+        req.start_time.FromDatetime(future_slot(39))
+        req.end_time.FromDatetime(future_slot(45))
+        got = [a.start_time.ToDatetime(tzinfo=dt.UTC) for a in stub.ExportAppointments(req, timeout=10)]
+        assert got == sorted(starts)
+        req.parent = "psychologists/00000000-0000-0000-0000-000000000000"
+        with pytest.raises(grpc.RpcError) as err:
+            list(stub.ExportAppointments(req, timeout=10))
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND

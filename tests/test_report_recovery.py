@@ -196,3 +196,36 @@ def test_a_job_whose_worker_is_killed_completes_once_on_another(tmp_path: Path) 
         if proxy is not None:
             proxy.cut()
         stack.stop()
+
+
+def test_watch_streams_each_change_and_a_cancelled_job_is_never_run(tmp_path: Path) -> None:
+    stack = Stack(root=tmp_path, ports=Ports.free())
+    try:
+        stack.start_kafka()
+        stack.start_scheduling()
+        stack.start_reports_api()  # no worker yet: the job waits
+        wait_serving(stack.reports_target, "phs.reports.v1.ReportService", 60)
+        wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
+        psych = _psychologist_with_bookings(stack, 1)
+        job = _report(stack, psych)
+        seen: list[int] = []
+        with grpc.insecure_channel(stack.reports_target) as ch:
+            stub = rs_grpc.ReportServiceStub(ch)
+            stream = stub.WatchReport(rs.WatchReportRequest(name=job.name), timeout=30)
+            seen.append(next(iter(stream)).state)
+            cancelled = stub.CancelReport(rs.CancelReportRequest(name=job.name))
+            seen += [r.state for r in stream]  # ends by itself once the job is final
+        S = rr.Report.State
+        assert cancelled.state == S.STATE_CANCELLED
+        assert seen == [S.STATE_QUEUED, S.STATE_CANCELLED]
+        stack.start_worker()
+        wait_serving(stack.worker_target, "phs.reports.v1.ReportWorker", 60)
+        eventually(
+            lambda: "job already final or unknown" in stack.log("reports-worker").read_text(),
+            30,
+            what="the worker skipped the cancelled job",
+        )
+        final = _get(stack, job.name)
+        assert final.state == S.STATE_CANCELLED and final.attempts == 0
+    finally:
+        stack.stop()

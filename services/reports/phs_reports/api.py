@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
 import grpc
+from google.api import httpbody_pb2
 from sqlalchemy import Connection
 
 from phs.reports.v1 import reports_service_pb2 as s
@@ -15,14 +17,14 @@ from phs.reports.v1 import reports_service_pb2_grpc as s_grpc
 from phs.reports.v1 import resources_pb2 as r
 from phs_reports import SERVICE_NAME
 from phs_reports.messages import job_message
-from phs_reports.resources import report_pb, validate_params
+from phs_reports.resources import CSV, KIND_EXPORT, report_pb, validate_params
 from phs_reports.store import Store
 from phs_reports.sweeper import Sweeper, SweeperConfig
 from phs_reports.tables import outbox
 from phs_runtime import idempotency, paging
 from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_str
 from phs_runtime.context import current_request_id
-from phs_runtime.errors import invalid_argument
+from phs_runtime.errors import failed_precondition, invalid_argument
 from phs_runtime.kafka import BrokerCheck
 from phs_runtime.logs import setup_logging
 from phs_runtime.outbox import OutboxRelay
@@ -37,6 +39,7 @@ class ReportServicer(s_grpc.ReportServiceServicer):
         self.store = store
         self.topic = topic
         self.on_enqueued = on_enqueued
+        self.watch_interval_s = 0.2
 
     def CreateReport(self, request: s.CreateReportRequest, context: grpc.ServicerContext) -> r.Report:
         rid = idempotency.effective_request_id(request.request_id, context)
@@ -58,10 +61,47 @@ class ReportServicer(s_grpc.ReportServiceServicer):
         return report
 
     def GetReport(self, request: s.GetReportRequest, context: grpc.ServicerContext) -> r.Report:
-        job_id = parse_name(request.name, "reports")
-        if job_id is None:
-            raise invalid_argument([("name", "must look like reports/{id}")])
-        return report_pb(self.store.get(job_id))
+        return report_pb(self.store.get(_job_id(request.name)))
+
+    def GetReportContent(
+        self, request: s.GetReportContentRequest, context: grpc.ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        job_id = _job_id(request.name)
+        row = self.store.content(job_id)
+        if row.kind != KIND_EXPORT:
+            raise failed_precondition("NO_FILE", "only exports have a file to download; see GetReport")
+        if row.state != "SUCCEEDED":
+            raise failed_precondition("NOT_READY", f"the export is {row.state}", {"state": row.state})
+        if row.content is None:
+            raise failed_precondition("RESULT_EXPIRED", "the file has expired; create the export again")
+        filename = f"appointments-{job_id}.csv"
+        # Envoy's transcoder turns HttpBody into the HTTP body and its Content-Type;
+        # the filename travels as a response header.
+        context.send_initial_metadata((("content-disposition", f'attachment; filename="{filename}"'),))
+        return httpbody_pb2.HttpBody(content_type=CSV, data=row.content)
+
+    def CancelReport(self, request: s.CancelReportRequest, context: grpc.ServicerContext) -> r.Report:
+        job_id = _job_id(request.name)
+        row = self.store.cancel(job_id)
+        if row.state != "CANCELLED":
+            raise failed_precondition(
+                "ALREADY_FINISHED", f"the job is already {row.state}", {"state": row.state}
+            )
+        log.info("report job cancelled", extra={"report": request.name})
+        return report_pb(row)
+
+    def WatchReport(self, request: s.WatchReportRequest, context: grpc.ServicerContext) -> Iterator[r.Report]:
+        job_id = _job_id(request.name)
+        last = None
+        while context.is_active():
+            report = report_pb(self.store.get(job_id))
+            marker = (report.state, report.attempts, report.update_time.ToNanoseconds())
+            if marker != last:
+                last = marker
+                yield report
+            if report.state in _FINAL:
+                return
+            time.sleep(self.watch_interval_s)
 
     def ListReports(
         self, request: s.ListReportsRequest, context: grpc.ServicerContext
@@ -74,6 +114,16 @@ class ReportServicer(s_grpc.ReportServiceServicer):
             rows = rows[:limit]
             token = paging.encode_token([rows[-1].create_time.isoformat(), rows[-1].id], "reports")
         return s.ListReportsResponse(reports=[report_pb(x) for x in rows], next_page_token=token)
+
+
+_FINAL = (r.Report.State.STATE_SUCCEEDED, r.Report.State.STATE_FAILED, r.Report.State.STATE_CANCELLED)
+
+
+def _job_id(name: str) -> str:
+    job_id = parse_name(name, "reports")
+    if job_id is None:
+        raise invalid_argument([("name", "must look like reports/{id}")])
+    return job_id
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from google.rpc import status_pb2
 from sqlalchemy import Connection, Row, and_, insert, or_, select, update
 
 from phs_reports.tables import (
+    CANCELLED,
     FAILED,
     FINAL_STATES,
     QUEUED,
@@ -184,9 +185,14 @@ class Store:
             row: Row[Any] | None = conn.execute(select(reports).where(reports.c.id == job_id)).first()
             return row
 
-    def succeed(self, job_id: str, result: bytes) -> bool:
-        """Store the result atomically; False if another delivery already finished it."""
-        return self._finish(job_id, SUCCEEDED, result=result, error=None)
+    def succeed(
+        self, job_id: str, result: bytes, content: bytes | None = None, retention: dt.timedelta | None = None
+    ) -> bool:
+        """Store the result (and an export's file) atomically; False if another
+        delivery already finished it, or it was cancelled."""
+        return self._finish(
+            job_id, SUCCEEDED, result=result, error=None, content=content, retention=retention
+        )
 
     def fail(self, job_id: str, error: status_pb2.Status) -> bool:
         return self._finish(job_id, FAILED, result=None, error=error.SerializeToString())
@@ -200,12 +206,63 @@ class Store:
                 .values(state=QUEUED, update_time=utcnow())
             )
 
-    def _finish(self, job_id: str, state: str, result: bytes | None, error: bytes | None) -> bool:
+    def _finish(
+        self,
+        job_id: str,
+        state: str,
+        result: bytes | None,
+        error: bytes | None,
+        content: bytes | None = None,
+        retention: dt.timedelta | None = None,
+    ) -> bool:
         with db.write_transaction(self.engine) as conn:
             now = utcnow()
             res = conn.execute(
                 update(reports)
                 .where(reports.c.id == job_id, reports.c.state.not_in(FINAL_STATES))
-                .values(state=state, result=result, error=error, update_time=now, complete_time=now)
+                .values(
+                    state=state,
+                    result=result,
+                    error=error,
+                    content=content,
+                    update_time=now,
+                    complete_time=now,
+                    expire_time=now + retention if retention else None,
+                )
             )
             return bool(res.rowcount == 1)
+
+    def cancel(self, job_id: str) -> Row[Any]:
+        """CANCELLED if still QUEUED or RUNNING; the row as it is now either way."""
+        with db.write_transaction(self.engine) as conn:
+            now = utcnow()
+            conn.execute(
+                update(reports)
+                .where(reports.c.id == job_id, reports.c.state.in_((QUEUED, RUNNING)))
+                .values(state=CANCELLED, update_time=now, complete_time=now)
+            )
+            row = conn.execute(select(reports).where(reports.c.id == job_id)).first()
+        if row is None:
+            raise not_found("Report", f"reports/{job_id}")
+        return row
+
+    def content(self, job_id: str) -> Any:
+        with self.reader.connect() as conn:
+            row = conn.execute(
+                select(reports.c.state, reports.c.kind, reports.c.content, reports.c.create_time).where(
+                    reports.c.id == job_id
+                )
+            ).first()
+        if row is None:
+            raise not_found("Report", f"reports/{job_id}")
+        return row
+
+    def purge_expired(self, now: dt.datetime) -> int:
+        """Delete results past their expire_time (the job row stays, as history)."""
+        with db.write_transaction(self.engine) as conn:
+            res = conn.execute(
+                update(reports)
+                .where(reports.c.expire_time < now, reports.c.result.is_not(None))
+                .values(result=None, content=None, update_time=now)
+            )
+            return int(res.rowcount)

@@ -96,6 +96,9 @@ class Sweeper:
                     done += 1
         if done:
             self.on_enqueued()
+        purged = self.store.purge_expired(now)
+        if purged:
+            log.info("expired results deleted", extra={"reports": purged})
         return done
 
     def _loop(self) -> None:

@@ -25,6 +25,8 @@ reports = Table(
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
     Column("complete_time", UtcDateTime, nullable=True),
+    Column("content", LargeBinary, nullable=True),  # an export's file
+    Column("expire_time", UtcDateTime, nullable=True),
 )
 
 # Transactional outbox: written with the job, published to Kafka by the relay.
@@ -40,5 +42,5 @@ idempotency_keys = Table(
     Column("create_time", UtcDateTime, nullable=False),
 )
 
-QUEUED, RUNNING, SUCCEEDED, FAILED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED"
-FINAL_STATES = (SUCCEEDED, FAILED)
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"
+FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)

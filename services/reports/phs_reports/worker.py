@@ -10,6 +10,7 @@ to the remaining workers at once.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -25,7 +26,7 @@ from phs.reports.v1 import jobs_pb2
 from phs.reports.v1 import resources_pb2 as r
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_reports import WORKER_HEALTH_NAME, compute
-from phs_reports.resources import KIND_CASELOAD
+from phs_reports.resources import CSV, KIND_CASELOAD, KIND_EXPORT, KIND_PRACTICE
 from phs_reports.store import Store
 from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_float, env_int, env_str
 from phs_runtime.context import REQUEST_ID_HEADER, request_context
@@ -69,6 +70,7 @@ class WorkerConfig:
     session_timeout_ms: int
     heartbeat_interval_ms: int
     fetch_max_wait_ms: int
+    retention: dt.timedelta
 
     @classmethod
     def from_env(cls) -> WorkerConfig:
@@ -82,6 +84,8 @@ class WorkerConfig:
             heartbeat_interval_ms=env_int("PHS_KAFKA_HEARTBEAT_INTERVAL_MS", 3000),
             # How long a fetch may wait for new jobs: bounds pick-up latency.
             fetch_max_wait_ms=env_int("PHS_KAFKA_FETCH_MAX_WAIT_MS", 100),
+            # How long results (and export files) are kept.
+            retention=dt.timedelta(days=env_float("PHS_REPORT_RETENTION_DAYS", 30.0)),
         )
 
 
@@ -126,7 +130,7 @@ class Worker:
     def _run(self, job_id: str, kind: str, params: bytes, attempt: int, extra: dict[str, object]) -> str:
         while True:
             try:
-                result = self._compute(kind, params)
+                result, content = self._compute(kind, params)
             except grpc.RpcError as err:
                 code = err.code()
                 if code in TRANSIENT and attempt < self.cfg.max_attempts and not self.stop.is_set():
@@ -144,14 +148,31 @@ class Worker:
                 reason = "DEPENDENCY_UNAVAILABLE" if code in TRANSIENT else code.name
                 status = ApiError(code, f"scheduling data unavailable: {code.name}", reason).to_status()
                 return "failed" if self.store.fail(job_id, status) else "duplicate"
-            return "succeeded" if self.store.succeed(job_id, result) else "duplicate"
+            done = self.store.succeed(job_id, result, content, self.cfg.retention)
+            return "succeeded" if done else "duplicate"
 
-    def _compute(self, kind: str, params: bytes) -> bytes:
-        if kind != KIND_CASELOAD:
-            raise ValueError(f"unknown report kind {kind}")
-        p = r.CaseloadParams.FromString(params)
-        appointments = compute.appointments_in(self.scheduling, p, self.cfg.rpc_timeout_s)
-        return compute.caseload(appointments, p.psychologist).SerializeToString()
+    def _compute(self, kind: str, params: bytes) -> tuple[bytes, bytes | None]:
+        """(serialized result, file content or None), aggregated as the export streams."""
+        timeout = self.cfg.rpc_timeout_s
+        if kind == KIND_CASELOAD:
+            c = r.CaseloadParams.FromString(params)
+            rows = compute.stream(self.scheduling, c.psychologist, c.interval, timeout)
+            return compute.caseload(rows, c.psychologist).SerializeToString(), None
+        if kind == KIND_PRACTICE:
+            p = r.PracticeSummaryParams.FromString(params)
+            rows = compute.stream(self.scheduling, "psychologists/-", p.interval, timeout)
+            return compute.practice_summary(rows).SerializeToString(), None
+        if kind == KIND_EXPORT:
+            e = r.AppointmentExportParams.FromString(params)
+            data, count = compute.export_csv(
+                compute.stream(self.scheduling, e.psychologist, e.interval, timeout)
+            )
+            start = e.interval.start_time.ToDatetime().date().isoformat()
+            result = r.ExportResult(
+                rows=count, bytes=len(data), content_type=CSV, filename=f"appointments-{start}.csv"
+            )
+            return result.SerializeToString(), data
+        raise ValueError(f"unknown report kind {kind}")
 
     # -- the consumer loop ----------------------------------------------------------
 

@@ -227,8 +227,41 @@ class ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
 
     def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         service, method = metrics.split_method(client_call_details.method)
-        metrics.CLIENT_STARTED.labels("server_stream", service, method).inc()
-        return continuation(self._details(client_call_details), request)
+        lbl = ("server_stream", service, method)
+        metrics.CLIENT_STARTED.labels(*lbl).inc()
+        return _CountedStream(continuation(self._details(client_call_details), request), lbl)
+
+
+class _CountedStream:
+    """A response stream that records the client metrics when it ends."""
+
+    def __init__(self, inner: Any, labels: tuple[str, str, str]) -> None:
+        self._inner = inner
+        self._labels = labels
+        self._start = time.perf_counter()
+        self._done = False
+
+    def __iter__(self) -> _CountedStream:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            return next(self._inner)
+        except StopIteration:
+            self._finish("OK")
+            raise
+        except grpc.RpcError as err:
+            self._finish(err.code().name if err.code() else "UNKNOWN")
+            raise
+
+    def _finish(self, code: str) -> None:
+        if not self._done:
+            self._done = True
+            metrics.CLIENT_HANDLED.labels(*self._labels, code).inc()
+            metrics.CLIENT_HANDLING.labels(*self._labels).observe(time.perf_counter() - self._start)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 def client_channel(target: str, options: list[tuple[str, Any]] | None = None) -> grpc.Channel:

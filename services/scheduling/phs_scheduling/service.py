@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import SimpleNamespace
 from typing import Any, cast
 from zoneinfo import ZoneInfo, available_timezones
@@ -1037,6 +1037,31 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         self.on_event()
         log.info("series rescheduled", extra={"resource": moved.name, "occurrences": len(starts)})
         return moved
+
+    def ExportAppointments(
+        self, request: s.ExportAppointmentsRequest, context: grpc.ServicerContext
+    ) -> Iterator[r.Appointment]:
+        v = Violations()
+        pid = parse_name(request.parent, "psychologists", allow_wildcard=True)
+        if pid is None:
+            v.add("parent", "must look like psychologists/{id} or psychologists/-")
+        start = _optional_timestamp(v, "start_time", request)
+        end = _optional_timestamp(v, "end_time", request)
+        if not request.HasField("start_time"):
+            v.add("start_time", "is required")
+        if not request.HasField("end_time"):
+            v.add("end_time", "is required")
+        if start and end and end <= start:
+            v.add("end_time", "must be after start_time")
+        v.raise_if_any()
+        assert pid is not None and start is not None and end is not None
+        rows = self.store.stream_appointments(None if pid == "-" else pid, start, end)
+        first = next(rows, None)  # NOT_FOUND surfaces before the stream starts
+        if first is None:
+            return
+        yield appointment_pb(first)
+        for row in rows:
+            yield appointment_pb(row)
 
     def GetAppointment(
         self, request: s.GetAppointmentRequest, context: grpc.ServicerContext

@@ -4,7 +4,7 @@ together with its idempotency record; overlap is enforced by the database."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -477,6 +477,26 @@ class Store:
                 if hit is not None:
                     out.append(start)
         return out
+
+    def stream_appointments(
+        self, psychologist_id: str | None, start: dt.datetime, end: dt.datetime, batch: int = 1000
+    ) -> Iterator[Row[Any]]:
+        """Every appointment starting in [start, end), in start order, fetched in
+        batches through a server-side cursor: memory does not grow with the range."""
+        a = appointments.c
+        q = select(appointments).where(a.start_time >= start, a.start_time < end).order_by(a.start_time, a.id)
+        with self.reader.connect() as conn:
+            if psychologist_id is not None:
+                if (
+                    conn.execute(
+                        select(psychologists.c.id).where(psychologists.c.id == psychologist_id)
+                    ).first()
+                    is None
+                ):
+                    raise not_found("Psychologist", f"psychologists/{psychologist_id}")
+                q = q.where(a.psychologist_id == psychologist_id)
+            result = conn.execution_options(stream_results=True, yield_per=batch).execute(q)
+            yield from result
 
     def get_appointment(self, psychologist_id: str, appointment_id: str) -> Row[Any]:
         with self.reader.connect() as conn:

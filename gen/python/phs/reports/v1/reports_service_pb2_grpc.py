@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from phs.reports.v1 import reports_service_pb2 as phs_dot_reports_dot_v1_dot_reports__service__pb2
 from phs.reports.v1 import resources_pb2 as phs_dot_reports_dot_v1_dot_resources__pb2
 
@@ -47,6 +48,21 @@ class ReportServiceStub:
                 request_serializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.GetReportRequest.SerializeToString,
                 response_deserializer=phs_dot_reports_dot_v1_dot_resources__pb2.Report.FromString,
                 _registered_method=True)
+        self.GetReportContent = channel.unary_unary(
+                '/phs.reports.v1.ReportService/GetReportContent',
+                request_serializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.GetReportContentRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.CancelReport = channel.unary_unary(
+                '/phs.reports.v1.ReportService/CancelReport',
+                request_serializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.CancelReportRequest.SerializeToString,
+                response_deserializer=phs_dot_reports_dot_v1_dot_resources__pb2.Report.FromString,
+                _registered_method=True)
+        self.WatchReport = channel.unary_stream(
+                '/phs.reports.v1.ReportService/WatchReport',
+                request_serializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.WatchReportRequest.SerializeToString,
+                response_deserializer=phs_dot_reports_dot_v1_dot_resources__pb2.Report.FromString,
+                _registered_method=True)
         self.ListReports = channel.unary_unary(
                 '/phs.reports.v1.ReportService/ListReports',
                 request_serializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.ListReportsRequest.SerializeToString,
@@ -75,6 +91,29 @@ class ReportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReportContent(self, request, context):
+        """Downloads the file of a SUCCEEDED export (CSV), with its Content-Type
+        and a filename (Content-Disposition) over REST.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelReport(self, request, context):
+        """Cancels a QUEUED or RUNNING job; a worker that picks it up skips it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchReport(self, request, context):
+        """Streams the job each time it changes, until it is final (for gRPC
+        clients; REST clients poll GetReport).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListReports(self, request, context):
         """Lists report jobs, newest first.
         """
@@ -93,6 +132,21 @@ def add_ReportServiceServicer_to_server(servicer, server):
             'GetReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetReport,
                     request_deserializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.GetReportRequest.FromString,
+                    response_serializer=phs_dot_reports_dot_v1_dot_resources__pb2.Report.SerializeToString,
+            ),
+            'GetReportContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReportContent,
+                    request_deserializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.GetReportContentRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'CancelReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelReport,
+                    request_deserializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.CancelReportRequest.FromString,
+                    response_serializer=phs_dot_reports_dot_v1_dot_resources__pb2.Report.SerializeToString,
+            ),
+            'WatchReport': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchReport,
+                    request_deserializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.WatchReportRequest.FromString,
                     response_serializer=phs_dot_reports_dot_v1_dot_resources__pb2.Report.SerializeToString,
             ),
             'ListReports': grpc.unary_unary_rpc_method_handler(
@@ -156,6 +210,87 @@ class ReportService:
             target,
             '/phs.reports.v1.ReportService/GetReport',
             phs_dot_reports_dot_v1_dot_reports__service__pb2.GetReportRequest.SerializeToString,
+            phs_dot_reports_dot_v1_dot_resources__pb2.Report.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReportContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.reports.v1.ReportService/GetReportContent',
+            phs_dot_reports_dot_v1_dot_reports__service__pb2.GetReportContentRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.reports.v1.ReportService/CancelReport',
+            phs_dot_reports_dot_v1_dot_reports__service__pb2.CancelReportRequest.SerializeToString,
+            phs_dot_reports_dot_v1_dot_resources__pb2.Report.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/phs.reports.v1.ReportService/WatchReport',
+            phs_dot_reports_dot_v1_dot_reports__service__pb2.WatchReportRequest.SerializeToString,
             phs_dot_reports_dot_v1_dot_resources__pb2.Report.FromString,
             options,
             channel_credentials,

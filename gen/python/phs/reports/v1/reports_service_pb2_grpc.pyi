@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.api import httpbody_pb2 as _httpbody_pb2
 from grpc import aio as _aio
 from phs.reports.v1 import reports_service_pb2 as _reports_service_pb2
 from phs.reports.v1 import resources_pb2 as _resources_pb2
@@ -43,6 +44,16 @@ class ReportServiceStub:
     """
     GetReport: _grpc.UnaryUnaryMultiCallable[_reports_service_pb2.GetReportRequest, _resources_pb2.Report]
     """Gets a report job and its result."""
+    GetReportContent: _grpc.UnaryUnaryMultiCallable[_reports_service_pb2.GetReportContentRequest, _httpbody_pb2.HttpBody]
+    """Downloads the file of a SUCCEEDED export (CSV), with its Content-Type
+    and a filename (Content-Disposition) over REST.
+    """
+    CancelReport: _grpc.UnaryUnaryMultiCallable[_reports_service_pb2.CancelReportRequest, _resources_pb2.Report]
+    """Cancels a QUEUED or RUNNING job; a worker that picks it up skips it."""
+    WatchReport: _grpc.UnaryStreamMultiCallable[_reports_service_pb2.WatchReportRequest, _resources_pb2.Report]
+    """Streams the job each time it changes, until it is final (for gRPC
+    clients; REST clients poll GetReport).
+    """
     ListReports: _grpc.UnaryUnaryMultiCallable[_reports_service_pb2.ListReportsRequest, _reports_service_pb2.ListReportsResponse]
     """Lists report jobs, newest first."""
 
@@ -60,6 +71,16 @@ class ReportServiceAsyncStub(ReportServiceStub):
     """
     GetReport: _aio.UnaryUnaryMultiCallable[_reports_service_pb2.GetReportRequest, _resources_pb2.Report]  # type: ignore[assignment]
     """Gets a report job and its result."""
+    GetReportContent: _aio.UnaryUnaryMultiCallable[_reports_service_pb2.GetReportContentRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """Downloads the file of a SUCCEEDED export (CSV), with its Content-Type
+    and a filename (Content-Disposition) over REST.
+    """
+    CancelReport: _aio.UnaryUnaryMultiCallable[_reports_service_pb2.CancelReportRequest, _resources_pb2.Report]  # type: ignore[assignment]
+    """Cancels a QUEUED or RUNNING job; a worker that picks it up skips it."""
+    WatchReport: _aio.UnaryStreamMultiCallable[_reports_service_pb2.WatchReportRequest, _resources_pb2.Report]  # type: ignore[assignment]
+    """Streams the job each time it changes, until it is final (for gRPC
+    clients; REST clients poll GetReport).
+    """
     ListReports: _aio.UnaryUnaryMultiCallable[_reports_service_pb2.ListReportsRequest, _reports_service_pb2.ListReportsResponse]  # type: ignore[assignment]
     """Lists report jobs, newest first."""
 
@@ -86,6 +107,34 @@ class ReportServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_resources_pb2.Report, _abc.Awaitable[_resources_pb2.Report]]:
         """Gets a report job and its result."""
+
+    @_abc_1.abstractmethod
+    def GetReportContent(
+        self,
+        request: _reports_service_pb2.GetReportContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_httpbody_pb2.HttpBody, _abc.Awaitable[_httpbody_pb2.HttpBody]]:
+        """Downloads the file of a SUCCEEDED export (CSV), with its Content-Type
+        and a filename (Content-Disposition) over REST.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelReport(
+        self,
+        request: _reports_service_pb2.CancelReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Report, _abc.Awaitable[_resources_pb2.Report]]:
+        """Cancels a QUEUED or RUNNING job; a worker that picks it up skips it."""
+
+    @_abc_1.abstractmethod
+    def WatchReport(
+        self,
+        request: _reports_service_pb2.WatchReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_resources_pb2.Report], _abc.AsyncIterator[_resources_pb2.Report]]:
+        """Streams the job each time it changes, until it is final (for gRPC
+        clients; REST clients poll GetReport).
+        """
 
     @_abc_1.abstractmethod
     def ListReports(

@@ -29,7 +29,7 @@ from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from google.type import interval_pb2 as google_dot_type_dot_interval__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ephs/reports/v1/resources.proto\x12\x0ephs.reports.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1agoogle/type/interval.proto\"[\n\x0e\x43\x61seloadParams\x12\x1a\n\x0cpsychologist\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12-\n\x08interval\x18\x02 \x01(\x0b\x32\x15.google.type.IntervalB\x04\xe2\x41\x01\x02\"\xfa\x01\n\x0f\x43\x61seloadSummary\x12\x14\n\x0cpsychologist\x18\x01 \x01(\t\x12\x1a\n\x12\x61ppointments_total\x18\x02 \x01(\x03\x12\x0f\n\x07pending\x18\x03 \x01(\x03\x12\x0e\n\x06\x62ooked\x18\x04 \x01(\x03\x12\x11\n\tcompleted\x18\x05 \x01(\x03\x12\x11\n\tcancelled\x18\x06 \x01(\x03\x12\x10\n\x08\x64\x65\x63lined\x18\x07 \x01(\x03\x12\x0f\n\x07no_show\x18\x08 \x01(\x03\x12\x19\n\x11scheduled_minutes\x18\t \x01(\x03\x12\x18\n\x10\x64istinct_clients\x18\n \x01(\x03\x12\x16\n\x0elate_cancelled\x18\x0b \x01(\x03\"\xdf\x04\n\x06Report\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x39\n\x0f\x63\x61seload_params\x18\x02 \x01(\x0b\x32\x1e.phs.reports.v1.CaseloadParamsH\x00\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\x1c.phs.reports.v1.Report.StateB\x04\xe2\x41\x01\x03\x12\x39\n\x08\x63\x61seload\x18\x04 \x01(\x0b\x32\x1f.phs.reports.v1.CaseloadSummaryB\x04\xe2\x41\x01\x03H\x01\x12\'\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x12.google.rpc.StatusB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rcomplete_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"j\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_QUEUED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x03\x12\x10\n\x0cSTATE_FAILED\x10\x04:0\xea\x41-\n\x19reports.phs.health/Report\x12\x10reports/{report}B\x08\n\x06paramsB\x08\n\x06resultb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ephs/reports/v1/resources.proto\x12\x0ephs.reports.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1agoogle/type/interval.proto\"[\n\x0e\x43\x61seloadParams\x12\x1a\n\x0cpsychologist\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12-\n\x08interval\x18\x02 \x01(\x0b\x32\x15.google.type.IntervalB\x04\xe2\x41\x01\x02\"F\n\x15PracticeSummaryParams\x12-\n\x08interval\x18\x01 \x01(\x0b\x32\x15.google.type.IntervalB\x04\xe2\x41\x01\x02\"d\n\x17\x41ppointmentExportParams\x12\x1a\n\x0cpsychologist\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12-\n\x08interval\x18\x02 \x01(\x0b\x32\x15.google.type.IntervalB\x04\xe2\x41\x01\x02\"n\n\x12SessionTypeFigures\x12\x14\n\x0csession_type\x18\x01 \x01(\t\x12\x14\n\x0c\x61ppointments\x18\x02 \x01(\x03\x12\x11\n\tcompleted\x18\x03 \x01(\x03\x12\x19\n\x11scheduled_minutes\x18\x04 \x01(\x03\"\xe7\x02\n\x0f\x43\x61seloadSummary\x12\x14\n\x0cpsychologist\x18\x01 \x01(\t\x12\x1a\n\x12\x61ppointments_total\x18\x02 \x01(\x03\x12\x0f\n\x07pending\x18\x03 \x01(\x03\x12\x0e\n\x06\x62ooked\x18\x04 \x01(\x03\x12\x11\n\tcompleted\x18\x05 \x01(\x03\x12\x11\n\tcancelled\x18\x06 \x01(\x03\x12\x10\n\x08\x64\x65\x63lined\x18\x07 \x01(\x03\x12\x0f\n\x07no_show\x18\x08 \x01(\x03\x12\x19\n\x11scheduled_minutes\x18\t \x01(\x03\x12\x18\n\x10\x64istinct_clients\x18\n \x01(\x03\x12\x16\n\x0elate_cancelled\x18\x0b \x01(\x03\x12\x14\n\x0cno_show_rate\x18\x0c \x01(\x01\x12\x18\n\x10late_cancel_rate\x18\r \x01(\x01\x12;\n\x0f\x62y_session_type\x18\x0e \x03(\x0b\x32\".phs.reports.v1.SessionTypeFigures\"y\n\x0fPracticeSummary\x12\x36\n\rpsychologists\x18\x01 \x03(\x0b\x32\x1f.phs.reports.v1.CaseloadSummary\x12.\n\x05total\x18\x02 \x01(\x0b\x32\x1f.phs.reports.v1.CaseloadSummary\"S\n\x0c\x45xportResult\x12\x0c\n\x04rows\x18\x01 \x01(\x03\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\"\xb0\x07\n\x06Report\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x39\n\x0f\x63\x61seload_params\x18\x02 \x01(\x0b\x32\x1e.phs.reports.v1.CaseloadParamsH\x00\x12H\n\x17practice_summary_params\x18\n \x01(\x0b\x32%.phs.reports.v1.PracticeSummaryParamsH\x00\x12@\n\rexport_params\x18\x0b \x01(\x0b\x32\'.phs.reports.v1.AppointmentExportParamsH\x00\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\x1c.phs.reports.v1.Report.StateB\x04\xe2\x41\x01\x03\x12\x39\n\x08\x63\x61seload\x18\x04 \x01(\x0b\x32\x1f.phs.reports.v1.CaseloadSummaryB\x04\xe2\x41\x01\x03H\x01\x12\x41\n\x10practice_summary\x18\x0c \x01(\x0b\x32\x1f.phs.reports.v1.PracticeSummaryB\x04\xe2\x41\x01\x03H\x01\x12\x34\n\x06\x65xport\x18\r \x01(\x0b\x32\x1c.phs.reports.v1.ExportResultB\x04\xe2\x41\x01\x03H\x01\x12\'\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x12.google.rpc.StatusB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rcomplete_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x7f\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_QUEUED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x03\x12\x10\n\x0cSTATE_FAILED\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05:0\xea\x41-\n\x19reports.phs.health/Report\x12\x10reports/{report}B\x08\n\x06paramsB\x08\n\x06resultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,12 +40,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CASELOADPARAMS'].fields_by_name['psychologist']._serialized_options = b'\342A\001\002'
   _globals['_CASELOADPARAMS'].fields_by_name['interval']._loaded_options = None
   _globals['_CASELOADPARAMS'].fields_by_name['interval']._serialized_options = b'\342A\001\002'
+  _globals['_PRACTICESUMMARYPARAMS'].fields_by_name['interval']._loaded_options = None
+  _globals['_PRACTICESUMMARYPARAMS'].fields_by_name['interval']._serialized_options = b'\342A\001\002'
+  _globals['_APPOINTMENTEXPORTPARAMS'].fields_by_name['psychologist']._loaded_options = None
+  _globals['_APPOINTMENTEXPORTPARAMS'].fields_by_name['psychologist']._serialized_options = b'\342A\001\002'
+  _globals['_APPOINTMENTEXPORTPARAMS'].fields_by_name['interval']._loaded_options = None
+  _globals['_APPOINTMENTEXPORTPARAMS'].fields_by_name['interval']._serialized_options = b'\342A\001\002'
   _globals['_REPORT'].fields_by_name['name']._loaded_options = None
   _globals['_REPORT'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_REPORT'].fields_by_name['state']._loaded_options = None
   _globals['_REPORT'].fields_by_name['state']._serialized_options = b'\342A\001\003'
   _globals['_REPORT'].fields_by_name['caseload']._loaded_options = None
   _globals['_REPORT'].fields_by_name['caseload']._serialized_options = b'\342A\001\003'
+  _globals['_REPORT'].fields_by_name['practice_summary']._loaded_options = None
+  _globals['_REPORT'].fields_by_name['practice_summary']._serialized_options = b'\342A\001\003'
+  _globals['_REPORT'].fields_by_name['export']._loaded_options = None
+  _globals['_REPORT'].fields_by_name['export']._serialized_options = b'\342A\001\003'
   _globals['_REPORT'].fields_by_name['error']._loaded_options = None
   _globals['_REPORT'].fields_by_name['error']._serialized_options = b'\342A\001\003'
   _globals['_REPORT'].fields_by_name['attempts']._loaded_options = None
@@ -56,14 +66,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REPORT'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
   _globals['_REPORT'].fields_by_name['complete_time']._loaded_options = None
   _globals['_REPORT'].fields_by_name['complete_time']._serialized_options = b'\342A\001\003'
+  _globals['_REPORT'].fields_by_name['expire_time']._loaded_options = None
+  _globals['_REPORT'].fields_by_name['expire_time']._serialized_options = b'\342A\001\003'
   _globals['_REPORT']._loaded_options = None
   _globals['_REPORT']._serialized_options = b'\352A-\n\031reports.phs.health/Report\022\020reports/{report}'
   _globals['_CASELOADPARAMS']._serialized_start=196
   _globals['_CASELOADPARAMS']._serialized_end=287
-  _globals['_CASELOADSUMMARY']._serialized_start=290
-  _globals['_CASELOADSUMMARY']._serialized_end=540
-  _globals['_REPORT']._serialized_start=543
-  _globals['_REPORT']._serialized_end=1150
-  _globals['_REPORT_STATE']._serialized_start=974
-  _globals['_REPORT_STATE']._serialized_end=1080
+  _globals['_PRACTICESUMMARYPARAMS']._serialized_start=289
+  _globals['_PRACTICESUMMARYPARAMS']._serialized_end=359
+  _globals['_APPOINTMENTEXPORTPARAMS']._serialized_start=361
+  _globals['_APPOINTMENTEXPORTPARAMS']._serialized_end=461
+  _globals['_SESSIONTYPEFIGURES']._serialized_start=463
+  _globals['_SESSIONTYPEFIGURES']._serialized_end=573
+  _globals['_CASELOADSUMMARY']._serialized_start=576
+  _globals['_CASELOADSUMMARY']._serialized_end=935
+  _globals['_PRACTICESUMMARY']._serialized_start=937
+  _globals['_PRACTICESUMMARY']._serialized_end=1058
+  _globals['_EXPORTRESULT']._serialized_start=1060
+  _globals['_EXPORTRESULT']._serialized_end=1143
+  _globals['_REPORT']._serialized_start=1146
+  _globals['_REPORT']._serialized_end=2090
+  _globals['_REPORT_STATE']._serialized_start=1893
+  _globals['_REPORT_STATE']._serialized_end=2020
 # @@protoc_insertion_point(module_scope)

@@ -319,3 +319,13 @@ class UpdateSessionTypeRequest(_message.Message):
     update_mask: _field_mask_pb2.FieldMask
     request_id: str
     def __init__(self, session_type: _Optional[_Union[_resources_pb2.SessionType, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ExportAppointmentsRequest(_message.Message):
+    __slots__ = ("parent", "start_time", "end_time")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, parent: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -146,6 +146,11 @@ class SchedulingServiceStub:
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RescheduleSeriesRequest.SerializeToString,
                 response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.FromString,
                 _registered_method=True)
+        self.ExportAppointments = channel.unary_stream(
+                '/phs.scheduling.v1.SchedulingService/ExportAppointments',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+                _registered_method=True)
         self.ApproveAppointment = channel.unary_unary(
                 '/phs.scheduling.v1.SchedulingService/ApproveAppointment',
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ApproveAppointmentRequest.SerializeToString,
@@ -352,6 +357,15 @@ class SchedulingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportAppointments(self, request, context):
+        """Streams every appointment starting in a range, in start order, without
+        paging: for report workers aggregating as they read (memory stays flat
+        however large the practice). Use `psychologists/-` for all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ApproveAppointment(self, request, context):
         """Approves a client's request: PENDING -> BOOKED.
         """
@@ -505,6 +519,11 @@ def add_SchedulingServiceServicer_to_server(servicer, server):
                     servicer.RescheduleSeries,
                     request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RescheduleSeriesRequest.FromString,
                     response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.SerializeToString,
+            ),
+            'ExportAppointments': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportAppointments,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.SerializeToString,
             ),
             'ApproveAppointment': grpc.unary_unary_rpc_method_handler(
                     servicer.ApproveAppointment,
@@ -1110,6 +1129,33 @@ class SchedulingService:
             '/phs.scheduling.v1.SchedulingService/RescheduleSeries',
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RescheduleSeriesRequest.SerializeToString,
             phs_dot_scheduling_dot_v1_dot_resources__pb2.Series.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAppointments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/ExportAppointments',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
             options,
             channel_credentials,
             insecure,

@@ -110,6 +110,11 @@ class SchedulingServiceStub:
     series when unset) to a new rhythm starting at `new_start_time`: they are
     cancelled (reason RESCHEDULED) and recreated, all or nothing.
     """
+    ExportAppointments: _grpc.UnaryStreamMultiCallable[_scheduling_service_pb2.ExportAppointmentsRequest, _resources_pb2.Appointment]
+    """Streams every appointment starting in a range, in start order, without
+    paging: for report workers aggregating as they read (memory stays flat
+    however large the practice). Use `psychologists/-` for all.
+    """
     ApproveAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.ApproveAppointmentRequest, _resources_pb2.Appointment]
     """Approves a client's request: PENDING -> BOOKED."""
     DeclineAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.DeclineAppointmentRequest, _resources_pb2.Appointment]
@@ -210,6 +215,11 @@ class SchedulingServiceAsyncStub(SchedulingServiceStub):
     """Moves the active occurrences starting at or after `from_time` (the whole
     series when unset) to a new rhythm starting at `new_start_time`: they are
     cancelled (reason RESCHEDULED) and recreated, all or nothing.
+    """
+    ExportAppointments: _aio.UnaryStreamMultiCallable[_scheduling_service_pb2.ExportAppointmentsRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
+    """Streams every appointment starting in a range, in start order, without
+    paging: for report workers aggregating as they read (memory stays flat
+    however large the practice). Use `psychologists/-` for all.
     """
     ApproveAppointment: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.ApproveAppointmentRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
     """Approves a client's request: PENDING -> BOOKED."""
@@ -434,6 +444,17 @@ class SchedulingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Moves the active occurrences starting at or after `from_time` (the whole
         series when unset) to a new rhythm starting at `new_start_time`: they are
         cancelled (reason RESCHEDULED) and recreated, all or nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportAppointments(
+        self,
+        request: _scheduling_service_pb2.ExportAppointmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_resources_pb2.Appointment], _abc.AsyncIterator[_resources_pb2.Appointment]]:
+        """Streams every appointment starting in a range, in start order, without
+        paging: for report workers aggregating as they read (memory stays flat
+        however large the practice). Use `psychologists/-` for all.
         """
 
     @_abc_1.abstractmethod

@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("update_time", TS, nullable=False),
         sa.Column("complete_time", TS, nullable=True),
         sa.CheckConstraint(
-            "state IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED')", name="reports_state_known"
+            "state IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED')", name="reports_state_known"
         ),
     )
     op.create_index("ix_reports_create", "reports", ["create_time", "id"])

@@ -1,4 +1,5 @@
-"""Count how often a job was published (the sweeper re-publishes stuck jobs).
+"""Count how often a job was published (the sweeper re-publishes stuck jobs);
+keep an export's file; say when a result expires.
 
 Revision ID: 0002
 Revises: 0001
@@ -18,7 +19,11 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("reports", sa.Column("publications", sa.Integer, nullable=False, server_default="1"))
+    op.add_column("reports", sa.Column("content", sa.LargeBinary, nullable=True))
+    op.add_column("reports", sa.Column("expire_time", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("reports", "expire_time")
+    op.drop_column("reports", "content")
     op.drop_column("reports", "publications")
