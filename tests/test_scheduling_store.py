@@ -204,3 +204,32 @@ def test_migrating_again_is_a_no_op(db_url: str) -> None:
         assert conn.execute(text("SELECT version_num FROM alembic_version_scheduling")).scalar_one() == "0003"
         assert conn.execute(text("SELECT count(*) FROM session_types")).scalar_one() == 4
     s.close()
+
+
+def test_blocks_longer_than_a_day_are_refused_by_the_database(store: Store) -> None:
+    pid, cid = _setup(store)
+    row = {
+        "id": "long-1",
+        "psychologist_id": pid,
+        "client_id": cid,
+        "session_type_code": "90834",
+        "start_time": T0,
+        "end_time": T0 + dt.timedelta(minutes=45),
+        "block_start": T0,
+        "block_end": T0 + dt.timedelta(hours=25),
+        "state": "CANCELLED",
+        "version": 1,
+        "create_time": T0,
+        "update_time": T0,
+    }
+    with pytest.raises(IntegrityError, match="block_under_a_day"), store.engine.begin() as conn:
+        conn.execute(insert(appointments).values(**row))
+
+
+def test_overlap_is_found_across_midnight_and_long_history(store: Store) -> None:
+    pid, cid = _setup(store)
+    late = dt.datetime(2031, 3, 10, 23, 30, tzinfo=dt.UTC)
+    _book(store, pid, cid, late, code="90837")  # 23:30 to 00:45 the next day with its buffer
+    with pytest.raises(SlotConflict):
+        _book(store, pid, cid, late + dt.timedelta(minutes=60))  # 00:30 next day
+    _book(store, pid, cid, late + dt.timedelta(minutes=75))

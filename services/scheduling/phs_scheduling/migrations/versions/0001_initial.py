@@ -20,7 +20,10 @@ TS = sa.DateTime(timezone=True)
 
 # The overlap rule, in SQLite trigger form. Timestamps are stored as fixed-format
 # UTC text, so text comparison is time comparison. BEGIN IMMEDIATE makes every
-# writer run this check alone.
+# writer run this check alone. A block (session plus buffers) is shorter than a
+# day, so only appointments starting within a day of the new block can overlap
+# it: that bound lets the (psychologist_id, start_time) index find them instead of
+# scanning the psychologist's whole history.
 _SQLITE_OVERLAP = """
 CREATE TRIGGER appointments_no_overlap_{when}
 BEFORE {event} ON appointments
@@ -30,11 +33,22 @@ BEGIN
   WHERE EXISTS (
     SELECT 1 FROM appointments a
     WHERE a.psychologist_id = NEW.psychologist_id
+      AND a.start_time > strftime('%Y-%m-%d %H:%M:%f', NEW.block_start, '-1 day')
+      AND a.start_time < strftime('%Y-%m-%d %H:%M:%f', NEW.block_end, '+1 day')
       AND a.id <> NEW.id
       AND a.state IN ('PENDING', 'BOOKED')
       AND a.block_start < NEW.block_end
       AND NEW.block_start < a.block_end
   );
+END
+"""
+
+_SQLITE_SHORT_BLOCK = """
+CREATE TRIGGER appointments_block_under_a_day_{when}
+BEFORE {event} ON appointments
+FOR EACH ROW WHEN julianday(NEW.block_end) - julianday(NEW.block_start) >= 1
+BEGIN
+  SELECT RAISE(ABORT, 'appointments_block_under_a_day');
 END
 """
 
@@ -145,7 +159,12 @@ def upgrade() -> None:
         sa.Column("create_time", TS, nullable=False),
     )
 
+    # Blocks are shorter than a day (the SQLite overlap check relies on it).
     if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "ALTER TABLE appointments ADD CONSTRAINT appointments_block_under_a_day "
+            "CHECK (block_end - block_start < interval '1 day')"
+        )
         op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
         op.execute(
             "ALTER TABLE appointments ADD CONSTRAINT appointments_no_overlap "
@@ -154,6 +173,8 @@ def upgrade() -> None:
             "WHERE (state IN ('PENDING', 'BOOKED'))"
         )
     else:
+        op.execute(_SQLITE_SHORT_BLOCK.format(when="insert", event="INSERT"))
+        op.execute(_SQLITE_SHORT_BLOCK.format(when="update", event="UPDATE OF block_start, block_end"))
         op.execute(_SQLITE_OVERLAP.format(when="insert", event="INSERT"))
         op.execute(
             _SQLITE_OVERLAP.format(
