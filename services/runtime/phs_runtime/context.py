@@ -12,6 +12,11 @@ IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 _MAX_LEN = 128
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# Fields a handler adds to its RPC's one "rpc finished" log line (resource names, states;
+# never health information).
+_annotations: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
+    "annotations", default=None
+)
 
 
 def new_request_id() -> str:
@@ -35,7 +40,20 @@ def current_request_id() -> str | None:
 def request_context(request_id: str | None) -> Iterator[str]:
     rid = sanitize_request_id(request_id) or new_request_id()
     token = request_id_var.set(rid)
+    notes = _annotations.set({})
     try:
         yield rid
     finally:
+        _annotations.reset(notes)
         request_id_var.reset(token)
+
+
+def annotate(**fields: object) -> None:
+    """Add fields to the current request's log line (no-op outside a request)."""
+    notes = _annotations.get()
+    if notes is not None:
+        notes.update(fields)
+
+
+def current_annotations() -> dict[str, object]:
+    return dict(_annotations.get() or {})

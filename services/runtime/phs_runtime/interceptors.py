@@ -20,7 +20,7 @@ from grpc_status import rpc_status
 from sqlalchemy.exc import OperationalError
 
 from phs_runtime import metrics
-from phs_runtime.context import REQUEST_ID_HEADER, current_request_id, request_context
+from phs_runtime.context import REQUEST_ID_HEADER, current_annotations, current_request_id, request_context
 from phs_runtime.errors import ApiError, internal, unavailable
 
 log = logging.getLogger("phs.rpc")
@@ -129,6 +129,7 @@ class _Call:
             log.info(
                 "rpc finished",
                 extra={
+                    **current_annotations(),
                     "grpc_method": self.full_method,
                     "grpc_code": code.name,
                     "duration_ms": round(elapsed * 1000, 2),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from types import SimpleNamespace
@@ -23,7 +22,7 @@ from phs.scheduling.v1 import scheduling_service_pb2 as s
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as s_grpc
 from phs_runtime import idempotency, paging
 from phs_runtime import outbox as outbox_mod
-from phs_runtime.context import REQUEST_ID_HEADER, current_request_id
+from phs_runtime.context import REQUEST_ID_HEADER, annotate, current_request_id
 from phs_runtime.errors import ApiError, Violations, already_exists, failed_precondition, invalid_argument
 from phs_runtime.outbox import OutboxMessage
 from phs_runtime.resources import (
@@ -38,8 +37,6 @@ from phs_scheduling import availability
 from phs_scheduling.slots import Busy, free_slots
 from phs_scheduling.store import AppointmentFilter, SlotConflict, Store, etag_of
 from phs_scheduling.tables import ACTIVE_STATES, clients, outbox, psychologists, session_types
-
-log = logging.getLogger(__name__)
 
 State = r.Appointment.State
 STATE_TO_DB = {
@@ -243,7 +240,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         created = self.store.idempotent_write(
             "CreatePsychologist", rid, idempotency.fingerprint(request), r.Psychologist, write
         )
-        log.info("psychologist created", extra={"resource": created.name})
+        annotate(event="psychologist created", **{"resource": created.name})
         return created
 
     def GetPsychologist(
@@ -295,7 +292,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         created = self.store.idempotent_write(
             "CreateClient", rid, idempotency.fingerprint(request), r.Client, write
         )
-        log.info("client created", extra={"resource": created.name})
+        annotate(event="client created", **{"resource": created.name})
         return created
 
     def GetClient(self, request: s.GetClientRequest, context: grpc.ServicerContext) -> r.Client:
@@ -338,7 +335,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 
         fingerprint = idempotency.fingerprint(request)
         updated = self.store.idempotent_write(method, rid, fingerprint, response_type, write)
-        log.info("resource updated", extra={"resource": name, "fields": sorted(values)})
+        annotate(event="resource updated", **{"resource": name, "fields": sorted(values)})
         return updated
 
     def UpdatePsychologist(
@@ -430,7 +427,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 
         fingerprint = idempotency.fingerprint(request)
         created = self.store.idempotent_write("CreateSessionType", rid, fingerprint, r.SessionType, write)
-        log.info("session type created", extra={"resource": created.name})
+        annotate(event="session type created", **{"resource": created.name})
         return created
 
     def UpdateSessionType(
@@ -509,7 +506,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             return created
 
         created = self._write_booking("CreateAppointment", rid, request, write, pid, code, start)
-        log.info("appointment created", extra={"resource": created.name, "state": state})
+        annotate(event="appointment created", **{"resource": created.name, "state": state})
         return created
 
     def _write_booking(
@@ -605,7 +602,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             method, rid, idempotency.fingerprint(request), r.Appointment, write
         )
         self.on_event()
-        log.info("appointment changed", extra={"resource": changed.name, "state": to_state})
+        annotate(event="appointment changed", **{"resource": changed.name, "state": to_state})
         return changed
 
     def _cancellation(self, reason: str, actor: str) -> Callable[[Any, dt.datetime], dict[str, Any]]:
@@ -714,7 +711,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             client_id = self.store.get_appointment(pid, aid).client_id
             self._check_client_request(pid, client_id, code, start, "start_time")
         moved = self._write_booking("RescheduleAppointment", rid, request, write, pid, code, start)
-        log.info("appointment rescheduled", extra={"resource": moved.name, "from": moved.rescheduled_from})
+        annotate(event="appointment rescheduled", **{"resource": moved.name, "from": moved.rescheduled_from})
         return moved
 
     def CompleteAppointment(
@@ -835,7 +832,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 
         fingerprint = idempotency.fingerprint(request)
         updated = self.store.idempotent_write("UpdateAvailability", rid, fingerprint, r.Availability, write)
-        log.info("availability updated", extra={"resource": updated.name, "fields": list(paths)})
+        annotate(event="availability updated", **{"resource": updated.name, "fields": list(paths)})
         return updated
 
     # -- series ---------------------------------------------------------------------------------
@@ -907,7 +904,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         except SlotConflict:
             raise self._series_conflicts(pid, code, starts, ZoneInfo(psych.time_zone)) from None
         self.on_event()
-        log.info("series created", extra={"resource": created.name, "occurrences": len(starts)})
+        annotate(event="series created", **{"resource": created.name, "occurrences": len(starts)})
         return created
 
     def _series_conflicts(self, pid: str, code: str, starts: list[dt.datetime], tz: ZoneInfo) -> ApiError:
@@ -969,7 +966,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             "CancelSeries", rid, idempotency.fingerprint(request), r.Series, write
         )
         self.on_event()
-        log.info("series cancelled", extra={"resource": done.name})
+        annotate(event="series cancelled", **{"resource": done.name})
         return done
 
     def RescheduleSeries(self, request: s.RescheduleSeriesRequest, context: grpc.ServicerContext) -> r.Series:
@@ -1035,7 +1032,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         except SlotConflict:
             raise self._series_conflicts(pid, row.session_type_code, starts, tz) from None
         self.on_event()
-        log.info("series rescheduled", extra={"resource": moved.name, "occurrences": len(starts)})
+        annotate(event="series rescheduled", **{"resource": moved.name, "occurrences": len(starts)})
         return moved
 
     def ExportAppointments(
