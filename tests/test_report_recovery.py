@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +14,7 @@ from typing import Any
 
 import grpc
 import pytest
+from kafka import KafkaConsumer, KafkaProducer
 from sqlalchemy import update
 
 from phs.reports.v1 import jobs_pb2
@@ -227,5 +230,132 @@ def test_watch_streams_each_change_and_a_cancelled_job_is_never_run(tmp_path: Pa
         )
         final = _get(stack, job.name)
         assert final.state == S.STATE_CANCELLED and final.attempts == 0
+    finally:
+        stack.stop()
+
+
+def _consume(stack: Stack, topic: str, key: str, timeout_ms: int = 15000) -> list[Any]:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=[stack.kafka_bootstrap],
+        group_id=f"audit-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=timeout_ms,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
+    try:
+        for msg in consumer:
+            if msg.key == key.encode():
+                return [msg]
+        return []
+    finally:
+        consumer.close()
+
+
+def test_a_job_cancelled_while_running_stops_and_stays_cancelled(tmp_path: Path) -> None:
+    stack = Stack(root=tmp_path, ports=Ports.free(), extra_env={"PHS_REPORT_PROGRESS_EVERY": "1"})
+    proxy: TcpProxy | None = None
+    try:
+        stack.start_kafka()
+        stack.start_scheduling()
+        stack.start_reports_api()
+        wait_serving(stack.reports_target, "phs.reports.v1.ReportService", 60)
+        wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
+        psych = _psychologist_with_bookings(stack, 3)
+        proxy = TcpProxy(("127.0.0.1", stack.ports.scheduling))
+        stack.extra_env = {"PHS_REPORT_PROGRESS_EVERY": "1", "PHS_SCHEDULING_TARGET": proxy.address}
+        stack.start_worker()
+        wait_serving(stack.worker_target, "phs.reports.v1.ReportWorker", 60)
+        proxy.delay_s = 2.0
+        job = _report(stack, psych)
+        eventually(
+            lambda: _get(stack, job.name).state == rr.Report.State.STATE_RUNNING, 30, 0.05, what="job running"
+        )
+        with grpc.insecure_channel(stack.reports_target) as ch:
+            rs_grpc.ReportServiceStub(ch).CancelReport(rs.CancelReportRequest(name=job.name))
+        eventually(
+            lambda: '"outcome": "cancelled"' in stack.log("reports-worker").read_text(),
+            30,
+            what="the worker stopped the cancelled job",
+        )
+        final = _get(stack, job.name)
+        assert final.state == rr.Report.State.STATE_CANCELLED and not final.HasField("caseload")
+    finally:
+        if proxy is not None:
+            proxy.cut()
+        stack.stop()
+
+
+def test_out_of_attempts_the_worker_fails_the_job_and_dead_letters_it(tmp_path: Path) -> None:
+    from phs_devstack import free_port
+
+    nowhere = f"127.0.0.1:{free_port()}"  # scheduling is unreachable for this worker
+    stack = Stack(root=tmp_path, ports=Ports.free())
+    try:
+        stack.start_kafka()
+        stack.start_scheduling()
+        stack.start_reports_api()
+        wait_serving(stack.reports_target, "phs.reports.v1.ReportService", 60)
+        wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
+        psych = _psychologist_with_bookings(stack, 1)
+        stack.extra_env = {
+            "PHS_SCHEDULING_TARGET": nowhere,
+            "PHS_REPORT_MAX_ATTEMPTS": "2",
+            "PHS_REPORT_RETRY_BACKOFF_SECONDS": "0.1",
+            "PHS_REPORT_RPC_TIMEOUT_SECONDS": "2",
+        }
+        stack.start_worker()
+        job = _report(stack, psych)
+
+        def failed() -> rr.Report | None:
+            r = _get(stack, job.name)
+            return r if r.state == rr.Report.State.STATE_FAILED else None
+
+        final = eventually(failed, 60, 0.2, what="job failed")
+        assert final.attempts == 2 and final.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+        job_id = job.name.split("/")[1]
+        dead = _consume(stack, "phs.reports.jobs.dlq.v1", job_id)
+        assert dead and jobs_pb2.ReportJobMessage.FromString(dead[0].value).report == job.name
+    finally:
+        stack.stop()
+
+
+def test_a_duplicate_message_changes_nothing_and_a_surviving_worker_takes_over(tmp_path: Path) -> None:
+    stack = Stack(root=tmp_path, ports=Ports.free())
+    try:
+        stack.start()
+        psych = _psychologist_with_bookings(stack, 2)
+        first = _wait_succeeded(stack, _report(stack, psych).name, "first job")
+
+        # The same message again (a relay re-send, a rebalance): one result, nothing recounted.
+        producer = KafkaProducer(bootstrap_servers=[stack.kafka_bootstrap])
+        msg = job_message("phs.reports.jobs.v1", first.name.split("/")[1], 1, "dup")
+        producer.send(msg.topic, key=msg.key.encode(), value=msg.payload).get(timeout=10)
+        producer.close()
+        eventually(
+            lambda: (
+                '"outcome": "duplicate"' in stack.log("reports-worker").read_text()
+                or "job already final" in stack.log("reports-worker").read_text()
+            ),
+            30,
+            what="duplicate seen",
+        )
+        again = _get(stack, first.name)
+        assert again.attempts == first.attempts and again.update_time == first.update_time
+
+        # Two workers share the partitions; one dies; the other finishes every job.
+        from phs_devstack import free_port
+
+        stack.start_worker("reports-worker-2", free_port(), free_port())
+        time.sleep(8)  # let the group rebalance over both workers
+        stack.stop_proc("reports-worker", sig=signal.SIGKILL)
+        names = [_report(stack, psych).name for _ in range(4)]
+        for name in names:
+            assert (
+                _wait_succeeded(stack, name, f"{name} on the surviving worker").caseload.appointments_total
+                == 2
+            )
     finally:
         stack.stop()

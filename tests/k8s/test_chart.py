@@ -448,7 +448,12 @@ def test_alert_metrics_are_ones_the_code_exports() -> None:
         CHART / "dashboards" / "phs-overview.json"
     ).read_text()
     used = set(re.findall(r"\b(?:phs|grpc_server)_[a-z_]+\b", used_text))
-    assert {"phs_report_jobs_total", "phs_outbox_backlog", "grpc_server_handled_total"} <= used
+    assert {
+        "phs_report_jobs_total",
+        "phs_outbox_backlog",
+        "phs_report_consumer_lag",
+        "grpc_server_handled_total",
+    } <= used
     for metric in used:
         base = re.sub(r"_(bucket|count|sum)$", "", metric)
         assert base in defined, f"{metric} is not exported by services/"

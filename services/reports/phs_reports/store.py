@@ -178,7 +178,7 @@ class Store:
             res = conn.execute(
                 update(reports)
                 .where(reports.c.id == job_id, reports.c.state.not_in(FINAL_STATES))
-                .values(state=RUNNING, attempts=reports.c.attempts + 1, update_time=now)
+                .values(state=RUNNING, attempts=reports.c.attempts + 1, progress=0, update_time=now)
             )
             if res.rowcount != 1:
                 return None
@@ -194,8 +194,22 @@ class Store:
             job_id, SUCCEEDED, result=result, error=None, content=content, retention=retention
         )
 
-    def fail(self, job_id: str, error: status_pb2.Status) -> bool:
-        return self._finish(job_id, FAILED, result=None, error=error.SerializeToString())
+    def fail(self, job_id: str, error: status_pb2.Status, dead_letter: OutboxMessage | None = None) -> bool:
+        """FAILED with the reason; with `dead_letter`, its message is queued in the same transaction."""
+        return self._finish(
+            job_id, FAILED, result=None, error=error.SerializeToString(), dead_letter=dead_letter
+        )
+
+    def progress(self, job_id: str, appointments: int) -> bool:
+        """Record progress (and that the job is alive, for the sweeper); False once the
+        job is no longer RUNNING, e.g. cancelled."""
+        with db.write_transaction(self.engine) as conn:
+            res = conn.execute(
+                update(reports)
+                .where(reports.c.id == job_id, reports.c.state == RUNNING)
+                .values(progress=appointments, update_time=utcnow())
+            )
+            return bool(res.rowcount == 1)
 
     def release(self, job_id: str) -> None:
         """Put a RUNNING job back to QUEUED (worker shutting down mid-job)."""
@@ -214,6 +228,7 @@ class Store:
         error: bytes | None,
         content: bytes | None = None,
         retention: dt.timedelta | None = None,
+        dead_letter: OutboxMessage | None = None,
     ) -> bool:
         with db.write_transaction(self.engine) as conn:
             now = utcnow()
@@ -230,7 +245,11 @@ class Store:
                     expire_time=now + retention if retention else None,
                 )
             )
-            return bool(res.rowcount == 1)
+            if res.rowcount != 1:
+                return False
+            if dead_letter is not None:
+                enqueue(conn, outbox, dead_letter, now)
+            return True
 
     def cancel(self, job_id: str) -> Row[Any]:
         """CANCELLED if still QUEUED or RUNNING; the row as it is now either way."""

@@ -27,6 +27,7 @@ reports = Table(
     Column("complete_time", UtcDateTime, nullable=True),
     Column("content", LargeBinary, nullable=True),  # an export's file
     Column("expire_time", UtcDateTime, nullable=True),
+    Column("progress", Integer, nullable=False, server_default="0"),
 )
 
 # Transactional outbox: written with the job, published to Kafka by the relay.

@@ -14,7 +14,9 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -24,12 +26,14 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from phs.reports.v1 import jobs_pb2
 from phs.reports.v1 import resources_pb2 as r
+from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_reports import WORKER_HEALTH_NAME, compute
+from phs_reports.messages import job_message
 from phs_reports.resources import CSV, KIND_CASELOAD, KIND_EXPORT, KIND_PRACTICE
 from phs_reports.store import Store
 from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_float, env_int, env_str
-from phs_runtime.context import REQUEST_ID_HEADER, request_context
+from phs_runtime.context import REQUEST_ID_HEADER, current_request_id, request_context
 from phs_runtime.errors import ApiError
 from phs_runtime.health import Check
 from phs_runtime.interceptors import client_channel
@@ -48,6 +52,11 @@ JOB_DURATION = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 IN_PROGRESS = Gauge("phs_report_jobs_in_progress", "Report jobs being computed now.")
+CONSUMER_LAG = Gauge(
+    "phs_report_consumer_lag",
+    "Job messages not yet consumed, per assigned partition.",
+    ["topic", "partition"],
+)
 
 # Failures worth another attempt: the dependency may come back.
 TRANSIENT = {
@@ -58,6 +67,10 @@ TRANSIENT = {
     grpc.StatusCode.INTERNAL,
     grpc.StatusCode.UNKNOWN,
 }
+
+
+class JobCancelled(Exception):
+    """The job was cancelled while this worker computed it."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class WorkerConfig:
     heartbeat_interval_ms: int
     fetch_max_wait_ms: int
     retention: dt.timedelta
+    progress_every: int
 
     @classmethod
     def from_env(cls) -> WorkerConfig:
@@ -86,6 +100,7 @@ class WorkerConfig:
             fetch_max_wait_ms=env_int("PHS_KAFKA_FETCH_MAX_WAIT_MS", 100),
             # How long results (and export files) are kept.
             retention=dt.timedelta(days=env_float("PHS_REPORT_RETENTION_DAYS", 30.0)),
+            progress_every=env_int("PHS_REPORT_PROGRESS_EVERY", 5000),
         )
 
 
@@ -98,6 +113,7 @@ class Worker:
         self.channel = client_channel(cfg.scheduling_target)
         self.scheduling = ss_grpc.SchedulingServiceStub(self.channel)
         self.consumer: KafkaConsumer | None = None
+        self._lag_measured = 0.0
 
     # -- the job ---------------------------------------------------------------
 
@@ -130,7 +146,9 @@ class Worker:
     def _run(self, job_id: str, kind: str, params: bytes, attempt: int, extra: dict[str, object]) -> str:
         while True:
             try:
-                result, content = self._compute(kind, params)
+                result, content = self._compute(job_id, kind, params)
+            except JobCancelled:
+                return "cancelled"
             except grpc.RpcError as err:
                 code = err.code()
                 if code in TRANSIENT and attempt < self.cfg.max_attempts and not self.stop.is_set():
@@ -147,26 +165,41 @@ class Worker:
                     return "released"
                 reason = "DEPENDENCY_UNAVAILABLE" if code in TRANSIENT else code.name
                 status = ApiError(code, f"scheduling data unavailable: {code.name}", reason).to_status()
+                if code in TRANSIENT:  # out of attempts: the job goes to the dead-letter topic too
+                    dead = job_message(self.kafka.report_dead_letter_topic, job_id, 0, current_request_id())
+                    return "failed" if self.store.fail(job_id, status, dead) else "duplicate"
                 return "failed" if self.store.fail(job_id, status) else "duplicate"
             done = self.store.succeed(job_id, result, content, self.cfg.retention)
             return "succeeded" if done else "duplicate"
 
-    def _compute(self, kind: str, params: bytes) -> tuple[bytes, bytes | None]:
+    def _tracked(self, job_id: str, rows: Iterator[sr.Appointment]) -> Iterator[sr.Appointment]:
+        """Pass rows through, recording progress (a heartbeat for the sweeper) every few
+        thousand; stop as soon as the job turns out to be cancelled."""
+        n = 0
+        for n, row in enumerate(rows, 1):
+            if n % self.cfg.progress_every == 0 and not self.store.progress(job_id, n):
+                raise JobCancelled(job_id)
+            yield row
+        self.store.progress(job_id, n)
+
+    def _compute(self, job_id: str, kind: str, params: bytes) -> tuple[bytes, bytes | None]:
         """(serialized result, file content or None), aggregated as the export streams."""
         timeout = self.cfg.rpc_timeout_s
+
+        def rows(parent: str, interval: Any) -> Iterator[sr.Appointment]:
+            return self._tracked(job_id, compute.stream(self.scheduling, parent, interval, timeout))
+
         if kind == KIND_CASELOAD:
             c = r.CaseloadParams.FromString(params)
-            rows = compute.stream(self.scheduling, c.psychologist, c.interval, timeout)
-            return compute.caseload(rows, c.psychologist).SerializeToString(), None
+            return compute.caseload(
+                rows(c.psychologist, c.interval), c.psychologist
+            ).SerializeToString(), None
         if kind == KIND_PRACTICE:
             p = r.PracticeSummaryParams.FromString(params)
-            rows = compute.stream(self.scheduling, "psychologists/-", p.interval, timeout)
-            return compute.practice_summary(rows).SerializeToString(), None
+            return compute.practice_summary(rows("psychologists/-", p.interval)).SerializeToString(), None
         if kind == KIND_EXPORT:
             e = r.AppointmentExportParams.FromString(params)
-            data, count = compute.export_csv(
-                compute.stream(self.scheduling, e.psychologist, e.interval, timeout)
-            )
+            data, count = compute.export_csv(rows(e.psychologist, e.interval))
             start = e.interval.start_time.ToDatetime().date().isoformat()
             result = r.ExportResult(
                 rows=count, bytes=len(data), content_type=CSV, filename=f"appointments-{start}.csv"
@@ -207,6 +240,7 @@ class Worker:
                 for tp, records in batch.items():
                     for record in records:
                         self._process(tp, record)
+                self._measure_lag()
             except Exception as exc:  # noqa: BLE001 - broker or database outage: reconnect and retry
                 log.warning(
                     "consumer error; retrying", extra={"error": type(exc).__name__, "retry_in_s": backoff}
@@ -229,6 +263,20 @@ class Worker:
                 )
             assert self.consumer is not None
             self.consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "", -1)})
+
+    def _measure_lag(self) -> None:
+        """Consumer lag per assigned partition (end offset minus position), every few seconds."""
+        now = time.monotonic()
+        if self.consumer is None or now - self._lag_measured < 5:
+            return
+        self._lag_measured = now
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return
+        ends = self.consumer.end_offsets(assigned)
+        for tp in assigned:
+            lag = max(0, ends.get(tp, 0) - self.consumer.position(tp))
+            CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
 
     def _close_consumer(self) -> None:
         if self.consumer is not None:

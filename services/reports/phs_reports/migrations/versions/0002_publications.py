@@ -21,9 +21,11 @@ def upgrade() -> None:
     op.add_column("reports", sa.Column("publications", sa.Integer, nullable=False, server_default="1"))
     op.add_column("reports", sa.Column("content", sa.LargeBinary, nullable=True))
     op.add_column("reports", sa.Column("expire_time", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("reports", sa.Column("progress", sa.Integer, nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    op.drop_column("reports", "progress")
     op.drop_column("reports", "expire_time")
     op.drop_column("reports", "content")
     op.drop_column("reports", "publications")
