@@ -138,7 +138,11 @@ def test_export_streams_appointments_in_start_order(stack: Stack) -> None:
         req = ss.ExportAppointmentsRequest(parent=p.name)
         req.start_time.FromDatetime(future_slot(39))
         req.end_time.FromDatetime(future_slot(45))
-        got = [a.start_time.ToDatetime(tzinfo=dt.UTC) for a in stub.ExportAppointments(req, timeout=10)]
+        got = [
+            a.start_time.ToDatetime(tzinfo=dt.UTC)
+            for batch in stub.ExportAppointments(req, timeout=10)
+            for a in batch.appointments
+        ]
         assert got == sorted(starts)
         req.parent = "psychologists/00000000-0000-0000-0000-000000000000"
         with pytest.raises(grpc.RpcError) as err:

@@ -233,3 +233,33 @@ def test_overlap_is_found_across_midnight_and_long_history(store: Store) -> None
     with pytest.raises(SlotConflict):
         _book(store, pid, cid, late + dt.timedelta(minutes=60))  # 00:30 next day
     _book(store, pid, cid, late + dt.timedelta(minutes=75))
+
+
+def test_the_fast_export_path_builds_exactly_the_resource(store: Store) -> None:
+    from phs_scheduling.service import appointment_pb, export_pb
+
+    pid, cid = _setup(store)
+    a = _book(store, pid, cid, T0)
+    b = _book(store, pid, cid, T0 + dt.timedelta(hours=3))
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(appointments)
+            .where(appointments.c.id == b.name.rsplit("/", 1)[1])
+            .values(
+                state="CANCELLED",
+                cancel_reason="CLIENT_ILLNESS",
+                cancelled_by="CLIENT",
+                cancel_late=True,
+                cancel_time=T0 - dt.timedelta(hours=2, microseconds=5),
+                series_id="s-1",
+                original_start_time=T0 + dt.timedelta(hours=2),
+                rescheduled_from_id="x-1",
+            )
+        )
+    exported = [
+        export_pb(row)
+        for row in store.stream_appointments(pid, T0 - dt.timedelta(days=1), T0 + dt.timedelta(days=1))
+    ]
+    expected = [appointment_pb(store.get_appointment(pid, x.name.rsplit("/", 1)[1])) for x in (a, b)]
+    assert exported == expected
+    assert exported[1].cancellation.late and exported[1].series.endswith("/series/s-1")

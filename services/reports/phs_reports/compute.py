@@ -10,7 +10,6 @@ import csv
 import io
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 from google.type import interval_pb2
 
@@ -28,59 +27,72 @@ def stream(
     stub: ss_grpc.SchedulingServiceStub, parent: str, interval: interval_pb2.Interval, timeout_s: float
 ) -> Iterator[sr.Appointment]:
     """Every appointment of `parent` starting in the interval, as the server streams them."""
-    yield from stub.ExportAppointments(
-        ss.ExportAppointmentsRequest(
-            parent=parent, start_time=interval.start_time, end_time=interval.end_time
-        ),
-        timeout=timeout_s,
+    request = ss.ExportAppointmentsRequest(
+        parent=parent, start_time=interval.start_time, end_time=interval.end_time
     )
+    for batch in stub.ExportAppointments(request, timeout=timeout_s):
+        yield from batch.appointments
 
 
-@dataclass
 class Tally:
-    out: r.CaseloadSummary = field(default_factory=r.CaseloadSummary)
-    clients: set[str] = field(default_factory=set)
-    by_type: dict[str, r.SessionTypeFigures] = field(default_factory=dict)
+    """Running counts for one psychologist (or the practice), in plain ints: this runs
+    once per appointment, so it avoids touching protobuf fields until the end."""
+
+    __slots__ = ("by_state", "by_type", "clients", "late", "minutes")
+
+    def __init__(self) -> None:
+        self.by_state = [0] * 8  # indexed by Appointment.State
+        self.late = 0
+        self.minutes = 0
+        self.clients: set[str] = set()
+        self.by_type: dict[str, list[int]] = {}  # session type -> [appointments, completed, minutes]
 
     def add(self, a: sr.Appointment) -> None:
-        out = self.out
-        out.appointments_total += 1
-        if a.state == State.STATE_PENDING:
-            out.pending += 1
-        elif a.state == State.STATE_BOOKED:
-            out.booked += 1
-        elif a.state == State.STATE_COMPLETED:
-            out.completed += 1
-        elif a.state == State.STATE_CANCELLED:
-            out.cancelled += 1
-            out.late_cancelled += a.cancellation.late
-        elif a.state == State.STATE_DECLINED:
-            out.declined += 1
-        elif a.state == State.STATE_NO_SHOW:
-            out.no_show += 1
+        state = a.state
+        self.by_state[state] += 1
         figures = self.by_type.get(a.session_type)
         if figures is None:
-            figures = self.by_type[a.session_type] = r.SessionTypeFigures(session_type=a.session_type)
-        figures.appointments += 1
-        if a.state == State.STATE_COMPLETED:
-            figures.completed += 1
-        if a.state in DELIVERED:
+            figures = self.by_type[a.session_type] = [0, 0, 0]
+        figures[0] += 1
+        if state == _CANCELLED:
+            self.late += a.cancellation.late
+        elif state in _DELIVERED:
             minutes = (a.end_time.seconds - a.start_time.seconds) // 60
-            out.scheduled_minutes += minutes
-            figures.scheduled_minutes += minutes
-        if a.state in SEEN:
+            self.minutes += minutes
+            figures[2] += minutes
+            if state == _COMPLETED:
+                figures[1] += 1
+        if state in _SEEN:
             self.clients.add(a.client)
 
     def summary(self, psychologist: str) -> r.CaseloadSummary:
-        out = r.CaseloadSummary()
-        out.CopyFrom(self.out)
-        out.psychologist = psychologist
-        out.distinct_clients = len(self.clients)
+        n = self.by_state
+        out = r.CaseloadSummary(
+            psychologist=psychologist,
+            appointments_total=sum(n),
+            pending=n[State.STATE_PENDING],
+            booked=n[State.STATE_BOOKED],
+            completed=n[State.STATE_COMPLETED],
+            cancelled=n[State.STATE_CANCELLED],
+            declined=n[State.STATE_DECLINED],
+            no_show=n[State.STATE_NO_SHOW],
+            scheduled_minutes=self.minutes,
+            distinct_clients=len(self.clients),
+            late_cancelled=self.late,
+        )
         attended = out.completed + out.no_show
         out.no_show_rate = out.no_show / attended if attended else 0.0
         out.late_cancel_rate = out.late_cancelled / out.appointments_total if out.appointments_total else 0.0
-        out.by_session_type.extend(self.by_type[k] for k in sorted(self.by_type))
+        out.by_session_type.extend(
+            r.SessionTypeFigures(session_type=k, appointments=v[0], completed=v[1], scheduled_minutes=v[2])
+            for k, v in sorted(self.by_type.items())
+        )
         return out
+
+
+_CANCELLED, _COMPLETED = int(State.STATE_CANCELLED), int(State.STATE_COMPLETED)
+_DELIVERED = frozenset(int(x) for x in DELIVERED)
+_SEEN = frozenset(int(x) for x in SEEN)
 
 
 def caseload(appointments: Iterable[sr.Appointment], psychologist: str) -> r.CaseloadSummary:

@@ -10,10 +10,24 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    String,
+    and_,
+    bindparam,
+    exists,
+    insert,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from phs_runtime import db, idempotency
+from phs_runtime.db import UtcDateTime
 from phs_runtime.errors import aborted, already_exists, failed_precondition, not_found
 from phs_runtime.resources import new_id
 from phs_scheduling.tables import (
@@ -484,7 +498,11 @@ class Store:
         """Every appointment starting in [start, end), in start order, fetched in
         batches through a server-side cursor: memory does not grow with the range."""
         a = appointments.c
-        q = select(appointments).where(a.start_time >= start, a.start_time < end).order_by(a.start_time, a.id)
+        # Timestamps come back as the driver delivers them (text on SQLite, datetime on
+        # PostgreSQL; see service.export_pb): the generic type processing would cost
+        # more than the rest of the row at a million rows.
+        columns = [type_coerce(c, String) if isinstance(c.type, UtcDateTime) else c for c in appointments.c]
+        q = select(*columns).where(a.start_time >= start, a.start_time < end).order_by(a.start_time, a.id)
         with self.reader.connect() as conn:
             if psychologist_id is not None:
                 if (

@@ -329,3 +329,9 @@ class ExportAppointmentsRequest(_message.Message):
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     def __init__(self, parent: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ExportAppointmentsResponse(_message.Message):
+    __slots__ = ("appointments",)
+    APPOINTMENTS_FIELD_NUMBER: _ClassVar[int]
+    appointments: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Appointment]
+    def __init__(self, appointments: _Optional[_Iterable[_Union[_resources_pb2.Appointment, _Mapping]]] = ...) -> None: ...

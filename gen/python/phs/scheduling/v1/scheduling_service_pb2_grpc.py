@@ -149,7 +149,7 @@ class SchedulingServiceStub:
         self.ExportAppointments = channel.unary_stream(
                 '/phs.scheduling.v1.SchedulingService/ExportAppointments',
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsRequest.SerializeToString,
-                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsResponse.FromString,
                 _registered_method=True)
         self.ApproveAppointment = channel.unary_unary(
                 '/phs.scheduling.v1.SchedulingService/ApproveAppointment',
@@ -358,9 +358,10 @@ class SchedulingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ExportAppointments(self, request, context):
-        """Streams every appointment starting in a range, in start order, without
-        paging: for report workers aggregating as they read (memory stays flat
-        however large the practice). Use `psychologists/-` for all.
+        """Streams every appointment starting in a range, in start order, in
+        batches, without paging: for report workers aggregating as they read
+        (memory stays flat however large the practice). Use `psychologists/-`
+        for all.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -523,7 +524,7 @@ def add_SchedulingServiceServicer_to_server(servicer, server):
             'ExportAppointments': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportAppointments,
                     request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsRequest.FromString,
-                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.SerializeToString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsResponse.SerializeToString,
             ),
             'ApproveAppointment': grpc.unary_unary_rpc_method_handler(
                     servicer.ApproveAppointment,
@@ -1155,7 +1156,7 @@ class SchedulingService:
             target,
             '/phs.scheduling.v1.SchedulingService/ExportAppointments',
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsRequest.SerializeToString,
-            phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -110,10 +110,11 @@ class SchedulingServiceStub:
     series when unset) to a new rhythm starting at `new_start_time`: they are
     cancelled (reason RESCHEDULED) and recreated, all or nothing.
     """
-    ExportAppointments: _grpc.UnaryStreamMultiCallable[_scheduling_service_pb2.ExportAppointmentsRequest, _resources_pb2.Appointment]
-    """Streams every appointment starting in a range, in start order, without
-    paging: for report workers aggregating as they read (memory stays flat
-    however large the practice). Use `psychologists/-` for all.
+    ExportAppointments: _grpc.UnaryStreamMultiCallable[_scheduling_service_pb2.ExportAppointmentsRequest, _scheduling_service_pb2.ExportAppointmentsResponse]
+    """Streams every appointment starting in a range, in start order, in
+    batches, without paging: for report workers aggregating as they read
+    (memory stays flat however large the practice). Use `psychologists/-`
+    for all.
     """
     ApproveAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.ApproveAppointmentRequest, _resources_pb2.Appointment]
     """Approves a client's request: PENDING -> BOOKED."""
@@ -216,10 +217,11 @@ class SchedulingServiceAsyncStub(SchedulingServiceStub):
     series when unset) to a new rhythm starting at `new_start_time`: they are
     cancelled (reason RESCHEDULED) and recreated, all or nothing.
     """
-    ExportAppointments: _aio.UnaryStreamMultiCallable[_scheduling_service_pb2.ExportAppointmentsRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
-    """Streams every appointment starting in a range, in start order, without
-    paging: for report workers aggregating as they read (memory stays flat
-    however large the practice). Use `psychologists/-` for all.
+    ExportAppointments: _aio.UnaryStreamMultiCallable[_scheduling_service_pb2.ExportAppointmentsRequest, _scheduling_service_pb2.ExportAppointmentsResponse]  # type: ignore[assignment]
+    """Streams every appointment starting in a range, in start order, in
+    batches, without paging: for report workers aggregating as they read
+    (memory stays flat however large the practice). Use `psychologists/-`
+    for all.
     """
     ApproveAppointment: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.ApproveAppointmentRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
     """Approves a client's request: PENDING -> BOOKED."""
@@ -451,10 +453,11 @@ class SchedulingServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _scheduling_service_pb2.ExportAppointmentsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_resources_pb2.Appointment], _abc.AsyncIterator[_resources_pb2.Appointment]]:
-        """Streams every appointment starting in a range, in start order, without
-        paging: for report workers aggregating as they read (memory stays flat
-        however large the practice). Use `psychologists/-` for all.
+    ) -> _typing.Union[_abc.Iterator[_scheduling_service_pb2.ExportAppointmentsResponse], _abc.AsyncIterator[_scheduling_service_pb2.ExportAppointmentsResponse]]:
+        """Streams every appointment starting in a range, in start order, in
+        batches, without paging: for report workers aggregating as they read
+        (memory stays flat however large the practice). Use `psychologists/-`
+        for all.
         """
 
     @_abc_1.abstractmethod
