@@ -76,6 +76,7 @@ bench: install
 	$(PY) -m bench.rest_booking
 	$(PY) -m bench.slot_search
 	$(PY) -m bench.report_latency
+	$(PY) -m bench.practice_summary --appointments 100000
 
 manifests: install
 	$(PY) tools/render_manifests.py
