@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from phs_devstack import Stack
-from tests.helpers import rest, rfc3339
+from tests.helpers import eventually, rest, rfc3339
 
 TORONTO = ZoneInfo("America/Toronto")
 WEEKDAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]
@@ -277,3 +277,44 @@ def test_series_exceptions_and_this_and_following(stack: Stack) -> None:
     assert cancelled.status == 200
     left = [rest(stack.rest_url, "GET", f"/v1/{n}").body["state"] for n in cancelled.body["occurrences"]]
     assert set(left) == {"STATE_CANCELLED"}
+
+
+def test_caseload_utilization_is_session_minutes_over_working_minutes(stack: Stack) -> None:
+    p, c = _practice(stack)
+    monday = _next_local(1, 0)
+    for hours in (9, 13):  # two 45-minute sessions on the Monday
+        booked = rest(
+            stack.rest_url,
+            "POST",
+            f"/v1/{p}/appointments",
+            {
+                "client": c,
+                "sessionType": "sessionTypes/90834",
+                "startTime": rfc3339(monday + dt.timedelta(hours=hours)),
+            },
+        )
+        assert booked.status == 200
+    body = {
+        "caseloadParams": {
+            "psychologist": p,
+            "interval": {"startTime": rfc3339(monday), "endTime": rfc3339(monday + dt.timedelta(weeks=1))},
+        }
+    }
+    created = rest(stack.rest_url, "POST", "/v1/reports", body)
+    assert created.status == 200
+
+    def done() -> dict[str, Any] | None:
+        r = rest(stack.rest_url, "GET", f"/v1/{created.body['name']}").body
+        return r if r["state"] == "STATE_SUCCEEDED" else None
+
+    summary = eventually(done, 30, what="caseload done")["caseload"]
+    assert int(summary["workingMinutes"]) == 5 * 420  # Mon-Fri 9-12 and 13-17
+    assert int(summary["scheduledMinutes"]) == 90
+    assert abs(summary["utilization"] - 90 / 2100) < 1e-9
+    working = rest(
+        stack.rest_url,
+        "GET",
+        f"/v1/{p}:computeWorkingTime?startTime={rfc3339(monday)}"
+        f"&endTime={rfc3339(monday + dt.timedelta(days=1))}",
+    )
+    assert working.status == 200 and int(working.body["minutes"]) == 420

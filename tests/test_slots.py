@@ -111,3 +111,26 @@ def test_weekly_series_keeps_local_wall_clock_across_dst() -> None:
     assert [s.hour for s in starts] == [14, 15, 15]
     biweekly = series_starts(first.astimezone(UTC), TORONTO, 2, None, dt.date(2030, 12, 9))
     assert len(biweekly) == 4
+
+
+def test_working_minutes_count_wall_clock_hours_on_dst_days() -> None:
+    from phs_scheduling.slots import working_minutes
+
+    all_day = Hours(weekly={d: [(0, 1440)] for d in range(1, 8)})
+    spring = dt.datetime(2030, 3, 10, tzinfo=TORONTO)  # 23 hours long in Toronto
+    assert (
+        working_minutes(
+            all_day, TORONTO, spring.astimezone(UTC), (spring + dt.timedelta(days=1)).astimezone(UTC)
+        )
+        == 23 * 60
+    )
+    office = Hours(weekly={d: [(540, 720), (780, 1020)] for d in range(1, 6)})  # 7 h a weekday
+    monday = dt.datetime(2030, 6, 3, tzinfo=TORONTO).astimezone(UTC)
+    assert working_minutes(office, TORONTO, monday, monday + dt.timedelta(weeks=1)) == 5 * 420
+    # A range cutting an interval counts only its part: Monday 10:00 to 10:30 local.
+    assert (
+        working_minutes(
+            office, TORONTO, monday + dt.timedelta(hours=10), monday + dt.timedelta(hours=10, minutes=30)
+        )
+        == 30
+    )

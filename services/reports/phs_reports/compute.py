@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from google.type import interval_pb2
 
@@ -95,6 +95,27 @@ _DELIVERED = frozenset(int(x) for x in DELIVERED)
 _SEEN = frozenset(int(x) for x in SEEN)
 
 
+WorkingTime = Callable[[str], int]  # psychologist -> working minutes in the report's range
+
+
+def with_utilization(summary: r.CaseloadSummary, working: int) -> r.CaseloadSummary:
+    summary.working_minutes = working
+    summary.utilization = summary.scheduled_minutes / working if working else 0.0
+    return summary
+
+
+def working_time(
+    stub: ss_grpc.SchedulingServiceStub, interval: interval_pb2.Interval, timeout_s: float
+) -> WorkingTime:
+    def minutes(psychologist: str) -> int:
+        request = ss.ComputeWorkingTimeRequest(
+            psychologist=psychologist, start_time=interval.start_time, end_time=interval.end_time
+        )
+        return int(stub.ComputeWorkingTime(request, timeout=timeout_s).minutes)
+
+    return minutes
+
+
 def caseload(appointments: Iterable[sr.Appointment], psychologist: str) -> r.CaseloadSummary:
     tally = Tally()
     for a in appointments:
@@ -102,16 +123,22 @@ def caseload(appointments: Iterable[sr.Appointment], psychologist: str) -> r.Cas
     return tally.summary(psychologist)
 
 
-def practice_summary(appointments: Iterable[sr.Appointment]) -> r.PracticeSummary:
+def practice_summary(
+    appointments: Iterable[sr.Appointment], working: WorkingTime | None = None
+) -> r.PracticeSummary:
     per: dict[str, Tally] = {}
     total = Tally()
     for a in appointments:
         psychologist = a.name.split("/appointments/")[0]
         per.setdefault(psychologist, Tally()).add(a)
         total.add(a)
-    return r.PracticeSummary(
-        psychologists=[per[p].summary(p) for p in sorted(per)], total=total.summary("psychologists/-")
-    )
+    summaries = [per[p].summary(p) for p in sorted(per)]
+    practice = total.summary("psychologists/-")
+    if working is not None:
+        for x in summaries:
+            with_utilization(x, working(x.psychologist))
+        with_utilization(practice, sum(x.working_minutes for x in summaries))
+    return r.PracticeSummary(psychologists=summaries, total=practice)
 
 
 EXPORT_COLUMNS = (

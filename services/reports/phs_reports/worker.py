@@ -191,12 +191,14 @@ class Worker:
 
         if kind == KIND_CASELOAD:
             c = r.CaseloadParams.FromString(params)
-            return compute.caseload(
-                rows(c.psychologist, c.interval), c.psychologist
-            ).SerializeToString(), None
+            summary = compute.caseload(rows(c.psychologist, c.interval), c.psychologist)
+            working = compute.working_time(self.scheduling, c.interval, timeout)(c.psychologist)
+            return compute.with_utilization(summary, working).SerializeToString(), None
         if kind == KIND_PRACTICE:
             p = r.PracticeSummaryParams.FromString(params)
-            return compute.practice_summary(rows("psychologists/-", p.interval)).SerializeToString(), None
+            working_time = compute.working_time(self.scheduling, p.interval, timeout)
+            practice = compute.practice_summary(rows("psychologists/-", p.interval), working_time)
+            return practice.SerializeToString(), None
         if kind == KIND_EXPORT:
             e = r.AppointmentExportParams.FromString(params)
             data, count = compute.export_csv(rows(e.psychologist, e.interval))

@@ -34,7 +34,7 @@ from phs_runtime.resources import (
     utcnow,
 )
 from phs_scheduling import availability
-from phs_scheduling.slots import Busy, free_slots
+from phs_scheduling.slots import Busy, Hours, free_slots, working_minutes
 from phs_scheduling.store import AppointmentFilter, SlotConflict, Store, etag_of
 from phs_scheduling.tables import ACTIVE_STATES, clients, outbox, psychologists, session_types
 
@@ -799,6 +799,29 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         return s.FindSlotsResponse(
             slots=[r.Slot(start_time=to_timestamp(a), end_time=to_timestamp(b)) for a, b in found]
         )
+
+    def ComputeWorkingTime(
+        self, request: s.ComputeWorkingTimeRequest, context: grpc.ServicerContext
+    ) -> s.WorkingTime:
+        v = Violations()
+        pid = parse_name(request.psychologist, "psychologists")
+        if pid is None:
+            v.add("psychologist", "must look like psychologists/{id}")
+        start = _optional_timestamp(v, "start_time", request)
+        end = _optional_timestamp(v, "end_time", request)
+        if start is None or end is None:
+            v.add("start_time" if start is None else "end_time", "is required")
+        elif end <= start:
+            v.add("end_time", "must be after start_time")
+        elif end - start > dt.timedelta(days=366):
+            v.add("end_time", "the range may span at most 366 days")
+        v.raise_if_any()
+        assert pid is not None and start is not None and end is not None
+        psych = self.store.get_psychologist(pid)
+        spec, _ = self.store.get_availability(pid)
+        hours = Hours.of(r.Availability.FromString(spec))
+        minutes = working_minutes(hours, ZoneInfo(psych.time_zone), start, end)
+        return s.WorkingTime(psychologist=request.psychologist, minutes=minutes)
 
     def GetAvailability(
         self, request: s.GetAvailabilityRequest, context: grpc.ServicerContext

@@ -153,3 +153,17 @@ def free_slots(
         if not busy.clashes(s - rules.buffer_before, s + rules.duration + rules.buffer_after):
             out.append((s, s + rules.duration))
     return out
+
+
+def working_minutes(hours: Hours, tz: ZoneInfo, start: dt.datetime, end: dt.datetime) -> int:
+    """Minutes of working time in [start, end), each interval placed on its own local date."""
+    total = dt.timedelta(0)
+    day = start.astimezone(tz).date() - dt.timedelta(days=1)
+    last = end.astimezone(tz).date()
+    while day <= last:
+        for ws, we in hours.on(day):
+            s, e = max(local_instant(day, ws, tz), start), min(local_instant(day, we, tz), end)
+            if e > s:
+                total += e - s
+        day += dt.timedelta(days=1)
+    return int(total.total_seconds() // 60)

@@ -49,7 +49,7 @@ class SessionTypeFigures(_message.Message):
     def __init__(self, session_type: _Optional[str] = ..., appointments: _Optional[int] = ..., completed: _Optional[int] = ..., scheduled_minutes: _Optional[int] = ...) -> None: ...
 
 class CaseloadSummary(_message.Message):
-    __slots__ = ("psychologist", "appointments_total", "pending", "booked", "completed", "cancelled", "declined", "no_show", "scheduled_minutes", "distinct_clients", "late_cancelled", "no_show_rate", "late_cancel_rate", "by_session_type")
+    __slots__ = ("psychologist", "appointments_total", "pending", "booked", "completed", "cancelled", "declined", "no_show", "scheduled_minutes", "distinct_clients", "late_cancelled", "no_show_rate", "late_cancel_rate", "by_session_type", "working_minutes", "utilization")
     PSYCHOLOGIST_FIELD_NUMBER: _ClassVar[int]
     APPOINTMENTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,8 @@ class CaseloadSummary(_message.Message):
     NO_SHOW_RATE_FIELD_NUMBER: _ClassVar[int]
     LATE_CANCEL_RATE_FIELD_NUMBER: _ClassVar[int]
     BY_SESSION_TYPE_FIELD_NUMBER: _ClassVar[int]
+    WORKING_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    UTILIZATION_FIELD_NUMBER: _ClassVar[int]
     psychologist: str
     appointments_total: int
     pending: int
@@ -78,7 +80,9 @@ class CaseloadSummary(_message.Message):
     no_show_rate: float
     late_cancel_rate: float
     by_session_type: _containers.RepeatedCompositeFieldContainer[SessionTypeFigures]
-    def __init__(self, psychologist: _Optional[str] = ..., appointments_total: _Optional[int] = ..., pending: _Optional[int] = ..., booked: _Optional[int] = ..., completed: _Optional[int] = ..., cancelled: _Optional[int] = ..., declined: _Optional[int] = ..., no_show: _Optional[int] = ..., scheduled_minutes: _Optional[int] = ..., distinct_clients: _Optional[int] = ..., late_cancelled: _Optional[int] = ..., no_show_rate: _Optional[float] = ..., late_cancel_rate: _Optional[float] = ..., by_session_type: _Optional[_Iterable[_Union[SessionTypeFigures, _Mapping]]] = ...) -> None: ...
+    working_minutes: int
+    utilization: float
+    def __init__(self, psychologist: _Optional[str] = ..., appointments_total: _Optional[int] = ..., pending: _Optional[int] = ..., booked: _Optional[int] = ..., completed: _Optional[int] = ..., cancelled: _Optional[int] = ..., declined: _Optional[int] = ..., no_show: _Optional[int] = ..., scheduled_minutes: _Optional[int] = ..., distinct_clients: _Optional[int] = ..., late_cancelled: _Optional[int] = ..., no_show_rate: _Optional[float] = ..., late_cancel_rate: _Optional[float] = ..., by_session_type: _Optional[_Iterable[_Union[SessionTypeFigures, _Mapping]]] = ..., working_minutes: _Optional[int] = ..., utilization: _Optional[float] = ...) -> None: ...
 
 class PracticeSummary(_message.Message):
     __slots__ = ("psychologists", "total")

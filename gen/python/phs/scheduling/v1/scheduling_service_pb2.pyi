@@ -335,3 +335,21 @@ class ExportAppointmentsResponse(_message.Message):
     APPOINTMENTS_FIELD_NUMBER: _ClassVar[int]
     appointments: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Appointment]
     def __init__(self, appointments: _Optional[_Iterable[_Union[_resources_pb2.Appointment, _Mapping]]] = ...) -> None: ...
+
+class ComputeWorkingTimeRequest(_message.Message):
+    __slots__ = ("psychologist", "start_time", "end_time")
+    PSYCHOLOGIST_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    psychologist: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, psychologist: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WorkingTime(_message.Message):
+    __slots__ = ("psychologist", "minutes")
+    PSYCHOLOGIST_FIELD_NUMBER: _ClassVar[int]
+    MINUTES_FIELD_NUMBER: _ClassVar[int]
+    psychologist: str
+    minutes: int
+    def __init__(self, psychologist: _Optional[str] = ..., minutes: _Optional[int] = ...) -> None: ...

@@ -116,6 +116,11 @@ class SchedulingServiceStub:
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.FindSlotsRequest.SerializeToString,
                 response_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.FindSlotsResponse.FromString,
                 _registered_method=True)
+        self.ComputeWorkingTime = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/ComputeWorkingTime',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ComputeWorkingTimeRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.WorkingTime.FromString,
+                _registered_method=True)
         self.GetAvailability = channel.unary_unary(
                 '/phs.scheduling.v1.SchedulingService/GetAvailability',
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetAvailabilityRequest.SerializeToString,
@@ -310,6 +315,15 @@ class SchedulingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ComputeWorkingTime(self, request, context):
+        """The working time of a psychologist in a range (at most 366 days): the
+        minutes inside working hours and date overrides, in their zone. Reports
+        divide the minutes of sessions by it (utilization).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetAvailability(self, request, context):
         """Gets a psychologist's availability (working hours, overrides, policy).
         """
@@ -490,6 +504,11 @@ def add_SchedulingServiceServicer_to_server(servicer, server):
                     servicer.FindSlots,
                     request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.FindSlotsRequest.FromString,
                     response_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.FindSlotsResponse.SerializeToString,
+            ),
+            'ComputeWorkingTime': grpc.unary_unary_rpc_method_handler(
+                    servicer.ComputeWorkingTime,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ComputeWorkingTimeRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.WorkingTime.SerializeToString,
             ),
             'GetAvailability': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAvailability,
@@ -968,6 +987,33 @@ class SchedulingService:
             '/phs.scheduling.v1.SchedulingService/FindSlots',
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.FindSlotsRequest.SerializeToString,
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.FindSlotsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ComputeWorkingTime(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/ComputeWorkingTime',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ComputeWorkingTimeRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.WorkingTime.FromString,
             options,
             channel_credentials,
             insecure,

@@ -89,6 +89,11 @@ class SchedulingServiceStub:
     buffers. What this offers, a client request accepts; what it hides, a
     client request is refused.
     """
+    ComputeWorkingTime: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.ComputeWorkingTimeRequest, _scheduling_service_pb2.WorkingTime]
+    """The working time of a psychologist in a range (at most 366 days): the
+    minutes inside working hours and date overrides, in their zone. Reports
+    divide the minutes of sessions by it (utilization).
+    """
     GetAvailability: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.GetAvailabilityRequest, _resources_pb2.Availability]
     """Gets a psychologist's availability (working hours, overrides, policy)."""
     UpdateAvailability: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.UpdateAvailabilityRequest, _resources_pb2.Availability]
@@ -195,6 +200,11 @@ class SchedulingServiceAsyncStub(SchedulingServiceStub):
     appointment (pending requests and series occurrences included) with
     buffers. What this offers, a client request accepts; what it hides, a
     client request is refused.
+    """
+    ComputeWorkingTime: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.ComputeWorkingTimeRequest, _scheduling_service_pb2.WorkingTime]  # type: ignore[assignment]
+    """The working time of a psychologist in a range (at most 366 days): the
+    minutes inside working hours and date overrides, in their zone. Reports
+    divide the minutes of sessions by it (utilization).
     """
     GetAvailability: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.GetAvailabilityRequest, _resources_pb2.Availability]  # type: ignore[assignment]
     """Gets a psychologist's availability (working hours, overrides, policy)."""
@@ -389,6 +399,17 @@ class SchedulingServiceServicer(metaclass=_abc_1.ABCMeta):
         appointment (pending requests and series occurrences included) with
         buffers. What this offers, a client request accepts; what it hides, a
         client request is refused.
+        """
+
+    @_abc_1.abstractmethod
+    def ComputeWorkingTime(
+        self,
+        request: _scheduling_service_pb2.ComputeWorkingTimeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_scheduling_service_pb2.WorkingTime, _abc.Awaitable[_scheduling_service_pb2.WorkingTime]]:
+        """The working time of a psychologist in a range (at most 366 days): the
+        minutes inside working hours and date overrides, in their zone. Reports
+        divide the minutes of sessions by it (utilization).
         """
 
     @_abc_1.abstractmethod
