@@ -137,12 +137,13 @@ def test_report_for_unknown_psychologist_fails_with_a_reason(stack: Stack) -> No
 def test_one_request_id_through_envoy_api_kafka_and_worker(stack: Stack) -> None:
     psych, _ = _practice(stack)
     rid = f"trace-{uuid.uuid4()}"
+    key = f"key-{uuid.uuid4()}"
     created = rest(
         stack.rest_url,
         "POST",
         "/v1/reports",
         _report_body(psych, future_slot(1), future_slot(9)),
-        {"X-Request-ID": rid},
+        {"X-Request-ID": rid, "Idempotency-Key": key},
     )
     assert created.status == 200 and created.headers["x-request-id"] == rid
     job_id = created.body["name"].split("/")[1]
@@ -156,7 +157,9 @@ def test_one_request_id_through_envoy_api_kafka_and_worker(stack: Stack) -> None
         lambda: logged("envoy", request_id=rid, path="/v1/reports"), 15, what="envoy access log"
     )
     assert logged("reports-api", request_id=rid, message="report job accepted")
-    assert logged("reports-worker", request_id=rid, message="job finished", job_id=job_id)
+    assert logged(
+        "reports-worker", request_id=rid, message="job finished", job_id=job_id, idempotency_key=key
+    )
     assert logged(
         "scheduling", request_id=rid, grpc_method="/phs.scheduling.v1.SchedulingService/ExportAppointments"
     )

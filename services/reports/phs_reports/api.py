@@ -51,7 +51,7 @@ class ReportServicer(s_grpc.ReportServiceServicer):
         def write(conn: Connection, now: dt.datetime) -> r.Report:
             job_id = new_id()
             message = job_message(self.topic, job_id, 1, origin)
-            row = Store.insert_job(conn, now, job_id, kind, params, origin, message)
+            row = Store.insert_job(conn, now, job_id, kind, params, origin, message, rid)
             return report_pb(SimpleNamespace(**row))
 
         report = self.store.create_job(rid, idempotency.fingerprint(request), r.Report, write)

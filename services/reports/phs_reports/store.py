@@ -77,6 +77,7 @@ class Store:
         params: bytes,
         origin_request_id: str | None,
         message: OutboxMessage,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         row = {
             "id": job_id,
@@ -88,6 +89,7 @@ class Store:
             "attempts": 0,
             "publications": 1,
             "origin_request_id": origin_request_id,
+            "idempotency_key": idempotency_key or None,
             "create_time": now,
             "update_time": now,
             "complete_time": None,

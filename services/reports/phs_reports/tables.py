@@ -22,6 +22,7 @@ reports = Table(
     Column("attempts", Integer, nullable=False),
     Column("publications", Integer, nullable=False, server_default="1"),
     Column("origin_request_id", String(128), nullable=True),  # x-request-id of CreateReport
+    Column("idempotency_key", String(128), nullable=True),  # its request_id / Idempotency-Key
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
     Column("complete_time", UtcDateTime, nullable=True),

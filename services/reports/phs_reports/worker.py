@@ -129,7 +129,12 @@ class Worker:
             JOBS.labels("unknown", "duplicate").inc()
             return "duplicate"
         kind = row.kind
-        extra = {"job_id": job_id, "kind": kind, "attempt": row.attempts}
+        extra = {
+            "job_id": job_id,
+            "kind": kind,
+            "attempt": row.attempts,
+            "idempotency_key": row.idempotency_key,
+        }
         log.info("job started", extra=extra)
         started = time.perf_counter()
         IN_PROGRESS.inc()

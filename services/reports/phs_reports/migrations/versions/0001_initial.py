@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("error", sa.LargeBinary, nullable=True),
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("origin_request_id", sa.String(128), nullable=True),
+        sa.Column("idempotency_key", sa.String(128), nullable=True),
         sa.Column("create_time", TS, nullable=False),
         sa.Column("update_time", TS, nullable=False),
         sa.Column("complete_time", TS, nullable=True),
