@@ -37,23 +37,9 @@ VERSION_TABLE = "alembic_version_reports"
 M = TypeVar("M", bound=Message)
 
 
-class Store:
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.reader = db.reader(engine)
-
-    @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
-        engine = db.make_engine(url)
-        if migrate:
-            db.migrate(engine, MIGRATIONS, VERSION_TABLE)
-        return cls(engine)
-
-    def ping(self) -> None:
-        db.ping(self.reader)
-
-    def close(self) -> None:
-        self.engine.dispose()
+class Store(db.BaseStore):
+    MIGRATIONS = MIGRATIONS
+    VERSION_TABLE = VERSION_TABLE
 
     # -- API side --------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -190,7 +190,7 @@ def _migration_lock(engine: Engine, name: str) -> Iterator[Any]:
             conn.commit()
 
 
-def migrate(engine: Engine, migrations_dir: Path, version_table: str) -> None:
+def upgrade_schema(engine: Engine, migrations_dir: Path, version_table: str) -> None:
     """Upgrade the schema to head (safe to call from several processes at once)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir))
@@ -205,7 +205,7 @@ def migrate(engine: Engine, migrations_dir: Path, version_table: str) -> None:
 def run_alembic_env(target_metadata: Any) -> None:
     """The body of every service's migrations/env.py.
 
-    Called by `migrate` (with a connection) or by the alembic CLI for
+    Called by `upgrade_schema` (with a connection) or by the alembic CLI for
     `alembic revision --autogenerate` (with PHS_DATABASE_URL)."""
     import os
 
@@ -234,3 +234,31 @@ def run_alembic_env(target_metadata: Any) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+S = TypeVar("S", bound="BaseStore")
+
+
+class BaseStore:
+    """What every service's store shares: an engine, a read-only view of it, schema
+    migration on open, a health ping. Subclasses set MIGRATIONS and VERSION_TABLE."""
+
+    MIGRATIONS: Path
+    VERSION_TABLE: str
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.reader = reader(engine)
+
+    @classmethod
+    def open(cls: type[S], url: str, *, migrate: bool = True) -> S:
+        engine = make_engine(url)
+        if migrate:
+            upgrade_schema(engine, cls.MIGRATIONS, cls.VERSION_TABLE)
+        return cls(engine)
+
+    def ping(self) -> None:
+        ping(self.reader)
+
+    def close(self) -> None:
+        self.engine.dispose()

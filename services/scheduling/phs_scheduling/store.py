@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from sqlalchemy import (
     Connection,
-    Engine,
     Row,
     String,
     and_,
@@ -92,23 +91,9 @@ class AppointmentFilter:
     states: tuple[str, ...]
 
 
-class Store:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.reader = db.reader(engine)
-
-    @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
-        engine = db.make_engine(url)
-        if migrate:
-            db.migrate(engine, MIGRATIONS, VERSION_TABLE)
-        return cls(engine)
-
-    def ping(self) -> None:
-        db.ping(self.reader)
-
-    def close(self) -> None:
-        self.engine.dispose()
+class Store(db.BaseStore):
+    MIGRATIONS = MIGRATIONS
+    VERSION_TABLE = VERSION_TABLE
 
     def idempotent_write(
         self,
