@@ -46,12 +46,15 @@ def test_every_rpc_has_an_http_rule_and_services_are_versioned() -> None:
     assert services == 2
 
 
+READ_ONLY_PREFIXES = ("Get", "List", "Find", "Watch", "Export", "Compute")
+
+
 def test_mutating_requests_carry_a_request_id() -> None:
     messages = {f"{f.package}.{m.name}": m for f in _descriptor_set().file for m in f.message_type}
     for f in _descriptor_set().file:
         for svc in f.service if f.package.startswith("phs.") else []:
             for m in svc.method:
-                if m.name.startswith("Create"):
+                if not m.name.startswith(READ_ONLY_PREFIXES):  # every mutating RPC
                     fields = {x.name for x in messages[m.input_type.lstrip(".")].field}
                     assert "request_id" in fields, m.name
 

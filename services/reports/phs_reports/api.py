@@ -81,14 +81,20 @@ class ReportServicer(s_grpc.ReportServiceServicer):
         return httpbody_pb2.HttpBody(content_type=CSV, data=row.content)
 
     def CancelReport(self, request: s.CancelReportRequest, context: grpc.ServicerContext) -> r.Report:
+        rid = idempotency.effective_request_id(request.request_id, context)
         job_id = _job_id(request.name)
-        row = self.store.cancel(job_id)
-        if row.state != "CANCELLED":
-            raise failed_precondition(
-                "ALREADY_FINISHED", f"the job is already {row.state}", {"state": row.state}
-            )
+
+        def write(conn: Connection, now: dt.datetime) -> r.Report:
+            row = Store.cancel(conn, now, job_id)
+            if row.state != "CANCELLED":
+                raise failed_precondition(
+                    "ALREADY_FINISHED", f"the job is already {row.state}", {"state": row.state}
+                )
+            return report_pb(row)
+
+        cancelled = self.store.once("CancelReport", rid, idempotency.fingerprint(request), r.Report, write)
         log.info("report job cancelled", extra={"report": request.name})
-        return report_pb(row)
+        return cancelled
 
     def WatchReport(self, request: s.WatchReportRequest, context: grpc.ServicerContext) -> Iterator[r.Report]:
         job_id = _job_id(request.name)

@@ -50,8 +50,19 @@ class Store(db.BaseStore):
         response_type: type[M],
         write: Callable[[Connection, dt.datetime], M],
     ) -> M:
+        return self.once("CreateReport", request_id, request_hash, response_type, write)
+
+    def once(
+        self,
+        method: str,
+        request_id: str,
+        request_hash: str,
+        response_type: type[M],
+        write: Callable[[Connection, dt.datetime], M],
+    ) -> M:
+        """`write` in one transaction with its AIP-155 record (a retry gets the first answer)."""
         return idempotency.run_once(
-            self.engine, idempotency_keys, "CreateReport", request_id, request_hash, response_type, write
+            self.engine, idempotency_keys, method, request_id, request_hash, response_type, write
         )
 
     @staticmethod
@@ -239,16 +250,15 @@ class Store(db.BaseStore):
                 enqueue(conn, outbox, dead_letter, now)
             return True
 
-    def cancel(self, job_id: str) -> Row[Any]:
+    @staticmethod
+    def cancel(conn: Connection, now: dt.datetime, job_id: str) -> Row[Any]:
         """CANCELLED if still QUEUED or RUNNING; the row as it is now either way."""
-        with db.write_transaction(self.engine) as conn:
-            now = utcnow()
-            conn.execute(
-                update(reports)
-                .where(reports.c.id == job_id, reports.c.state.in_((QUEUED, RUNNING)))
-                .values(state=CANCELLED, update_time=now, complete_time=now)
-            )
-            row = conn.execute(select(reports).where(reports.c.id == job_id)).first()
+        conn.execute(
+            update(reports)
+            .where(reports.c.id == job_id, reports.c.state.in_((QUEUED, RUNNING)))
+            .values(state=CANCELLED, update_time=now, complete_time=now)
+        )
+        row: Row[Any] | None = conn.execute(select(reports).where(reports.c.id == job_id)).first()
         if row is None:
             raise not_found("Report", f"reports/{job_id}")
         return row
