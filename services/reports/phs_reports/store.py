@@ -133,6 +133,16 @@ class Store(db.BaseStore):
 
     def republish(self, row: Row[Any], message: OutboxMessage) -> bool:
         """Queue the job again with a new message, unless someone touched it meanwhile."""
+        return self._if_untouched(row, {"state": QUEUED, "publications": row.publications + 1}, message)
+
+    def give_up(self, row: Row[Any], error: status_pb2.Status, dead_letter: OutboxMessage) -> bool:
+        """FAILED after too many attempts, with the job's message on the dead-letter topic."""
+        values = {"state": FAILED, "error": error.SerializeToString(), "complete_time": utcnow()}
+        return self._if_untouched(row, values, dead_letter)
+
+    def _if_untouched(self, row: Row[Any], values: dict[str, Any], message: OutboxMessage) -> bool:
+        """Apply `values` and queue `message`, only if the job is unchanged since `row` was
+        read and not final (so concurrent sweepers act once)."""
         with db.write_transaction(self.engine) as conn:
             now = utcnow()
             res = conn.execute(
@@ -142,29 +152,11 @@ class Store(db.BaseStore):
                     reports.c.update_time == row.update_time,
                     reports.c.state.not_in(FINAL_STATES),
                 )
-                .values(state=QUEUED, publications=row.publications + 1, update_time=now)
+                .values(**values, update_time=now)
             )
             if res.rowcount != 1:
                 return False
             enqueue(conn, outbox, message, now)
-            return True
-
-    def give_up(self, row: Row[Any], error: status_pb2.Status, dead_letter: OutboxMessage) -> bool:
-        """FAILED after too many attempts, with the job's message on the dead-letter topic."""
-        with db.write_transaction(self.engine) as conn:
-            now = utcnow()
-            res = conn.execute(
-                update(reports)
-                .where(
-                    reports.c.id == row.id,
-                    reports.c.update_time == row.update_time,
-                    reports.c.state.not_in(FINAL_STATES),
-                )
-                .values(state=FAILED, error=error.SerializeToString(), update_time=now, complete_time=now)
-            )
-            if res.rowcount != 1:
-                return False
-            enqueue(conn, outbox, dead_letter, now)
             return True
 
     # -- worker side ------------------------------------------------------------------

@@ -661,6 +661,52 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             self._cancellation(reason, actor),
         )
 
+    def _move(
+        self,
+        conn: Connection,
+        now: dt.datetime,
+        pid: str,
+        aid: str,
+        allowed_from: tuple[str, ...],
+        etag: str,
+        actor: str,
+        start: dt.datetime,
+        series_id: str | None = None,
+    ) -> r.Appointment:
+        """Cancel one appointment as RESCHEDULED and create its replacement at `start` in
+        the same state, linked both ways, with its event; returns the replacement. Without
+        `series_id`, a moved series occurrence stays in its series as an exception that
+        remembers its original start."""
+        # Free the old slot first, so a move by a few minutes can overlap itself.
+        before, old = Store.transition(
+            conn,
+            now,
+            pid,
+            aid,
+            allowed_from,
+            "CANCELLED",
+            etag,
+            lambda b: self._cancellation("RESCHEDULED", actor)(b, now),
+        )
+        exception = series_id is None and old.series_id is not None
+        new = Store.insert_appointment(
+            conn,
+            now,
+            pid,
+            old.client_id,
+            old.session_type_code,
+            start,
+            before.state,
+            rescheduled_from_id=aid,
+            series_id=series_id or old.series_id,
+            original_start_time=(old.original_start_time or old.start_time) if exception else None,
+        )
+        Store.link_reschedule(conn, aid, new["id"])
+        old_pb = appointment_pb(SimpleNamespace(**{**old._asdict(), "rescheduled_to_id": new["id"]}))
+        new_pb = appointment_pb(SimpleNamespace(**new))
+        self._event(conn, now, ev.AppointmentEvent.TYPE_RESCHEDULED, old_pb, new_pb)
+        return new_pb
+
     def RescheduleAppointment(
         self, request: s.RescheduleAppointmentRequest, context: grpc.ServicerContext
     ) -> r.Appointment:
@@ -676,35 +722,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         pid, aid = ids
 
         def write(conn: Connection, now: dt.datetime) -> r.Appointment:
-            # Free the old slot first, so a move by a few minutes can overlap itself.
-            before, old = Store.transition(
-                conn,
-                now,
-                pid,
-                aid,
-                ("PENDING", "BOOKED"),
-                "CANCELLED",
-                request.etag,
-                lambda b: self._cancellation("RESCHEDULED", actor)(b, now),
-            )
-            new = Store.insert_appointment(
-                conn,
-                now,
-                pid,
-                old.client_id,
-                old.session_type_code,
-                start,
-                before.state,
-                rescheduled_from_id=aid,
-                # A moved series occurrence stays in its series, as an exception.
-                series_id=old.series_id,
-                original_start_time=(old.original_start_time or old.start_time) if old.series_id else None,
-            )
-            Store.link_reschedule(conn, aid, new["id"])
-            old_pb = appointment_pb(SimpleNamespace(**{**old._asdict(), "rescheduled_to_id": new["id"]}))
-            new_pb = appointment_pb(SimpleNamespace(**new))
-            self._event(conn, now, ev.AppointmentEvent.TYPE_RESCHEDULED, old_pb, new_pb)
-            return new_pb
+            return self._move(conn, now, pid, aid, ("PENDING", "BOOKED"), request.etag, actor, start)
 
         code = self.store.session_type_of(pid, aid)
         if actor == "CLIENT":
@@ -1016,36 +1034,8 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 
         def write(conn: Connection, now: dt.datetime) -> r.Series:
             for old_occ, start in zip(moving, starts, strict=True):
-                before, old = Store.transition(
-                    conn,
-                    now,
-                    pid,
-                    old_occ.id,
-                    ACTIVE_STATES,
-                    "CANCELLED",
-                    "",
-                    lambda b: self._cancellation("RESCHEDULED", actor)(b, now),
-                )
-                new = Store.insert_appointment(
-                    conn,
-                    now,
-                    pid,
-                    old.client_id,
-                    old.session_type_code,
-                    start,
-                    before.state,
-                    rescheduled_from_id=old.id,
-                    series_id=sid,
-                )
-                Store.link_reschedule(conn, old.id, new["id"])
-                old_pb = appointment_pb(SimpleNamespace(**{**old._asdict(), "rescheduled_to_id": new["id"]}))
-                self._event(
-                    conn,
-                    now,
-                    ev.AppointmentEvent.TYPE_RESCHEDULED,
-                    old_pb,
-                    appointment_pb(SimpleNamespace(**new)),
-                )
+                # The new rhythm belongs to the series, not as exceptions.
+                self._move(conn, now, pid, old_occ.id, ACTIVE_STATES, "", actor, start, series_id=sid)
             return _series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
 
         try:
