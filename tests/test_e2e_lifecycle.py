@@ -231,3 +231,20 @@ def test_every_change_is_an_event_on_kafka_with_the_request_id(stack: Stack) -> 
     ]
     assert [t for n, t in seen if n == moved.body["name"]] == [T.TYPE_CANCELLED]
     assert headers_of_created["x-request-id"] == rid
+
+
+def test_the_late_cancel_window_is_the_psychologists_own(stack: Stack) -> None:
+    p, c = _setup(stack)  # policy without a window: the default 24 h
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)).replace(second=0, microsecond=0)
+    body = {"reason": "REASON_CLIENT_REQUEST", "cancelledBy": "ACTOR_CLIENT"}
+    first = _verb(stack, _create(stack, p, c, start).body["name"], "cancel", body)
+    assert first.body["cancellation"]["late"] is True
+    short = rest(
+        stack.rest_url,
+        "PATCH",
+        f"/v1/{p}/availability?updateMask=bookingPolicy",
+        {"bookingPolicy": {"minimumNotice": "0s", "lateCancelWindow": "3600s"}},
+    )
+    assert short.status == 200
+    second = _verb(stack, _create(stack, p, c, start).body["name"], "cancel", body)
+    assert second.body["cancellation"]["late"] is False  # 3 h ahead is outside a 1-hour window

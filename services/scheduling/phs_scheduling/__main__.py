@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 import grpc
 
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as s_grpc
-from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_float, env_str
+from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_str
 from phs_runtime.logs import setup_logging
 from phs_runtime.outbox import OutboxRelay
 from phs_runtime.server import GrpcProcess
@@ -36,7 +35,6 @@ def main() -> None:
     servicer = SchedulingServicer(
         store,
         events_topic=kafka.appointment_events_topic,
-        late_cancel_window=dt.timedelta(hours=env_float("PHS_LATE_CANCEL_WINDOW_HOURS", 24.0)),
         on_event=relay.wake,
     )
 

@@ -206,12 +206,10 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         self,
         store: Store,
         events_topic: str = "phs.scheduling.appointments.v1",
-        late_cancel_window: dt.timedelta = dt.timedelta(hours=24),
         on_event: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.events_topic = events_topic
-        self.late_cancel_window = late_cancel_window
         self.on_event = on_event  # wakes the outbox relay after a commit
 
     # -- psychologists -------------------------------------------------------------
@@ -576,7 +574,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         allowed_from: tuple[str, ...],
         to_state: str,
         kind: ev.AppointmentEvent.Type,
-        values: Callable[[Any, dt.datetime], dict[str, Any]] | None = None,
+        values: Callable[[Connection, Any, dt.datetime], dict[str, Any]] | None = None,
     ) -> r.Appointment:
         """One state transition: validate the name, apply it with its event, idempotently."""
         rid = idempotency.effective_request_id(request.request_id, context)
@@ -592,7 +590,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
                 allowed_from,
                 to_state,
                 request.etag,
-                (lambda before: values(before, now)) if values else None,
+                (lambda before: values(conn, before, now)) if values else None,
             )
             changed = appointment_pb(row)
             self._event(conn, now, kind, changed)
@@ -605,15 +603,19 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         annotate(event="appointment changed", **{"resource": changed.name, "state": to_state})
         return changed
 
-    def _cancellation(self, reason: str, actor: str) -> Callable[[Any, dt.datetime], dict[str, Any]]:
-        def values(before: Any, now: dt.datetime) -> dict[str, Any]:
-            late = reason != "DECLINED" and now > before.start_time - self.late_cancel_window
+    @staticmethod
+    def _cancellation(reason: str, actor: str) -> Callable[[Connection, Any, dt.datetime], dict[str, Any]]:
+        """Cancellation columns; late when inside the psychologist's late-cancel window."""
+
+        def values(conn: Connection, before: Any, now: dt.datetime) -> dict[str, Any]:
+            window = Store.late_cancel_window(conn, before.psychologist_id)
+            late = reason != "DECLINED" and now > before.start_time - window
             return {"cancel_reason": reason, "cancelled_by": actor, "cancel_late": late, "cancel_time": now}
 
         return values
 
     @staticmethod
-    def _after_start(before: Any, now: dt.datetime) -> dict[str, Any]:
+    def _after_start(_conn: Connection, before: Any, now: dt.datetime) -> dict[str, Any]:
         if now < before.start_time:
             raise failed_precondition(
                 "APPOINTMENT_NOT_STARTED",
@@ -686,7 +688,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             allowed_from,
             "CANCELLED",
             etag,
-            lambda b: self._cancellation("RESCHEDULED", actor)(b, now),
+            lambda b: self._cancellation("RESCHEDULED", actor)(conn, b, now),
         )
         exception = series_id is None and old.series_id is not None
         new = Store.insert_appointment(
@@ -998,7 +1000,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
                         ACTIVE_STATES,
                         "CANCELLED",
                         "",
-                        lambda b: self._cancellation(reason, actor)(b, now),
+                        lambda b: self._cancellation(reason, actor)(conn, b, now),
                     )
                     self._event(conn, now, ev.AppointmentEvent.TYPE_CANCELLED, appointment_pb(row))
             return _series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))

@@ -25,10 +25,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime import db, idempotency
 from phs_runtime.db import UtcDateTime
 from phs_runtime.errors import aborted, already_exists, failed_precondition, not_found
 from phs_runtime.resources import new_id
+from phs_scheduling.slots import Policy
 from phs_scheduling.tables import (
     ACTIVE_STATES,
     appointments,
@@ -303,6 +305,14 @@ class Store(db.BaseStore):
             )
         after: Row[Any] = conn.execute(select(appointments).where(a.id == appointment_id)).one()
         return before, after
+
+    @staticmethod
+    def late_cancel_window(conn: Connection, psychologist_id: str) -> dt.timedelta:
+        """The psychologist's late-cancel window (the policy default when none is set)."""
+        spec = conn.execute(
+            select(availability.c.spec).where(availability.c.psychologist_id == psychologist_id)
+        ).scalar()
+        return Policy.of(r.Availability.FromString(spec or b"").booking_policy).late_cancel
 
     @staticmethod
     def link_reschedule(conn: Connection, old_id: str, new_id: str) -> None:
