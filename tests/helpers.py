@@ -7,10 +7,13 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from kafka import KafkaConsumer
 
 T = TypeVar("T")
 
@@ -77,6 +80,21 @@ def eventually(
             return value
         time.sleep(interval)
     raise AssertionError(f"{what} not met within {timeout}s")
+
+
+def audit_consumer(bootstrap: str, topic: str, timeout_ms: int = 8000) -> KafkaConsumer:
+    """A consumer of its own group reading `topic` from the start; iteration ends after
+    `timeout_ms` without a message."""
+    return KafkaConsumer(
+        topic,
+        bootstrap_servers=[bootstrap],
+        group_id=f"audit-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=timeout_ms,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:

@@ -8,12 +8,10 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from kafka import KafkaConsumer
-
 from phs.scheduling.v1 import events_pb2
 from phs_devstack import Stack
 from phs_scheduling.store import Store
-from tests.helpers import Response, future_slot, rest, rfc3339
+from tests.helpers import Response, audit_consumer, future_slot, rest, rfc3339
 
 DAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
 
@@ -197,16 +195,7 @@ def test_every_change_is_an_event_on_kafka_with_the_request_id(stack: Stack) -> 
         {"reason": "REASON_CLIENT_REQUEST", "cancelledBy": "ACTOR_CLIENT"},
     )
 
-    consumer = KafkaConsumer(
-        "phs.scheduling.appointments.v1",
-        bootstrap_servers=[stack.kafka_bootstrap],
-        group_id=f"audit-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=8000,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
-    )
+    consumer = audit_consumer(stack.kafka_bootstrap, "phs.scheduling.appointments.v1")
     wanted = {a.body["name"], moved.body["name"]}
     seen: list[tuple[str, int]] = []
     headers_of_created: dict[str, str] = {}

@@ -11,10 +11,8 @@ import urllib.request
 import uuid
 from typing import Any
 
-from kafka import KafkaConsumer
-
 from phs_devstack import Stack
-from tests.helpers import Response, eventually, future_slot, json_lines, rest, rfc3339
+from tests.helpers import Response, audit_consumer, eventually, future_slot, json_lines, rest, rfc3339
 
 # Health information that must never reach a log line.
 SECRET_NAMES = ("Ophelia Quartermaine", "Bartholomew Xylander")
@@ -164,16 +162,7 @@ def test_one_request_id_through_envoy_api_kafka_and_worker(stack: Stack) -> None
         "scheduling", request_id=rid, grpc_method="/phs.scheduling.v1.SchedulingService/ExportAppointments"
     )
 
-    consumer = KafkaConsumer(
-        "phs.reports.jobs.v1",
-        bootstrap_servers=[stack.kafka_bootstrap],
-        group_id=f"audit-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=8000,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
-    )
+    consumer = audit_consumer(stack.kafka_bootstrap, "phs.reports.jobs.v1")
     try:
         headers = next(
             dict((k, v.decode()) for k, v in msg.headers) for msg in consumer if msg.key == job_id.encode()

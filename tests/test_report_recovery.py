@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 from sqlalchemy import update
 
 from phs.reports.v1 import jobs_pb2
@@ -32,7 +31,7 @@ from phs_reports.sweeper import Sweeper, SweeperConfig
 from phs_reports.tables import outbox, reports
 from phs_runtime import outbox as outbox_mod
 from phs_runtime.config import KafkaConfig
-from tests.helpers import eventually, future_slot
+from tests.helpers import audit_consumer, eventually, future_slot
 from tests.netproxy import TcpProxy
 
 FAST_SWEEP = {
@@ -168,11 +167,7 @@ def test_a_job_whose_worker_is_killed_completes_once_on_another(tmp_path: Path) 
     stack = Stack(root=tmp_path, ports=Ports.free(), extra_env=FAST_SWEEP)
     proxy: TcpProxy | None = None
     try:
-        stack.start_kafka()
-        stack.start_scheduling()
-        stack.start_reports_api()
-        wait_serving(stack.reports_target, "phs.reports.v1.ReportService", 60)
-        wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
+        stack.start_backends()
         psych = _psychologist_with_bookings(stack, 4)
         proxy = TcpProxy(("127.0.0.1", stack.ports.scheduling))
         stack.extra_env = {**FAST_SWEEP, "PHS_SCHEDULING_TARGET": proxy.address}
@@ -204,11 +199,7 @@ def test_a_job_whose_worker_is_killed_completes_once_on_another(tmp_path: Path) 
 def test_watch_streams_each_change_and_a_cancelled_job_is_never_run(tmp_path: Path) -> None:
     stack = Stack(root=tmp_path, ports=Ports.free())
     try:
-        stack.start_kafka()
-        stack.start_scheduling()
-        stack.start_reports_api()  # no worker yet: the job waits
-        wait_serving(stack.reports_target, "phs.reports.v1.ReportService", 60)
-        wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
+        stack.start_backends()  # no worker yet: the job waits
         psych = _psychologist_with_bookings(stack, 1)
         job = _report(stack, psych)
         seen: list[int] = []
@@ -239,16 +230,7 @@ def test_watch_streams_each_change_and_a_cancelled_job_is_never_run(tmp_path: Pa
 
 
 def _consume(stack: Stack, topic: str, key: str, timeout_ms: int = 15000) -> list[Any]:
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=[stack.kafka_bootstrap],
-        group_id=f"audit-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=timeout_ms,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
-    )
+    consumer = audit_consumer(stack.kafka_bootstrap, topic, timeout_ms)
     try:
         for msg in consumer:
             if msg.key == key.encode():
@@ -262,11 +244,7 @@ def test_a_job_cancelled_while_running_stops_and_stays_cancelled(tmp_path: Path)
     stack = Stack(root=tmp_path, ports=Ports.free(), extra_env={"PHS_REPORT_PROGRESS_EVERY": "1"})
     proxy: TcpProxy | None = None
     try:
-        stack.start_kafka()
-        stack.start_scheduling()
-        stack.start_reports_api()
-        wait_serving(stack.reports_target, "phs.reports.v1.ReportService", 60)
-        wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
+        stack.start_backends()
         psych = _psychologist_with_bookings(stack, 3)
         proxy = TcpProxy(("127.0.0.1", stack.ports.scheduling))
         stack.extra_env = {"PHS_REPORT_PROGRESS_EVERY": "1", "PHS_SCHEDULING_TARGET": proxy.address}
@@ -298,11 +276,7 @@ def test_out_of_attempts_the_worker_fails_the_job_and_dead_letters_it(tmp_path: 
     nowhere = f"127.0.0.1:{free_port()}"  # scheduling is unreachable for this worker
     stack = Stack(root=tmp_path, ports=Ports.free())
     try:
-        stack.start_kafka()
-        stack.start_scheduling()
-        stack.start_reports_api()
-        wait_serving(stack.reports_target, "phs.reports.v1.ReportService", 60)
-        wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
+        stack.start_backends()
         psych = _psychologist_with_bookings(stack, 1)
         stack.extra_env = {
             "PHS_SCHEDULING_TARGET": nowhere,

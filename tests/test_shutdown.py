@@ -84,11 +84,7 @@ def test_worker_finishes_its_job_on_sigterm_and_every_service_exits_cleanly(tmp_
     stack = Stack(root=tmp_path, ports=Ports.free())
     proxy: TcpProxy | None = None
     try:
-        stack.start_kafka()
-        stack.start_scheduling()
-        stack.start_reports_api()
-        wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
-        wait_serving(stack.reports_target, "phs.reports.v1.ReportService", 60)
+        stack.start_backends()
         # The worker reaches scheduling through a proxy we can slow down.
         proxy = TcpProxy(("127.0.0.1", stack.ports.scheduling))
         stack.extra_env = {"PHS_SCHEDULING_TARGET": proxy.address, "PHS_SHUTDOWN_GRACE_SECONDS": "15"}

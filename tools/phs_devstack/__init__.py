@@ -204,8 +204,8 @@ class Stack:
         )
         _wait_port(self.ports.rest, 15, self.procs["envoy"])
 
-    def start(self) -> None:
-        """Everything, in dependency order, and wait until each reports SERVING."""
+    def start_backends(self) -> None:
+        """The broker and both APIs, SERVING; no worker and no gateway yet."""
         self.start_kafka()
         self.start_scheduling()
         self.start_reports_api()
@@ -213,6 +213,10 @@ class Stack:
             self.scheduling_target, "phs.scheduling.v1.SchedulingService", 60, self.procs["scheduling"]
         )
         wait_serving(self.reports_target, "phs.reports.v1.ReportService", 60, self.procs["reports-api"])
+
+    def start(self) -> None:
+        """Everything, in dependency order, and wait until each reports SERVING."""
+        self.start_backends()
         self.start_worker()
         wait_serving(self.worker_target, "phs.reports.v1.ReportWorker", 60, self.procs["reports-worker"])
         self.start_envoy()
