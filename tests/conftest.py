@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from phs_devstack import Ports, Stack
+from phs_devstack import DEV_AUDIENCE, DEV_ISSUER, DEV_KID, Ports, Stack
+from phs_runtime.auth import generate_keys, mint
+from tests import helpers
 
 PG_ADMIN_URL = os.environ.get("PHS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -28,6 +30,29 @@ def _pg_available() -> str | None:
         return None
     except Exception as exc:  # noqa: BLE001 - any failure means "not available here"
         return f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({type(exc).__name__})"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dev_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One development signing key for every stack of the session (PHS_DEV_KEYS), and
+    an admin token for it that the helpers send by default."""
+    keys = tmp_path_factory.mktemp("dev-keys")
+    generate_keys(keys, DEV_KID)
+    os.environ["PHS_DEV_KEYS"] = str(keys)
+    helpers.ADMIN_TOKEN = token_for(keys, "staff/test-admin", "admin")
+    return keys
+
+
+def token_for(keys: Path, subject: str, role: str, **kw: object) -> str:
+    return mint(
+        (keys / f"{DEV_KID}.pem").read_bytes(),
+        DEV_KID,
+        subject=subject,
+        role=role,
+        issuer=DEV_ISSUER,
+        audience=DEV_AUDIENCE,
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import grpc
 from kafka import KafkaConsumer
+
+from phs_runtime.auth import StaticToken
+from phs_runtime.interceptors import ClientInterceptor
 
 T = TypeVar("T")
 
@@ -32,6 +36,16 @@ class Response:
         raise AssertionError(f"no {type_suffix} detail in {self.body}")
 
 
+# An admin token for the test stacks' shared dev key (set by conftest); calls use it
+# unless they pass their own `token` (or token=None for no authorization at all).
+ADMIN_TOKEN = ""
+_DEFAULT: Any = object()
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
 def rest(
     base: str,
     method: str,
@@ -39,13 +53,18 @@ def rest(
     body: Any = None,
     headers: dict[str, str] | None = None,
     timeout: float = 10,
+    token: str | None = _DEFAULT,
 ) -> Response:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(
         base + path,
         method=method,
         data=data,
-        headers={"content-type": "application/json", **(headers or {})},
+        headers={
+            "content-type": "application/json",
+            **auth_headers(ADMIN_TOKEN if token is _DEFAULT else token),
+            **(headers or {}),
+        },
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -58,6 +77,13 @@ def rest(
     except ValueError:
         parsed = raw.decode()
     return Response(status, hdrs, parsed)
+
+
+def channel(target: str, token: str | None = _DEFAULT) -> grpc.Channel:
+    """A gRPC channel that sends `token` (the admin token by default) with every call."""
+    plain = grpc.insecure_channel(target)
+    token = ADMIN_TOKEN if token is _DEFAULT else token
+    return grpc.intercept_channel(plain, ClientInterceptor(StaticToken(token))) if token else plain
 
 
 def rfc3339(value: dt.datetime) -> str:

@@ -15,6 +15,7 @@ from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_devstack import Ports, Stack, health_status, wait_serving
+from tests.helpers import channel as helpers_channel
 from tests.helpers import eventually, future_slot, rest, rfc3339
 from tests.netproxy import TcpProxy
 
@@ -105,7 +106,7 @@ def test_database_outage_is_not_serving_and_unavailable_then_recovers(
     try:
         stack.start_scheduling()
         wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
-        with grpc.insecure_channel(stack.scheduling_target) as ch:
+        with helpers_channel(stack.scheduling_target) as ch:
             stub = ss_grpc.SchedulingServiceStub(ch)
             p = stub.CreatePsychologist(
                 ss.CreatePsychologistRequest(

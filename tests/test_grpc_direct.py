@@ -17,6 +17,7 @@ from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_devstack import Stack
+from tests.helpers import channel as helpers_channel
 from tests.helpers import eventually, future_slot, rest
 
 
@@ -28,7 +29,7 @@ from tests.helpers import eventually, future_slot, rest
     ],
 )
 def test_reflection_describes_each_service(stack: Stack, target_attr: str, service: str) -> None:
-    with grpc.insecure_channel(getattr(stack, target_attr)) as channel:
+    with helpers_channel(getattr(stack, target_attr)) as channel:
         db = ProtoReflectionDescriptorDatabase(channel)
         services = set(db.get_services())
         assert {service, "grpc.health.v1.Health"} <= services
@@ -49,7 +50,7 @@ def test_reflection_describes_each_service(stack: Stack, target_attr: str, servi
     ],
 )
 def test_health_serves_per_service_name(stack: Stack, target_attr: str, names: list[str]) -> None:
-    with grpc.insecure_channel(getattr(stack, target_attr)) as channel:
+    with helpers_channel(getattr(stack, target_attr)) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         for name in names:
             resp = stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=2)
@@ -65,7 +66,7 @@ def _metrics(port: int) -> str:
 
 
 def test_standard_grpc_server_metrics(stack: Stack) -> None:
-    with grpc.insecure_channel(stack.scheduling_target) as channel:
+    with helpers_channel(stack.scheduling_target) as channel:
         stub = ss_grpc.SchedulingServiceStub(channel)
         stub.ListSessionTypes(ss.ListSessionTypesRequest(), timeout=5)
         with pytest.raises(grpc.RpcError) as err:
@@ -124,7 +125,7 @@ def test_envoy_exposes_prometheus_stats_and_readiness(stack: Stack) -> None:
 
 
 def test_export_streams_appointments_in_start_order(stack: Stack) -> None:
-    with grpc.insecure_channel(stack.scheduling_target) as channel:
+    with helpers_channel(stack.scheduling_target) as channel:
         stub = ss_grpc.SchedulingServiceStub(channel)
         p = stub.CreatePsychologist(
             ss.CreatePsychologistRequest(psychologist=sr.Psychologist(display_name="Dr E", time_zone="UTC"))

@@ -32,6 +32,7 @@ from phs_reports.tables import outbox, reports
 from phs_runtime import outbox as outbox_mod
 from phs_runtime.config import KafkaConfig
 from tests.helpers import audit_consumer, eventually, future_slot
+from tests.helpers import channel as helpers_channel
 from tests.netproxy import TcpProxy
 
 FAST_SWEEP = {
@@ -111,14 +112,14 @@ def _report(stack: Stack, psych: str) -> rr.Report:
     params = rr.CaseloadParams(psychologist=psych)
     params.interval.start_time.FromDatetime(future_slot(1))
     params.interval.end_time.FromDatetime(future_slot(20))
-    with grpc.insecure_channel(stack.reports_target) as ch:
+    with helpers_channel(stack.reports_target) as ch:
         return rs_grpc.ReportServiceStub(ch).CreateReport(
             rs.CreateReportRequest(report=rr.Report(caseload_params=params))
         )
 
 
 def _get(stack: Stack, name: str) -> rr.Report:
-    with grpc.insecure_channel(stack.reports_target) as ch:
+    with helpers_channel(stack.reports_target) as ch:
         return rs_grpc.ReportServiceStub(ch).GetReport(rs.GetReportRequest(name=name))
 
 
@@ -131,7 +132,7 @@ def _wait_succeeded(stack: Stack, name: str, what: str) -> rr.Report:
 
 
 def _psychologist_with_bookings(stack: Stack, n: int) -> str:
-    with grpc.insecure_channel(stack.scheduling_target) as ch:
+    with helpers_channel(stack.scheduling_target) as ch:
         stub = ss_grpc.SchedulingServiceStub(ch)
         p = stub.CreatePsychologist(
             ss.CreatePsychologistRequest(psychologist=sr.Psychologist(display_name="Dr R", time_zone="UTC"))
@@ -203,7 +204,7 @@ def test_watch_streams_each_change_and_a_cancelled_job_is_never_run(tmp_path: Pa
         psych = _psychologist_with_bookings(stack, 1)
         job = _report(stack, psych)
         seen: list[int] = []
-        with grpc.insecure_channel(stack.reports_target) as ch:
+        with helpers_channel(stack.reports_target) as ch:
             stub = rs_grpc.ReportServiceStub(ch)
             stream = stub.WatchReport(rs.WatchReportRequest(name=job.name), timeout=30)
             seen.append(next(iter(stream)).state)
@@ -255,7 +256,7 @@ def test_a_job_cancelled_while_running_stops_and_stays_cancelled(tmp_path: Path)
         eventually(
             lambda: _get(stack, job.name).state == rr.Report.State.STATE_RUNNING, 30, 0.05, what="job running"
         )
-        with grpc.insecure_channel(stack.reports_target) as ch:
+        with helpers_channel(stack.reports_target) as ch:
             rs_grpc.ReportServiceStub(ch).CancelReport(rs.CancelReportRequest(name=job.name))
         eventually(
             lambda: '"outcome": "cancelled"' in stack.log("reports-worker").read_text(),

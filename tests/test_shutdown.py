@@ -21,6 +21,7 @@ from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_devstack import REPO, Ports, Stack, free_port, health_status, wait_serving
+from tests.helpers import channel as helpers_channel
 from tests.helpers import eventually, future_slot, json_lines
 from tests.netproxy import TcpProxy
 
@@ -45,7 +46,7 @@ def test_sigterm_drains_in_flight_rpcs_after_reporting_not_serving(tmp_path: Pat
     target = f"127.0.0.1:{port}"
     try:
         wait_serving(target, "test.Slow", 20)
-        channel = grpc.insecure_channel(target)
+        channel = helpers_channel(target)
         sleep = channel.unary_unary("/test.Slow/Sleep", None, None)
         result: dict[str, object] = {}
 
@@ -91,14 +92,14 @@ def test_worker_finishes_its_job_on_sigterm_and_every_service_exits_cleanly(tmp_
         stack.start_worker()
         wait_serving(stack.worker_target, "phs.reports.v1.ReportWorker", 60)
 
-        with grpc.insecure_channel(stack.scheduling_target) as ch:
+        with helpers_channel(stack.scheduling_target) as ch:
             sched = ss_grpc.SchedulingServiceStub(ch)
             p = sched.CreatePsychologist(
                 ss.CreatePsychologistRequest(
                     psychologist=sr.Psychologist(display_name="Dr Q", time_zone="UTC")
                 )
             )
-        with grpc.insecure_channel(stack.reports_target) as ch:
+        with helpers_channel(stack.reports_target) as ch:
             reports = rs_grpc.ReportServiceStub(ch)
             params = rr.CaseloadParams(psychologist=p.name)
             params.interval.start_time.FromDatetime(future_slot(1))

@@ -4,11 +4,16 @@ the reports API and worker, and Envoy, as child processes on loopback ports.
 `make up` runs it with fixed ports and SQLite under ./data; the end-to-end tests
 run the very same code with free ports and temporary folders. Each process logs
 JSON lines to <root>/logs/<name>.log (and, for `make up`, to the terminal).
+
+Tokens: the stack signs with a local development key (<keys>/dev-1.pem, made on
+first start; the services trust <keys>/jwks.json). `Stack.token()` and
+`python -m phs_devstack.token` mint tokens with it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import signal
 import socket
@@ -25,8 +30,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from phs_devstack.gateway import DESCRIPTOR, envoy_binary, render_envoy_config
+from phs_runtime.auth import generate_keys, mint
 
 REPO = Path(__file__).resolve().parents[2]
+DEV_KID = "dev-1"
+DEV_ISSUER = "phs-dev"
+DEV_AUDIENCE = "phs-api"
 
 
 def free_port() -> int:
@@ -69,10 +78,16 @@ class Stack:
     console: bool = False
     extra_env: Mapping[str, str] = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
+    # Where the development signing key and JWKS live (default <root>/dev-keys).
+    keys: Path | None = None
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "logs").mkdir(exist_ok=True)
+        # PHS_DEV_KEYS lets several stacks (the tests') share one key.
+        self.keys = self.keys or Path(os.environ.get("PHS_DEV_KEYS") or self.root / "dev-keys")
+        if not (self.keys / f"{DEV_KID}.pem").exists():
+            generate_keys(self.keys, DEV_KID)
         self.scheduling_db = self.scheduling_db or f"sqlite:///{self.root / 'scheduling.db'}"
         self.reports_db = self.reports_db or f"sqlite:///{self.root / 'reports.db'}"
 
@@ -101,6 +116,30 @@ class Stack:
     def log(self, name: str) -> Path:
         return self.root / "logs" / f"{name}.log"
 
+    # -- tokens -------------------------------------------------------------------------
+
+    @property
+    def jwks_file(self) -> Path:
+        assert self.keys is not None
+        return self.keys / "jwks.json"
+
+    @property
+    def signing_key(self) -> Path:
+        assert self.keys is not None
+        return self.keys / f"{DEV_KID}.pem"
+
+    def token(self, subject: str, role: str, ttl: dt.timedelta = dt.timedelta(hours=8)) -> str:
+        """A development token for `subject` in `role`, signed with the stack's dev key."""
+        return mint(
+            self.signing_key.read_bytes(),
+            DEV_KID,
+            subject=subject,
+            role=role,
+            issuer=DEV_ISSUER,
+            audience=DEV_AUDIENCE,
+            ttl=ttl,
+        )
+
     # -- process control -------------------------------------------------------------
 
     def service_env(self, name: str, grpc_port: int, metrics_port: int, db: str | None) -> dict[str, str]:
@@ -116,6 +155,9 @@ class Stack:
             "PHS_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "PHS_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             "PHS_HEALTH_INTERVAL_SECONDS": "1",
+            "PHS_AUTH_JWKS_FILE": str(self.jwks_file),
+            "PHS_AUTH_ISSUER": DEV_ISSUER,
+            "PHS_AUTH_AUDIENCE": DEV_AUDIENCE,
             **self.extra_env,
         }
         if db:
@@ -176,6 +218,9 @@ class Stack:
     ) -> Proc:
         p = self.ports
         env = self.service_env(name, grpc_port or p.worker, metrics_port or p.worker_metrics, self.reports_db)
+        # The worker signs its own tokens for scheduling (role `service`).
+        env.setdefault("PHS_AUTH_SIGNING_KEY_FILE", str(self.signing_key))
+        env.setdefault("PHS_AUTH_SIGNING_KEY_ID", DEV_KID)
         return self.spawn(name, [sys.executable, "-m", "phs_reports.worker"], env)
 
     def start_envoy(self) -> None:

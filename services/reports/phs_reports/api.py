@@ -12,22 +12,26 @@ import grpc
 from google.api import httpbody_pb2
 from sqlalchemy import Connection
 
+from phs.audit.v1 import audit_pb2
 from phs.reports.v1 import reports_service_pb2 as s
 from phs.reports.v1 import reports_service_pb2_grpc as s_grpc
 from phs.reports.v1 import resources_pb2 as r
-from phs_reports import SERVICE_NAME
+from phs_reports import SERVICE_NAME, policy
 from phs_reports.messages import job_message
 from phs_reports.resources import CSV, KIND_EXPORT, report_pb, validate_params
 from phs_reports.store import Store
 from phs_reports.sweeper import Sweeper, SweeperConfig
-from phs_reports.tables import outbox
+from phs_reports.tables import audit_events, outbox
 from phs_runtime import idempotency, paging
+from phs_runtime.audit import AuditLog
+from phs_runtime.auth import current_principal
 from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_str
 from phs_runtime.context import current_request_id
 from phs_runtime.errors import failed_precondition, invalid_argument
 from phs_runtime.kafka import BrokerCheck
 from phs_runtime.logs import setup_logging
 from phs_runtime.outbox import OutboxRelay
+from phs_runtime.policy import guard_from_env
 from phs_runtime.resources import new_id, parse_name
 from phs_runtime.server import GrpcProcess
 
@@ -35,8 +39,15 @@ log = logging.getLogger("phs_reports.api")
 
 
 class ReportServicer(s_grpc.ReportServiceServicer):
-    def __init__(self, store: Store, topic: str, on_enqueued: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        topic: str,
+        on_enqueued: Callable[[], None] | None = None,
+        audit_log: AuditLog | None = None,
+    ) -> None:
         self.store = store
+        self.audit_log = audit_log or AuditLog(store.engine, audit_events, "reports-api")
         self.topic = topic
         self.on_enqueued = on_enqueued
         self.watch_interval_s = 0.2
@@ -47,11 +58,13 @@ class ReportServicer(s_grpc.ReportServiceServicer):
             raise invalid_argument([("report", "is required")])
         kind, params = validate_params(request.report)
         origin = current_request_id()
+        who = current_principal()
+        requester = (who.subject, who.role) if who else ("", "")
 
         def write(conn: Connection, now: dt.datetime) -> r.Report:
             job_id = new_id()
-            message = job_message(self.topic, job_id, 1, origin)
-            row = Store.insert_job(conn, now, job_id, kind, params, origin, message, rid)
+            message = job_message(self.topic, job_id, 1, origin, requester)
+            row = Store.insert_job(conn, now, job_id, kind, params, origin, message, rid, requester)
             return report_pb(SimpleNamespace(**row))
 
         report = self.store.create_job(rid, idempotency.fingerprint(request), r.Report, write)
@@ -113,13 +126,19 @@ class ReportServicer(s_grpc.ReportServiceServicer):
         self, request: s.ListReportsRequest, context: grpc.ServicerContext
     ) -> s.ListReportsResponse:
         limit = paging.page_size(request.page_size)
-        after = paging.decode_token(request.page_token, "reports")
-        rows = self.store.list(after, limit)
+        filters = ["reports", request.requester]
+        after = paging.decode_token(request.page_token, filters)
+        rows = self.store.list(after, limit, request.requester)
         token = ""
         if len(rows) > limit:
             rows = rows[:limit]
-            token = paging.encode_token([rows[-1].create_time.isoformat(), rows[-1].id], "reports")
+            token = paging.encode_token([rows[-1].create_time.isoformat(), rows[-1].id], filters)
         return s.ListReportsResponse(reports=[report_pb(x) for x in rows], next_page_token=token)
+
+    def ListAuditEvents(
+        self, request: audit_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.ListAuditEventsResponse:
+        return self.audit_log.list(request, "auditLogs/reports")
 
 
 _FINAL = (r.Report.State.STATE_SUCCEEDED, r.Report.State.STATE_FAILED, r.Report.State.STATE_CANCELLED)
@@ -146,7 +165,9 @@ def main() -> None:
     }
     relay = OutboxRelay(store.engine, outbox, kafka, topics)
     sweeper = Sweeper(store, kafka, SweeperConfig.from_env(), relay.wake)
-    servicer = ReportServicer(store, kafka.report_jobs_topic, relay.wake)
+    audit_log = AuditLog(store.engine, audit_events, "reports-api")
+    servicer = ReportServicer(store, kafka.report_jobs_topic, relay.wake, audit_log)
+    guard = guard_from_env(policy.build(store), audit_log)
 
     def add(server: grpc.Server) -> None:
         s_grpc.add_ReportServiceServicer_to_server(servicer, server)
@@ -154,9 +175,15 @@ def main() -> None:
     broker = BrokerCheck(kafka)
     # Ready without Kafka: jobs wait in the outbox, so the API keeps accepting them.
     process = GrpcProcess(
-        config, [SERVICE_NAME], add, {"database": store.ping, "kafka": broker}, readiness=["database"]
+        config,
+        [SERVICE_NAME],
+        add,
+        {"database": store.ping, "kafka": broker},
+        readiness=["database"],
+        guard=guard,
     )
     process.on_stop(store.close)
+    process.on_stop(audit_log.close)
     process.on_stop(broker.close)
     process.on_stop(relay.stop)
     process.on_stop(sweeper.stop)

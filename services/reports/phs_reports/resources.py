@@ -80,6 +80,7 @@ def report_pb(row: Any) -> r.Report:
     if row.complete_time is not None:
         rep.complete_time.CopyFrom(to_timestamp(row.complete_time))
     rep.progress_appointments = getattr(row, "progress", 0) or 0
+    rep.requester = getattr(row, "requester", "") or ""
     if getattr(row, "expire_time", None) is not None:
         rep.expire_time.CopyFrom(to_timestamp(row.expire_time))
     params_field, result_field, _ = KINDS[row.kind]

@@ -75,6 +75,7 @@ class Store(db.BaseStore):
         origin_request_id: str | None,
         message: OutboxMessage,
         idempotency_key: str | None = None,
+        requester: tuple[str, str] = ("", ""),
     ) -> dict[str, Any]:
         row = {
             "id": job_id,
@@ -90,6 +91,8 @@ class Store(db.BaseStore):
             "create_time": now,
             "update_time": now,
             "complete_time": None,
+            "requester": requester[0],
+            "requester_role": requester[1],
         }
         conn.execute(insert(reports), row)
         enqueue(conn, outbox, message, now)
@@ -102,9 +105,11 @@ class Store(db.BaseStore):
             raise not_found("Report", f"reports/{job_id}")
         return row
 
-    def list(self, after: list[Any] | None, limit: int) -> Sequence[Row[Any]]:
-        """Newest first."""
+    def list(self, after: list[Any] | None, limit: int, requester: str = "") -> Sequence[Row[Any]]:
+        """Newest first; only `requester`'s jobs when given."""
         q = select(reports).order_by(reports.c.create_time.desc(), reports.c.id.desc()).limit(limit + 1)
+        if requester:
+            q = q.where(reports.c.requester == requester)
         if after:
             t, i = dt.datetime.fromisoformat(after[0]), after[1]
             q = q.where(or_(reports.c.create_time < t, and_(reports.c.create_time == t, reports.c.id < i)))

@@ -80,7 +80,11 @@ class Sweeper:
                         {"attempts": str(row.attempts)},
                     ).to_status()
                     dead = job_message(
-                        self.kafka.report_dead_letter_topic, row.id, row.publications, row.origin_request_id
+                        self.kafka.report_dead_letter_topic,
+                        row.id,
+                        row.publications,
+                        row.origin_request_id,
+                        (row.requester, row.requester_role),
                     )
                     if self.store.give_up(row, error, dead):
                         DEAD_LETTERED.inc()
@@ -88,7 +92,11 @@ class Sweeper:
                         done += 1
                     continue
                 message = job_message(
-                    self.kafka.report_jobs_topic, row.id, row.publications + 1, row.origin_request_id
+                    self.kafka.report_jobs_topic,
+                    row.id,
+                    row.publications + 1,
+                    row.origin_request_id,
+                    (row.requester, row.requester_role),
                 )
                 if self.store.republish(row, message):
                     REPUBLISHED.labels("queued" if row.state == QUEUED else "running").inc()

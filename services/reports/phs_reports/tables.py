@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table
 
+from phs_runtime.audit import audit_table
 from phs_runtime.db import UtcDateTime
 from phs_runtime.outbox import outbox_table
 
@@ -28,11 +29,14 @@ reports = Table(
     Column("complete_time", UtcDateTime, nullable=True),
     Column("content", LargeBinary, nullable=True),  # an export's file
     Column("expire_time", UtcDateTime, nullable=True),
+    Column("requester", String(200), nullable=False, server_default=""),  # token subject
+    Column("requester_role", String(20), nullable=False, server_default=""),
     Column("progress", Integer, nullable=False, server_default="0"),
 )
 
 # Transactional outbox: written with the job, published to Kafka by the relay.
 outbox = outbox_table(metadata)
+audit_events = audit_table(metadata)
 
 idempotency_keys = Table(
     "idempotency_keys",

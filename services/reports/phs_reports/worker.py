@@ -30,11 +30,13 @@ from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_reports import WORKER_HEALTH_NAME, compute
 from phs_reports.messages import job_message
-from phs_reports.resources import CSV, KIND_CASELOAD, KIND_EXPORT, KIND_PRACTICE
+from phs_reports.policy import scope_error
+from phs_reports.resources import CSV, KIND_CASELOAD, KIND_EXPORT, KIND_PRACTICE, KINDS
 from phs_reports.store import Store
+from phs_runtime.auth import Principal, ServiceTokens
 from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_float, env_int, env_str
 from phs_runtime.context import REQUEST_ID_HEADER, current_request_id, request_context
-from phs_runtime.errors import ApiError
+from phs_runtime.errors import ApiError, permission_denied
 from phs_runtime.health import Check
 from phs_runtime.interceptors import client_channel
 from phs_runtime.kafka import BrokerCheck, client_settings, ensure_topic
@@ -105,19 +107,28 @@ class WorkerConfig:
 
 
 class Worker:
-    def __init__(self, store: Store, kafka: KafkaConfig, cfg: WorkerConfig, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        store: Store,
+        kafka: KafkaConfig,
+        cfg: WorkerConfig,
+        stop: threading.Event,
+        tokens: ServiceTokens | None = None,
+    ) -> None:
         self.store = store
         self.kafka = kafka
         self.cfg = cfg
         self.stop = stop
-        self.channel = client_channel(cfg.scheduling_target)
+        # The worker reads scheduling data as itself (role `service`) and applies the
+        # requester's scope on its own (`_refusal`).
+        self.channel = client_channel(cfg.scheduling_target, tokens=tokens)
         self.scheduling = ss_grpc.SchedulingServiceStub(self.channel)
         self.consumer: KafkaConsumer | None = None
         self._lag_measured = 0.0
 
     # -- the job ---------------------------------------------------------------
 
-    def handle(self, report_name: str) -> str:
+    def handle(self, report_name: str, requester: jobs_pb2.Requester | None = None) -> str:
         """Process one job message; returns the outcome (for metrics and tests)."""
         job_id = parse_name(report_name, "reports")
         if job_id is None:
@@ -135,6 +146,13 @@ class Worker:
             "attempt": row.attempts,
             "idempotency_key": row.idempotency_key,
         }
+        refusal = self._refusal(row, requester)
+        if refusal is not None:
+            log.warning(
+                "job refused: out of the requester's scope", extra={**extra, "reason": refusal.reason}
+            )
+            JOBS.labels(kind, "refused").inc()
+            return "refused" if self.store.fail(job_id, refusal.to_status()) else "duplicate"
         log.info("job started", extra=extra)
         started = time.perf_counter()
         IN_PROGRESS.inc()
@@ -147,6 +165,20 @@ class Worker:
         JOBS.labels(kind, outcome).inc()
         log.info("job finished", extra={**extra, "outcome": outcome, "duration_ms": round(elapsed * 1000, 1)})
         return outcome
+
+    @staticmethod
+    def _refusal(row: Any, requester: jobs_pb2.Requester | None) -> ApiError | None:
+        """Why this job must not be computed for the requester its message names: the
+        message must name the job's creator, and the creator must be allowed the scope."""
+        if requester is None or not requester.subject:
+            return permission_denied("REQUESTER_MISSING", "the job message names no requester")
+        if (requester.subject, requester.role) != (row.requester, row.requester_role):
+            return permission_denied(
+                "REQUESTER_MISMATCH", "the job message's requester did not create the job"
+            )
+        report = r.Report()
+        getattr(report, KINDS[row.kind][0]).ParseFromString(row.params)
+        return scope_error(report, Principal(requester.subject, requester.role))
 
     def _run(self, job_id: str, kind: str, params: bytes, attempt: int, extra: dict[str, object]) -> str:
         while True:
@@ -262,7 +294,7 @@ class Worker:
         with request_context(headers.get(REQUEST_ID_HEADER)):
             try:
                 msg = jobs_pb2.ReportJobMessage.FromString(record.value)
-                self.handle(msg.report)
+                self.handle(msg.report, msg.requester)
             except ValueError:
                 log.exception(
                     "undecodable job message; skipping",
@@ -311,7 +343,7 @@ def main() -> None:
         migrate=env_bool("PHS_MIGRATE_ON_START", True),
     )
     stop = threading.Event()
-    worker = Worker(store, kafka, cfg, stop)
+    worker = Worker(store, kafka, cfg, stop, ServiceTokens.from_env("services/reports-worker"))
     broker = BrokerCheck(kafka)
     checks: dict[str, Check] = {
         "database": store.ping,

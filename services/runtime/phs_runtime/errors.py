@@ -92,6 +92,17 @@ def unavailable(reason: str, message: str) -> ApiError:
     return ApiError(grpc.StatusCode.UNAVAILABLE, message, reason)
 
 
+def unauthenticated(message: str) -> ApiError:
+    """No acceptable credentials (HTTP 401). The message says what is wrong with the
+    token, never the token itself."""
+    return ApiError(grpc.StatusCode.UNAUTHENTICATED, message, "UNAUTHENTICATED")
+
+
+def permission_denied(reason: str, message: str, metadata: Mapping[str, str] | None = None) -> ApiError:
+    """Authenticated but not allowed (HTTP 403)."""
+    return ApiError(grpc.StatusCode.PERMISSION_DENIED, message, reason, metadata)
+
+
 def internal() -> ApiError:
     return ApiError(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL")
 

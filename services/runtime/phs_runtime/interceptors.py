@@ -1,15 +1,19 @@
 """gRPC interceptors shared by every server and client.
 
 Server side, for every RPC: take `x-request-id` from the metadata (Envoy sets it;
-generate one if absent) into the logging context, count and time it with the
-standard gRPC metrics, turn ApiError into a rich google.rpc.Status, hide
-unexpected exceptions behind INTERNAL, and log one line when it ends.
+generate one if absent) into the logging context, authenticate the bearer token
+and apply the service's policy table (health and reflection are open), count and
+time it with the standard gRPC metrics, turn ApiError into a rich
+google.rpc.Status, hide unexpected exceptions behind INTERNAL, append the audit
+entry, and log one line when it ends.
 
-Client side: forward the current request id and record client metrics.
+Client side: forward the current request id (and the service's own token, when
+given one) and record client metrics.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -20,12 +24,15 @@ from grpc_status import rpc_status
 from sqlalchemy.exc import OperationalError
 
 from phs_runtime import metrics
+from phs_runtime.auth import AUTHORIZATION_HEADER, Principal, TokenSource, reset_principal, set_principal
 from phs_runtime.context import REQUEST_ID_HEADER, current_annotations, current_request_id, request_context
 from phs_runtime.errors import ApiError, internal, unavailable
+from phs_runtime.policy import Guard
 
 log = logging.getLogger("phs.rpc")
 
 # Health and reflection are polled constantly; one log line per probe is noise.
+# They are also open to anybody: probes and grpcurl carry no token.
 _QUIET_SERVICES = {
     "grpc.health.v1.Health",
     "grpc.reflection.v1alpha.ServerReflection",
@@ -48,45 +55,94 @@ def _code_of(context: grpc.ServicerContext) -> grpc.StatusCode:
 class _Call:
     """Book-keeping for one server RPC: metrics, request id, error mapping, log line."""
 
-    def __init__(self, kind: str, full_method: str, request_id: str | None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        full_method: str,
+        request_id: str | None,
+        guard: Guard | None = None,
+        authorization: str | None = None,
+    ) -> None:
         service, method = metrics.split_method(full_method)
         self.labels = (kind, service, method)
         self.full_method = full_method
         self.request_id = request_id
         self.quiet = service in _QUIET_SERVICES
+        self.guard = None if self.quiet else guard
+        self.authorization = authorization
+        self.principal: Principal | None = None
+        self.audited = False
 
-    def run(self, context: grpc.ServicerContext, body: Callable[[], Any]) -> Any:
+    def _admit(self, request: Any) -> Any:
+        """Authenticate and authorize; returns the contextvar token to reset."""
+        if self.guard is None:
+            return None
+        self.principal = self.guard.authenticate(self.authorization)
+        self.guard.authorize(self.full_method, request, self.principal)
+        return set_principal(self.principal)
+
+    def _audit(self, request: Any, response: Any, code: grpc.StatusCode, rid: str) -> None:
+        """The call's audit entry; an entry that cannot be written fails the call."""
+        if self.guard is None or self.audited:
+            return
+        self.audited = True
+        try:
+            self.guard.record(self.full_method, request, response, self.principal, code, rid)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the call must not pass unaudited
+            log.error("audit entry not written", extra={"grpc_method": self.full_method, "error": repr(exc)})
+            raise unavailable("AUDIT_UNAVAILABLE", "the audit log cannot be written; retry") from None
+
+    def run(self, context: grpc.ServicerContext, request: Any, body: Callable[[], Any]) -> Any:
         """Run a unary-response body under the request context."""
-        with request_context(self.request_id):
+        with request_context(self.request_id) as rid:
             self._start()
             code = grpc.StatusCode.UNKNOWN
+            token = None
             try:
+                token = self._admit(request)
                 result = body()
                 code = _code_of(context)
+                self._audit(request, result, code, rid)
                 return result
             except BaseException as exc:
                 code = self._fail(context, exc)
+                self._audit_failure(request, code, rid)
                 self._abort(context, exc, code)
                 raise
             finally:
+                if token is not None:
+                    reset_principal(token)
                 self._finish(code)
 
-    def stream(self, context: grpc.ServicerContext, body: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+    def stream(
+        self, context: grpc.ServicerContext, request: Any, body: Callable[[], Iterator[Any]]
+    ) -> Iterator[Any]:
         """Run a streaming-response body; the generator keeps the request context."""
-        with request_context(self.request_id):
+        with request_context(self.request_id) as rid:
             self._start()
             code = grpc.StatusCode.UNKNOWN
+            token = None
             try:
+                token = self._admit(request)
                 for msg in body():
                     metrics.SERVER_MSG_SENT.labels(*self.labels).inc()
                     yield msg
                 code = _code_of(context)
+                self._audit(request, None, code, rid)
             except BaseException as exc:
                 code = self._fail(context, exc)
+                self._audit_failure(request, code, rid)
                 self._abort(context, exc, code)
                 raise
             finally:
+                if token is not None:
+                    reset_principal(token)
                 self._finish(code)
+
+    def _audit_failure(self, request: Any, code: grpc.StatusCode, rid: str) -> None:
+        """A failed call's entry, best effort: the caller gets the original error."""
+        with contextlib.suppress(ApiError):
+            self._audit(request, None, code, rid)
 
     def _start(self) -> None:
         metrics.SERVER_STARTED.labels(*self.labels).inc()
@@ -138,6 +194,9 @@ class _Call:
 
 
 class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    def __init__(self, guard: Guard | None = None) -> None:
+        self.guard = guard
+
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
@@ -147,7 +206,10 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return None
         method = handler_call_details.method
-        rid = _metadata_value(handler_call_details.invocation_metadata, REQUEST_ID_HEADER)
+        md = handler_call_details.invocation_metadata
+        rid = _metadata_value(md, REQUEST_ID_HEADER)
+        authz = _metadata_value(md, AUTHORIZATION_HEADER)
+        guard = self.guard
 
         def counted(kind: str, requests: Iterator[Any]) -> Iterator[Any]:
             for msg in requests:
@@ -158,7 +220,9 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             uu = handler.unary_unary
 
             def unary_unary(request: Any, context: grpc.ServicerContext) -> Any:
-                return _Call("unary", method, rid).run(context, lambda: uu(request, context))
+                return _Call("unary", method, rid, guard, authz).run(
+                    context, request, lambda: uu(request, context)
+                )
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, handler.request_deserializer, handler.response_serializer
@@ -167,7 +231,9 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             us = handler.unary_stream
 
             def unary_stream(request: Any, context: grpc.ServicerContext) -> Any:
-                return _Call("server_stream", method, rid).stream(context, lambda: us(request, context))
+                return _Call("server_stream", method, rid, guard, authz).stream(
+                    context, request, lambda: us(request, context)
+                )
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream, handler.request_deserializer, handler.response_serializer
@@ -176,8 +242,8 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             su = handler.stream_unary
 
             def stream_unary(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-                call = _Call("client_stream", method, rid)
-                return call.run(context, lambda: su(counted("client_stream", requests), context))
+                call = _Call("client_stream", method, rid, guard, authz)
+                return call.run(context, None, lambda: su(counted("client_stream", requests), context))
 
             return grpc.stream_unary_rpc_method_handler(
                 stream_unary, handler.request_deserializer, handler.response_serializer
@@ -186,8 +252,8 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             ss = handler.stream_stream
 
             def stream_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-                call = _Call("bidi_stream", method, rid)
-                return call.stream(context, lambda: ss(counted("bidi_stream", requests), context))
+                call = _Call("bidi_stream", method, rid, guard, authz)
+                return call.stream(context, None, lambda: ss(counted("bidi_stream", requests), context))
 
             return grpc.stream_stream_rpc_method_handler(
                 stream_stream, handler.request_deserializer, handler.response_serializer
@@ -206,13 +272,19 @@ class _ClientCallDetails(grpc.ClientCallDetails):
 
 
 class ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[type-arg]
-    """Forwards the current request id and records client-side gRPC metrics."""
+    """Forwards the current request id (and the service's token) and records
+    client-side gRPC metrics."""
+
+    def __init__(self, tokens: TokenSource | None = None) -> None:
+        self.tokens = tokens
 
     def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
         md = [(k, v) for k, v in (details.metadata or ()) if k != REQUEST_ID_HEADER]
         rid = current_request_id()
         if rid:
             md.append((REQUEST_ID_HEADER, rid))
+        if self.tokens is not None and not any(k == AUTHORIZATION_HEADER for k, _ in md):
+            md.append((AUTHORIZATION_HEADER, self.tokens.header()))
         return _ClientCallDetails(details, md)
 
     def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
@@ -265,7 +337,9 @@ class _CountedStream:
         return getattr(self._inner, name)
 
 
-def client_channel(target: str, options: list[tuple[str, Any]] | None = None) -> grpc.Channel:
+def client_channel(
+    target: str, options: list[tuple[str, Any]] | None = None, tokens: TokenSource | None = None
+) -> grpc.Channel:
     """An insecure channel to a sibling service with the shared client interceptor."""
     channel = grpc.insecure_channel(target, options=options or [])
-    return grpc.intercept_channel(channel, ClientInterceptor())
+    return grpc.intercept_channel(channel, ClientInterceptor(tokens))

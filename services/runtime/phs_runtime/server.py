@@ -25,6 +25,7 @@ from phs_runtime.config import ServerConfig
 from phs_runtime.health import Check, HealthMonitor
 from phs_runtime.interceptors import ServerInterceptor
 from phs_runtime.metrics import serve_metrics
+from phs_runtime.policy import Guard
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class GrpcProcess:
         checks: Mapping[str, Check],
         stop_event: threading.Event | None = None,
         readiness: Collection[str] | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.config = config
         self.stop_event = stop_event or threading.Event()
@@ -45,7 +47,7 @@ class GrpcProcess:
         self._on_stop: list[Callable[[], None]] = []
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
-            interceptors=[ServerInterceptor()],
+            interceptors=[ServerInterceptor(guard)],
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),

@@ -7,14 +7,16 @@ import logging
 import grpc
 
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as s_grpc
+from phs_runtime.audit import AuditLog
 from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_str
 from phs_runtime.logs import setup_logging
 from phs_runtime.outbox import OutboxRelay
+from phs_runtime.policy import guard_from_env
 from phs_runtime.server import GrpcProcess
-from phs_scheduling import SERVICE_NAME
+from phs_scheduling import SERVICE_NAME, policy
 from phs_scheduling.service import SchedulingServicer
 from phs_scheduling.store import Store
-from phs_scheduling.tables import outbox
+from phs_scheduling.tables import audit_events, outbox
 
 log = logging.getLogger("phs_scheduling")
 
@@ -32,17 +34,21 @@ def main() -> None:
     relay = OutboxRelay(
         store.engine, outbox, kafka, {kafka.appointment_events_topic: kafka.appointment_events_partitions}
     )
+    audit_log = AuditLog(store.engine, audit_events, "scheduling")
     servicer = SchedulingServicer(
         store,
         events_topic=kafka.appointment_events_topic,
         on_event=relay.wake,
+        audit_log=audit_log,
     )
+    guard = guard_from_env(policy.build(store), audit_log)
 
     def add(server: grpc.Server) -> None:
         s_grpc.add_SchedulingServiceServicer_to_server(servicer, server)
 
-    process = GrpcProcess(config, [SERVICE_NAME], add, {"database": store.ping})
+    process = GrpcProcess(config, [SERVICE_NAME], add, {"database": store.ping}, guard=guard)
     process.on_stop(store.close)
+    process.on_stop(audit_log.close)
     process.on_stop(relay.stop)
     relay.start()
     process.serve_forever()

@@ -16,12 +16,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from sqlalchemy import Connection, Row
 
+from phs.audit.v1 import audit_pb2
 from phs.scheduling.v1 import events_pb2 as ev
 from phs.scheduling.v1 import resources_pb2 as r
 from phs.scheduling.v1 import scheduling_service_pb2 as s
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as s_grpc
 from phs_runtime import idempotency, paging
 from phs_runtime import outbox as outbox_mod
+from phs_runtime.audit import AuditLog
 from phs_runtime.context import REQUEST_ID_HEADER, annotate, current_request_id
 from phs_runtime.errors import ApiError, Violations, already_exists, failed_precondition, invalid_argument
 from phs_runtime.outbox import OutboxMessage
@@ -36,7 +38,7 @@ from phs_runtime.resources import (
 from phs_scheduling import availability
 from phs_scheduling.slots import Busy, Hours, free_slots, working_minutes
 from phs_scheduling.store import AppointmentFilter, SlotConflict, Store, etag_of
-from phs_scheduling.tables import ACTIVE_STATES, clients, outbox, psychologists, session_types
+from phs_scheduling.tables import ACTIVE_STATES, audit_events, clients, outbox, psychologists, session_types
 
 State = r.Appointment.State
 STATE_TO_DB = {
@@ -207,10 +209,17 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         store: Store,
         events_topic: str = "phs.scheduling.appointments.v1",
         on_event: Callable[[], None] = lambda: None,
+        audit_log: AuditLog | None = None,
     ) -> None:
         self.store = store
+        self.audit_log = audit_log or AuditLog(store.engine, audit_events, "scheduling")
         self.events_topic = events_topic
         self.on_event = on_event  # wakes the outbox relay after a commit
+
+    def ListAuditEvents(
+        self, request: audit_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.ListAuditEventsResponse:
+        return self.audit_log.list(request, "auditLogs/scheduling")
 
     # -- psychologists -------------------------------------------------------------
 
@@ -302,13 +311,19 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     def ListClients(
         self, request: s.ListClientsRequest, context: grpc.ServicerContext
     ) -> s.ListClientsResponse:
+        pid = None
+        if request.psychologist:
+            pid = parse_name(request.psychologist, "psychologists")
+            if pid is None:
+                raise invalid_argument([("psychologist", "must look like psychologists/{id}")])
         limit = paging.page_size(request.page_size)
-        after = paging.decode_token(request.page_token, "clients")
+        filters = ["clients", pid]
+        after = paging.decode_token(request.page_token, filters)
         rows, token = _page(
-            self.store.list_clients(after, limit),
+            self.store.list_clients(after, limit, pid),
             limit,
             lambda x: [x.create_time.isoformat(), x.id],
-            "clients",
+            filters,
         )
         return s.ListClientsResponse(clients=[client_pb(x) for x in rows], next_page_token=token)
 

@@ -180,11 +180,16 @@ class Store(db.BaseStore):
             raise not_found("Client", f"clients/{cid}")
         return row
 
-    def list_clients(self, after: list[Any] | None, limit: int) -> Sequence[Row[Any]]:
-        return self._list_by_creation(clients, after, limit)
+    def list_clients(
+        self, after: list[Any] | None, limit: int, psychologist_id: str | None = None
+    ) -> Sequence[Row[Any]]:
+        where = [clients.c.psychologist_id == psychologist_id] if psychologist_id else []
+        return self._list_by_creation(clients, after, limit, where)
 
-    def _list_by_creation(self, table: Any, after: list[Any] | None, limit: int) -> Sequence[Row[Any]]:
-        q = select(table).order_by(table.c.create_time, table.c.id).limit(limit + 1)
+    def _list_by_creation(
+        self, table: Any, after: list[Any] | None, limit: int, where: Sequence[Any] = ()
+    ) -> Sequence[Row[Any]]:
+        q = select(table).where(*where).order_by(table.c.create_time, table.c.id).limit(limit + 1)
         if after:
             t, i = dt.datetime.fromisoformat(after[0]), after[1]
             q = q.where(or_(table.c.create_time > t, and_(table.c.create_time == t, table.c.id > i)))

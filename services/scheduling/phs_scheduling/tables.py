@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
 )
 
+from phs_runtime.audit import audit_table
 from phs_runtime.db import UtcDateTime
 from phs_runtime.outbox import outbox_table
 
@@ -124,5 +125,6 @@ idempotency_keys = Table(
 
 # Appointment events, written with each change, published by the relay.
 outbox = outbox_table(metadata)
+audit_events = audit_table(metadata)
 
 ACTIVE_STATES = ("PENDING", "BOOKED")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19phs/reports/v1/jobs.proto\x12\x0ephs.reports.v1\"7\n\x10ReportJobMessage\x12\x0e\n\x06report\x18\x01 \x01(\t\x12\x13\n\x0bpublication\x18\x02 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19phs/reports/v1/jobs.proto\x12\x0ephs.reports.v1\"e\n\x10ReportJobMessage\x12\x0e\n\x06report\x18\x01 \x01(\t\x12\x13\n\x0bpublication\x18\x02 \x01(\x05\x12,\n\trequester\x18\x03 \x01(\x0b\x32\x19.phs.reports.v1.Requester\"*\n\tRequester\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'phs.reports.v1.jobs_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REPORTJOBMESSAGE']._serialized_start=45
-  _globals['_REPORTJOBMESSAGE']._serialized_end=100
+  _globals['_REPORTJOBMESSAGE']._serialized_end=146
+  _globals['_REQUESTER']._serialized_start=148
+  _globals['_REQUESTER']._serialized_end=190
 # @@protoc_insertion_point(module_scope)

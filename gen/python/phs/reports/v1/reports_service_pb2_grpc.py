@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
+from phs.audit.v1 import audit_pb2 as phs_dot_audit_dot_v1_dot_audit__pb2
 from phs.reports.v1 import reports_service_pb2 as phs_dot_reports_dot_v1_dot_reports__service__pb2
 from phs.reports.v1 import resources_pb2 as phs_dot_reports_dot_v1_dot_resources__pb2
 
@@ -68,6 +69,11 @@ class ReportServiceStub:
                 request_serializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.ListReportsRequest.SerializeToString,
                 response_deserializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.ListReportsResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/phs.reports.v1.ReportService/ListAuditEvents',
+                request_serializer=phs_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=phs_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class ReportServiceServicer:
@@ -121,6 +127,14 @@ class ReportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """This service's audit log, newest first (admins only). Entries cannot be
+        changed or deleted through any API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +167,11 @@ def add_ReportServiceServicer_to_server(servicer, server):
                     servicer.ListReports,
                     request_deserializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.ListReportsRequest.FromString,
                     response_serializer=phs_dot_reports_dot_v1_dot_reports__service__pb2.ListReportsResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=phs_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=phs_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -319,6 +338,33 @@ class ReportService:
             '/phs.reports.v1.ReportService/ListReports',
             phs_dot_reports_dot_v1_dot_reports__service__pb2.ListReportsRequest.SerializeToString,
             phs_dot_reports_dot_v1_dot_reports__service__pb2.ListReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.reports.v1.ReportService/ListAuditEvents',
+            phs_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString,
+            phs_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

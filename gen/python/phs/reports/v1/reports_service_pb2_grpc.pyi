@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.api import httpbody_pb2 as _httpbody_pb2
 from grpc import aio as _aio
+from phs.audit.v1 import audit_pb2 as _audit_pb2
 from phs.reports.v1 import reports_service_pb2 as _reports_service_pb2
 from phs.reports.v1 import resources_pb2 as _resources_pb2
 import abc as _abc_1
@@ -56,6 +57,10 @@ class ReportServiceStub:
     """
     ListReports: _grpc.UnaryUnaryMultiCallable[_reports_service_pb2.ListReportsRequest, _reports_service_pb2.ListReportsResponse]
     """Lists report jobs, newest first."""
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ListAuditEventsRequest, _audit_pb2.ListAuditEventsResponse]
+    """This service's audit log, newest first (admins only). Entries cannot be
+    changed or deleted through any API.
+    """
 
 @_typing.type_check_only
 class ReportServiceAsyncStub(ReportServiceStub):
@@ -83,6 +88,10 @@ class ReportServiceAsyncStub(ReportServiceStub):
     """
     ListReports: _aio.UnaryUnaryMultiCallable[_reports_service_pb2.ListReportsRequest, _reports_service_pb2.ListReportsResponse]  # type: ignore[assignment]
     """Lists report jobs, newest first."""
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_audit_pb2.ListAuditEventsRequest, _audit_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """This service's audit log, newest first (admins only). Entries cannot be
+    changed or deleted through any API.
+    """
 
 class ReportServiceServicer(metaclass=_abc_1.ABCMeta):
     """Asynchronous reports. CreateReport answers at once with a QUEUED job; a
@@ -143,5 +152,15 @@ class ReportServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reports_service_pb2.ListReportsResponse, _abc.Awaitable[_reports_service_pb2.ListReportsResponse]]:
         """Lists report jobs, newest first."""
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _audit_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.ListAuditEventsResponse, _abc.Awaitable[_audit_pb2.ListAuditEventsResponse]]:
+        """This service's audit log, newest first (admins only). Entries cannot be
+        changed or deleted through any API.
+        """
 
 def add_ReportServiceServicer_to_server(servicer: ReportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

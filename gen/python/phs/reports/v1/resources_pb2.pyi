@@ -105,7 +105,7 @@ class ExportResult(_message.Message):
     def __init__(self, rows: _Optional[int] = ..., bytes: _Optional[int] = ..., content_type: _Optional[str] = ..., filename: _Optional[str] = ...) -> None: ...
 
 class Report(_message.Message):
-    __slots__ = ("name", "caseload_params", "practice_summary_params", "export_params", "state", "caseload", "practice_summary", "export", "error", "attempts", "create_time", "update_time", "complete_time", "expire_time", "progress_appointments")
+    __slots__ = ("name", "caseload_params", "practice_summary_params", "export_params", "state", "caseload", "practice_summary", "export", "error", "attempts", "create_time", "update_time", "complete_time", "expire_time", "progress_appointments", "requester")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Report.State]
@@ -135,6 +135,7 @@ class Report(_message.Message):
     COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_APPOINTMENTS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_FIELD_NUMBER: _ClassVar[int]
     name: str
     caseload_params: CaseloadParams
     practice_summary_params: PracticeSummaryParams
@@ -150,4 +151,5 @@ class Report(_message.Message):
     complete_time: _timestamp_pb2.Timestamp
     expire_time: _timestamp_pb2.Timestamp
     progress_appointments: int
-    def __init__(self, name: _Optional[str] = ..., caseload_params: _Optional[_Union[CaseloadParams, _Mapping]] = ..., practice_summary_params: _Optional[_Union[PracticeSummaryParams, _Mapping]] = ..., export_params: _Optional[_Union[AppointmentExportParams, _Mapping]] = ..., state: _Optional[_Union[Report.State, str]] = ..., caseload: _Optional[_Union[CaseloadSummary, _Mapping]] = ..., practice_summary: _Optional[_Union[PracticeSummary, _Mapping]] = ..., export: _Optional[_Union[ExportResult, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., attempts: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress_appointments: _Optional[int] = ...) -> None: ...
+    requester: str
+    def __init__(self, name: _Optional[str] = ..., caseload_params: _Optional[_Union[CaseloadParams, _Mapping]] = ..., practice_summary_params: _Optional[_Union[PracticeSummaryParams, _Mapping]] = ..., export_params: _Optional[_Union[AppointmentExportParams, _Mapping]] = ..., state: _Optional[_Union[Report.State, str]] = ..., caseload: _Optional[_Union[CaseloadSummary, _Mapping]] = ..., practice_summary: _Optional[_Union[PracticeSummary, _Mapping]] = ..., export: _Optional[_Union[ExportResult, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., attempts: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress_appointments: _Optional[int] = ..., requester: _Optional[str] = ...) -> None: ...

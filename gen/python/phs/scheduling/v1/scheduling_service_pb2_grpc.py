@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from phs.audit.v1 import audit_pb2 as phs_dot_audit_dot_v1_dot_audit__pb2
 from phs.scheduling.v1 import resources_pb2 as phs_dot_scheduling_dot_v1_dot_resources__pb2
 from phs.scheduling.v1 import scheduling_service_pb2 as phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2
 
@@ -185,6 +186,11 @@ class SchedulingServiceStub:
                 '/phs.scheduling.v1.SchedulingService/MarkAppointmentNoShow',
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.MarkAppointmentNoShowRequest.SerializeToString,
                 response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+                _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/ListAuditEvents',
+                request_serializer=phs_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=phs_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
 
 
@@ -427,6 +433,14 @@ class SchedulingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """This service's audit log, newest first (admins only). Entries cannot be
+        changed or deleted through any API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -574,6 +588,11 @@ def add_SchedulingServiceServicer_to_server(servicer, server):
                     servicer.MarkAppointmentNoShow,
                     request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.MarkAppointmentNoShowRequest.FromString,
                     response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=phs_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=phs_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1365,6 +1384,33 @@ class SchedulingService:
             '/phs.scheduling.v1.SchedulingService/MarkAppointmentNoShow',
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.MarkAppointmentNoShowRequest.SerializeToString,
             phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/ListAuditEvents',
+            phs_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString,
+            phs_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from phs.audit.v1 import audit_pb2 as _audit_pb2
 from phs.scheduling.v1 import resources_pb2 as _resources_pb2
 from phs.scheduling.v1 import scheduling_service_pb2 as _scheduling_service_pb2
 import abc as _abc_1
@@ -140,6 +141,10 @@ class SchedulingServiceStub:
     """Records that the client did not attend a BOOKED appointment (only after
     its start).
     """
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ListAuditEventsRequest, _audit_pb2.ListAuditEventsResponse]
+    """This service's audit log, newest first (admins only). Entries cannot be
+    changed or deleted through any API.
+    """
 
 @_typing.type_check_only
 class SchedulingServiceAsyncStub(SchedulingServiceStub):
@@ -251,6 +256,10 @@ class SchedulingServiceAsyncStub(SchedulingServiceStub):
     MarkAppointmentNoShow: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.MarkAppointmentNoShowRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
     """Records that the client did not attend a BOOKED appointment (only after
     its start).
+    """
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_audit_pb2.ListAuditEventsRequest, _audit_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """This service's audit log, newest first (admins only). Entries cannot be
+    changed or deleted through any API.
     """
 
 class SchedulingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -534,6 +543,16 @@ class SchedulingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_resources_pb2.Appointment, _abc.Awaitable[_resources_pb2.Appointment]]:
         """Records that the client did not attend a BOOKED appointment (only after
         its start).
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _audit_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.ListAuditEventsResponse, _abc.Awaitable[_audit_pb2.ListAuditEventsResponse]]:
+        """This service's audit log, newest first (admins only). Entries cannot be
+        changed or deleted through any API.
         """
 
 def add_SchedulingServiceServicer_to_server(servicer: SchedulingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

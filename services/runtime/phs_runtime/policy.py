@@ -1,0 +1,136 @@
+"""Who may call what: one declared table per service, enforced by the server
+interceptor before the handler runs.
+
+Each RPC has a Rule: the roles that may call it, an ownership check for the
+roles that only see their own data (admins and internal services skip it),
+the FHIR audit action, whether calls are audited, and the request fields that
+name the resources concerned (for the audit entry). An RPC missing from the
+table is refused for everybody; a test walks the descriptors so that cannot
+ship unnoticed.
+
+Denials are PERMISSION_DENIED, or NOT_FOUND where a refusal would reveal that
+another person's resource exists (the checks choose).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from phs_runtime import audit as audit_mod
+from phs_runtime.auth import ADMIN, SERVICE, AuthenticationError, Principal, TokenVerifier
+from phs_runtime.errors import permission_denied, unauthenticated
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[Any, Principal], None]
+
+# Callers that see everything the rule's roles allow, without ownership checks.
+_UNSCOPED = frozenset({ADMIN, SERVICE})
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str]
+    action: str = audit_mod.READ
+    check: Check | None = None
+    # False only for data that is not about clients (session types, slots, the
+    # psychologist directory); denied calls are audited regardless.
+    audit: bool = True
+    # Request field paths (dotted) whose values name the resources concerned.
+    target: tuple[str, ...] = ()
+
+
+def rule(
+    *roles: str,
+    action: str = audit_mod.READ,
+    check: Check | None = None,
+    audit: bool = True,
+    target: Sequence[str] = (),
+) -> Rule:
+    return Rule(frozenset(roles), action, check, audit, tuple(target))
+
+
+def field_value(request: Any, path: str) -> str:
+    value: Any = request
+    for part in path.split("."):
+        value = getattr(value, part, "")
+    return value if isinstance(value, str) else ""
+
+
+class Guard:
+    """Authentication, the policy table and the audit log, for one server."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        rules: Mapping[str, Rule],
+        audit_log: audit_mod.AuditLog | None,
+    ) -> None:
+        self.verifier, self.rules, self.audit_log = verifier, dict(rules), audit_log
+
+    def rule_for(self, method: str) -> Rule | None:
+        return self.rules.get(method)
+
+    def authenticate(self, header: str | None) -> Principal:
+        try:
+            return self.verifier.verify_header(header)
+        except AuthenticationError as exc:
+            raise unauthenticated(str(exc)) from None
+
+    def authorize(self, method: str, request: Any, principal: Principal) -> None:
+        r = self.rules.get(method)
+        if r is None:
+            raise permission_denied("NO_POLICY", "this method has no access policy")
+        if principal.role not in r.roles:
+            raise permission_denied(
+                "ROLE_NOT_ALLOWED",
+                f"the {principal.role} role may not call this method",
+                {"role": principal.role},
+            )
+        if r.check is not None and principal.role not in _UNSCOPED:
+            r.check(request, principal)
+
+    def record(
+        self,
+        method: str,
+        request: Any,
+        response: Any,
+        principal: Principal | None,
+        code: grpc.StatusCode,
+        request_id: str,
+    ) -> None:
+        """Append the call's audit entry when the table asks for it (always for a
+        refusal). Raises if the entry cannot be written."""
+        if self.audit_log is None:
+            return
+        r = self.rules.get(method)
+        denied = code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+        if not denied and (r is None or not r.audit):
+            return
+        entities = [field_value(request, p) for p in r.target] if r and request is not None else []
+        name = getattr(response, "name", None)
+        if isinstance(name, str) and name:
+            entities.append(name)
+        self.audit_log.record(
+            audit_mod.Entry(
+                action=r.action if r else audit_mod.EXECUTE,
+                code=code,
+                subject=principal.subject if principal else "",
+                role=principal.role if principal else "",
+                method=method,
+                entities=entities,
+                request_id=request_id,
+            )
+        )
+
+
+def guard_from_env(rules: Mapping[str, Rule], audit_log: audit_mod.AuditLog) -> Guard:
+    """The guard of a server process: keys and issuer from PHS_AUTH_* variables."""
+    from phs_runtime.auth import AuthConfig
+
+    return Guard(TokenVerifier.from_config(AuthConfig.from_env()), rules, audit_log)

@@ -1,0 +1,234 @@
+"""The scheduling service's access policy: every RPC, who may call it, and how a
+psychologist's or a client's call is limited to their own data.
+
+- admin (practice staff): everything.
+- psychologist: their own profile, availability, agenda, series and clients
+  (clients assigned to them); nobody else's.
+- client: the directory, slot search, their own record, and requesting,
+  cancelling and rescheduling their own appointments.
+- service (the report worker): read-only figures for reports; it enforces the
+  requester's scope itself.
+
+Another person's appointment, client record or series answers NOT_FOUND (as a
+missing one would); a request about another psychologist's collection answers
+PERMISSION_DENIED.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from phs.scheduling.v1 import resources_pb2 as r
+from phs_runtime.audit import CREATE, DELETE, EXECUTE, UPDATE
+from phs_runtime.auth import ADMIN, CLIENT, PSYCHOLOGIST, SERVICE, Principal
+from phs_runtime.errors import invalid_argument, not_found, permission_denied
+from phs_runtime.policy import Check, Rule, field_value, rule
+from phs_runtime.resources import parse_child_name
+from phs_scheduling.store import Store
+
+PREFIX = "/phs.scheduling.v1.SchedulingService/"
+EVERYONE = (ADMIN, PSYCHOLOGIST, CLIENT)
+
+
+def _psychologist_id(value: str) -> str | None:
+    parts = value.split("/")
+    return parts[1] if len(parts) >= 2 and parts[0] == "psychologists" and parts[1] else None
+
+
+def _deny_other_psychologist(value: str) -> None:
+    raise permission_denied(
+        "NOT_YOUR_PSYCHOLOGIST", "psychologists may only act on their own data", {"resource": value}
+    )
+
+
+def own_psychologist(path: str) -> Check:
+    """The field names the caller (a psychologist) or something under them."""
+
+    def check(request: Any, p: Principal) -> None:
+        value = field_value(request, path)
+        if p.role != PSYCHOLOGIST or _psychologist_id(value) != p.resource_id:
+            _deny_other_psychologist(value)
+
+    return check
+
+
+def psychologist_or_any_for_clients(path: str) -> Check:
+    """Slot search: clients may look at any psychologist; psychologists at themselves."""
+    own = own_psychologist(path)
+
+    def check(request: Any, p: Principal) -> None:
+        if p.role != CLIENT:
+            own(request, p)
+
+    return check
+
+
+class Checks:
+    """Ownership checks that need to look at stored data."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def appointment(self, path: str = "name", client_actor_field: str | None = None) -> Check:
+        """The appointment is the caller's: under their name (psychologist) or theirs
+        as client. A client acting on it must act as ACTOR_CLIENT."""
+
+        def check(request: Any, p: Principal) -> None:
+            name = field_value(request, path)
+            ids = parse_child_name(name, "psychologists", "appointments")
+            if ids is None:
+                raise invalid_argument([(path, "must look like psychologists/{id}/appointments/{id}")])
+            if p.role == PSYCHOLOGIST and ids[0] == p.resource_id:
+                return
+            if p.role == CLIENT and self.store.get_appointment(*ids).client_id == p.resource_id:
+                if client_actor_field and getattr(request, client_actor_field) != r.Cancellation.ACTOR_CLIENT:
+                    raise permission_denied(
+                        "CLIENT_ACTS_AS_CLIENT", f"clients must set {client_actor_field} to ACTOR_CLIENT"
+                    )
+                return
+            raise not_found("Appointment", name)
+
+        return check
+
+    def series(self, request: Any, p: Principal) -> None:
+        ids = parse_child_name(request.name, "psychologists", "series")
+        if ids is None:
+            raise invalid_argument([("name", "must look like psychologists/{id}/series/{id}")])
+        if p.role != PSYCHOLOGIST or ids[0] != p.resource_id:
+            raise not_found("Series", request.name)
+
+    def client_record(self, path: str) -> Check:
+        """A client's own record, or a client assigned to the calling psychologist."""
+
+        def check(request: Any, p: Principal) -> None:
+            name = field_value(request, path)
+            if p.role == CLIENT and name == p.subject:
+                return
+            if p.role == PSYCHOLOGIST and name.startswith("clients/"):
+                row = self.store.get_client(name.removeprefix("clients/"))
+                if row.psychologist_id == p.resource_id:
+                    return
+            raise not_found("Client", name)
+
+        return check
+
+    def update_client(self, request: Any, p: Principal) -> None:
+        self.client_record("client.name")(request, p)
+        paths = set(request.update_mask.paths) or {"psychologist"}
+        if p.role == PSYCHOLOGIST and "psychologist" in paths and request.client.psychologist != p.subject:
+            raise permission_denied("CANNOT_REASSIGN", "psychologists may not hand their clients to others")
+
+
+def create_client(request: Any, p: Principal) -> None:
+    if request.client.psychologist != p.subject:
+        raise permission_denied(
+            "NOT_YOUR_PSYCHOLOGIST", "psychologists create clients assigned to themselves"
+        )
+
+
+def list_clients(request: Any, p: Principal) -> None:
+    if not request.psychologist:
+        request.psychologist = p.subject  # a psychologist's client list is theirs
+    elif request.psychologist != p.subject:
+        _deny_other_psychologist(request.psychologist)
+
+
+def create_appointment(request: Any, p: Principal) -> None:
+    if p.role == CLIENT:
+        if request.appointment.client != p.subject:
+            raise permission_denied("NOT_YOURSELF", "clients book for themselves only")
+        request.request_approval = True  # a client's booking is a request until approved
+        return
+    own_psychologist("parent")(request, p)
+
+
+def list_appointments(request: Any, p: Principal) -> None:
+    if p.role == CLIENT:
+        if not request.client:
+            request.client = p.subject  # a client's list is their own appointments
+        elif request.client != p.subject:
+            raise permission_denied("NOT_YOURSELF", "clients see their own appointments only")
+        return
+    own_psychologist("parent")(request, p)
+
+
+def build(store: Store) -> dict[str, Rule]:
+    """The policy table: method name -> rule. Every RPC of the service must be here."""
+    c = Checks(store)
+    own_parent = own_psychologist("parent")
+    rules = {
+        # The directory and the catalogue: nothing about clients.
+        "CreatePsychologist": rule(ADMIN, action=CREATE),
+        "GetPsychologist": rule(*EVERYONE, SERVICE, audit=False, target=["name"]),
+        "ListPsychologists": rule(*EVERYONE, SERVICE, audit=False),
+        "UpdatePsychologist": rule(
+            ADMIN,
+            PSYCHOLOGIST,
+            action=UPDATE,
+            check=own_psychologist("psychologist.name"),
+            target=["psychologist.name"],
+        ),
+        "ListSessionTypes": rule(*EVERYONE, audit=False),
+        "CreateSessionType": rule(ADMIN, action=CREATE),
+        "UpdateSessionType": rule(ADMIN, action=UPDATE, target=["session_type.name"]),
+        # Client records.
+        "CreateClient": rule(
+            ADMIN, PSYCHOLOGIST, action=CREATE, check=create_client, target=["client.psychologist"]
+        ),
+        "GetClient": rule(*EVERYONE, check=c.client_record("name"), target=["name"]),
+        "ListClients": rule(ADMIN, PSYCHOLOGIST, check=list_clients, target=["psychologist"]),
+        "UpdateClient": rule(
+            ADMIN, PSYCHOLOGIST, action=UPDATE, check=c.update_client, target=["client.name"]
+        ),
+        # Availability and slots: working hours, not client data.
+        "GetAvailability": rule(ADMIN, PSYCHOLOGIST, check=own_psychologist("name"), audit=False),
+        "UpdateAvailability": rule(
+            ADMIN,
+            PSYCHOLOGIST,
+            action=UPDATE,
+            check=own_psychologist("availability.name"),
+            target=["availability.name"],
+        ),
+        "FindSlots": rule(*EVERYONE, check=psychologist_or_any_for_clients("psychologist"), audit=False),
+        "ComputeWorkingTime": rule(
+            ADMIN, PSYCHOLOGIST, SERVICE, check=own_psychologist("psychologist"), audit=False
+        ),
+        # Appointments.
+        "CreateAppointment": rule(
+            *EVERYONE, action=CREATE, check=create_appointment, target=["parent", "appointment.client"]
+        ),
+        "GetAppointment": rule(*EVERYONE, check=c.appointment(), target=["name"]),
+        "ListAppointments": rule(*EVERYONE, check=list_appointments, target=["parent", "client"]),
+        "ExportAppointments": rule(ADMIN, PSYCHOLOGIST, SERVICE, check=own_parent, target=["parent"]),
+        "ApproveAppointment": rule(
+            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
+        ),
+        "DeclineAppointment": rule(
+            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
+        ),
+        "CancelAppointment": rule(
+            *EVERYONE, action=DELETE, check=c.appointment(client_actor_field="cancelled_by"), target=["name"]
+        ),
+        "RescheduleAppointment": rule(
+            *EVERYONE,
+            action=EXECUTE,
+            check=c.appointment(client_actor_field="rescheduled_by"),
+            target=["name"],
+        ),
+        "CompleteAppointment": rule(
+            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
+        ),
+        "MarkAppointmentNoShow": rule(
+            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
+        ),
+        # Weekly series (run by the psychologist; clients act on single occurrences).
+        "CreateSeries": rule(
+            ADMIN, PSYCHOLOGIST, action=CREATE, check=own_parent, target=["parent", "series.client"]
+        ),
+        "GetSeries": rule(ADMIN, PSYCHOLOGIST, check=c.series, target=["name"]),
+        "CancelSeries": rule(ADMIN, PSYCHOLOGIST, action=DELETE, check=c.series, target=["name"]),
+        "RescheduleSeries": rule(ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.series, target=["name"]),
+        # The audit log itself.
+        "ListAuditEvents": rule(ADMIN, target=["parent", "subject", "entity"]),
+    }
+    return {PREFIX + name: x for name, x in rules.items()}

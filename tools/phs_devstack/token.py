@@ -1,0 +1,50 @@
+"""`python -m phs_devstack.token`: mint a development token with the local dev key
+that `make up` created (data/dev-keys). For local use only: production tokens come
+from the practice's identity provider.
+
+    TOKEN=$(.venv/bin/python -m phs_devstack.token --role admin --subject staff/alice)
+    curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/v1/psychologists
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+from phs_devstack import DEV_AUDIENCE, DEV_ISSUER, DEV_KID, REPO
+from phs_runtime.auth import PSYCHOLOGIST, ROLES, mint
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--role", required=True, choices=sorted(ROLES - {"service"}))
+    ap.add_argument(
+        "--subject",
+        required=True,
+        help="psychologists/{id} for a psychologist, clients/{id} for a client, any id for an admin",
+    )
+    ap.add_argument("--hours", type=float, default=8.0, help="validity (default 8 hours)")
+    ap.add_argument("--data", type=Path, default=REPO / "data", help="the make-up data folder")
+    ns = ap.parse_args(argv)
+    collection = {PSYCHOLOGIST: "psychologists/", "client": "clients/"}.get(ns.role)
+    if collection and not ns.subject.startswith(collection):
+        ap.error(f"a {ns.role} subject looks like {collection}{{id}}")
+    key = ns.data / "dev-keys" / f"{DEV_KID}.pem"
+    if not key.exists():
+        ap.error(f"no dev key at {key}: run `make up` once first")
+    print(
+        mint(
+            key.read_bytes(),
+            DEV_KID,
+            subject=ns.subject,
+            role=ns.role,
+            issuer=DEV_ISSUER,
+            audience=DEV_AUDIENCE,
+            ttl=dt.timedelta(hours=ns.hours),
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
