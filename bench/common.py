@@ -11,15 +11,19 @@ from typing import Any
 class Client:
     """One keep-alive HTTP/1.1 connection (what a browser or SDK would hold)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, token: str | None = None) -> None:
         self.conn = http.client.HTTPConnection(host, port, timeout=30)
+        self.auth = {"authorization": f"Bearer {token}"} if token else {}
 
     def call(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> tuple[int, Any]:
         data = json.dumps(body) if body is not None else None
         self.conn.request(
-            method, path, body=data, headers={"content-type": "application/json", **(headers or {})}
+            method,
+            path,
+            body=data,
+            headers={"content-type": "application/json", **self.auth, **(headers or {})},
         )
         resp = self.conn.getresponse()
         raw = resp.read()

@@ -18,12 +18,12 @@ import time
 import uuid
 from pathlib import Path
 
-import grpc
-
 from phs.reports.v1 import reports_service_pb2 as rs
 from phs.reports.v1 import reports_service_pb2_grpc as rs_grpc
 from phs.reports.v1 import resources_pb2 as rr
 from phs_devstack import Ports, Stack
+from phs_runtime.auth import StaticToken
+from phs_runtime.interceptors import client_channel
 from phs_scheduling.store import Store
 
 FMT = "%Y-%m-%d %H:%M:%S.%f"
@@ -109,7 +109,8 @@ def main() -> None:
             params = rr.PracticeSummaryParams()
             params.interval.start_time.FromDatetime(START)
             params.interval.end_time.FromDatetime(START + dt.timedelta(days=366))
-            with grpc.insecure_channel(stack.reports_target) as ch:
+            token = StaticToken(stack.token("staff/bench", "admin"))
+            with client_channel(stack.reports_target, tokens=token) as ch:
                 stub = rs_grpc.ReportServiceStub(ch)
                 # A one-day warm-up job first, so the worker's consumer-group join is not timed.
                 warm = rr.PracticeSummaryParams()

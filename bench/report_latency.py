@@ -43,7 +43,7 @@ def main() -> None:
         stack = Stack(root=Path(tmp), ports=Ports.free())
         try:
             stack.start()
-            c = Client("127.0.0.1", stack.ports.rest)
+            c = Client("127.0.0.1", stack.ports.rest, stack.token("staff/bench", "admin"))
             _, p = c.call("POST", "/v1/psychologists", {"displayName": "Dr Bench", "timeZone": "UTC"})
             _, cl = c.call("POST", "/v1/clients", {"displayName": "Client"})
             start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(

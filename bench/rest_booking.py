@@ -27,8 +27,8 @@ def _rfc3339(value: dt.datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _load(port: int, psych: str, client: str, deadline: float, out: Any) -> None:
-    c = Client("127.0.0.1", port)
+def _load(port: int, token: str, psych: str, client: str, deadline: float, out: Any) -> None:
+    c = Client("127.0.0.1", port, token)  # the psychologist books into their own agenda
     base = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     latencies: list[float] = []
     errors = 0
@@ -70,7 +70,7 @@ def main() -> None:
             wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
             # Only scheduling is measured; the gateway's reports route is unused here.
             stack.start_envoy()
-            setup = Client("127.0.0.1", stack.ports.rest)
+            setup = Client("127.0.0.1", stack.ports.rest, stack.token("staff/bench", "admin"))
             pairs = []
             for k in range(ns.clients):
                 _, p = setup.call("POST", "/v1/psychologists", {"displayName": f"Dr {k}", "timeZone": "UTC"})
@@ -79,7 +79,12 @@ def main() -> None:
             setup.close()
             q: Any = mp.Queue()
             deadline = time.time() + ns.seconds
-            procs = [mp.Process(target=_load, args=(stack.ports.rest, p, c, deadline, q)) for p, c in pairs]
+            procs = [
+                mp.Process(
+                    target=_load, args=(stack.ports.rest, stack.token(p, "psychologist"), p, c, deadline, q)
+                )
+                for p, c in pairs
+            ]
             started = time.perf_counter()
             for pr in procs:
                 pr.start()

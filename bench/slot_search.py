@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import grpc
-
 from bench.common import summary
 from phs.scheduling.v1 import resources_pb2 as r
 from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_devstack import Ports, Stack, wait_serving
+from phs_runtime.auth import StaticToken
+from phs_runtime.interceptors import client_channel
 from phs_runtime.resources import new_id, to_timestamp, utcnow
 from phs_scheduling.availability import series_starts
 from phs_scheduling.store import Store
@@ -83,7 +83,9 @@ def main() -> None:
         try:
             stack.start_scheduling()
             wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
-            with grpc.insecure_channel(stack.scheduling_target) as ch:
+            # As a client would search (the psychologist's directory is open to clients).
+            token = StaticToken(stack.token("clients/bench", "client"))
+            with client_channel(stack.scheduling_target, tokens=token) as ch:
                 stub = ss_grpc.SchedulingServiceStub(ch)
                 start = utcnow().replace(microsecond=0) + dt.timedelta(days=1)
                 req = ss.FindSlotsRequest(

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from phs_devstack import Stack
+from tests import helpers
 from tests.helpers import Response, audit_consumer, eventually, future_slot, json_lines, rest, rfc3339
 
 # Health information that must never reach a log line.
@@ -229,7 +230,10 @@ def test_export_downloads_a_csv_without_names(stack: Stack) -> None:
     final = _wait_final(stack, created.body["name"])
     assert final["state"] == "STATE_SUCCEEDED" and int(final["export"]["rows"]) == 3
     assert final["expireTime"] > final["completeTime"]
-    req = urllib.request.Request(f"{stack.rest_url}/v1/{created.body['name']}:download")
+    req = urllib.request.Request(
+        f"{stack.rest_url}/v1/{created.body['name']}:download",
+        headers=helpers.auth_headers(helpers.ADMIN_TOKEN),
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.headers["content-type"].startswith("text/csv")
         assert "attachment" in resp.headers["content-disposition"]

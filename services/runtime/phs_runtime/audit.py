@@ -137,7 +137,7 @@ def create_guards(op: Any) -> None:
         "BEGIN RAISE EXCEPTION 'audit events are append-only'; END $$"
     )
     op.execute(
-        "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+        "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_events "
         "FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()"
     )
 

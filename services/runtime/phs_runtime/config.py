@@ -64,6 +64,8 @@ class ServerConfig:
     shutdown_drain_s: float
     health_interval_s: float
     max_message_bytes: int
+    # The largest request a caller may send (every request of these APIs is small).
+    max_request_bytes: int
     # Several processes may share the gRPC port (SO_REUSEPORT), the usual way to use
     # more than one core with Python gRPC. Off by default: a second copy started by
     # mistake must fail to bind, not silently split traffic.
@@ -81,6 +83,7 @@ class ServerConfig:
             shutdown_drain_s=env_float("PHS_SHUTDOWN_DRAIN_SECONDS", 0.0),
             health_interval_s=env_float("PHS_HEALTH_INTERVAL_SECONDS", 2.0),
             max_message_bytes=env_int("PHS_GRPC_MAX_MESSAGE_BYTES", 4 * 1024 * 1024),
+            max_request_bytes=env_int("PHS_GRPC_MAX_REQUEST_BYTES", 1024 * 1024),
             reuse_port=env_bool("PHS_GRPC_REUSE_PORT", False),
         )
 

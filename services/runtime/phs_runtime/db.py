@@ -28,6 +28,8 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from phs_runtime.config import env_int
+
 log = logging.getLogger(__name__)
 
 UTC = dt.UTC
@@ -99,12 +101,16 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
+    # A server-side deadline for every statement: a runaway query ends with an error
+    # instead of holding a connection and a worker thread forever.
+    timeout_ms = env_int("PHS_DB_STATEMENT_TIMEOUT_MS", 30_000)
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        connect_args={"options": f"-c statement_timeout={timeout_ms}"} if timeout_ms > 0 else {},
     )
 
 

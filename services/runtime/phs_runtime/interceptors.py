@@ -73,8 +73,12 @@ class _Call:
         self.principal: Principal | None = None
         self.audited = False
 
-    def _admit(self, request: Any) -> Any:
-        """Authenticate and authorize; returns the contextvar token to reset."""
+    def _admit(self, context: grpc.ServicerContext, request: Any) -> Any:
+        """Refuse a call whose deadline has passed; authenticate and authorize; returns the
+        contextvar token to reset."""
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed", "DEADLINE_EXCEEDED")
         if self.guard is None:
             return None
         self.principal = self.guard.authenticate(self.authorization)
@@ -99,7 +103,7 @@ class _Call:
             code = grpc.StatusCode.UNKNOWN
             token = None
             try:
-                token = self._admit(request)
+                token = self._admit(context, request)
                 result = body()
                 code = _code_of(context)
                 self._audit(request, result, code, rid)
@@ -123,7 +127,7 @@ class _Call:
             code = grpc.StatusCode.UNKNOWN
             token = None
             try:
-                token = self._admit(request)
+                token = self._admit(context, request)
                 for msg in body():
                     metrics.SERVER_MSG_SENT.labels(*self.labels).inc()
                     yield msg
