@@ -14,7 +14,7 @@ PACKAGES := $(wildcard services/*/phs_*/__init__.py tools/*/__init__.py)
 K8S_LOCK := $(wildcard requirements-k8s.lock)
 CHECKOV_LOCK := $(wildcard requirements-checkov.lock)
 
-.PHONY: help install protos check-protos lint test test-fast up seed bench manifests clean
+.PHONY: help install protos check-protos lint test test-fast up seed bench manifests clean token
 
 help:
 	@echo "make up      - run the whole stack locally (SQLite, Tansu, Envoy) until Ctrl-C"
@@ -22,6 +22,7 @@ help:
 	@echo "make protos  - regenerate gen/ from protos/ (and k8s/, which embeds the descriptor)"
 	@echo "make manifests - regenerate k8s/ from the Helm chart"
 	@echo "make seed    - fill data/scheduling.db with a demo practice (a year of history)"
+	@echo "make token ROLE=admin SUBJECT=staff/me - a development token (after make up)"
 	@echo "make bench   - run the benchmarks under bench/ and print their figures"
 
 $(STAMP): requirements.lock requirements-dev.lock $(K8S_LOCK) pyproject.toml $(PACKAGES)
@@ -67,6 +68,12 @@ test-fast: install
 
 up: install protos
 	$(PY) -m phs_devstack
+
+# A development token signed with the key `make up` generated (data/dev-keys).
+ROLE ?= admin
+SUBJECT ?= staff/dev
+token: $(STAMP)
+	@$(PY) -m phs_devstack.token --role $(ROLE) --subject $(SUBJECT)
 
 # A realistic demo practice in the make-up database (data/scheduling.db).
 seed: install

@@ -24,13 +24,17 @@ def main() -> None:
         print(
             f"""
 PHS is up (Ctrl-C stops everything).
-  REST gateway (Envoy)   {stack.rest_url}        e.g. curl {stack.rest_url}/v1/sessionTypes
+  REST gateway (Envoy)   {stack.rest_url}
   Envoy admin            http://127.0.0.1:{p.envoy_admin}/stats/prometheus
   scheduling gRPC        {stack.scheduling_target}   metrics http://127.0.0.1:{p.scheduling_metrics}/metrics
   reports gRPC           {stack.reports_target}   metrics http://127.0.0.1:{p.reports_metrics}/metrics
   reports worker health  {stack.worker_target}   metrics http://127.0.0.1:{p.worker_metrics}/metrics
   Kafka (Tansu)          {stack.kafka_bootstrap}
   data and logs          {ns.data}
+
+Every call needs a token (health and reflection excepted). Mint a development one:
+  TOKEN=$(.venv/bin/python -m phs_devstack.token --role admin --subject staff/dev)
+  curl -H "Authorization: Bearer $TOKEN" {stack.rest_url}/v1/sessionTypes
 """,
             flush=True,
         )
