@@ -142,12 +142,14 @@ class KeySet:
         doc = self._read()
         keys: dict[str, jwt.PyJWK] = {}
         for raw in doc.get("keys", []):
+            if any(k in raw for k in ("d", "p", "q", "dp", "dq", "qi", "oth", "k")):
+                raise ConfigError(
+                    f"JWKS key {raw.get('kid')!r} contains private parts; publish public keys only"
+                )
             kid, alg = raw.get("kid"), raw.get("alg")
             if not kid or ALGORITHMS.get(alg) != raw.get("kty"):
                 log.warning("JWKS entry skipped: it needs a kid and alg ES256 (EC) or RS256 (RSA)")
                 continue
-            if any(k in raw for k in ("d", "p", "q")):
-                raise ConfigError(f"JWKS key {kid!r} contains private parts; publish public keys only")
             keys[kid] = jwt.PyJWK(raw, algorithm=alg)
         if not keys:
             raise ConfigError("the JWKS holds no usable key")
@@ -178,7 +180,7 @@ class TokenVerifier:
 
     def __init__(self, keys: KeySet, issuer: str, audience: str, leeway_s: float = 30.0) -> None:
         self.keys, self.issuer, self.audience, self.leeway_s = keys, issuer, audience, leeway_s
-        self._cache: OrderedDict[str, tuple[Principal, float, str]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Principal, float, str, jwt.PyJWK]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._cache_size = 10_000
 
@@ -203,19 +205,19 @@ class TokenVerifier:
             if hit is not None:
                 self._cache.move_to_end(token)
         if hit is not None:
-            principal, exp, kid = hit
+            principal, exp, kid, key = hit
             if now > exp + self.leeway_s:
                 raise AuthenticationError("the token has expired")
-            if self.keys.get(kid) is not None:  # a key withdrawn from the JWKS ends its tokens
+            if self.keys.get(kid) is key:  # a key withdrawn or replaced in the JWKS ends its tokens
                 return principal
-        principal, exp, kid = self._decode(token)
+        principal, exp, kid, key = self._decode(token)
         with self._cache_lock:
-            self._cache[token] = (principal, exp, kid)
+            self._cache[token] = (principal, exp, kid, key)
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return principal
 
-    def _decode(self, token: str) -> tuple[Principal, float, str]:
+    def _decode(self, token: str) -> tuple[Principal, float, str, jwt.PyJWK]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -267,7 +269,7 @@ class TokenVerifier:
             if rest == subject or not rest or "/" in rest:
                 raise AuthenticationError(f"a {role} token's subject must be {collection}/{{id}}")
         principal = Principal(subject=subject, role=role, token_id=str(claims.get("jti", "")))
-        return principal, float(claims["exp"]), kid
+        return principal, float(claims["exp"]), kid, key
 
 
 # -- minting: development tokens and the services' own tokens ----------------------------
