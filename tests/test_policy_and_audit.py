@@ -4,22 +4,27 @@ database itself (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 from google.protobuf.descriptor import Descriptor, ServiceDescriptor
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from phs.audit.v1 import audit_pb2
 from phs.reports.v1 import reports_service_pb2
+from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2
+from phs_devstack import Stack
 from phs_reports import policy as reports_policy
 from phs_reports.store import Store as ReportsStore
 from phs_reports.tables import audit_events as reports_audit
+from phs_runtime import audit
 from phs_runtime.audit import AuditLog, Entry
 from phs_runtime.auth import ROLES
 from phs_runtime.errors import ApiError
@@ -27,6 +32,7 @@ from phs_runtime.policy import Rule
 from phs_scheduling import policy as scheduling_policy
 from phs_scheduling.store import Store as SchedulingStore
 from phs_scheduling.tables import audit_events as scheduling_audit
+from tests.helpers import future_slot, rest, rfc3339
 
 
 @pytest.fixture
@@ -184,5 +190,64 @@ def test_concurrent_entries_are_all_committed_and_listed_with_filters_and_pages(
             )
         assert err.value.code is grpc.StatusCode.INVALID_ARGUMENT
     finally:
+        log.close()
+        store.close()
+
+
+def test_a_change_and_its_audit_entry_commit_together_and_a_replay_is_audited_too(stack: Stack) -> None:
+    p = rest(stack.rest_url, "POST", "/v1/psychologists", {"displayName": "Dr Audit", "timeZone": "UTC"}).body
+    c = rest(
+        stack.rest_url, "POST", "/v1/clients", {"displayName": "Audited", "psychologist": p["name"]}
+    ).body
+    token = stack.token(p["name"], "psychologist")
+    body = {"client": c["name"], "sessionType": "sessionTypes/90834", "startTime": rfc3339(future_slot(9))}
+    key, rid = str(uuid.uuid4()), str(uuid.uuid4())
+    headers = {"Idempotency-Key": key, "x-request-id": rid}
+    first = rest(stack.rest_url, "POST", f"/v1/{p['name']}/appointments", body, headers, token=token)
+    again = rest(stack.rest_url, "POST", f"/v1/{p['name']}/appointments", body, headers, token=token)
+    assert first.status == again.status == 200 and first.body == again.body
+
+    events = rest(stack.rest_url, "GET", f"/v1/auditLogs/scheduling/events?entity={first.body['name']}").body
+    mine = [e for e in events["auditEvents"] if e["requestId"] == rid]
+    assert len(mine) == 2  # the change (in its own transaction) and the replay
+    for e in mine:
+        assert e["agent"] == {"subject": p["name"], "role": "psychologist"}
+        assert e["action"] == "ACTION_CREATE" and e["outcome"] == "OUTCOME_SUCCESS"
+        assert set(e["entities"]) == {p["name"], c["name"], first.body["name"]}
+        assert e["method"] == "/phs.scheduling.v1.SchedulingService/CreateAppointment"
+
+
+def test_a_change_writes_its_entry_in_its_own_transaction(db_url: str) -> None:
+    store = SchedulingStore.open(db_url)
+    log = AuditLog(store.engine, scheduling_audit, "scheduling")
+    token = audit.begin(log, _entry("psychologists/p9", "psychologists/p9"))
+
+    def count() -> int:
+        with store.engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM audit_events")).scalar_one())
+
+    def written() -> bool:
+        pending = audit.current()
+        return pending is not None and pending.written
+
+    def broken(conn: Connection, now: dt.datetime) -> sr.Psychologist:
+        SchedulingStore.insert_psychologist(conn, now, "Dr Rolled Back", "UTC", True)
+        raise RuntimeError("the change fails after writing")
+
+    def works(conn: Connection, now: dt.datetime) -> sr.Psychologist:
+        row = SchedulingStore.insert_psychologist(conn, now, "Dr Committed", "UTC", True)
+        return sr.Psychologist(name=f"psychologists/{row['id']}")
+
+    try:
+        with pytest.raises(RuntimeError):
+            store.idempotent_write("CreatePsychologist", "", "", sr.Psychologist, broken)
+        assert not written() and count() == 0
+        created = store.idempotent_write("CreatePsychologist", "", "", sr.Psychologist, works)
+        assert written() and count() == 1
+        with store.engine.connect() as conn:
+            entities = conn.execute(text("SELECT entities FROM audit_events")).scalar_one()
+        assert created.name in entities and "psychologists/p9" in entities
+    finally:
+        audit.end(token)
         log.close()
         store.close()

@@ -1,11 +1,12 @@
 """The audit trail: one append-only table per service database, written for every
 read of client data, every change and every refused attempt.
 
-Durability: the RPC does not answer until its audit row is committed. Rows of
-concurrent RPCs are committed together by one writer thread (group commit), so
-auditing costs a fraction of a transaction per call. If the row cannot be
-written the RPC fails with UNAVAILABLE: a change that did commit is then
-replayed by the caller's retry (same request id), which is audited.
+Durability: the RPC does not answer until its audit row is committed. A change
+writes its row in its own transaction (`stage`, called by idempotency.run_once),
+so a committed change without its audit entry cannot exist. Other rows (reads,
+refusals, replays, failures) of concurrent RPCs are committed together by one
+writer thread (group commit), a fraction of a transaction per call. If such a
+row cannot be written the RPC fails with UNAVAILABLE.
 
 Append-only: no API updates or deletes rows, and the database refuses UPDATE
 and DELETE on the table (triggers created by `create_guards`).
@@ -13,6 +14,8 @@ and DELETE on the table (triggers created by `create_guards`).
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -167,6 +170,54 @@ class Entry:
             "entities": json.dumps(sorted({e for e in self.entities if e})[:20]),
             "request_id": self.request_id[:128],
         }
+
+
+@dataclass
+class Pending:
+    """The entry of the RPC in progress, until some transaction has written it."""
+
+    log: AuditLog
+    entry: Entry
+    written: bool = False
+
+
+_pending: contextvars.ContextVar[Pending | None] = contextvars.ContextVar("audit_pending", default=None)
+
+
+def begin(log: AuditLog, entry: Entry) -> contextvars.Token[Pending | None]:
+    """Mark `entry` as the current RPC's audit entry (the interceptor does this)."""
+    return _pending.set(Pending(log, entry))
+
+
+def end(token: contextvars.Token[Pending | None]) -> None:
+    _pending.reset(token)
+
+
+def current() -> Pending | None:
+    return _pending.get()
+
+
+def stage(conn: Any, response: Any) -> Pending | None:
+    """Inside a change's transaction: write the current RPC's entry as a success, naming
+    the resource the change returned. Call `committed` once the transaction commits."""
+    p = _pending.get()
+    # Only in the database of the RPC's own audit log.
+    if p is None or p.written or conn.engine.url != p.log.engine.url:
+        return None
+    name = getattr(response, "name", "")
+    entry = dataclasses.replace(
+        p.entry,
+        code=grpc.StatusCode.OK,
+        entities=[*p.entry.entities, name] if isinstance(name, str) else p.entry.entities,
+        record_time=dt.datetime.now(dt.UTC),
+    )
+    conn.execute(p.log.table.insert(), entry.row(p.log.source))
+    return p
+
+
+def committed(p: Pending | None) -> None:
+    if p is not None:
+        p.written = True
 
 
 class AuditLog:

@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Connection, Engine, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from phs_runtime import db
+from phs_runtime import audit, db
 from phs_runtime.context import IDEMPOTENCY_KEY_HEADER
 from phs_runtime.errors import failed_precondition, invalid_argument
 
@@ -115,11 +115,13 @@ def run_once(
             with db.write_transaction(engine) as conn:
                 stored = lookup(conn, table, method, request_id, request_hash, response_type)
                 if stored is not None:
-                    return stored
+                    return stored  # a replay: audited as such by the interceptor
                 now = dt.datetime.now(dt.UTC)
                 response = write(conn, now)
                 record(conn, table, method, request_id, request_hash, response, now)
-                return response
+                staged = audit.stage(conn, response)  # the change and its audit entry commit together
+            audit.committed(staged)
+            return response
         except IntegrityError as exc:
             # A concurrent first use of this request id may have won the race on
             # the change itself (e.g. the overlap constraint) rather than on the

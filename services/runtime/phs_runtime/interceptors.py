@@ -23,6 +23,7 @@ import grpc
 from grpc_status import rpc_status
 from sqlalchemy.exc import OperationalError
 
+from phs_runtime import audit as audit_mod
 from phs_runtime import metrics
 from phs_runtime.auth import AUTHORIZATION_HEADER, Principal, TokenSource, reset_principal, set_principal
 from phs_runtime.context import REQUEST_ID_HEADER, current_annotations, current_request_id, request_context
@@ -83,7 +84,8 @@ class _Call:
             return None
         self.principal = self.guard.authenticate(self.authorization)
         self.guard.authorize(self.full_method, request, self.principal)
-        return set_principal(self.principal)
+        rid = current_request_id() or ""
+        return set_principal(self.principal), self.guard.begin(self.full_method, request, self.principal, rid)
 
     def _audit(self, request: Any, response: Any, code: grpc.StatusCode, rid: str) -> None:
         """The call's audit entry; an entry that cannot be written fails the call."""
@@ -114,8 +116,7 @@ class _Call:
                 self._abort(context, exc, code)
                 raise
             finally:
-                if token is not None:
-                    reset_principal(token)
+                _release(token)
                 self._finish(code)
 
     def stream(
@@ -139,8 +140,7 @@ class _Call:
                 self._abort(context, exc, code)
                 raise
             finally:
-                if token is not None:
-                    reset_principal(token)
+                _release(token)
                 self._finish(code)
 
     def _audit_failure(self, request: Any, code: grpc.StatusCode, rid: str) -> None:
@@ -195,6 +195,16 @@ class _Call:
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )
+
+
+def _release(tokens: Any) -> None:
+    """Reset what _admit set (the principal and the pending audit entry)."""
+    if tokens is None:
+        return
+    principal, pending = tokens
+    if pending is not None:
+        audit_mod.end(pending)
+    reset_principal(principal)
 
 
 class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]

@@ -14,6 +14,7 @@ another person's resource exists (the checks choose).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -95,6 +96,30 @@ class Guard:
         if r.check is not None and principal.role not in _UNSCOPED:
             r.check(request, principal)
 
+    def _entry(
+        self, method: str, request: Any, principal: Principal | None, code: grpc.StatusCode, rid: str
+    ) -> audit_mod.Entry:
+        r = self.rules.get(method)
+        return audit_mod.Entry(
+            action=r.action if r else audit_mod.EXECUTE,
+            code=code,
+            subject=principal.subject if principal else "",
+            role=principal.role if principal else "",
+            method=method,
+            entities=[field_value(request, p) for p in r.target] if r and request is not None else [],
+            request_id=rid,
+        )
+
+    def begin(
+        self, method: str, request: Any, principal: Principal, request_id: str
+    ) -> contextvars.Token[audit_mod.Pending | None] | None:
+        """An admitted call: its entry may be written by the change's own transaction."""
+        r = self.rules.get(method)
+        if self.audit_log is None or r is None or not r.audit:
+            return None
+        entry = self._entry(method, request, principal, grpc.StatusCode.OK, request_id)
+        return audit_mod.begin(self.audit_log, entry)
+
     def record(
         self,
         method: str,
@@ -105,28 +130,21 @@ class Guard:
         request_id: str,
     ) -> None:
         """Append the call's audit entry when the table asks for it (always for a
-        refusal). Raises if the entry cannot be written."""
+        refusal), unless its change already wrote it. Raises if it cannot be written."""
         if self.audit_log is None:
+            return
+        pending = audit_mod.current()
+        if pending is not None and pending.written and code is grpc.StatusCode.OK:
             return
         r = self.rules.get(method)
         denied = code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
         if not denied and (r is None or not r.audit):
             return
-        entities = [field_value(request, p) for p in r.target] if r and request is not None else []
+        entry = self._entry(method, request, principal, code, request_id)
         name = getattr(response, "name", None)
         if isinstance(name, str) and name:
-            entities.append(name)
-        self.audit_log.record(
-            audit_mod.Entry(
-                action=r.action if r else audit_mod.EXECUTE,
-                code=code,
-                subject=principal.subject if principal else "",
-                role=principal.role if principal else "",
-                method=method,
-                entities=entities,
-                request_id=request_id,
-            )
-        )
+            entry.entities = [*entry.entities, name]
+        self.audit_log.record(entry)
 
 
 def guard_from_env(rules: Mapping[str, Rule], audit_log: audit_mod.AuditLog) -> Guard:
