@@ -2,12 +2,18 @@
 Prometheus-operator CRDs, checkov, the Tiltfile evaluated with Tilt's builtins stubbed,
 and "image sites": what each Dockerfile installs, built from only the files it copies.
 
+The "default" profile is the chart's defaults plus the one thing every install must
+give: token keys (auth.*), here a public JWKS made for the test session and the name of
+the worker's signing-key Secret.
+
 Everything here is offline. A fixture skips only when a tool outside the project's venv
 is missing, says why, and fails instead when CI=true.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
 import subprocess
@@ -34,6 +40,43 @@ PROFILES: dict[str, tuple[Path, ...]] = {
     "dev": (CHART / "values-dev.yaml",),
     "production": (CHART / "values-production.yaml",),
 }
+TEST_KID = "test-1"
+TEST_SIGNING_SECRET = "phs-auth-signing-key"
+
+
+@functools.cache
+def session_jwks() -> str:
+    """A JWKS (public key only) of a key made for this test session."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public))
+    jwk.update({"kid": TEST_KID, "alg": "ES256", "use": "sig"})
+    return json.dumps({"keys": [jwk]}, indent=2)
+
+
+def default_auth(jwks: str | None = None, kid: str = TEST_KID) -> dict[str, Any]:
+    """The auth values the default profile adds: an inline JWKS and the worker's key Secret."""
+    return {
+        "auth": {
+            "jwks": jwks if jwks is not None else session_jwks(),
+            "workerSigningKey": {"existingSecret": TEST_SIGNING_SECRET, "keyId": kid},
+        }
+    }
+
+
+def profile_values(profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    base = default_auth() if profile == "default" else {}
+    return render_manifests.load_values(PROFILES[profile], render_manifests.deep_merge(base, overrides or {}))
+
+
+def make_keys(directory: Path, kid: str) -> tuple[Path, str]:
+    """A key pair as the services' generator writes it: (private PEM path, JWKS text)."""
+    from phs_runtime.auth import generate_keys
+
+    pem, jwks = generate_keys(directory, kid)
+    return pem, jwks.read_text()
 
 
 def skip_or_fail(reason: str) -> None:
@@ -61,7 +104,7 @@ class Render:
 
 
 def render_profile(profile: str, overrides: dict[str, Any] | None = None) -> Render:
-    values = render_manifests.load_values(PROFILES[profile], overrides)
+    values = profile_values(profile, overrides)
     templates = render_manifests.render(values)
     return Render(profile, values, templates, render_manifests.objects(templates))
 
@@ -117,8 +160,20 @@ def kubectl_bin() -> str:
 
 
 @pytest.fixture(scope="session")
-def tilt() -> kube.TiltEvaluation:
-    return kube.evaluate_tiltfile(REPO / "Tiltfile")
+def tilt_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository as a fresh checkout sees it: every top-level entry linked, except
+    data/ (git-ignored, where the Tiltfile makes the dev keys), which starts out empty."""
+    work = tmp_path_factory.mktemp("tilt-checkout")
+    for entry in REPO.iterdir():
+        if entry.name not in ("data", ".git"):
+            (work / entry.name).symlink_to(entry)
+    return work
+
+
+@pytest.fixture(scope="session")
+def tilt(tilt_workdir: Path) -> kube.TiltEvaluation:
+    """The Tiltfile evaluated in `tilt_workdir`: its local() commands really run there."""
+    return kube.evaluate_tiltfile(tilt_workdir / "Tiltfile", workdir=tilt_workdir)
 
 
 @dataclass

@@ -294,9 +294,36 @@ class TiltEvaluation:
     def called(self, name: str) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
         return [(a, k) for n, a, k in self.calls if n == name]
 
+    def yaml_objects(self) -> list[Obj]:
+        """The objects the Tiltfile deploys besides the chart: k8s_yaml of YAML text (the
+        encode_yaml stub returns text; file paths and helm() results are skipped)."""
+        import yaml
 
-def evaluate_tiltfile(path: Path) -> TiltEvaluation:
+        out: list[Obj] = []
+        for entry in self.k8s_yaml:
+            if isinstance(entry, str) and "\n" in entry:
+                out += [o for o in yaml.safe_load_all(entry) if o]
+        return out
+
+
+def evaluate_tiltfile(path: Path, workdir: Path | None = None) -> TiltEvaluation:
+    """Evaluate a Tiltfile with Tilt's builtins as recording stubs. local() runs its command
+    with sh in `workdir` (Tilt runs it in the Tiltfile's folder); read_file/read_yaml read
+    relative to it; encode_yaml returns YAML text."""
+    import subprocess
+
     import starlark
+    import yaml
+
+    base = workdir or path.parent
+
+    def local(command: str, **_kwargs: Any) -> str:
+        proc = subprocess.run(
+            ["sh", "-c", command], cwd=base, capture_output=True, text=True, timeout=120, check=False
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"local({command!r}) failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        return proc.stdout
 
     calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
 
@@ -332,6 +359,10 @@ def evaluate_tiltfile(path: Path) -> TiltEvaluation:
             "container": container,
             "name": name,
         },
+        "local": local,
+        "read_file": lambda p, default=None: (base / p).read_text(),
+        "read_yaml": lambda p, default=None: yaml.safe_load((base / p).read_text()),
+        "encode_yaml": lambda obj: yaml.safe_dump(obj, sort_keys=False),
     }
     for name, result in stubs.items():
         module.add_callable(name, recorder(name, result))

@@ -1,7 +1,8 @@
 """Run rendered workloads as local processes: a container's command and args with its env,
 where every in-cluster address is replaced by the local process (or broker) behind it,
 every container port by a free loopback port, every Secret-provided database URL by a
-local database, and every mounted ConfigMap by files in a temporary root.
+local database, and every mounted ConfigMap or Secret by files in a temporary root (with
+the items, paths and file modes the volume declares).
 
 Nothing is added that the container spec does not say: the process environment is the
 container's env plus PATH/HOME; a missing env var or port wiring shows up as a probe
@@ -10,6 +11,7 @@ that does not answer."""
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import signal
 import subprocess
@@ -34,6 +36,7 @@ class Running:
     popen: subprocess.Popen[bytes]
     log: Path
     ports: dict[int, int]  # container port -> local port
+    env: dict[str, str] = field(default_factory=dict)  # the process environment
     started: float = field(default_factory=time.monotonic)
     terminated_at: float | None = None
 
@@ -78,7 +81,8 @@ class LocalCluster:
     root: Path
     python_bin: Mapping[str, Path]  # image ref (without tag) -> bin dir of its venv
     envoy_bin: str
-    # Secret (name, key) -> value to use instead (e.g. database URLs -> local SQLite).
+    # Secret (name, key) -> value to use instead (e.g. database URLs -> local SQLite), also
+    # for Secrets the release only references (e.g. the worker's signing key).
     secret_overrides: dict[tuple[str, str], str] = field(default_factory=dict)
     # Service name -> "host:port" of something running outside this harness (the broker).
     external: dict[str, str] = field(default_factory=dict)
@@ -147,12 +151,7 @@ class LocalCluster:
                 value = str(e["value"])
             else:
                 ref = e["valueFrom"]["secretKeyRef"]
-                key = (ref["name"], ref["key"])
-                if key in self.secret_overrides:
-                    value = self.secret_overrides[key]
-                else:
-                    secret = self.get("Secret", ref["name"])
-                    value = base64.b64decode(secret["data"][ref["key"]]).decode()
+                value = self.secret_value(ref["name"], ref["key"]).decode()
             if e["name"].endswith("_PORT") and value.isdigit() and int(value) in self.ports[name]:
                 value = str(self.ports[name][int(value)])
             if value == "0.0.0.0":
@@ -161,24 +160,55 @@ class LocalCluster:
             env[e["name"]] = _replace_mounts(value, mounts)
         return env
 
+    def secret_value(self, name: str, key: str) -> bytes:
+        """A Secret's value: the override, else the rendered (or otherwise given) object's."""
+        if (name, key) in self.secret_overrides:
+            return self.secret_overrides[(name, key)].encode()
+        secret = self.get("Secret", name)
+        if key in (secret.get("stringData") or {}):
+            return str(secret["stringData"][key]).encode()
+        return base64.b64decode(secret["data"][key])
+
+    def _volume_files(self, vol: Obj) -> tuple[dict[str, bytes], dict[str, int]]:
+        """A ConfigMap/Secret volume's files (path in the volume -> content) and their modes."""
+        if "configMap" in vol:
+            source = vol["configMap"]
+            cm = self.get("ConfigMap", source["name"])
+            data = {k: v.encode() for k, v in (cm.get("data") or {}).items()}
+            data.update({k: base64.b64decode(v) for k, v in (cm.get("binaryData") or {}).items()})
+            lookup: Callable[[str], bytes] = data.__getitem__
+            keys = list(data)
+        else:
+            source = vol["secret"]
+            name = source["secretName"]
+            lookup = functools.partial(self.secret_value, name)
+            keys = [k for (n, k) in self.secret_overrides if n == name]
+            if not source.get("items"):
+                secret = self.get("Secret", name)
+                keys += [*(secret.get("data") or {}), *(secret.get("stringData") or {})]
+        default_mode = int(source.get("defaultMode", 0o644))
+        items = source.get("items") or [{"key": k, "path": k} for k in dict.fromkeys(keys)]
+        files = {i["path"]: lookup(i["key"]) for i in items}
+        modes = {i["path"]: int(i.get("mode", default_mode)) for i in items}
+        return files, modes
+
     def materialize_mounts(self, w: Obj, container: Obj, root: Path) -> dict[str, Path]:
-        """Write ConfigMap volumes as files, create emptyDirs; mountPath -> local path."""
+        """Write ConfigMap and Secret volumes as files, create emptyDirs; mountPath -> local path."""
         volumes = {v["name"]: v for v in kube.pod_spec(w).get("volumes", [])}
         out: dict[str, Path] = {}
         for m in container.get("volumeMounts", []):
             vol = volumes[m["name"]]
             local = root / m["mountPath"].lstrip("/")
-            if "configMap" in vol:
-                cm = self.get("ConfigMap", vol["configMap"]["name"])
-                files = {k: v.encode() for k, v in (cm.get("data") or {}).items()}
-                files.update({k: base64.b64decode(v) for k, v in (cm.get("binaryData") or {}).items()})
-                if "subPath" in m:
-                    local.parent.mkdir(parents=True, exist_ok=True)
-                    local.write_bytes(files[m["subPath"]])
-                else:
+            if "configMap" in vol or "secret" in vol:
+                files, modes = self._volume_files(vol)
+                targets = {local: m["subPath"]} if "subPath" in m else {local / p: p for p in files}
+                for target, path in targets.items():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.unlink(missing_ok=True)  # a read-only file of an earlier run
+                    target.write_bytes(files[path])
+                    target.chmod(modes[path])
+                if "subPath" not in m:
                     local.mkdir(parents=True, exist_ok=True)
-                    for key, data in files.items():
-                        (local / key).write_bytes(data)
             elif "emptyDir" in vol:
                 local.mkdir(parents=True, exist_ok=True)
             else:
@@ -250,7 +280,7 @@ class LocalCluster:
             argv, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         out.close()
-        run = Running(name, popen, log, self.ports[name])
+        run = Running(name, popen, log, self.ports[name], env)
         self.running[name] = run
         return run
 

@@ -1,9 +1,11 @@
 """helm/phs: lint, render with each profile, and what the rendered objects promise
-(hardening, probes, termination, labels, the Envoy config's single source, network flows)."""
+(hardening, probes, termination, labels, the Envoy config's single source, network flows,
+token keys: where the services find them, the worker's signing key, refusals)."""
 
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,18 @@ import yaml
 
 from phs_devstack.gateway import DESCRIPTOR, TEMPLATE, render_envoy_config
 from tests.k8s import kube
-from tests.k8s.conftest import CHART, PROFILES, REPO, Render, render_profile
+from tests.k8s.conftest import (
+    CHART,
+    PROFILES,
+    REPO,
+    TEST_KID,
+    TEST_SIGNING_SECRET,
+    Render,
+    default_auth,
+    profile_values,
+    render_profile,
+    session_jwks,
+)
 
 import render_manifests  # isort: skip  (tools/, put on sys.path by conftest)
 
@@ -26,7 +39,7 @@ GRPC_DEPLOYMENTS = ("phs-scheduling", "phs-reports-api", "phs-reports-worker")
 def test_helm_lint_strict(profile: str) -> None:
     import helm_python
 
-    values = render_manifests.load_values(PROFILES[profile])
+    values = profile_values(profile)
     report = helm_python.lint(str(CHART), values, strict=True, kube_version="v1.30.0", namespace="phs")
     problems = [m for m in report["messages"] if m["severity"] >= 2]
     assert report["errors"] == [] and problems == [], report
@@ -49,6 +62,7 @@ def test_each_profile_renders_the_architecture(renders: dict[str, Render]) -> No
 
 
 def test_every_object_is_namespaced_and_labelled_by_the_helpers(renders: dict[str, Render]) -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     for r in renders.values():
         for o in r.objects:
             where = f"{r.profile}: {o['kind']}/{o['metadata']['name']}"
@@ -58,8 +72,8 @@ def test_every_object_is_namespaced_and_labelled_by_the_helpers(renders: dict[st
             assert labels["app.kubernetes.io/instance"] == "phs", where
             assert labels["app.kubernetes.io/managed-by"] == "Helm", where
             assert labels["app.kubernetes.io/part-of"] == "phs", where
-            assert labels["app.kubernetes.io/version"] == "0.1.0", where
-            assert labels["helm.sh/chart"] == "phs-0.1.0", where
+            assert labels["app.kubernetes.io/version"] == chart["appVersion"] == "0.1.0", where
+            assert labels["helm.sh/chart"] == f"phs-{chart['version']}", where
             if o["kind"] in kube.WORKLOAD_KINDS:
                 pod = kube.pod_labels(o)
                 assert pod["app.kubernetes.io/component"] == labels["app.kubernetes.io/component"], where
@@ -87,11 +101,13 @@ def test_render_refuses_inconsistent_settings() -> None:
     import helm_python
 
     with pytest.raises(helm_python.HelmRenderError, match=r"database\.existingSecret"):
-        render_manifests.render({"postgresql": {"enabled": False}})
+        render_manifests.render(profile_values("default", {"postgresql": {"enabled": False}}))
     with pytest.raises(helm_python.HelmRenderError, match="terminationGracePeriodSeconds"):
-        render_manifests.render({"scheduling": {"terminationGracePeriodSeconds": 12}})
+        render_manifests.render(
+            profile_values("default", {"scheduling": {"terminationGracePeriodSeconds": 12}})
+        )
     with pytest.raises(helm_python.HelmRenderError, match="exact version tag"):
-        render_manifests.render({"images": {"kafka": {"tag": ""}}})
+        render_manifests.render(profile_values("default", {"images": {"kafka": {"tag": ""}}}))
 
 
 # -- pods: hardening, resources, probes, termination ----------------------------------------
@@ -308,10 +324,13 @@ def test_envoy_image_is_the_version_the_tests_run() -> None:
 def test_notes_tell_how_to_reach_the_gateway(renders: dict[str, Render]) -> None:
     notes = renders["default"].templates["phs/templates/NOTES.txt"]
     assert "kubectl --namespace phs port-forward service/phs-gateway 8080:80" in notes
-    assert "curl http://localhost:8080/v1/psychologists" in notes
+    assert 'curl -H "Authorization: Bearer $TOKEN" http://localhost:8080/v1/psychologists' in notes
     renders["default"].get("Service", "phs-gateway")
     dev_notes = renders["dev"].templates["phs/templates/NOTES.txt"]
-    assert "curl http://localhost:30080/v1/psychologists" in dev_notes
+    assert 'curl -H "Authorization: Bearer $TOKEN" http://localhost:30080/v1/psychologists' in dev_notes
+    # How to get that token: the dev key Tilt makes, minted by the devstack's tool.
+    assert "python -m phs_devstack.token --data data/k8s --role admin" in dev_notes
+    assert "phs_devstack.token" not in renders["production"].templates["phs/templates/NOTES.txt"]
 
 
 # -- network policies ------------------------------------------------------------------------
@@ -432,8 +451,6 @@ def test_monitoring_objects_exist_only_when_enabled(
     } <= alerts
     dash = monitored_default.get("ConfigMap", "phs-dashboard")
     assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
-    import json
-
     panels = json.loads(dash["data"]["phs-overview.json"])["panels"]
     assert len(panels) >= 8
 
@@ -457,3 +474,287 @@ def test_alert_metrics_are_ones_the_code_exports() -> None:
     for metric in used:
         base = re.sub(r"_(bucket|count|sum)$", "", metric)
         assert base in defined, f"{metric} is not exported by services/"
+
+
+# -- authentication: token keys ----------------------------------------------------------------
+
+AUTH_JWKS_DIR = "/etc/phs/auth/jwks"
+AUTH_KEY_DIR = "/etc/phs/auth/signing-key"
+
+
+def _auth(r: Render) -> dict[str, Any]:
+    """The auth values in effect: the chart's defaults under the profile's."""
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    auth: dict[str, Any] = render_manifests.deep_merge(defaults, r.values)["auth"]
+    return auth
+
+
+def _container(r: Render, name: str) -> dict[str, Any]:
+    (c,) = kube.pod_spec(r.get("Deployment", name))["containers"]
+    container: dict[str, Any] = c
+    return container
+
+
+def _volumes(r: Render, name: str) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in kube.pod_spec(r.get("Deployment", name)).get("volumes", [])}
+
+
+def test_services_get_the_token_keys_and_only_the_worker_its_signing_key(renders: dict[str, Render]) -> None:
+    expected_jwks = {
+        "default": ("phs-auth-jwks", "jwks.json"),
+        "dev": ("phs-dev-auth-jwks", "jwks.json"),
+        "production": ("phs-auth-jwks", "jwks.json"),
+    }
+    for profile, r in renders.items():
+        auth = _auth(r)
+        for name in GRPC_DEPLOYMENTS:
+            where = f"{profile}: {name}"
+            c = _container(r, name)
+            env = {e["name"]: e.get("value") for e in c["env"]}
+            assert env["PHS_AUTH_ISSUER"] == auth["issuer"], where
+            assert env["PHS_AUTH_AUDIENCE"] == auth["audience"], where
+            assert float(env["PHS_AUTH_JWKS_REFRESH_SECONDS"]) == auth["jwksRefreshSeconds"], where
+            assert float(env["PHS_AUTH_LEEWAY_SECONDS"]) == auth["leewaySeconds"], where
+            assert env["PHS_AUTH_JWKS_FILE"] == f"{AUTH_JWKS_DIR}/jwks.json", where
+            assert "PHS_AUTH_JWKS_URL" not in env, where
+            mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+            jwks_mount = mounts[AUTH_JWKS_DIR]
+            # Read-only, and a directory (no subPath), so the kubelet updates the file in place.
+            assert jwks_mount["readOnly"] is True and "subPath" not in jwks_mount, where
+            volume = _volumes(r, name)[jwks_mount["name"]]
+            cm_name, cm_key = expected_jwks[profile]
+            assert volume["configMap"] == {
+                "name": cm_name,
+                "items": [{"key": cm_key, "path": "jwks.json"}],
+            }, where
+            signing = name == "phs-reports-worker"
+            assert ("PHS_AUTH_SIGNING_KEY_FILE" in env) is signing, where
+            assert ("PHS_AUTH_SIGNING_KEY_ID" in env) is signing, where
+            assert (AUTH_KEY_DIR in mounts) is signing, where
+            secret_volumes = [v for v in _volumes(r, name).values() if "secret" in v]
+            if not signing:
+                assert all(
+                    v["secret"]["secretName"] != auth["workerSigningKey"]["existingSecret"]
+                    for v in secret_volumes
+                ), where
+                continue
+            assert env["PHS_AUTH_SIGNING_KEY_FILE"] == f"{AUTH_KEY_DIR}/signing-key.pem", where
+            assert env["PHS_AUTH_SIGNING_KEY_ID"] == auth["workerSigningKey"]["keyId"], where
+            assert mounts[AUTH_KEY_DIR]["readOnly"] is True, where
+            key_volume = _volumes(r, name)[mounts[AUTH_KEY_DIR]["name"]]["secret"]
+            assert key_volume["secretName"] == auth["workerSigningKey"]["existingSecret"], where
+            assert key_volume["items"] == [
+                {"key": auth["workerSigningKey"]["key"], "path": "signing-key.pem"}
+            ], where
+            # Owner (root) and the pod's fsGroup may read it; nobody may write or run it.
+            assert key_volume["defaultMode"] == 0o440, where
+        # Nothing of auth reaches the gateway, the topic job or the in-chart infrastructure.
+        for w in kube.workloads(r.objects):
+            if w["metadata"]["name"] in GRPC_DEPLOYMENTS:
+                continue
+            for c in kube.all_containers(w):
+                assert not any(e["name"].startswith("PHS_AUTH_") for e in c.get("env", [])), w["metadata"]
+            volumes = kube.pod_spec(w).get("volumes", [])
+            assert not any(v["name"].startswith("auth-") for v in volumes), w["metadata"]["name"]
+
+
+def test_the_worker_key_is_only_referenced_and_the_dev_and_production_keys_are_named(
+    renders: dict[str, Render],
+) -> None:
+    dev, prod = _auth(renders["dev"]), _auth(renders["production"])
+    assert dev["existingJwksConfigMap"]["name"] == "phs-dev-auth-jwks" and not dev["jwks"]
+    assert dev["workerSigningKey"] == {
+        "existingSecret": "phs-dev-auth-signing-key",
+        "key": "signing-key.pem",
+        "keyId": "dev-1",
+    }
+    assert prod["existingJwksConfigMap"]["name"] == "phs-auth-jwks" and not prod["jwks"]
+    assert prod["workerSigningKey"]["existingSecret"] == "phs-auth-signing-key"
+    assert prod["issuer"] != "phs-dev", "production tokens come from the identity provider"
+    for r in renders.values():
+        # The chart writes no Secret for the signing key: it only references one.
+        secret_names = {s["metadata"]["name"] for s in r.of_kind("Secret")}
+        assert _auth(r)["workerSigningKey"]["existingSecret"] not in secret_names, r.profile
+        configmaps = {c["metadata"]["name"] for c in r.of_kind("ConfigMap")}
+        assert ("phs-auth-jwks" in configmaps) is (r.profile == "default"), r.profile
+
+
+def test_inline_jwks_becomes_a_configmap_that_rolls_the_pods(renders: dict[str, Render]) -> None:
+    r = renders["default"]
+    cm = r.get("ConfigMap", "phs-auth-jwks")
+    assert json.loads(cm["data"]["jwks.json"]) == json.loads(session_jwks())
+    checksums = set()
+    for name in GRPC_DEPLOYMENTS:
+        annotations = r.get("Deployment", name)["spec"]["template"]["metadata"]["annotations"]
+        checksums.add(annotations["checksum/auth-jwks"])
+    assert len(checksums) == 1
+    # A new key in the JWKS changes the pod template (a rollout); podAnnotations still apply.
+    doc = json.loads(session_jwks())
+    doc["keys"].append({**doc["keys"][0], "kid": "test-2"})
+    changed = render_profile(
+        "default", {"auth": {"jwks": json.dumps(doc)}, "common": {"podAnnotations": {"team": "phs"}}}
+    )
+    annotations = changed.get("Deployment", "phs-scheduling")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["checksum/auth-jwks"] not in checksums and annotations["team"] == "phs"
+    assert [
+        k["kid"] for k in json.loads(changed.get("ConfigMap", "phs-auth-jwks")["data"]["jwks.json"])["keys"]
+    ] == [
+        TEST_KID,
+        "test-2",
+    ]
+    # Keys from a ConfigMap you manage: no chart ConfigMap, no checksum (the kubelet updates
+    # the mounted file and the services re-read it every jwksRefreshSeconds).
+    for name in GRPC_DEPLOYMENTS:
+        meta = renders["dev"].get("Deployment", name)["spec"]["template"]["metadata"]
+        assert "checksum/auth-jwks" not in (meta.get("annotations") or {})
+
+
+def test_jwks_url_replaces_the_file_and_opens_egress_to_it_alone() -> None:
+    url = {
+        "auth": {"jwksUrl": "https://idp.example.com/realms/phs/certs", "existingJwksConfigMap": {"name": ""}}
+    }
+    r = render_profile("production", url)
+    policies = r.of_kind("NetworkPolicy")
+    for name in GRPC_DEPLOYMENTS:
+        c = _container(r, name)
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env["PHS_AUTH_JWKS_URL"] == "https://idp.example.com/realms/phs/certs"
+        assert "PHS_AUTH_JWKS_FILE" not in env
+        assert AUTH_JWKS_DIR not in {m["mountPath"] for m in c["volumeMounts"]}
+        assert kube.allowed(policies, _workload(r, name), None, 443), f"{name} cannot reach the JWKS"
+        assert not kube.allowed(policies, _workload(r, name), None, 8443)
+    assert not kube.allowed(policies, _workload(r, "phs-gateway"), None, 443)
+    assert not kube.allowed(policies, _workload(r, "phs-kafka-topics"), None, 443)
+    # Without a URL nothing may leave for 443 (default: in-chart Kafka and PostgreSQL).
+    default = render_profile("default")
+    for name in GRPC_DEPLOYMENTS:
+        assert not kube.allowed(default.of_kind("NetworkPolicy"), _workload(default, name), None, 443)
+    # The URL's own port; narrowed destinations; an in-cluster provider's pod port.
+    narrowed = render_profile(
+        "production",
+        {
+            "auth": {"jwksUrl": "https://idp.example.com:8443/certs", "existingJwksConfigMap": {"name": ""}},
+            "networkPolicy": {"jwksEgress": {"to": [{"ipBlock": {"cidr": "203.0.113.10/32"}}], "ports": []}},
+        },
+    )
+    rules = [
+        rule
+        for rule in narrowed.get("NetworkPolicy", "phs-scheduling")["spec"]["egress"]
+        if rule.get("to") == [{"ipBlock": {"cidr": "203.0.113.10/32"}}]
+    ]
+    assert rules == [
+        {"ports": [{"port": 8443, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "203.0.113.10/32"}}]}
+    ]
+    pod_port = render_profile(
+        "production",
+        {
+            "auth": {"jwksUrl": "https://keycloak.auth.svc/certs", "existingJwksConfigMap": {"name": ""}},
+            "networkPolicy": {"jwksEgress": {"to": [], "ports": [{"port": 8080, "protocol": "TCP"}]}},
+        },
+    )
+    scheduling = _workload(pod_port, "phs-scheduling")
+    assert kube.allowed(pod_port.of_kind("NetworkPolicy"), scheduling, None, 8080)
+    assert not kube.allowed(pod_port.of_kind("NetworkPolicy"), scheduling, None, 443)
+
+
+def test_render_fails_without_usable_key_configuration() -> None:
+    import helm_python
+
+    jwks = session_jwks()
+    private = json.dumps(
+        {"keys": [{"kid": TEST_KID, "kty": "EC", "alg": "ES256", "crv": "P-256", "d": "secret"}]}
+    )
+    secret = {"existingSecret": TEST_SIGNING_SECRET, "keyId": TEST_KID}
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({}, "no token keys are configured"),
+        ({"auth": {"workerSigningKey": secret}}, "no token keys are configured"),
+        (
+            {"auth": {"jwks": jwks, "jwksUrl": "https://idp.example.com/certs", "workerSigningKey": secret}},
+            "exactly one source",
+        ),
+        (
+            {"auth": {"jwksUrl": "https://idp.example.com/certs", "existingJwksConfigMap": {"name": "x"}}},
+            "exactly one source",
+        ),
+        ({"auth": {"jwks": jwks}}, r"auth\.workerSigningKey\.existingSecret is required"),
+        (
+            {"auth": {"jwks": jwks, "workerSigningKey": {"existingSecret": TEST_SIGNING_SECRET}}},
+            r"auth\.workerSigningKey\.keyId is required",
+        ),
+        (
+            {"auth": {"jwks": jwks, "workerSigningKey": {**secret, "keyId": "other"}}},
+            "is not a key of auth.jwks",
+        ),
+        ({"auth": {"jwks": private, "workerSigningKey": secret}}, 'private member "d"'),
+        ({"auth": {"jwks": '{"keys": []}', "workerSigningKey": secret}}, "at least one key"),
+        (
+            {
+                "auth": {
+                    "jwks": '{"keys": [{"kid": "test-1", "kty": "RSA", "alg": "ES256"}]}',
+                    "workerSigningKey": secret,
+                }
+            },
+            "needs alg ES256 with kty EC",
+        ),
+        ({"auth": {"jwks": '{"keys": [1, }', "workerSigningKey": secret}}, "not a JSON object"),
+    ]
+    for overrides, message in cases:
+        with pytest.raises(helm_python.HelmRenderError, match=message):
+            render_manifests.render(render_manifests.load_values((), overrides))
+    # The profiles each name a complete configuration (default: through the test's values).
+    render_manifests.render(render_manifests.load_values((), default_auth()))
+
+
+def test_values_schema_rejects_malformed_auth_values() -> None:
+    import helm_python
+
+    ok = default_auth()["auth"]
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"jwksUrl": "http://idp.example.com/certs"}, "jwksUrl"),  # keys over plain HTTP
+        ({"jwksUrl": "idp.example.com/certs"}, "jwksUrl"),
+        ({"jwks": "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n"}, "jwks"),
+        ({"jwks": '{"keys": [], "note": "-----BEGIN EC PRIVATE KEY-----"}'}, "jwks"),
+        ({"jwks": {"keys": []}}, "jwks"),  # the document as JSON text, not YAML
+        ({"jwks": "[1, 2]"}, "jwks"),
+        ({"issuer": ""}, "issuer"),
+        ({"audience": ""}, "audience"),
+        ({"jwksRefreshSeconds": 0}, "jwksRefreshSeconds"),
+        ({"leewaySeconds": -1}, "leewaySeconds"),
+        ({"jwksFile": "/keys.json"}, "jwksFile"),
+        ({"existingJwksConfigMap": {"name": "Not_A_Name", "key": "jwks.json"}}, "name"),
+        ({"existingJwksConfigMap": {"name": "keys", "key": "../jwks.json"}}, "key"),
+        ({"workerSigningKey": {"existingSecret": "k", "key": "a/b.pem", "keyId": "x"}}, "key"),
+        ({"workerSigningKey": {"existingSecret": "k", "key": "k.pem", "keyId": "has space"}}, "keyId"),
+        ({"workerSigningKey": {"existingSecret": "k", "key": "k.pem", "keyId": "x", "pem": "..."}}, "pem"),
+    ]
+    for auth, word in bad:
+        with pytest.raises(helm_python.HelmValuesError, match=word):
+            render_manifests.render(render_manifests.load_values((), {"auth": {**ok, **auth}}))
+
+
+def test_no_private_key_material_in_any_rendered_object(renders: dict[str, Render], tmp_path: Path) -> None:
+    """Scan every object of every profile (Secrets decoded), the k8s/ tree and the values
+    files: no PEM private key and no private JWK member ever appears."""
+    from tests.k8s.conftest import make_keys
+
+    pem, jwks = make_keys(tmp_path, "scan-1")
+    assert "PRIVATE KEY" in pem.read_text()  # the scanner would see one
+    extra = render_profile("default", default_auth(jwks, "scan-1"))
+    texts: dict[str, str] = {}
+    for r in [*renders.values(), extra]:
+        for o in r.objects:
+            where = f"{r.profile}: {o['kind']}/{o['metadata']['name']}"
+            texts[where] = yaml.safe_dump(o)
+            for key, value in (o.get("data") or {}).items():
+                if o["kind"] == "Secret":
+                    texts[f"{where}[{key}]"] = base64.b64decode(value).decode(errors="replace")
+        for o in r.of_kind("ConfigMap"):
+            for key, value in (o.get("data") or {}).items():
+                if key.endswith(".json") and '"keys"' in value:
+                    for jwk in json.loads(value)["keys"]:
+                        assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(jwk), (r.profile, key)
+    for path in [*(REPO / "k8s").rglob("*.yaml"), *CHART.glob("values*.yaml"), REPO / "Tiltfile"]:
+        texts[str(path.relative_to(REPO))] = path.read_text()
+    leaks = [where for where, text in texts.items() if "PRIVATE KEY" in text]
+    assert leaks == []
+    assert pem.read_text().splitlines()[1] not in "\n".join(texts.values())

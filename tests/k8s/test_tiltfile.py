@@ -2,13 +2,19 @@
 the chart's workloads use (the official Envoy, Kafka and PostgreSQL images excepted),
 deploys the chart with the dev values, names only resources that exist and leaves no
 object uncategorized, orders Kafka and PostgreSQL before the services, forwards the
-gateway as documented, and its live-update supervisor really restarts the gRPC process."""
+gateway as documented, makes the dev token keys (git-ignored, never committed) into the
+ConfigMap and Secret values-dev.yaml names, and its live-update supervisor really restarts
+the gRPC process (with those keys mounted)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from phs_devstack import health_status
 from tests.k8s import kube
@@ -33,6 +39,11 @@ def _dev_render(tilt: kube.TiltEvaluation) -> list[dict[str, Any]]:
         node[leaf] = {"true": True, "false": False}.get(raw, raw)
     rendered = render_manifests.render(values, release=call["name"], namespace=call["namespace"])
     return render_manifests.objects(rendered)
+
+
+def _dev_objects(tilt: kube.TiltEvaluation) -> list[dict[str, Any]]:
+    """Everything `tilt up` deploys: the chart and the Tiltfile's own objects (dev keys)."""
+    return _dev_render(tilt) + tilt.yaml_objects()
 
 
 def test_tiltfile_builds_every_image_the_workloads_use(tilt: kube.TiltEvaluation) -> None:
@@ -81,7 +92,7 @@ def test_live_update_syncs_every_package_of_the_image(
 
 
 def test_resources_exist_and_nothing_is_uncategorized(tilt: kube.TiltEvaluation) -> None:
-    objects = _dev_render(tilt)
+    objects = _dev_objects(tilt)
     workloads = {w["metadata"]["name"] for w in kube.workloads(objects)}
     named = {name for name, r in tilt.resources.items() if r["workload"]}
     assert named == workloads, f"missing: {workloads - named}, unknown: {named - workloads}"
@@ -122,6 +133,8 @@ def test_infrastructure_starts_before_the_services(tilt: kube.TiltEvaluation) ->
     assert {"phs-postgresql", "phs-kafka", "phs-kafka-topics"} <= _deps(tilt, "phs-reports-api")
     assert {"phs-postgresql", "phs-kafka", "phs-scheduling"} <= _deps(tilt, "phs-reports-worker")
     assert {"phs-scheduling", "phs-reports-api", "phs-postgresql", "phs-kafka"} <= _deps(tilt, "phs-gateway")
+    for service in ("phs-scheduling", "phs-reports-api", "phs-reports-worker"):
+        assert "dev-auth-keys" in _deps(tilt, service), f"{service} would start without its token keys"
     assert _deps(tilt, "phs-kafka") == set() and _deps(tilt, "phs-postgresql") == set()
 
 
@@ -144,12 +157,10 @@ def test_live_update_restarts_the_grpc_process(
     """Run Tilt's entrypoint (the supervisor) with the dev pod spec of phs-scheduling: it
     seeds the live dir from the image, serves; a synced change plus the live_update `run`
     step restart the process, which then runs the synced code; SIGTERM stops it all."""
-    import subprocess
-
     build = tilt.images["phs-scheduling"]
     r = render_profile("dev", {"devLiveUpdate": {"enabled": True}})
     cluster = LocalCluster(
-        objects=r.objects,
+        objects=r.objects + tilt.yaml_objects(),  # the JWKS ConfigMap the pod mounts
         root=tmp_path / "pods",
         python_bin={ref: site.bin for ref, site in image_sites.items()},
         envoy_bin="envoy",
@@ -186,3 +197,44 @@ def test_live_update_restarts_the_grpc_process(
     assert time.monotonic() - t0 < 30
     assert code == 143, log.read_text()[-2000:]
     assert "restarting" in log.read_text()
+
+
+def test_tilt_makes_the_dev_keys_the_dev_values_name(tilt: kube.TiltEvaluation, tilt_workdir: Path) -> None:
+    """`tilt up` in a fresh checkout: local() makes a key pair under data/ (git-ignored) with
+    the services' generator, once; the ConfigMap and Secret it deploys are the ones
+    values-dev.yaml (and so k8s/) names, hold the public JWKS and the private key, and the
+    key id the worker signs with is in that JWKS."""
+    auth = yaml.safe_load((render_manifests.CHART / "values-dev.yaml").read_text())["auth"]
+    signing = auth["workerSigningKey"]
+    keys = tilt_workdir / "data" / "k8s" / "dev-keys"
+    pem, jwks = keys / f"{signing['keyId']}.pem", keys / "jwks.json"
+    assert pem.stat().st_mode & 0o777 == 0o600
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in tilt.yaml_objects()}
+    assert set(objects) == {
+        ("ConfigMap", auth["existingJwksConfigMap"]["name"]),
+        ("Secret", signing["existingSecret"]),
+    }
+    cm = objects[("ConfigMap", auth["existingJwksConfigMap"]["name"])]
+    published = json.loads(cm["data"][auth["existingJwksConfigMap"]["key"]])
+    assert published == json.loads(jwks.read_text())
+    assert [k["kid"] for k in published["keys"]] == [signing["keyId"]]
+    assert not {"d", "p", "q"} & set(published["keys"][0]), "public keys only in the ConfigMap"
+    secret = objects[("Secret", signing["existingSecret"])]
+    assert secret["stringData"] == {signing["key"]: pem.read_text()}
+    assert "PRIVATE KEY" in pem.read_text()
+    for o in objects.values():
+        assert o["metadata"]["namespace"] == "phs"
+    # The key pair is made once: a Tiltfile reload keeps it (tokens stay valid).
+    ((command,), _kwargs) = tilt.called("local")[0]
+    before = pem.read_bytes()
+    subprocess.run(["sh", "-c", command], cwd=tilt_workdir, check=True, timeout=120)
+    assert pem.read_bytes() == before
+    # It lives where git never looks, and `phs_devstack.token --data data/k8s` finds it.
+    assert str(pem.relative_to(tilt_workdir)).startswith("data/k8s/dev-keys/")
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "data/k8s/dev-keys/dev-1.pem"], cwd=REPO, check=False, timeout=30
+    )
+    assert ignored.returncode == 0, "data/ must stay git-ignored: it holds the dev private key"
+    from phs_devstack import DEV_KID
+
+    assert signing["keyId"] == DEV_KID

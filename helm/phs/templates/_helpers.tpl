@@ -172,6 +172,178 @@ Kafka client settings (services and the topic job share them).
 {{- end -}}
 
 {{/* ---------------------------------------------------------------------------
+Authentication (auth.*): where the services find the public keys that sign tokens, and
+the report worker's own signing key. Paths inside the containers are fixed.
+--------------------------------------------------------------------------- */}}
+{{- define "phs.authJwksDir" -}}/etc/phs/auth/jwks{{- end -}}
+{{- define "phs.authSigningKeyDir" -}}/etc/phs/auth/signing-key{{- end -}}
+
+{{/* The inline JWKS (auth.jwks, JSON text) parsed and re-serialized; fails on bad JSON. */}}
+{{- define "phs.authJwksDoc" -}}
+{{- $jwks := toString .Values.auth.jwks -}}
+{{- if contains "PRIVATE KEY" $jwks -}}
+{{- fail "auth.jwks holds a PEM private key: it takes the public JWKS document only; the worker's private key belongs in the Secret named by auth.workerSigningKey.existingSecret" -}}
+{{- end -}}
+{{- $doc := fromJson $jwks -}}
+{{- if hasKey $doc "Error" -}}
+{{- fail (printf "auth.jwks is not a JSON object (a JWKS document {\"keys\": [...]}): %s" (index $doc "Error")) -}}
+{{- end -}}
+{{- toJson $doc -}}
+{{- end -}}
+
+{{/* The ConfigMap content for an inline JWKS: the validated document, pretty-printed. */}}
+{{- define "phs.authJwksJson" -}}
+{{- include "phs.authJwksDoc" . | fromJson | toPrettyJson -}}
+{{- end -}}
+
+{{/*
+Refuse auth settings the services could not start with: no key source or several, no
+worker signing key, an inline JWKS that is not a usable public JWKS or lacks the worker's
+key id. Included by templates/auth.yaml (so every render runs it).
+*/}}
+{{- define "phs.authCheck" -}}
+{{- $a := .Values.auth -}}
+{{- $sources := list -}}
+{{- if $a.jwks }}{{ $sources = append $sources "auth.jwks" }}{{ end -}}
+{{- if $a.jwksUrl }}{{ $sources = append $sources "auth.jwksUrl" }}{{ end -}}
+{{- if $a.existingJwksConfigMap.name }}{{ $sources = append $sources "auth.existingJwksConfigMap.name" }}{{ end -}}
+{{- if eq (len $sources) 0 -}}
+{{- fail "auth: no token keys are configured. Set one of auth.jwks (the JWKS document with the public keys), auth.jwksUrl (the identity provider's JWKS endpoint) or auth.existingJwksConfigMap.name (a ConfigMap holding the JWKS); see docs/kubernetes.md" -}}
+{{- else if gt (len $sources) 1 -}}
+{{- fail (printf "auth: set exactly one source of token keys, not %s" (join " and " $sources)) -}}
+{{- end -}}
+{{- if not $a.workerSigningKey.existingSecret -}}
+{{- fail "auth.workerSigningKey.existingSecret is required: the report worker signs its calls to scheduling with a private key the chart only ever reads from a Secret you create (file key auth.workerSigningKey.key); see docs/kubernetes.md" -}}
+{{- end -}}
+{{- if not $a.workerSigningKey.keyId -}}
+{{- fail "auth.workerSigningKey.keyId is required: the kid of the worker's public key in the JWKS" -}}
+{{- end -}}
+{{- if $a.jwks -}}
+{{- $doc := include "phs.authJwksDoc" . | fromJson -}}
+{{- $keys := index $doc "keys" -}}
+{{- if or (not (kindIs "slice" $keys)) (not $keys) -}}
+{{- fail "auth.jwks must be a JWKS document: {\"keys\": [...]} with at least one key" -}}
+{{- end -}}
+{{- $kids := list -}}
+{{- range $i, $k := $keys -}}
+{{- if not (kindIs "map" $k) -}}
+{{- fail (printf "auth.jwks: key %d is not a JSON object" $i) -}}
+{{- end -}}
+{{- range $member := list "d" "p" "q" "dp" "dq" "qi" "oth" "k" -}}
+{{- if hasKey $k $member -}}
+{{- fail (printf "auth.jwks: key %d has the private member %q: publish public keys only" $i $member) -}}
+{{- end -}}
+{{- end -}}
+{{- $kid := get $k "kid" | toString -}}
+{{- $alg := get $k "alg" | toString -}}
+{{- $kty := get $k "kty" | toString -}}
+{{- if not (get $k "kid") -}}
+{{- fail (printf "auth.jwks: key %d has no kid" $i) -}}
+{{- end -}}
+{{- if not (or (and (eq $alg "ES256") (eq $kty "EC")) (and (eq $alg "RS256") (eq $kty "RSA"))) -}}
+{{- fail (printf "auth.jwks: key %q needs alg ES256 with kty EC, or RS256 with kty RSA (got alg %q, kty %q)" $kid $alg $kty) -}}
+{{- end -}}
+{{- $kids = append $kids $kid -}}
+{{- end -}}
+{{- if not (has $a.workerSigningKey.keyId $kids) -}}
+{{- fail (printf "auth.workerSigningKey.keyId %q is not a key of auth.jwks (%s): scheduling would refuse the worker's tokens; publish its public key first" $a.workerSigningKey.keyId (join ", " $kids)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the ConfigMap holding the JWKS (the chart's, or auth.existingJwksConfigMap). */}}
+{{- define "phs.authJwksConfigMapName" -}}
+{{- if .Values.auth.jwks -}}
+{{- printf "%s-auth-jwks" (include "phs.fullname" .) -}}
+{{- else -}}
+{{- .Values.auth.existingJwksConfigMap.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Usage: include "phs.authEnv" (dict "root" $ "signingKey" true|false) */}}
+{{- define "phs.authEnv" -}}
+{{- $a := .root.Values.auth -}}
+- name: PHS_AUTH_ISSUER
+  value: {{ $a.issuer | quote }}
+- name: PHS_AUTH_AUDIENCE
+  value: {{ $a.audience | quote }}
+- name: PHS_AUTH_JWKS_REFRESH_SECONDS
+  value: {{ $a.jwksRefreshSeconds | quote }}
+- name: PHS_AUTH_LEEWAY_SECONDS
+  value: {{ $a.leewaySeconds | quote }}
+{{- if $a.jwksUrl }}
+- name: PHS_AUTH_JWKS_URL
+  value: {{ $a.jwksUrl | quote }}
+{{- else }}
+- name: PHS_AUTH_JWKS_FILE
+  value: {{ include "phs.authJwksDir" .root }}/jwks.json
+{{- end }}
+{{- if .signingKey }}
+- name: PHS_AUTH_SIGNING_KEY_FILE
+  value: {{ include "phs.authSigningKeyDir" .root }}/signing-key.pem
+- name: PHS_AUTH_SIGNING_KEY_ID
+  value: {{ $a.workerSigningKey.keyId | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Read-only mounts: the JWKS as a directory (no subPath, so the kubelet updates the file
+in place when the ConfigMap changes) and, for the worker, its signing key. */}}
+{{- define "phs.authVolumeMounts" -}}
+{{- if not .root.Values.auth.jwksUrl }}
+- name: auth-jwks
+  mountPath: {{ include "phs.authJwksDir" .root }}
+  readOnly: true
+{{- end }}
+{{- if .signingKey }}
+- name: auth-signing-key
+  mountPath: {{ include "phs.authSigningKeyDir" .root }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "phs.authVolumes" -}}
+{{- $a := .root.Values.auth -}}
+{{- if not $a.jwksUrl }}
+- name: auth-jwks
+  configMap:
+    name: {{ include "phs.authJwksConfigMapName" .root }}
+    items:
+      - key: {{ ternary "jwks.json" $a.existingJwksConfigMap.key (not (empty $a.jwks)) }}
+        path: jwks.json
+{{- end }}
+{{- if .signingKey }}
+# The worker's private key: 0440 = readable by root and the pod's fsGroup (the process's
+# group) only, which is what the kubelet grants a Secret file under fsGroup anyway.
+- name: auth-signing-key
+  secret:
+    secretName: {{ $a.workerSigningKey.existingSecret }}
+    defaultMode: 288  # 0440
+    items:
+      - key: {{ $a.workerSigningKey.key }}
+        path: signing-key.pem
+{{- end }}
+{{- end -}}
+
+{{/* NetworkPolicy egress to the JWKS endpoint (only with auth.jwksUrl). */}}
+{{- define "phs.jwksEgress" -}}
+{{- if .Values.auth.jwksUrl -}}
+{{- $np := .Values.networkPolicy.jwksEgress -}}
+{{- $ports := $np.ports -}}
+{{- if not $ports -}}
+{{- $host := (urlParse .Values.auth.jwksUrl).host -}}
+{{- $port := regexFind ":[0-9]+$" $host | trimPrefix ":" | default "443" -}}
+{{- $ports = list (dict "port" (atoi $port) "protocol" "TCP") -}}
+{{- end -}}
+- ports:
+    {{- toYaml $ports | nindent 4 }}
+  {{- with $np.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------------------
 Databases.
 --------------------------------------------------------------------------- */}}
 {{- define "phs.databaseSecretName" -}}
@@ -229,7 +401,9 @@ One Python gRPC process (scheduling, reports API, reports worker): Deployment.
 Usage: include "phs.grpcDeployment" (dict "root" $ "component" "scheduling"
          "values" .Values.scheduling "image" .Values.images.scheduling
          "module" "phs_scheduling"
-         "databaseKey" .Values.database.schedulingUrlKey "kafka" true "env" (list ...))
+         "databaseKey" .Values.database.schedulingUrlKey "kafka" true "env" (list ...)
+         "signingKey" false)
+signingKey: mount auth.workerSigningKey and name it in the env (the report worker only).
 --------------------------------------------------------------------------- */}}
 {{- define "phs.grpcDeployment" -}}
 {{- $root := .root -}}
@@ -271,7 +445,13 @@ spec:
     metadata:
       labels:
         {{- include "phs.labels" $ctx | nindent 8 }}
-      {{- with $root.Values.common.podAnnotations }}
+      {{- /* An inline JWKS rolls the pods when it changes (checksum/auth-jwks). */}}
+      {{- $annotations := dict }}
+      {{- if $root.Values.auth.jwks }}
+      {{- $_ := set $annotations "checksum/auth-jwks" (include "phs.authJwksJson" $root | sha256sum) }}
+      {{- end }}
+      {{- $annotations = merge $annotations (default (dict) $root.Values.common.podAnnotations) }}
+      {{- with $annotations }}
       annotations:
         {{- toYaml . | nindent 8 }}
       {{- end }}
@@ -325,6 +505,7 @@ spec:
             {{- if .kafka }}
             {{- include "phs.kafkaEnv" $root | nindent 12 }}
             {{- end }}
+            {{- include "phs.authEnv" (dict "root" $root "signingKey" .signingKey) | nindent 12 }}
             {{- with .env }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -374,6 +555,9 @@ spec:
             {{- if and .kafka $root.Values.kafka.tls.caSecret }}
             {{- include "phs.kafkaCaVolumeMount" $root | nindent 12 }}
             {{- end }}
+            {{- with include "phs.authVolumeMounts" (dict "root" $root "signingKey" .signingKey) | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
             {{- if $root.Values.devLiveUpdate.enabled }}
             - name: live
               mountPath: /opt/phs/live
@@ -384,6 +568,9 @@ spec:
             sizeLimit: 64Mi
         {{- if and .kafka $root.Values.kafka.tls.caSecret }}
         {{- include "phs.kafkaCaVolume" $root | nindent 8 }}
+        {{- end }}
+        {{- with include "phs.authVolumes" (dict "root" $root "signingKey" .signingKey) | trim }}
+        {{- . | nindent 8 }}
         {{- end }}
         {{- if $root.Values.devLiveUpdate.enabled }}
         # Tilt live_update syncs Python code here (see Tiltfile); PYTHONPATH puts it first.
