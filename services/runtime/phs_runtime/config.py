@@ -72,13 +72,18 @@ class ServerConfig:
     reuse_port: bool
 
     @classmethod
-    def from_env(cls, service: str, grpc_port: int = 50051, metrics_port: int = 9090) -> ServerConfig:
+    def from_env(
+        cls, service: str, grpc_port: int = 50051, metrics_port: int = 9090, max_workers: int = 16
+    ) -> ServerConfig:
+        """`max_workers`: the service's default thread count. Python threads share one
+        GIL, so more threads only help calls that wait (streams, network I/O); CPU-bound
+        unary services serve more and faster with fewer."""
         return cls(
             service=service,
             grpc_port=env_int("PHS_GRPC_PORT", grpc_port),
             metrics_port=env_int("PHS_METRICS_PORT", metrics_port),
             bind_host=env_str("PHS_BIND_HOST", "0.0.0.0"),
-            max_workers=env_int("PHS_GRPC_MAX_WORKERS", 16),
+            max_workers=env_int("PHS_GRPC_MAX_WORKERS", max_workers),
             shutdown_grace_s=env_float("PHS_SHUTDOWN_GRACE_SECONDS", 10.0),
             shutdown_drain_s=env_float("PHS_SHUTDOWN_DRAIN_SECONDS", 0.0),
             health_interval_s=env_float("PHS_HEALTH_INTERVAL_SECONDS", 2.0),
