@@ -318,3 +318,26 @@ def test_caseload_utilization_is_session_minutes_over_working_minutes(stack: Sta
         f"&endTime={rfc3339(monday + dt.timedelta(days=1))}",
     )
     assert working.status == 200 and int(working.body["minutes"]) == 420
+
+
+def test_a_clients_own_request_and_move_wait_for_the_psychologist(stack: Stack) -> None:
+    p, c = _practice(stack)
+    client, psych = stack.token(c, "client"), stack.token(p, "psychologist")
+    first, second = _next_local(2, 10), _next_local(3, 14)
+    # Signed in as the client, a booking is a request even without requestApproval.
+    body = {"client": c, "sessionType": "sessionTypes/90834", "startTime": rfc3339(first)}
+    asked = rest(stack.rest_url, "POST", f"/v1/{p}/appointments", body, token=client)
+    assert asked.status == 200 and asked.body["state"] == "STATE_PENDING", asked.body
+    approved = rest(stack.rest_url, "POST", f"/v1/{asked.body['name']}:approve", {}, token=psych)
+    assert approved.body["state"] == "STATE_BOOKED"
+    # The client moves it: a new request; the old one is cancelled as rescheduled.
+    move = {"startTime": rfc3339(second), "rescheduledBy": "ACTOR_CLIENT"}
+    moved = rest(stack.rest_url, "POST", f"/v1/{asked.body['name']}:reschedule", move, token=client)
+    assert moved.status == 200 and moved.body["state"] == "STATE_PENDING", moved.body
+    assert moved.body["rescheduledFrom"] == asked.body["name"]
+    again = rest(stack.rest_url, "POST", f"/v1/{moved.body['name']}:approve", {}, token=psych)
+    assert again.body["state"] == "STATE_BOOKED"
+    # Moved by the psychologist, a booked appointment stays booked.
+    by_psych = {"startTime": rfc3339(first), "rescheduledBy": "ACTOR_PSYCHOLOGIST"}
+    kept = rest(stack.rest_url, "POST", f"/v1/{moved.body['name']}:reschedule", by_psych, token=psych)
+    assert kept.status == 200 and kept.body["state"] == "STATE_BOOKED", kept.body

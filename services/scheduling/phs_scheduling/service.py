@@ -24,6 +24,7 @@ from phs.scheduling.v1 import scheduling_service_pb2_grpc as s_grpc
 from phs_runtime import idempotency, paging
 from phs_runtime import outbox as outbox_mod
 from phs_runtime.audit import AuditLog
+from phs_runtime.auth import CLIENT, current_principal
 from phs_runtime.context import REQUEST_ID_HEADER, annotate, current_request_id
 from phs_runtime.errors import ApiError, Violations, already_exists, failed_precondition, invalid_argument
 from phs_runtime.outbox import OutboxMessage
@@ -689,11 +690,12 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         actor: str,
         start: dt.datetime,
         series_id: str | None = None,
+        new_state: str | None = None,
     ) -> r.Appointment:
         """Cancel one appointment as RESCHEDULED and create its replacement at `start` in
-        the same state, linked both ways, with its event; returns the replacement. Without
-        `series_id`, a moved series occurrence stays in its series as an exception that
-        remembers its original start."""
+        the same state (or `new_state`), linked both ways, with its event; returns the
+        replacement. Without `series_id`, a moved series occurrence stays in its series as
+        an exception that remembers its original start."""
         # Free the old slot first, so a move by a few minutes can overlap itself.
         before, old = Store.transition(
             conn,
@@ -713,7 +715,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             old.client_id,
             old.session_type_code,
             start,
-            before.state,
+            new_state or before.state,
             rescheduled_from_id=aid,
             series_id=series_id or old.series_id,
             original_start_time=(old.original_start_time or old.start_time) if exception else None,
@@ -738,8 +740,14 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         assert ids is not None and start is not None
         pid, aid = ids
 
+        # A client's move is a request, like a client's booking: it waits for approval.
+        who = current_principal()
+        new_state = "PENDING" if who is not None and who.role == CLIENT else None
+
         def write(conn: Connection, now: dt.datetime) -> r.Appointment:
-            return self._move(conn, now, pid, aid, ("PENDING", "BOOKED"), request.etag, actor, start)
+            return self._move(
+                conn, now, pid, aid, ("PENDING", "BOOKED"), request.etag, actor, start, new_state=new_state
+            )
 
         code = self.store.session_type_of(pid, aid)
         if actor == "CLIENT":
