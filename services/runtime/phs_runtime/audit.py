@@ -21,7 +21,6 @@ import json
 import logging
 import queue
 import threading
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -95,7 +94,6 @@ def audit_table(metadata: MetaData) -> Table:
         "audit_events",
         metadata,
         Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-        Column("id", String(36), nullable=False, unique=True),
         Column("record_time", UtcDateTime, nullable=False),
         Column("action", String(1), nullable=False),
         Column("outcome", Integer, nullable=False),
@@ -158,7 +156,6 @@ class Entry:
 
     def row(self, source: str) -> dict[str, Any]:
         return {
-            "id": str(uuid.uuid4()),
             "record_time": self.record_time,
             "action": self.action,
             "outcome": outcome_of(self.code),
@@ -312,7 +309,7 @@ class AuditLog:
 def _event_pb(row: Any, log_name: str) -> audit_pb2.AuditEvent:
     ts: Timestamp = to_timestamp(row.record_time)
     return audit_pb2.AuditEvent(
-        name=f"{log_name}/events/{row.id}",
+        name=f"{log_name}/events/{row.seq}",
         record_time=ts,
         action=_ACTIONS.get(row.action, audit_pb2.AuditEvent.ACTION_UNSPECIFIED),
         outcome=_OUTCOMES.get(row.outcome, audit_pb2.AuditEvent.OUTCOME_UNSPECIFIED),
