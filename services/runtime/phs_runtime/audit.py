@@ -31,6 +31,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import (
     BigInteger,
     Column,
+    DateTime,
     Engine,
     Index,
     Integer,
@@ -110,17 +111,26 @@ def audit_table(metadata: MetaData) -> Table:
 
 
 def create_audit_log(op: Any) -> None:
-    """The migration step that creates the table, its indexes and its guards."""
-    table = audit_table(MetaData())
+    """The migration step (both services' schema version that introduced it) that creates
+    the table, its indexes and its guards. A snapshot, spelled out: later changes to
+    `audit_table` need migrations of their own."""
+    ts = DateTime(timezone=True)
     op.create_table(
-        table.name,
-        *[
-            Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, unique=c.unique)
-            for c in table.columns
-        ],
+        "audit_events",
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("record_time", ts, nullable=False),
+        Column("action", String(1), nullable=False),
+        Column("outcome", Integer, nullable=False),
+        Column("status_code", String(32), nullable=False),
+        Column("subject", String(200), nullable=False),
+        Column("role", String(20), nullable=False),
+        Column("source", String(40), nullable=False),
+        Column("method", String(200), nullable=False),
+        Column("entities", Text, nullable=False),
+        Column("request_id", String(128), nullable=False),
     )
-    for index in table.indexes:
-        op.create_index(index.name, table.name, [c.name for c in index.columns])
+    op.create_index("ix_audit_events_record_time", "audit_events", ["record_time"])
+    op.create_index("ix_audit_events_subject", "audit_events", ["subject", "record_time"])
     create_guards(op)
 
 

@@ -21,6 +21,7 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import os
 import threading
 import time
 import urllib.request
@@ -70,9 +71,6 @@ class Principal:
             return None
         return self.subject.removeprefix(f"{collection}/")
 
-    def is_(self, resource_name: str) -> bool:
-        return self.subject == resource_name
-
 
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
 
@@ -100,8 +98,6 @@ class AuthConfig:
 
     @classmethod
     def from_env(cls) -> AuthConfig:
-        import os
-
         jwks_file = os.environ.get("PHS_AUTH_JWKS_FILE") or None
         jwks_url = os.environ.get("PHS_AUTH_JWKS_URL") or None
         if not jwks_file and not jwks_url:

@@ -15,7 +15,6 @@ another person's resource exists (the checks choose).
 from __future__ import annotations
 
 import contextvars
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +22,8 @@ from typing import Any
 import grpc
 
 from phs_runtime import audit as audit_mod
-from phs_runtime.auth import ADMIN, SERVICE, AuthenticationError, Principal, TokenVerifier
+from phs_runtime.auth import ADMIN, SERVICE, AuthConfig, AuthenticationError, Principal, TokenVerifier
 from phs_runtime.errors import permission_denied, unauthenticated
-
-log = logging.getLogger(__name__)
 
 Check = Callable[[Any, Principal], None]
 
@@ -73,9 +70,6 @@ class Guard:
         audit_log: audit_mod.AuditLog | None,
     ) -> None:
         self.verifier, self.rules, self.audit_log = verifier, dict(rules), audit_log
-
-    def rule_for(self, method: str) -> Rule | None:
-        return self.rules.get(method)
 
     def authenticate(self, header: str | None) -> Principal:
         try:
@@ -149,6 +143,4 @@ class Guard:
 
 def guard_from_env(rules: Mapping[str, Rule], audit_log: audit_mod.AuditLog) -> Guard:
     """The guard of a server process: keys and issuer from PHS_AUTH_* variables."""
-    from phs_runtime.auth import AuthConfig
-
     return Guard(TokenVerifier.from_config(AuthConfig.from_env()), rules, audit_log)
