@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from phs_devstack import DEV_AUDIENCE, DEV_ISSUER, DEV_KID, Ports, Stack
-from phs_runtime.auth import generate_keys, mint
+from phs_devstack import DEV_KID, Ports, Stack, dev_token
+from phs_runtime.auth import generate_keys
 from tests import helpers
 
 PG_ADMIN_URL = os.environ.get("PHS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -43,16 +43,7 @@ def dev_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return keys
 
 
-def token_for(keys: Path, subject: str, role: str, **kw: object) -> str:
-    return mint(
-        (keys / f"{DEV_KID}.pem").read_bytes(),
-        DEV_KID,
-        subject=subject,
-        role=role,
-        issuer=DEV_ISSUER,
-        audience=DEV_AUDIENCE,
-        **kw,  # type: ignore[arg-type]
-    )
+token_for = dev_token  # tests mint with the session's shared dev key
 
 
 @pytest.fixture(scope="session")

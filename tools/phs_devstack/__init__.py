@@ -38,6 +38,19 @@ DEV_ISSUER = "phs-dev"
 DEV_AUDIENCE = "phs-api"
 
 
+def dev_token(keys: Path, subject: str, role: str, ttl: dt.timedelta = dt.timedelta(hours=8)) -> str:
+    """A token signed with the development key in `keys` (what `make up` trusts)."""
+    return mint(
+        (keys / f"{DEV_KID}.pem").read_bytes(),
+        DEV_KID,
+        subject=subject,
+        role=role,
+        issuer=DEV_ISSUER,
+        audience=DEV_AUDIENCE,
+        ttl=ttl,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -130,15 +143,8 @@ class Stack:
 
     def token(self, subject: str, role: str, ttl: dt.timedelta = dt.timedelta(hours=8)) -> str:
         """A development token for `subject` in `role`, signed with the stack's dev key."""
-        return mint(
-            self.signing_key.read_bytes(),
-            DEV_KID,
-            subject=subject,
-            role=role,
-            issuer=DEV_ISSUER,
-            audience=DEV_AUDIENCE,
-            ttl=ttl,
-        )
+        assert self.keys is not None
+        return dev_token(self.keys, subject, role, ttl)
 
     # -- process control -------------------------------------------------------------
 

@@ -12,8 +12,8 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from phs_devstack import DEV_AUDIENCE, DEV_ISSUER, DEV_KID, REPO
-from phs_runtime.auth import PSYCHOLOGIST, ROLES, mint
+from phs_devstack import DEV_KID, REPO, dev_token
+from phs_runtime.auth import PSYCHOLOGIST, ROLES
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,20 +30,10 @@ def main(argv: list[str] | None = None) -> None:
     collection = {PSYCHOLOGIST: "psychologists/", "client": "clients/"}.get(ns.role)
     if collection and not ns.subject.startswith(collection):
         ap.error(f"a {ns.role} subject looks like {collection}{{id}}")
-    key = ns.data / "dev-keys" / f"{DEV_KID}.pem"
-    if not key.exists():
-        ap.error(f"no dev key at {key}: run `make up` once first")
-    print(
-        mint(
-            key.read_bytes(),
-            DEV_KID,
-            subject=ns.subject,
-            role=ns.role,
-            issuer=DEV_ISSUER,
-            audience=DEV_AUDIENCE,
-            ttl=dt.timedelta(hours=ns.hours),
-        )
-    )
+    keys = ns.data / "dev-keys"
+    if not (keys / f"{DEV_KID}.pem").exists():
+        ap.error(f"no dev key in {keys}: run `make up` once first")
+    print(dev_token(keys, ns.subject, ns.role, dt.timedelta(hours=ns.hours)))
 
 
 if __name__ == "__main__":
