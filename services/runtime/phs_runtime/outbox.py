@@ -26,8 +26,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
-    insert,
     select,
     update,
 )
@@ -70,7 +70,7 @@ class OutboxMessage:
 def enqueue(conn: Connection, table: Table, msg: OutboxMessage, now: dt.datetime) -> None:
     # Parameters, not literal values: the statement's compiled form is cached.
     conn.execute(
-        insert(table),
+        db.insert_into(table),
         {
             "topic": msg.topic,
             "key": msg.key,
@@ -81,18 +81,43 @@ def enqueue(conn: Connection, table: Table, msg: OutboxMessage, now: dt.datetime
     )
 
 
+class _Statements:
+    """The relay's statements, built once per table: building a statement costs
+    more than running its cached compiled form, and the relay runs them often."""
+
+    _cache: dict[int, _Statements] = {}  # noqa: RUF012 - a registry, keyed by id(table)
+
+    def __init__(self, table: Table) -> None:
+        self.pending = (
+            select(table)
+            .where(table.c.published_time.is_(None))
+            .order_by(table.c.id)
+            .limit(bindparam("limit", type_=Integer))
+        )
+        self.mark = (
+            update(table)
+            .where(table.c.id.in_(bindparam("ids", expanding=True)))
+            .values(published_time=bindparam("now", type_=db.UtcDateTime))
+        )
+
+    @classmethod
+    def of(cls, table: Table) -> _Statements:
+        found = cls._cache.get(id(table))
+        if found is None:
+            found = cls._cache[id(table)] = cls(table)
+        return found
+
+
 def pending(engine: Engine, table: Table, limit: int) -> list[OutboxMessage]:
     with db.reader(engine).connect() as conn:
-        rows = conn.execute(
-            select(table).where(table.c.published_time.is_(None)).order_by(table.c.id).limit(limit)
-        ).all()
+        rows = conn.execute(_Statements.of(table).pending, {"limit": limit}).all()
     return [OutboxMessage(r.topic, r.key, r.payload, json.loads(r.headers), r.id) for r in rows]
 
 
 def mark_published(engine: Engine, table: Table, ids: Sequence[int]) -> None:
     if ids:
         with db.write_transaction(engine) as conn:
-            conn.execute(update(table).where(table.c.id.in_(ids)).values(published_time=utcnow()))
+            conn.execute(_Statements.of(table).mark, {"ids": list(ids), "now": utcnow()})
 
 
 def backlog(engine: Engine, table: Table) -> int:
@@ -102,8 +127,11 @@ def backlog(engine: Engine, table: Table) -> int:
 
 
 class OutboxRelay:
-    """Publishes the outbox in id order. `wake()` after a commit for low latency;
-    otherwise it polls every `idle_s`."""
+    """Publishes the outbox in id order. `wake()` after a commit; otherwise it
+    polls every `idle_s`. After a wake it lingers `linger_s` so that a burst of
+    commits leaves as one batch: each batch costs a read, a broker round trip and
+    a write, and at hundreds of bookings a second, batches of one would cost the
+    service more CPU than the bookings themselves (bench/rest_booking.py)."""
 
     def __init__(
         self,
@@ -114,6 +142,7 @@ class OutboxRelay:
         batch: int = 200,
         idle_s: float = 1.0,
         max_backoff_s: float = 10.0,
+        linger_s: float = 0.02,
     ) -> None:
         self._engine = engine
         self._table = table
@@ -122,6 +151,7 @@ class OutboxRelay:
         self._batch = batch
         self._idle_s = idle_s
         self._max_backoff_s = max_backoff_s
+        self._linger_s = linger_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._producer: KafkaProducer | None = None
@@ -183,9 +213,10 @@ class OutboxRelay:
         for f in futures:
             f.get(timeout=10)
         mark_published(self._engine, self._table, [m.id for m in batch])
-        for m in batch:
-            OUTBOX_PUBLISHED.labels(m.topic).inc()
-        OUTBOX_BACKLOG.set(backlog(self._engine, self._table))
+        for topic in {m.topic for m in batch}:
+            OUTBOX_PUBLISHED.labels(topic).inc(sum(1 for m in batch if m.topic == topic))
+        # A short batch emptied the outbox (as of its read): count only after a full one.
+        OUTBOX_BACKLOG.set(backlog(self._engine, self._table) if len(batch) == self._batch else 0)
         log.info("outbox published", extra={"messages": len(batch)})
         return len(batch)
 
@@ -209,5 +240,12 @@ class OutboxRelay:
                     OUTBOX_BACKLOG.set(backlog(self._engine, self._table))
                 except Exception:
                     log.debug("backlog unavailable", exc_info=True)
-            self._wake.wait(backoff or self._idle_s)
+            if backoff:
+                # Commits keep waking the relay during an outage; only a stop may
+                # cut the backoff short, or every booking would retry the broker.
+                self._stop.wait(backoff)
+                self._wake.clear()
+                continue
+            self._wake.wait(self._idle_s)
             self._wake.clear()
+            self._stop.wait(self._linger_s)  # let the burst that woke us gather

@@ -1,0 +1,103 @@
+"""The outbox relay's pacing, on SQLite and PostgreSQL: a burst of commits leaves in
+a few batches (each batch costs a read, a broker round trip and a write), and a
+broker outage is retried with backoff however often commits wake the relay."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from phs_devstack import Ports, Stack
+from phs_reports.store import Store
+from phs_reports.tables import outbox
+from phs_runtime import db
+from phs_runtime import outbox as outbox_mod
+from phs_runtime.config import KafkaConfig
+from phs_runtime.outbox import OUTBOX_BACKLOG, OutboxMessage, OutboxRelay
+
+TOPIC = "phs.test.relay.v1"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    store = Store.open(db_url)  # any service schema with an outbox will do
+    yield store.engine
+    store.close()
+
+
+def _enqueue(engine: Engine, key: str) -> None:
+    with db.write_transaction(engine) as conn:
+        outbox_mod.enqueue(conn, outbox, OutboxMessage(TOPIC, key, b"{}"), dt.datetime.now(dt.UTC))
+
+
+class _CountingRelay(OutboxRelay):
+    def __init__(self, *args: object, fail: bool = False, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fail = fail
+        self.attempts = 0
+        self.batches: list[int] = []
+
+    def publish_pending(self) -> int:
+        self.attempts += 1
+        if self.fail:
+            raise ConnectionError("broker unreachable")  # what an outage looks like to the loop
+        sent = super().publish_pending()
+        if sent:
+            self.batches.append(sent)
+        return sent
+
+
+def test_a_burst_of_commits_leaves_in_a_few_batches(engine: Engine, tmp_path: Path) -> None:
+    stack = Stack(root=tmp_path / "stack", ports=Ports.free())
+    stack.start_kafka()
+    try:
+        kafka = dataclasses.replace(KafkaConfig.from_env(), bootstrap_servers=stack.kafka_bootstrap)
+        relay = _CountingRelay(engine, outbox, kafka, {TOPIC: 1})
+        relay.start()
+        try:
+            _enqueue(engine, "warm-up")  # the first batch also connects and creates the topic
+            relay.wake()
+            deadline = time.monotonic() + 30
+            while outbox_mod.backlog(engine, outbox) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            relay.batches.clear()
+            for i in range(60):  # one commit and one wake every ~2 ms, as under load
+                _enqueue(engine, f"appointment-{i}")
+                relay.wake()
+                time.sleep(0.002)
+            deadline = time.monotonic() + 30
+            while outbox_mod.backlog(engine, outbox) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            relay.stop()
+    finally:
+        stack.stop()
+    assert outbox_mod.backlog(engine, outbox) == 0
+    assert sum(relay.batches) == 60
+    # Without lingering, nearly every commit would leave alone (about 60 batches).
+    assert len(relay.batches) <= 15, relay.batches
+    assert OUTBOX_BACKLOG._value.get() == 0
+
+
+def test_an_outage_is_retried_with_backoff_however_often_commits_wake_the_relay(
+    engine: Engine,
+) -> None:
+    relay = _CountingRelay(engine, outbox, KafkaConfig.from_env(), {TOPIC: 1}, fail=True)
+    relay.start()
+    try:
+        _enqueue(engine, "during-outage")
+        end = time.monotonic() + 1.2
+        while time.monotonic() < end:  # a booking every 2 ms
+            relay.wake()
+            time.sleep(0.002)
+    finally:
+        relay.stop()
+    # Attempts at 0 s and 0.5 s (the backoff doubles from 0.5 s); hundreds if wakes cut it short.
+    assert 1 <= relay.attempts <= 3, relay.attempts
+    assert outbox_mod.backlog(engine, outbox) == 1  # nothing lost: it waits for the broker
