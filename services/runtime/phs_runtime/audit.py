@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 
 from phs.audit.v1 import audit_pb2
-from phs_runtime import paging
+from phs_runtime import db, paging
 from phs_runtime.db import UtcDateTime, reader, write_transaction
 from phs_runtime.errors import invalid_argument
 from phs_runtime.resources import from_timestamp, to_timestamp
@@ -218,7 +218,7 @@ def stage(conn: Any, response: Any) -> Pending | None:
         entities=[*p.entry.entities, name] if isinstance(name, str) else p.entry.entities,
         record_time=dt.datetime.now(dt.UTC),
     )
-    conn.execute(p.log.table.insert(), entry.row(p.log.source))
+    conn.execute(db.insert_into(p.log.table), entry.row(p.log.source))
     return p
 
 
@@ -258,7 +258,7 @@ class AuditLog:
                 batch.append(more)
             try:
                 with write_transaction(self.engine) as conn:
-                    conn.execute(self.table.insert(), [row for row, _ in batch])
+                    conn.execute(db.insert_into(self.table), [row for row, _ in batch])
             except Exception as exc:  # noqa: BLE001 - every waiter learns of it
                 log.error("audit write failed", extra={"error": type(exc).__name__, "rows": len(batch)})
                 for _, fut in batch:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import logging
 import os
 import threading
@@ -23,7 +24,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
+from sqlalchemy import Connection, DateTime, Engine, Insert, Table, create_engine, event, insert, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -60,6 +61,14 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 
 READ_ONLY = "phs_read_only"
+
+
+@functools.cache
+def insert_into(table: Table) -> Insert:
+    """One INSERT statement object per table, for hot paths: SQLAlchemy memoizes a
+    statement's cache key on the object, so reusing it skips rebuilding and
+    re-hashing the statement on every call (a new `insert(table)` costs both)."""
+    return insert(table)
 
 
 def reader(engine: Engine) -> Engine:

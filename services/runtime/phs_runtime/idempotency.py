@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from sqlalchemy import Connection, Engine, Table, insert, select
+from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.exc import IntegrityError
 
 from phs_runtime import audit, db
@@ -40,11 +40,12 @@ def effective_request_id(request_id: str, context: grpc.ServicerContext, field: 
 
 def fingerprint(request: Message) -> str:
     """A hash of the request without its request_id (so only the content counts)."""
-    copy = type(request)()
-    copy.CopyFrom(request)
-    if "request_id" in copy.DESCRIPTOR.fields_by_name:
+    if getattr(request, "request_id", ""):  # an unset proto3 string is not serialized: no copy needed
+        copy = type(request)()
+        copy.CopyFrom(request)
         copy.ClearField("request_id")
-    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+        request = copy
+    return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
 
 
 def lookup(
@@ -82,7 +83,7 @@ def record(
     if not request_id:
         return
     conn.execute(
-        insert(table),
+        db.insert_into(table),
         {
             "method": method,
             "request_id": request_id,

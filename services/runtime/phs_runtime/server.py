@@ -53,7 +53,7 @@ class GrpcProcess:
                 ("grpc.max_send_message_length", config.max_message_bytes),
                 ("grpc.so_reuseport", int(config.reuse_port)),
             ],
-            maximum_concurrent_rpcs=config.max_workers * 8,
+            maximum_concurrent_rpcs=max(64, config.max_workers * 8),
         )
         add_servicers(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)

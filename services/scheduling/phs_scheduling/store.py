@@ -260,7 +260,7 @@ class Store(db.BaseStore):
             "series_id": series_id,
             "original_start_time": original_start_time,
         }
-        conn.execute(insert(appointments), row)
+        conn.execute(db.insert_into(appointments), row)
         return row
 
     @staticmethod
