@@ -1,24 +1,25 @@
 """Booking throughput through Envoy: N concurrent keep-alive clients POST
 appointments (each on its own psychologist, every request a real insert with the
-overlap check) for a fixed time, then print requests/s and latency percentiles.
+overlap check) for a fixed time, then print requests/s, latency percentiles and
+the CPU each process spent per booking.
 
     python -m bench.rest_booking [--clients 16] [--seconds 15] [--postgres URL]
 
-Load generators run as separate processes so the client's GIL does not cap the
-figure; they share the machine's 2 cores with the stack, as a real test here must.
+The clients are closed-loop (each waits for its answer before the next request)
+and run in one asyncio process (bench/loadgen.py) that shares the machine's
+cores with the stack, as a real test here must.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import multiprocessing as mp
+import json
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
+from bench import loadgen
 from bench.common import Client, summary
 from phs_devstack import Ports, Stack, free_port, wait_serving
 
@@ -27,26 +28,20 @@ def _rfc3339(value: dt.datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _load(port: int, token: str, psych: str, client: str, deadline: float, out: Any) -> None:
-    c = Client("127.0.0.1", port, token)  # the psychologist books into their own agenda
+def _bookings(psych: str, client: str) -> loadgen.MakeBody:
+    """The i-th booking of one psychologist: hourly slots from tomorrow on."""
     base = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    latencies: list[float] = []
-    errors = 0
-    i = 0
-    while time.time() < deadline:
+    path = f"/v1/{psych}/appointments"
+
+    def make(i: int) -> tuple[str, bytes]:
         body = {
             "client": client,
             "sessionType": "sessionTypes/90834",
             "startTime": _rfc3339(base + dt.timedelta(hours=i)),
         }
-        i += 1
-        t0 = time.perf_counter()
-        status, _ = c.call("POST", f"/v1/{psych}/appointments", body)
-        latencies.append(time.perf_counter() - t0)
-        if status != 200:
-            errors += 1
-    c.close()
-    out.put((latencies, errors))
+        return path, json.dumps(body).encode()
+
+    return make
 
 
 def main() -> None:
@@ -55,12 +50,19 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--postgres", help="scheduling database URL (default: SQLite, the embedded default)")
     ap.add_argument("--processes", type=int, default=1, help="scheduling processes sharing the port")
+    ap.add_argument(
+        "--no-kafka",
+        action="store_true",
+        help="leave the broker out (appointment events then wait in the outbox)",
+    )
     ns = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(root=Path(tmp), ports=Ports.free(), scheduling_db=ns.postgres)
         try:
             if ns.processes > 1:
                 stack.extra_env = {"PHS_GRPC_REUSE_PORT": "true"}
+            if not ns.no_kafka:  # every booking's event is relayed to the broker, as in production
+                stack.start_kafka()
             stack.start_scheduling()
             for k in range(1, ns.processes):  # more processes on the same gRPC port
                 env = stack.service_env(
@@ -71,37 +73,38 @@ def main() -> None:
             # Only scheduling is measured; the gateway's reports route is unused here.
             stack.start_envoy()
             setup = Client("127.0.0.1", stack.ports.rest, stack.token("staff/bench", "admin"))
-            pairs = []
+            clients = []
             for k in range(ns.clients):
                 _, p = setup.call("POST", "/v1/psychologists", {"displayName": f"Dr {k}", "timeZone": "UTC"})
                 _, c = setup.call("POST", "/v1/clients", {"displayName": f"Client {k}"})
-                pairs.append((p["name"], c["name"]))
+                # The psychologist books into their own agenda.
+                clients.append((stack.token(p["name"], "psychologist"), _bookings(p["name"], c["name"])))
             setup.close()
-            q: Any = mp.Queue()
-            deadline = time.time() + ns.seconds
-            procs = [
-                mp.Process(
-                    target=_load, args=(stack.ports.rest, stack.token(p, "psychologist"), p, c, deadline, q)
-                )
-                for p, c in pairs
-            ]
-            started = time.perf_counter()
-            for pr in procs:
-                pr.start()
-            results = [q.get() for _ in procs]
-            elapsed = time.perf_counter() - started
-            for pr in procs:
-                pr.join()
+            pids = {name: proc.popen.pid for name, proc in stack.procs.items()}
+            pids["load generator"] = 0
+            before = {name: loadgen.cpu_seconds(pid or _self()) for name, pid in pids.items()}
+            result, elapsed = loadgen.run(stack.ports.rest, clients, ns.seconds)
+            cpu = {name: loadgen.cpu_seconds(pid or _self()) - before[name] for name, pid in pids.items()}
         finally:
             stack.stop()
-    latencies = [x for lat, _ in results for x in lat]
-    errors = sum(e for _, e in results)
+    n = len(result.latencies)
     db = "PostgreSQL" if ns.postgres else "SQLite"
+    broker = "no broker" if ns.no_kafka else "events to Kafka"
     print(
-        f"REST booking via Envoy ({db}, {ns.processes} scheduling process(es), {ns.clients} clients, "
-        f"{elapsed:.1f} s): "
-        f"{len(latencies) / elapsed:.0f} req/s, {summary(latencies)}, errors {errors}/{len(latencies)}"
+        f"REST booking via Envoy ({db}, {broker}, {ns.processes} scheduling process(es), "
+        f"{ns.clients} clients, {elapsed:.1f} s): {n / elapsed:.0f} req/s, {summary(result.latencies)}, "
+        f"errors {result.errors}/{n}"
     )
+    per_call = ", ".join(f"{name} {secs / max(n, 1) * 1000:.2f} ms" for name, secs in sorted(cpu.items()))
+    print(f"  CPU per booking: {per_call}; machine {sum(cpu.values()) / elapsed * 100:.0f}% of one core")
+    for status, body in result.samples:
+        print(f"  e.g. HTTP {status}: {body.decode(errors='replace')}")
+
+
+def _self() -> int:
+    import os
+
+    return os.getpid()
 
 
 if __name__ == "__main__":
