@@ -1,6 +1,7 @@
-"""The outbox relay's pacing, on SQLite and PostgreSQL: a burst of commits leaves in
-a few batches (each batch costs a read, a broker round trip and a write), and a
-broker outage is retried with backoff however often commits wake the relay."""
+"""The outbox relay on SQLite and PostgreSQL: a burst of commits leaves in a few
+batches (each batch costs a read, a broker round trip and a write), a broker
+outage is retried with backoff however often commits wake the relay, and of
+several replicas' relays exactly one publishes, each message once."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer
 from sqlalchemy import Engine
 
 from phs_devstack import Ports, Stack
@@ -101,3 +103,67 @@ def test_an_outage_is_retried_with_backoff_however_often_commits_wake_the_relay(
     # Attempts at 0 s and 0.5 s (the backoff doubles from 0.5 s); hundreds if wakes cut it short.
     assert 1 <= relay.attempts <= 3, relay.attempts
     assert outbox_mod.backlog(engine, outbox) == 1  # nothing lost: it waits for the broker
+
+
+def _published_keys(bootstrap: str, expected: int) -> list[str]:
+    consumer = KafkaConsumer(
+        TOPIC, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
+    )
+    keys: list[str] = []
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            for msg in consumer:
+                keys.append(msg.key.decode())
+            if len(keys) >= expected:
+                time.sleep(0.5)  # a duplicate would arrive about now
+                keys.extend(m.key.decode() for m in consumer)
+                break
+    finally:
+        consumer.close()
+    return keys
+
+
+def _drain(engine: Engine) -> None:
+    deadline = time.monotonic() + 30
+    while outbox_mod.backlog(engine, outbox) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert outbox_mod.backlog(engine, outbox) == 0
+
+
+def test_replicas_publish_each_message_once_and_take_over_from_a_stopped_leader(
+    engine: Engine, tmp_path: Path
+) -> None:
+    stack = Stack(root=tmp_path / "stack", ports=Ports.free())
+    stack.start_kafka()
+    try:
+        kafka = dataclasses.replace(KafkaConfig.from_env(), bootstrap_servers=stack.kafka_bootstrap)
+        # Two replicas of one service: separate engines on one database, as two processes have.
+        other = db.make_engine(str(engine.url.render_as_string(hide_password=False)))
+        a = _CountingRelay(engine, outbox, kafka, {TOPIC: 1}, idle_s=0.2)
+        b = _CountingRelay(other, outbox, kafka, {TOPIC: 1}, idle_s=0.2)
+        a.start()
+        b.start()
+        try:
+            for i in range(100):
+                _enqueue(engine if i % 2 else other, f"first-{i}")
+                a.wake()
+                b.wake()
+            _drain(engine)
+            assert a.leading != b.leading  # exactly one leads
+            leader, follower = (a, b) if a.leading else (b, a)
+            assert sum(follower.batches) == 0 and sum(leader.batches) == 100
+            leader.stop()  # its lock goes with it
+            for i in range(20):
+                _enqueue(engine, f"second-{i}")
+                follower.wake()
+            _drain(engine)
+            assert follower.leading and sum(follower.batches) == 20
+        finally:
+            a.stop()
+            b.stop()
+            other.dispose()
+        keys = _published_keys(stack.kafka_bootstrap, 120)
+    finally:
+        stack.stop()
+    assert sorted(keys) == sorted([f"first-{i}" for i in range(100)] + [f"second-{i}" for i in range(20)])

@@ -3,14 +3,23 @@ database in the same transaction as the change; a relay thread publishes
 pending messages and marks them sent. A committed change is therefore never
 missing from the stream, even when the broker is down at commit time (the relay
 catches up when it returns). Delivery is at least once: consumers must be
-idempotent (a crash between publish and mark re-sends)."""
+idempotent (a crash between publish and mark re-sends).
+
+Every replica of a service runs a relay, but only one publishes at a time: the
+holder of a per-outbox lock (a PostgreSQL advisory lock held by a session, or an
+flock beside the SQLite file). Two relays reading the same rows would publish
+each message twice and interleave their order; when the holder dies its lock
+goes with its session or process and another replica takes over."""
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import logging
+import os
 import threading
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +38,7 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
+    text,
     update,
 )
 
@@ -126,6 +136,78 @@ def backlog(engine: Engine, table: Table) -> int:
         return int(conn.execute(q).scalar_one())
 
 
+class Leadership:
+    """Which relay of an outbox may publish: one holder per database and table."""
+
+    def __init__(self, engine: Engine, table: Table) -> None:
+        self._engine = engine
+        # A stable 31-bit key for this outbox (advisory locks are per database).
+        self._key = zlib.crc32(f"phs.outbox.{table.name}".encode()) & 0x7FFFFFFF
+        self._conn: Connection | None = None
+        self._fd: int | None = None
+        self._path: str | None = None
+        if db.is_sqlite(engine):
+            database = engine.url.database
+            if database and database != ":memory:":
+                self._path = f"{database}.relay.lock"
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None or self._fd is not None
+
+    def acquire(self) -> bool:
+        """True while this relay leads; tries to take the lead when nobody has it."""
+        if db.is_sqlite(self._engine):
+            if self._path is None:
+                return True  # an in-memory database has one process
+            if self._fd is None:
+                fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    return False
+                self._fd = fd
+            return True
+        if self._conn is not None:
+            try:  # the session holds the lock: check that it is still alive
+                self._conn.execute(text("SELECT 1"))
+                self._conn.commit()
+                return True
+            except Exception:  # noqa: BLE001 - a dead session has released the lock
+                log.warning("outbox relay lost its database session; taking the lead again")
+                self.release()
+        conn = self._engine.connect()
+        try:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar())
+            conn.commit()
+        except Exception:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+                self._conn.commit()
+            except Exception:  # the session is gone, and its lock with it
+                log.debug("advisory unlock failed", exc_info=True)
+            try:
+                self._conn.invalidate()  # never return a lock-holding session to the pool
+                self._conn.close()
+            except Exception:
+                log.debug("lock session close failed", exc_info=True)
+            self._conn = None
+
+
 class OutboxRelay:
     """Publishes the outbox in id order. `wake()` after a commit; otherwise it
     polls every `idle_s`. After a wake it lingers `linger_s` so that a burst of
@@ -154,6 +236,7 @@ class OutboxRelay:
         self._linger_s = linger_s
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._leadership = Leadership(engine, table)
         self._producer: KafkaProducer | None = None
         self._thread = threading.Thread(target=self._loop, name="outbox-relay", daemon=True)
 
@@ -170,6 +253,11 @@ class OutboxRelay:
         self._thread.join(timeout_s)
         if self._producer is not None:
             self._producer.close(timeout=timeout_s)
+        self._leadership.release()
+
+    @property
+    def leading(self) -> bool:
+        return self._leadership.held
 
     def _connect(self) -> KafkaProducer:
         if self._producer is None:
@@ -224,6 +312,11 @@ class OutboxRelay:
         backoff = 0.0
         while not self._stop.is_set():
             try:
+                if not self._leadership.acquire():
+                    # Another replica publishes; be ready to take over if it dies.
+                    self._drop_producer()
+                    self._stop.wait(self._idle_s)
+                    continue
                 sent = self.publish_pending()
                 backoff = 0.0
                 if sent == self._batch:
