@@ -73,7 +73,7 @@ def test_rendered_gateway_config_is_valid_envoy_config() -> None:
     config = render_envoy_config(
         listen_port=18080,
         admin_port=19901,
-        scheduling=("scheduling", 50051),
+        scheduling=[("scheduling", 50051), ("scheduling-2", 50051)],
         reports=("reports", 50051),
         descriptor=DESCRIPTOR,
     )

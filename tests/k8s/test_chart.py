@@ -280,7 +280,7 @@ def test_chart_envoy_config_is_the_make_up_template_with_cluster_addresses(
         expected = render_envoy_config(
             listen_port=8080,
             admin_port=9901,
-            scheduling=("phs-scheduling-grpc.phs.svc.cluster.local", 50051),
+            scheduling=[("phs-scheduling-grpc.phs.svc.cluster.local", 50051)],
             reports=("phs-reports-api-grpc.phs.svc.cluster.local", 50051),
             descriptor=Path("/etc/envoy/descriptor/phs.pb"),
             listen_host="0.0.0.0",

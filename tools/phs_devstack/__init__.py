@@ -91,6 +91,10 @@ class Stack:
     console: bool = False
     extra_env: Mapping[str, str] = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
+    # Scheduling processes behind Envoy (each a Python process, so each its own GIL):
+    # the first on ports.scheduling, the others on free ports.
+    scheduling_processes: int = 1
+    scheduling_replicas: list[tuple[str, int]] = field(default_factory=list)  # (name, gRPC port)
     # Where the development signing key and JWKS live (default <root>/dev-keys).
     keys: Path | None = None
 
@@ -209,10 +213,29 @@ class Stack:
         )
         _wait_port(self.ports.kafka, 15, self.procs["kafka"])
 
+    @property
+    def scheduling_endpoints(self) -> list[tuple[str, int]]:
+        """Every scheduling process's gRPC address (what Envoy balances over)."""
+        return [("127.0.0.1", self.ports.scheduling)] + [
+            ("127.0.0.1", port) for _, port in self.scheduling_replicas
+        ]
+
     def start_scheduling(self) -> None:
         p = self.ports
         env = self.service_env("scheduling", p.scheduling, p.scheduling_metrics, self.scheduling_db)
         self.spawn("scheduling", [sys.executable, "-m", "phs_scheduling"], env)
+        self.scheduling_replicas = []
+        for k in range(2, self.scheduling_processes + 1):
+            name, port = f"scheduling-{k}", free_port()
+            env = self.service_env(name, port, free_port(), self.scheduling_db)
+            self.spawn(name, [sys.executable, "-m", "phs_scheduling"], env)
+            self.scheduling_replicas.append((name, port))
+
+    def wait_scheduling(self, timeout: float = 60) -> None:
+        service = "phs.scheduling.v1.SchedulingService"
+        wait_serving(self.scheduling_target, service, timeout, self.procs["scheduling"])
+        for name, port in self.scheduling_replicas:
+            wait_serving(f"127.0.0.1:{port}", service, timeout, self.procs[name])
 
     def start_reports_api(self) -> None:
         p = self.ports
@@ -235,7 +258,7 @@ class Stack:
             render_envoy_config(
                 listen_port=self.ports.rest,
                 admin_port=self.ports.envoy_admin,
-                scheduling=("127.0.0.1", self.ports.scheduling),
+                scheduling=self.scheduling_endpoints,
                 reports=("127.0.0.1", self.ports.reports),
                 descriptor=DESCRIPTOR,
             )
@@ -260,9 +283,7 @@ class Stack:
         self.start_kafka()
         self.start_scheduling()
         self.start_reports_api()
-        wait_serving(
-            self.scheduling_target, "phs.scheduling.v1.SchedulingService", 60, self.procs["scheduling"]
-        )
+        self.wait_scheduling()
         wait_serving(self.reports_target, "phs.reports.v1.ReportService", 60, self.procs["reports-api"])
 
     def start(self) -> None:

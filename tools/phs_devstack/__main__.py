@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from pathlib import Path
@@ -13,11 +14,19 @@ from phs_devstack import REPO, Ports, Stack
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=REPO / "data", help="SQLite files and logs")
+    ap.add_argument(
+        "--scheduling-processes",
+        type=int,
+        default=int(os.environ.get("PHS_SCHEDULING_PROCESSES", "1")),
+        help="scheduling processes behind Envoy (default 1; 2 uses both cores under load)",
+    )
     ns = ap.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    stack = Stack(root=ns.data, ports=Ports(), console=True)
+    stack = Stack(
+        root=ns.data, ports=Ports(), console=True, scheduling_processes=max(1, ns.scheduling_processes)
+    )
     try:
         stack.start()
         p = stack.ports
@@ -27,6 +36,7 @@ PHS is up (Ctrl-C stops everything).
   REST gateway (Envoy)   {stack.rest_url}
   Envoy admin            http://127.0.0.1:{p.envoy_admin}/stats/prometheus
   scheduling gRPC        {stack.scheduling_target}   metrics http://127.0.0.1:{p.scheduling_metrics}/metrics
+  (scheduling processes  {", ".join(f"{h}:{port}" for h, port in stack.scheduling_endpoints)})
   reports gRPC           {stack.reports_target}   metrics http://127.0.0.1:{p.reports_metrics}/metrics
   reports worker health  {stack.worker_target}   metrics http://127.0.0.1:{p.worker_metrics}/metrics
   Kafka (Tansu)          {stack.kafka_bootstrap}

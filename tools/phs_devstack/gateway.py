@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 
@@ -14,7 +15,7 @@ def render_envoy_config(
     *,
     listen_port: int,
     admin_port: int,
-    scheduling: tuple[str, int],
+    scheduling: Sequence[tuple[str, int]],
     reports: tuple[str, int],
     descriptor: Path,
     listen_host: str = "127.0.0.1",
@@ -25,14 +26,22 @@ def render_envoy_config(
         "LISTEN_PORT": str(listen_port),
         "ADMIN_HOST": admin_host,
         "ADMIN_PORT": str(admin_port),
-        "SCHEDULING_HOST": scheduling[0],
-        "SCHEDULING_PORT": str(scheduling[1]),
+        "SCHEDULING_ENDPOINTS": lb_endpoints(scheduling),
         "REPORTS_HOST": reports[0],
         "REPORTS_PORT": str(reports[1]),
         "DESCRIPTOR_PATH": str(descriptor),
     }
     # substitute (not safe_substitute): a placeholder without a value is an error.
     return Template(TEMPLATE.read_text()).substitute(values)
+
+
+def lb_endpoints(addresses: Sequence[tuple[str, int]]) -> str:
+    """An Envoy lb_endpoints list in YAML flow style (the chart renders the same form)."""
+    items = [
+        f"{{endpoint: {{address: {{socket_address: {{address: {host}, port_value: {port}}}}}}}}}"
+        for host, port in addresses
+    ]
+    return "[" + ", ".join(items) + "]"
 
 
 def envoy_binary() -> str:

@@ -377,8 +377,7 @@ must be replaced, as in tools/phs_devstack/gateway.py (string.Template.substitut
   "LISTEN_PORT" (toString .Values.gateway.listenPort)
   "ADMIN_HOST" "0.0.0.0"
   "ADMIN_PORT" (toString .Values.gateway.adminPort)
-  "SCHEDULING_HOST" (printf "%s-grpc.%s.svc.%s" (include "phs.componentName" (dict "root" . "component" "scheduling")) $ns $domain)
-  "SCHEDULING_PORT" (toString .Values.scheduling.grpcPort)
+  "SCHEDULING_ENDPOINTS" (printf "[{endpoint: {address: {socket_address: {address: %s-grpc.%s.svc.%s, port_value: %v}}}}]" (include "phs.componentName" (dict "root" . "component" "scheduling")) $ns $domain .Values.scheduling.grpcPort)
   "REPORTS_HOST" (printf "%s-grpc.%s.svc.%s" (include "phs.componentName" (dict "root" . "component" "reports-api")) $ns $domain)
   "REPORTS_PORT" (toString .Values.reportsApi.grpcPort)
   "DESCRIPTOR_PATH" "/etc/envoy/descriptor/phs.pb"
