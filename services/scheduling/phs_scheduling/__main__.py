@@ -23,10 +23,11 @@ log = logging.getLogger("phs_scheduling")
 
 def main() -> None:
     setup_logging("scheduling")
-    # Eight threads: booking through Envoy with 16 clients served 505-514 req/s (p99 48 ms)
-    # with 4-8 threads against 453 req/s (p99 70 ms) with 16 on SQLite, and 477 against
-    # 410 req/s on PostgreSQL (bench/rest_booking.py): fewer threads fight less for the GIL.
-    config = ServerConfig.from_env("scheduling", max_workers=8)
+    # Four threads: booking through Envoy with 16 clients and two processes served
+    # 820-930 req/s (p99 47-51 ms) with 4 threads against 730-840 (p99 52-63 ms) with 8
+    # (bench/rest_booking.py, SQLite): fewer threads fight less for the GIL. Scale out
+    # with processes (replicas), not threads.
+    config = ServerConfig.from_env("scheduling", max_workers=4)
     store = Store.open(
         env_str("PHS_DATABASE_URL", "sqlite:///data/scheduling.db"),
         migrate=env_bool("PHS_MIGRATE_ON_START", True),
