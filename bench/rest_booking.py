@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sys
+import os
 import tempfile
 from pathlib import Path
 
 from bench import loadgen
 from bench.common import Client, summary
-from phs_devstack import Ports, Stack, free_port, wait_serving
+from phs_devstack import Ports, Stack
 
 
 def _rfc3339(value: dt.datetime) -> str:
@@ -49,7 +49,12 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--postgres", help="scheduling database URL (default: SQLite, the embedded default)")
-    ap.add_argument("--processes", type=int, default=1, help="scheduling processes sharing the port")
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="scheduling processes behind Envoy (default 2: one Python process is GIL-bound to one core)",
+    )
     ap.add_argument(
         "--no-kafka",
         action="store_true",
@@ -57,19 +62,17 @@ def main() -> None:
     )
     ns = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(root=Path(tmp), ports=Ports.free(), scheduling_db=ns.postgres)
+        stack = Stack(
+            root=Path(tmp),
+            ports=Ports.free(),
+            scheduling_db=ns.postgres,
+            scheduling_processes=ns.processes,
+        )
         try:
-            if ns.processes > 1:
-                stack.extra_env = {"PHS_GRPC_REUSE_PORT": "true"}
             if not ns.no_kafka:  # every booking's event is relayed to the broker, as in production
                 stack.start_kafka()
             stack.start_scheduling()
-            for k in range(1, ns.processes):  # more processes on the same gRPC port
-                env = stack.service_env(
-                    "scheduling", stack.ports.scheduling, free_port(), stack.scheduling_db
-                )
-                stack.spawn(f"scheduling-{k}", [sys.executable, "-m", "phs_scheduling"], env)
-            wait_serving(stack.scheduling_target, "phs.scheduling.v1.SchedulingService", 60)
+            stack.wait_scheduling()
             # Only scheduling is measured; the gateway's reports route is unused here.
             stack.start_envoy()
             setup = Client("127.0.0.1", stack.ports.rest, stack.token("staff/bench", "admin"))
@@ -81,10 +84,14 @@ def main() -> None:
                 clients.append((stack.token(p["name"], "psychologist"), _bookings(p["name"], c["name"])))
             setup.close()
             pids = {name: proc.popen.pid for name, proc in stack.procs.items()}
-            pids["load generator"] = 0
-            before = {name: loadgen.cpu_seconds(pid or _self()) for name, pid in pids.items()}
+            pids["load generator"] = os.getpid()
+            before = {name: loadgen.cpu_seconds(pid) for name, pid in pids.items()}
+            # PostgreSQL's backends are not ours to start, but their CPU is part of a booking.
+            pg_before = loadgen.postgres_cpu_seconds() if ns.postgres else 0.0
             result, elapsed = loadgen.run(stack.ports.rest, clients, ns.seconds)
-            cpu = {name: loadgen.cpu_seconds(pid or _self()) - before[name] for name, pid in pids.items()}
+            cpu = {name: loadgen.cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+            if ns.postgres:
+                cpu["postgres"] = loadgen.postgres_cpu_seconds() - pg_before
         finally:
             stack.stop()
     n = len(result.latencies)
@@ -99,12 +106,6 @@ def main() -> None:
     print(f"  CPU per booking: {per_call}; machine {sum(cpu.values()) / elapsed * 100:.0f}% of one core")
     for status, body in result.samples:
         print(f"  e.g. HTTP {status}: {body.decode(errors='replace')}")
-
-
-def _self() -> int:
-    import os
-
-    return os.getpid()
 
 
 if __name__ == "__main__":
