@@ -167,3 +167,26 @@ def test_replicas_publish_each_message_once_and_take_over_from_a_stopped_leader(
     finally:
         stack.stop()
     assert sorted(keys) == sorted([f"first-{i}" for i in range(100)] + [f"second-{i}" for i in range(20)])
+
+
+def test_published_messages_are_pruned_after_retention_and_pending_ones_never(engine: Engine) -> None:
+    for i in range(30):
+        _enqueue(engine, f"m-{i}")
+    rows = outbox_mod.pending(engine, outbox, 100)
+    old, recent = [m.id for m in rows[:25]], [m.id for m in rows[25:28]]  # two stay unpublished
+    outbox_mod.mark_published(engine, outbox, old)
+    with db.write_transaction(engine) as conn:  # published two days ago
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.id.in_(old))
+            .values(published_time=dt.datetime.now(dt.UTC) - dt.timedelta(days=2))
+        )
+    outbox_mod.mark_published(engine, outbox, recent)
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    assert outbox_mod.prune(engine, outbox, cutoff, limit=10) == 10  # in slices, oldest first
+    relay = OutboxRelay(engine, outbox, KafkaConfig.from_env(), {TOPIC: 1}, retention=dt.timedelta(days=1))
+    relay._prune_if_due()  # what the leading relay does once a minute
+    with engine.connect() as conn:
+        left = {r.id for r in conn.execute(outbox.select())}
+    assert left == {m.id for m in rows[25:]}  # the recent and the unpublished remain
+    assert outbox_mod.backlog(engine, outbox) == 2

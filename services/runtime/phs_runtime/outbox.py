@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import threading
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    delete,
     func,
     select,
     text,
@@ -43,7 +45,7 @@ from sqlalchemy import (
 )
 
 from phs_runtime import db
-from phs_runtime.config import KafkaConfig
+from phs_runtime.config import KafkaConfig, env_int
 from phs_runtime.kafka import client_settings, ensure_topic
 from phs_runtime.resources import utcnow
 
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 OUTBOX_BACKLOG = Gauge("phs_outbox_backlog", "Outbox messages not yet published to Kafka.")
 OUTBOX_PUBLISHED = Counter("phs_outbox_published_total", "Outbox messages published.", ["topic"])
 OUTBOX_ERRORS = Counter("phs_outbox_publish_errors_total", "Failed attempts to publish the outbox.")
+OUTBOX_PRUNED = Counter("phs_outbox_pruned_total", "Published outbox messages deleted after retention.")
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -128,6 +131,22 @@ def mark_published(engine: Engine, table: Table, ids: Sequence[int]) -> None:
     if ids:
         with db.write_transaction(engine) as conn:
             conn.execute(_Statements.of(table).mark, {"ids": list(ids), "now": utcnow()})
+
+
+def prune(engine: Engine, table: Table, published_before: dt.datetime, limit: int = 1000) -> int:
+    """Delete up to `limit` messages published before `published_before` (oldest first);
+    returns how many. Published rows are never read again: without this the table, and
+    every backup of it, grows by one row per change forever. Small slices keep each
+    delete's hold on SQLite's write lock short."""
+    oldest = (
+        select(table.c.id)
+        .where(table.c.published_time.is_not(None), table.c.published_time < published_before)
+        .order_by(table.c.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    with db.write_transaction(engine) as conn:
+        return int(conn.execute(delete(table).where(table.c.id.in_(oldest))).rowcount or 0)
 
 
 def backlog(engine: Engine, table: Table) -> int:
@@ -225,6 +244,8 @@ class OutboxRelay:
         idle_s: float = 1.0,
         max_backoff_s: float = 10.0,
         linger_s: float = 0.02,
+        retention: dt.timedelta | None = None,
+        prune_every_s: float = 60.0,
     ) -> None:
         self._engine = engine
         self._table = table
@@ -234,6 +255,10 @@ class OutboxRelay:
         self._idle_s = idle_s
         self._max_backoff_s = max_backoff_s
         self._linger_s = linger_s
+        # Published messages are kept a day (PHS_OUTBOX_RETENTION_HOURS) for inspection.
+        self._retention = retention or dt.timedelta(hours=env_int("PHS_OUTBOX_RETENTION_HOURS", 24))
+        self._prune_every_s = prune_every_s
+        self._next_prune = 0.0  # monotonic time of the next retention pass
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._leadership = Leadership(engine, table)
@@ -308,6 +333,21 @@ class OutboxRelay:
         log.info("outbox published", extra={"messages": len(batch)})
         return len(batch)
 
+    def _prune_if_due(self) -> None:
+        """The leader deletes what it published more than `retention` ago, in slices."""
+        now = time.monotonic()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + self._prune_every_s
+        cutoff = utcnow() - self._retention
+        deleted = prune(self._engine, self._table, cutoff)
+        while deleted:
+            OUTBOX_PRUNED.inc(deleted)
+            log.info("outbox pruned", extra={"messages": deleted})
+            if self._stop.is_set():
+                return
+            deleted = prune(self._engine, self._table, cutoff)
+
     def _loop(self) -> None:
         backoff = 0.0
         while not self._stop.is_set():
@@ -319,6 +359,7 @@ class OutboxRelay:
                     continue
                 sent = self.publish_pending()
                 backoff = 0.0
+                self._prune_if_due()
                 if sent == self._batch:
                     continue  # more waiting
             except Exception as exc:  # noqa: BLE001 - broker or database outage: retry later
