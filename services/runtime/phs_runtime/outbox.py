@@ -229,10 +229,12 @@ class Leadership:
 
 class OutboxRelay:
     """Publishes the outbox in id order. `wake()` after a commit; otherwise it
-    polls every `idle_s`. After a wake it lingers `linger_s` so that a burst of
-    commits leaves as one batch: each batch costs a read, a broker round trip and
-    a write, and at hundreds of bookings a second, batches of one would cost the
-    service more CPU than the bookings themselves (bench/rest_booking.py)."""
+    polls every `idle_s`. While commits keep coming (it published within the last
+    `busy_s`), a wake is followed by `linger_s` of waiting so that the burst leaves
+    as one batch: each batch costs a read, a broker round trip and a write, and at
+    hundreds of bookings a second, batches of one would cost the service more CPU
+    than the bookings themselves (bench/rest_booking.py). A lone commit is
+    published at once."""
 
     def __init__(
         self,
@@ -244,6 +246,7 @@ class OutboxRelay:
         idle_s: float = 1.0,
         max_backoff_s: float = 10.0,
         linger_s: float = 0.02,
+        busy_s: float = 0.2,
         retention: dt.timedelta | None = None,
         prune_every_s: float = 60.0,
     ) -> None:
@@ -255,6 +258,8 @@ class OutboxRelay:
         self._idle_s = idle_s
         self._max_backoff_s = max_backoff_s
         self._linger_s = linger_s
+        self._busy_s = busy_s
+        self._last_sent = -1e9  # monotonic time of the last non-empty batch
         # Published messages are kept a day (PHS_OUTBOX_RETENTION_HOURS) for inspection.
         self._retention = retention or dt.timedelta(hours=env_int("PHS_OUTBOX_RETENTION_HOURS", 24))
         self._prune_every_s = prune_every_s
@@ -359,6 +364,8 @@ class OutboxRelay:
                     continue
                 sent = self.publish_pending()
                 backoff = 0.0
+                if sent:
+                    self._last_sent = time.monotonic()
                 self._prune_if_due()
                 if sent == self._batch:
                     continue  # more waiting
@@ -382,4 +389,5 @@ class OutboxRelay:
                 continue
             self._wake.wait(self._idle_s)
             self._wake.clear()
-            self._stop.wait(self._linger_s)  # let the burst that woke us gather
+            if time.monotonic() - self._last_sent < self._busy_s:
+                self._stop.wait(self._linger_s)  # under load: let the burst that woke us gather
