@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import statistics
+import uuid
+from collections.abc import Iterator
 from typing import Any
+
+from sqlalchemy import create_engine, make_url, text
 
 
 class Client:
@@ -47,3 +52,23 @@ def summary(latencies_s: list[float]) -> str:
         f"p50 {percentile(ms, 50):.1f} ms, p90 {percentile(ms, 90):.1f} ms, "
         f"p99 {percentile(ms, 99):.1f} ms, mean {statistics.fmean(ms):.1f} ms"
     )
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str | None) -> Iterator[str | None]:
+    """A new, empty PostgreSQL database on the server of `server_url` (any database
+    there), dropped afterwards, so runs never measure a predecessor's rows; None
+    (SQLite) passes through."""
+    if not server_url:
+        yield None
+        return
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"phs_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

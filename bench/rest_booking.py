@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from bench import loadgen
-from bench.common import Client, summary
+from bench.common import Client, fresh_database, summary
 from phs_devstack import Ports, Stack
 
 
@@ -48,7 +48,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=15)
-    ap.add_argument("--postgres", help="scheduling database URL (default: SQLite, the embedded default)")
+    ap.add_argument(
+        "--postgres",
+        help="a PostgreSQL server URL: the run creates and drops its own database there "
+        "(default: SQLite, the embedded default)",
+    )
     ap.add_argument(
         "--processes",
         type=int,
@@ -61,11 +65,11 @@ def main() -> None:
         help="leave the broker out (appointment events then wait in the outbox)",
     )
     ns = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(ns.postgres) as pg_url:
         stack = Stack(
             root=Path(tmp),
             ports=Ports.free(),
-            scheduling_db=ns.postgres,
+            scheduling_db=pg_url,
             scheduling_processes=ns.processes,
         )
         try:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bench.common import summary
+from bench.common import fresh_database, summary
 from phs.scheduling.v1 import resources_pb2 as r
 from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
@@ -75,10 +75,13 @@ def build_practice(url: str) -> tuple[str, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--calls", type=int, default=200)
-    ap.add_argument("--postgres", help="scheduling database URL (default: SQLite)")
+    ap.add_argument(
+        "--postgres",
+        help="a PostgreSQL server URL: the run creates and drops its own database there (default: SQLite)",
+    )
     ns = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(root=Path(tmp), ports=Ports.free(), scheduling_db=ns.postgres)
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(ns.postgres) as pg_url:
+        stack = Stack(root=Path(tmp), ports=Ports.free(), scheduling_db=pg_url)
         psych, n = build_practice(str(stack.scheduling_db))
         try:
             stack.start_scheduling()
