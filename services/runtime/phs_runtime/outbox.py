@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -95,10 +96,7 @@ def enqueue(conn: Connection, table: Table, msg: OutboxMessage, now: dt.datetime
 
 
 class _Statements:
-    """The relay's statements, built once per table: building a statement costs
-    more than running its cached compiled form, and the relay runs them often."""
-
-    _cache: dict[int, _Statements] = {}  # noqa: RUF012 - a registry, keyed by id(table)
+    """The relay's statements for one table (see `_statements`)."""
 
     def __init__(self, table: Table) -> None:
         self.pending = (
@@ -113,24 +111,24 @@ class _Statements:
             .values(published_time=bindparam("now", type_=db.UtcDateTime))
         )
 
-    @classmethod
-    def of(cls, table: Table) -> _Statements:
-        found = cls._cache.get(id(table))
-        if found is None:
-            found = cls._cache[id(table)] = cls(table)
-        return found
+
+@functools.cache
+def _statements(table: Table) -> _Statements:
+    """Built once per table, like db.insert_into: building a statement costs more than
+    running its cached compiled form, and the relay runs them often."""
+    return _Statements(table)
 
 
 def pending(engine: Engine, table: Table, limit: int) -> list[OutboxMessage]:
     with db.reader(engine).connect() as conn:
-        rows = conn.execute(_Statements.of(table).pending, {"limit": limit}).all()
+        rows = conn.execute(_statements(table).pending, {"limit": limit}).all()
     return [OutboxMessage(r.topic, r.key, r.payload, json.loads(r.headers), r.id) for r in rows]
 
 
 def mark_published(engine: Engine, table: Table, ids: Sequence[int]) -> None:
     if ids:
         with db.write_transaction(engine) as conn:
-            conn.execute(_Statements.of(table).mark, {"ids": list(ids), "now": utcnow()})
+            conn.execute(_statements(table).mark, {"ids": list(ids), "now": utcnow()})
 
 
 def prune(engine: Engine, table: Table, published_before: dt.datetime, limit: int = 1000) -> int:
