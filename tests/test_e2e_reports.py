@@ -155,12 +155,21 @@ def test_one_request_id_through_envoy_api_kafka_and_worker(stack: Stack) -> None
     assert eventually(
         lambda: logged("envoy", request_id=rid, path="/v1/reports"), 15, what="envoy access log"
     )
-    assert logged("reports-api", request_id=rid, message="report job accepted")
-    assert logged(
-        "reports-worker", request_id=rid, message="job finished", job_id=job_id, idempotency_key=key
+    # Service log lines reach their files within the log writer's flush interval.
+    assert eventually(lambda: logged("reports-api", request_id=rid, message="report job accepted"), 5)
+    assert eventually(
+        lambda: logged(
+            "reports-worker", request_id=rid, message="job finished", job_id=job_id, idempotency_key=key
+        ),
+        5,
     )
-    assert logged(
-        "scheduling", request_id=rid, grpc_method="/phs.scheduling.v1.SchedulingService/ExportAppointments"
+    assert eventually(
+        lambda: logged(
+            "scheduling",
+            request_id=rid,
+            grpc_method="/phs.scheduling.v1.SchedulingService/ExportAppointments",
+        ),
+        5,
     )
 
     consumer = audit_consumer(stack.kafka_bootstrap, "phs.reports.jobs.v1")
@@ -187,7 +196,10 @@ def test_every_process_logs_json_lines_with_a_request_id_field(stack: Stack) -> 
 
 def test_no_client_name_or_contact_reaches_any_log(stack: Stack) -> None:
     _practice(stack)  # creates clients with the secret names, books, and is listed below
-    assert rest(stack.rest_url, "GET", "/v1/clients?pageSize=1000").status == 200
+    rid = f"hygiene-{uuid.uuid4()}"
+    assert rest(stack.rest_url, "GET", "/v1/clients?pageSize=1000", None, {"X-Request-ID": rid}).status == 200
+    # Lines are written in order: once this call's line is in the file, so is all before it.
+    eventually(lambda: rid in stack.log("scheduling").read_text(), 5, what="last call logged")
     for log in (stack.root / "logs").glob("*.log"):
         text = log.read_text()
         for secret in (*SECRET_NAMES, SECRET_EMAIL):

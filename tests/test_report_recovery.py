@@ -159,7 +159,9 @@ def test_the_sweeper_recovers_jobs_whose_messages_the_broker_lost(tmp_path: Path
         wait_serving(stack.worker_target, "phs.reports.v1.ReportWorker", 60)
         done = _wait_succeeded(stack, job.name, "job succeeded after the sweeper re-published it")
         assert done.caseload.appointments_total == 3 and done.attempts == 1
-        assert "stuck job re-published" in stack.log("reports-api").read_text()
+        assert eventually(
+            lambda: "stuck job re-published" in stack.log("reports-api").read_text(), 5, what="logged"
+        )
     finally:
         stack.stop()
 
@@ -185,12 +187,16 @@ def test_a_job_whose_worker_is_killed_completes_once_on_another(tmp_path: Path) 
         done = _wait_succeeded(stack, job.name, "job succeeded on the second worker")
         assert done.caseload.appointments_total == 4
         assert done.attempts == 2  # the killed attempt and the one that finished
-        finished = [
-            line
-            for line in stack.log("reports-worker-2").read_text().splitlines()
-            if '"job finished"' in line and job.name.split("/")[1] in line
-        ]
-        assert len(finished) == 1
+
+        def finished() -> list[str]:  # log lines reach the file within the writer's flush interval
+            return [
+                line
+                for line in stack.log("reports-worker-2").read_text().splitlines()
+                if '"job finished"' in line and job.name.split("/")[1] in line
+            ]
+
+        eventually(finished, 5, what="job finished logged")
+        assert len(finished()) == 1
     finally:
         if proxy is not None:
             proxy.cut()
