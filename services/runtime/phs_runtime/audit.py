@@ -207,9 +207,22 @@ def current() -> Pending | None:
 def stage(conn: Any, response: Any) -> Pending | None:
     """Inside a change's transaction: write the current RPC's entry as a success, naming
     the resource the change returned. Call `committed` once the transaction commits."""
+    staged = success_row(conn.engine, response)
+    if staged is None:
+        return None
+    p, table, row = staged
+    conn.execute(db.insert_into(table), row)
+    return p
+
+
+def success_row(engine: Engine, response: Any) -> tuple[Pending, Table, dict[str, Any]] | None:
+    """The current RPC's entry as a success naming the resource the change returned,
+    as a row of its table, for a change that writes it itself (`stage` does); None if
+    there is none to write, or it belongs to another database. Call `committed` with
+    the Pending once the change commits."""
     p = _pending.get()
     # Only in the database of the RPC's own audit log.
-    if p is None or p.written or conn.engine.url != p.log.engine.url:
+    if p is None or p.written or engine.url != p.log.engine.url:
         return None
     name = getattr(response, "name", "")
     entry = dataclasses.replace(
@@ -218,8 +231,7 @@ def stage(conn: Any, response: Any) -> Pending | None:
         entities=[*p.entry.entities, name] if isinstance(name, str) else p.entry.entities,
         record_time=dt.datetime.now(dt.UTC),
     )
-    conn.execute(db.insert_into(p.log.table), entry.row(p.log.source))
-    return p
+    return p, p.log.table, entry.row(p.log.source)
 
 
 def committed(p: Pending | None) -> None:

@@ -19,13 +19,27 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, DateTime, Engine, Insert, Table, create_engine, event, insert, text
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Insert,
+    Select,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
@@ -71,6 +85,40 @@ def insert_into(table: Table) -> Insert:
     statement's cache key on the object, so reusing it skips rebuilding and
     re-hashing the statement on every call (a new `insert(table)` costs both)."""
     return insert(table)
+
+
+def insert_chain(
+    conn: Connection,
+    first: Insert,
+    params: dict[str, Any],
+    then: Sequence[tuple[Table, dict[str, Any]]],
+) -> int:
+    """PostgreSQL only: run `first` (an INSERT ... SELECT whose SELECT checks the
+    change's preconditions and may yield no row) and insert each row of `then` for
+    every row `first` inserted, as one statement of data-modifying CTEs. Returns how
+    many rows `first` inserted: 0 means nothing was written.
+
+    One statement is one round trip, and on an autocommit connection one implicit
+    transaction: a change written this way costs one exchange with the server instead
+    of BEGIN, a statement per row and COMMIT. Any error rolls the whole statement back.
+    """
+    shape = tuple((table, tuple(row)) for table, row in then)
+    bound = dict(params)
+    for i, (_table, row) in enumerate(then):
+        bound.update({f"then{i}_{k}": v for k, v in row.items()})
+    inserted: int = conn.execute(_chained(first, shape), bound).scalar_one()
+    return inserted
+
+
+@functools.cache
+def _chained(first: Insert, then: tuple[tuple[Table, tuple[str, ...]], ...]) -> Select[Any]:
+    """The statement of `insert_chain`, built once per shape (see `insert_into`)."""
+    head = first.returning(*first.table.primary_key.columns).cte("first")  # type: ignore[attr-defined]
+    ctes = []
+    for i, (table, columns) in enumerate(then):
+        values = select(*[bindparam(f"then{i}_{c}", type_=table.c[c].type) for c in columns])
+        ctes.append(insert(table).from_select(list(columns), values.select_from(head)).cte(f"then{i}"))
+    return select(func.count()).select_from(head).add_cte(*ctes)
 
 
 def reader(engine: Engine) -> Engine:

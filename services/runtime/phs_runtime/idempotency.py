@@ -7,12 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Insert, Table, select
 from sqlalchemy.exc import IntegrityError
 
 from phs_runtime import audit, db
@@ -82,17 +82,20 @@ def record(
 ) -> None:
     if not request_id:
         return
-    conn.execute(
-        db.insert_into(table),
-        {
-            "method": method,
-            "request_id": request_id,
-            "request_hash": request_hash,
-            "response": response.SerializeToString(deterministic=True),
-            "create_time": now,
-            **extra,
-        },
-    )
+    conn.execute(db.insert_into(table), _record_row(method, request_id, request_hash, response, now, **extra))
+
+
+def _record_row(
+    method: str, request_id: str, request_hash: str, response: Message, now: dt.datetime, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "method": method,
+        "request_id": request_id,
+        "request_hash": request_hash,
+        "response": response.SerializeToString(deterministic=True),
+        "create_time": now,
+        **extra,
+    }
 
 
 def run_once(
@@ -134,3 +137,39 @@ def run_once(
                 raise domain from exc
             raise
     raise AssertionError("unreachable")
+
+
+def run_in_one_statement(
+    engine: Engine,
+    table: Table,
+    method: str,
+    request_id: str,
+    request_hash: str,
+    response: Message,
+    first: Insert,
+    params: dict[str, Any],
+    then: Sequence[tuple[Table, dict[str, Any]]],
+    now: dt.datetime,
+) -> bool:
+    """PostgreSQL's short way for a change that only inserts rows whose values are all
+    known beforehand: the change (`first`, guarded by its preconditions, see
+    db.insert_chain), the rows that go with it (`then`), its AIP-155 record and its
+    audit entry commit as one statement, in one round trip.
+
+    False when `first` inserted nothing (a precondition did not hold) and an
+    IntegrityError when the database refused a row (an overlap, an unknown reference,
+    or this request id already used): nothing was written then, and the caller runs
+    the change with `run_once`, which finds out which and answers precisely, replays
+    included. The statement never reads the request id's record: a first use is the
+    common case and a used one makes its insert fail."""
+    rows = list(then)
+    if request_id:
+        rows.append((table, _record_row(method, request_id, request_hash, response, now)))
+    staged = audit.success_row(engine, response)
+    if staged is not None:
+        rows.append((staged[1], staged[2]))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        inserted = db.insert_chain(conn, first, params, rows)
+    if inserted and staged is not None:
+        audit.committed(staged[0])
+    return inserted > 0

@@ -24,6 +24,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafka import KafkaProducer
 from prometheus_client import Counter, Gauge
@@ -83,16 +84,18 @@ class OutboxMessage:
 
 def enqueue(conn: Connection, table: Table, msg: OutboxMessage, now: dt.datetime) -> None:
     # Parameters, not literal values: the statement's compiled form is cached.
-    conn.execute(
-        db.insert_into(table),
-        {
-            "topic": msg.topic,
-            "key": msg.key,
-            "payload": msg.payload,
-            "headers": json.dumps(msg.headers),
-            "create_time": now,
-        },
-    )
+    conn.execute(db.insert_into(table), message_row(msg, now))
+
+
+def message_row(msg: OutboxMessage, now: dt.datetime) -> dict[str, Any]:
+    """The outbox row of `msg` (what `enqueue` inserts)."""
+    return {
+        "topic": msg.topic,
+        "key": msg.key,
+        "payload": msg.payload,
+        "headers": json.dumps(msg.headers),
+        "create_time": now,
+    }
 
 
 class _Statements:
