@@ -117,6 +117,13 @@ def test_bad_input_gets_field_violations(stack: Stack) -> None:
     unknown_type = _book(stack, p["name"], c["name"], rfc3339(future_slot(9)), code="99999")
     assert unknown_type.status == 404
     assert unknown_type.detail("google.rpc.ResourceInfo")["resourceName"] == "sessionTypes/99999"
+    nobody = "00000000-0000-0000-0000-000000000000"
+    unknown_client = _book(stack, p["name"], f"clients/{nobody}", rfc3339(future_slot(9)))
+    assert unknown_client.status == 404
+    assert unknown_client.detail("google.rpc.ResourceInfo")["resourceName"] == f"clients/{nobody}"
+    unknown_psychologist = _book(stack, f"psychologists/{nobody}", c["name"], rfc3339(future_slot(9)))
+    assert unknown_psychologist.status == 404
+    assert unknown_psychologist.detail("google.rpc.ResourceInfo")["resourceName"] == f"psychologists/{nobody}"
 
     missing = rest(stack.rest_url, "GET", "/v1/psychologists/00000000-0000-0000-0000-000000000000")
     assert missing.status == 404 and missing.body["code"] == 5
@@ -236,3 +243,11 @@ def test_session_types_are_configurable(stack: Stack) -> None:
     booked = _book(stack, p["name"], c["name"], rfc3339(future_slot(31)), code=code)
     assert booked.status == 200
     assert booked.body["endTime"] == rfc3339(future_slot(31) + dt.timedelta(hours=1))
+    # Bookings follow a change at once (the service keeps session types' shapes in memory).
+    shorter = rest(
+        stack.rest_url, "PATCH", f"/v1/sessionTypes/{code}?updateMask=duration", {"duration": "1800s"}
+    )
+    assert shorter.status == 200, shorter.body
+    again = _book(stack, p["name"], c["name"], rfc3339(future_slot(32)), code=code)
+    assert again.status == 200
+    assert again.body["endTime"] == rfc3339(future_slot(32) + dt.timedelta(minutes=30))

@@ -455,21 +455,22 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         v = Violations()
         values = _session_type_values(v, st, _mask(request, SESSION_TYPE_FIELDS), creating=False)
         v.raise_if_any()
-        return cast(
+        updated = self._update(
+            "UpdateSessionType",
+            request,
+            rid,
+            session_types,
+            "SessionType",
+            st.name,
+            code,
+            values,
+            session_type_pb,
             r.SessionType,
-            self._update(
-                "UpdateSessionType",
-                request,
-                rid,
-                session_types,
-                "SessionType",
-                st.name,
-                code,
-                values,
-                session_type_pb,
-                r.SessionType,
-            ),
         )
+        # This process's bookings use the new shape at once; other processes find the
+        # one they hold stale at their next booking (Store.book_at_once).
+        self.store.forget_session_shape(code)
+        return cast(r.SessionType, updated)
 
     # -- session types ----------------------------------------------------------------------
 
@@ -512,22 +513,50 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         state = "PENDING" if request.request_approval else "BOOKED"
         if request.request_approval:
             self._check_client_request(pid, cid, code, start, "appointment.start_time")
+        request_hash = idempotency.fingerprint(request)
+        created = self._book_at_once(rid, request_hash, pid, cid, code, start, state)
+        if created is None:
 
-        def write(conn: Connection, now: dt.datetime) -> r.Appointment:
-            row = Store.insert_appointment(conn, now, pid, cid, code, start, state)
-            created = appointment_pb(SimpleNamespace(**row))
-            self._event(conn, now, ev.AppointmentEvent.TYPE_CREATED, created)
-            return created
+            def write(conn: Connection, now: dt.datetime) -> r.Appointment:
+                row = Store.insert_appointment(conn, now, pid, cid, code, start, state)
+                created = appointment_pb(SimpleNamespace(**row))
+                self._event(conn, now, ev.AppointmentEvent.TYPE_CREATED, created)
+                return created
 
-        created = self._write_booking("CreateAppointment", rid, request, write, pid, code, start)
+            created = self._write_booking("CreateAppointment", rid, request_hash, write, pid, code, start)
         annotate(event="appointment created", **{"resource": created.name, "state": state})
+        return created
+
+    def _book_at_once(
+        self, rid: str, request_hash: str, pid: str, cid: str, code: str, start: dt.datetime, state: str
+    ) -> r.Appointment | None:
+        """A new appointment in one statement where the database allows it
+        (Store.book_at_once: PostgreSQL); None when nothing was written and the
+        booking takes the long way (`_write_booking`), which answers every refusal
+        precisely. Both write the same rows."""
+        if not self.store.books_at_once:
+            return None
+        shape = self.store.session_shape(code)
+        if shape is None:
+            return None  # no such session type: the long way says so
+        now = dt.datetime.now(dt.UTC)
+        row = Store.appointment_row(now, pid, cid, code, start, state, shape)
+        created = appointment_pb(SimpleNamespace(**row))
+        event = self._event_message(now, ev.AppointmentEvent.TYPE_CREATED, created)
+        then = [(outbox, outbox_mod.message_row(event, now))]
+        try:
+            if not self.store.book_at_once("CreateAppointment", rid, request_hash, row, shape, created, then):
+                return None
+        except SlotConflict:
+            raise self._slot_unavailable(pid, code, start) from None
+        self.on_event()
         return created
 
     def _write_booking(
         self,
         method: str,
         rid: str,
-        request: Message,
+        request_hash: str,
         write: Callable[[Connection, dt.datetime], r.Appointment],
         pid: str,
         code: str,
@@ -535,21 +564,22 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     ) -> r.Appointment:
         """An idempotent write that claims a slot; an overlap becomes 409 with details."""
         try:
-            result = self.store.idempotent_write(
-                method, rid, idempotency.fingerprint(request), r.Appointment, write
-            )
+            result = self.store.idempotent_write(method, rid, request_hash, r.Appointment, write)
         except SlotConflict:
-            other = self.store.conflicting_appointment(pid, code, start)
-            meta = {"psychologist": f"psychologists/{pid}"}
-            if other:
-                meta["conflicting_appointment"] = f"psychologists/{pid}/appointments/{other}"
-            raise already_exists(
-                "SLOT_UNAVAILABLE",
-                "the psychologist already has an appointment at that time (buffers included)",
-                meta,
-            ) from None
+            raise self._slot_unavailable(pid, code, start) from None
         self.on_event()
         return result
+
+    def _slot_unavailable(self, pid: str, code: str, start: dt.datetime) -> ApiError:
+        other = self.store.conflicting_appointment(pid, code, start)
+        meta = {"psychologist": f"psychologists/{pid}"}
+        if other:
+            meta["conflicting_appointment"] = f"psychologists/{pid}/appointments/{other}"
+        return already_exists(
+            "SLOT_UNAVAILABLE",
+            "the psychologist already has an appointment at that time (buffers included)",
+            meta,
+        )
 
     def _event(
         self,
@@ -560,24 +590,28 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         replacement: r.Appointment | None = None,
     ) -> None:
         """Write the change's event into the outbox, in the change's transaction."""
+        outbox_mod.enqueue(conn, outbox, self._event_message(now, kind, appointment, replacement), now)
+
+    def _event_message(
+        self,
+        now: dt.datetime,
+        kind: ev.AppointmentEvent.Type,
+        appointment: r.Appointment,
+        replacement: r.Appointment | None = None,
+    ) -> OutboxMessage:
         event = ev.AppointmentEvent(
             event_id=new_id(), type=kind, appointment=appointment, event_time=to_timestamp(now)
         )
         if replacement is not None:
             event.replacement.CopyFrom(replacement)
-        outbox_mod.enqueue(
-            conn,
-            outbox,
-            OutboxMessage(
-                topic=self.events_topic,
-                key=appointment.name,
-                payload=event.SerializeToString(),
-                headers={
-                    REQUEST_ID_HEADER: current_request_id() or "",
-                    "message-type": ev.AppointmentEvent.DESCRIPTOR.full_name,
-                },
-            ),
-            now,
+        return OutboxMessage(
+            topic=self.events_topic,
+            key=appointment.name,
+            payload=event.SerializeToString(),
+            headers={
+                REQUEST_ID_HEADER: current_request_id() or "",
+                "message-type": ev.AppointmentEvent.DESCRIPTOR.full_name,
+            },
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -753,7 +787,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         if actor == "CLIENT":
             client_id = self.store.get_appointment(pid, aid).client_id
             self._check_client_request(pid, client_id, code, start, "start_time")
-        moved = self._write_booking("RescheduleAppointment", rid, request, write, pid, code, start)
+        moved = self._write_booking(
+            "RescheduleAppointment", rid, idempotency.fingerprint(request), write, pid, code, start
+        )
         annotate(event="appointment rescheduled", **{"resource": moved.name, "from": moved.rescheduled_from})
         return moved
 

@@ -12,8 +12,11 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from sqlalchemy import (
     Connection,
+    Engine,
+    Integer,
     Row,
     String,
+    Table,
     and_,
     bindparam,
     exists,
@@ -61,6 +64,46 @@ _BOOKING_REFS = (
 )
 
 
+@dataclass(frozen=True)
+class SessionShape:
+    """What a booking needs of its session type to compute its times."""
+
+    duration_minutes: int
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+
+
+# A new appointment inserted only if its booking's preconditions hold when the
+# statement runs: the psychologist is active and the session type still has the
+# shape (`shape_*`) the row's times were computed with. The client is checked by
+# its foreign key, overlap by the exclusion constraint. See Store.book_at_once.
+_APPOINTMENT_IF_BOOKABLE = insert(appointments).from_select(
+    [c.name for c in appointments.c],
+    select(
+        *[
+            psychologists.c.id
+            if c.name == "psychologist_id"
+            else session_types.c.code
+            if c.name == "session_type_code"
+            else bindparam(c.name, type_=c.type)
+            for c in appointments.c
+        ]
+    )
+    .select_from(
+        psychologists.join(
+            session_types,
+            and_(
+                session_types.c.code == bindparam("session_type_code", type_=String),
+                session_types.c.duration_minutes == bindparam("shape_duration", type_=Integer),
+                session_types.c.buffer_before_minutes == bindparam("shape_before", type_=Integer),
+                session_types.c.buffer_after_minutes == bindparam("shape_after", type_=Integer),
+            ),
+        )
+    )
+    .where(psychologists.c.id == bindparam("psychologist_id", type_=String), psychologists.c.active),
+)
+
+
 def etag_of(version: int) -> str:
     return f'W/"{version}"'
 
@@ -96,6 +139,16 @@ class AppointmentFilter:
 class Store(db.BaseStore):
     MIGRATIONS = MIGRATIONS
     VERSION_TABLE = VERSION_TABLE
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        # PostgreSQL writes a new appointment in one statement (book_at_once); SQLite,
+        # in process and without data-modifying CTEs, in its usual transaction.
+        self.books_at_once = not db.is_sqlite(engine)
+        # Session type shapes seen by this process. A stale one is harmless: the
+        # one-statement booking checks the shape it used and inserts nothing if it
+        # changed (then the caller books the long way and the entry is refreshed).
+        self._shapes: dict[str, SessionShape] = {}
 
     def idempotent_write(
         self,
@@ -236,17 +289,46 @@ class Store(db.BaseStore):
             raise not_found("Client", f"clients/{client_id}")
         if refs.code is None:
             raise not_found("SessionType", f"sessionTypes/{session_type_code}")
-        st = refs
-        end = start + dt.timedelta(minutes=st.duration_minutes)
-        row = {
+        shape = SessionShape(refs.duration_minutes, refs.buffer_before_minutes, refs.buffer_after_minutes)
+        row = Store.appointment_row(
+            now,
+            psychologist_id,
+            client_id,
+            session_type_code,
+            start,
+            state,
+            shape,
+            rescheduled_from_id=rescheduled_from_id,
+            series_id=series_id,
+            original_start_time=original_start_time,
+        )
+        conn.execute(db.insert_into(appointments), row)
+        return row
+
+    @staticmethod
+    def appointment_row(
+        now: dt.datetime,
+        psychologist_id: str,
+        client_id: str,
+        session_type_code: str,
+        start: dt.datetime,
+        state: str,
+        shape: SessionShape,
+        rescheduled_from_id: str | None = None,
+        series_id: str | None = None,
+        original_start_time: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """A new appointment's row, its times from the session type's shape."""
+        end = start + dt.timedelta(minutes=shape.duration_minutes)
+        return {
             "id": new_id(),
             "psychologist_id": psychologist_id,
             "client_id": client_id,
             "session_type_code": session_type_code,
             "start_time": start,
             "end_time": end,
-            "block_start": start - dt.timedelta(minutes=st.buffer_before_minutes),
-            "block_end": end + dt.timedelta(minutes=st.buffer_after_minutes),
+            "block_start": start - dt.timedelta(minutes=shape.buffer_before_minutes),
+            "block_end": end + dt.timedelta(minutes=shape.buffer_after_minutes),
             "state": state,
             "version": 1,
             "create_time": now,
@@ -260,8 +342,71 @@ class Store(db.BaseStore):
             "series_id": series_id,
             "original_start_time": original_start_time,
         }
-        conn.execute(db.insert_into(appointments), row)
-        return row
+
+    def session_shape(self, code: str) -> SessionShape | None:
+        """The session type's shape as this process last saw it (None: no such type)."""
+        shape = self._shapes.get(code)
+        if shape is None:
+            st = session_types.c
+            with self.reader.connect() as conn:
+                found = conn.execute(
+                    select(st.duration_minutes, st.buffer_before_minutes, st.buffer_after_minutes).where(
+                        st.code == code
+                    )
+                ).first()
+            if found is None:
+                return None
+            shape = self._shapes[code] = SessionShape(*found)
+        return shape
+
+    def book_at_once(
+        self,
+        method: str,
+        request_id: str,
+        request_hash: str,
+        row: dict[str, Any],
+        shape: SessionShape,
+        response: r.Appointment,
+        then: Sequence[tuple[Table, dict[str, Any]]],
+    ) -> bool:
+        """PostgreSQL: insert the appointment `row` (computed with `shape`), the rows
+        that go with it, its request id's record and its audit entry in one statement
+        (idempotency.run_in_one_statement): a booking's one round trip.
+
+        Raises SlotConflict for an overlap with no request id involved. False when
+        nothing was written for any other reason (inactive psychologist, unknown
+        client or session type, a changed shape, a request id already used): the
+        caller then books with `idempotent_write`, which answers each precisely."""
+        now = row["create_time"]
+        params = {
+            **row,
+            "shape_duration": shape.duration_minutes,
+            "shape_before": shape.buffer_before_minutes,
+            "shape_after": shape.buffer_after_minutes,
+        }
+        try:
+            inserted = idempotency.run_in_one_statement(
+                self.engine,
+                idempotency_keys,
+                method,
+                request_id,
+                request_hash,
+                response,
+                _APPOINTMENT_IF_BOOKABLE,
+                params,
+                then,
+                now,
+            )
+        except IntegrityError as exc:
+            if not request_id and _is_overlap(exc):
+                raise SlotConflict() from None
+            return False  # with a request id, an overlap may be this request's replay
+        if not inserted:
+            self.forget_session_shape(row["session_type_code"])  # perhaps stale: read it again next time
+        return inserted
+
+    def forget_session_shape(self, code: str) -> None:
+        self._shapes.pop(code, None)
 
     @staticmethod
     def transition(

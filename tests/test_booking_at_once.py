@@ -1,0 +1,173 @@
+"""PostgreSQL writes a new appointment in one statement (Store.book_at_once): the
+appointment, its event, its request id's record and its audit entry, in one round
+trip. It must write exactly what the long way writes, and nothing at all whenever
+the long way would refuse, so that the long way can answer precisely."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy import Connection, event, func, select, update
+
+from phs.scheduling.v1 import resources_pb2 as r
+from phs_runtime import audit
+from phs_runtime.audit import AuditLog, Entry
+from phs_runtime.outbox import OutboxMessage, message_row
+from phs_scheduling.service import appointment_pb
+from phs_scheduling.store import SessionShape, SlotConflict, Store
+from phs_scheduling.tables import appointments, audit_events, idempotency_keys, outbox, session_types
+
+T0 = dt.datetime(2031, 3, 10, 14, 0, tzinfo=dt.UTC)
+METHOD = "CreateAppointment"
+
+
+@pytest.fixture
+def url(pg_database: Callable[[], str]) -> str:
+    return pg_database()
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
+    s = Store.open(url)
+    yield s
+    s.close()
+
+
+def _setup(store: Store, active: bool = True) -> tuple[str, str]:
+    with store.engine.begin() as conn:
+        now = dt.datetime.now(dt.UTC)
+        p = Store.insert_psychologist(conn, now, "Dr P", "Europe/Paris", active)
+        c = Store.insert_client(conn, now, "Client C", "", "", None)
+    return p["id"], c["id"]
+
+
+class Plan(SimpleNamespace):
+    row: dict[str, Any]
+    shape: SessionShape
+    created: r.Appointment
+    then: list[Any]
+
+
+def _plan(store: Store, pid: str, cid: str, start: dt.datetime, shape: SessionShape | None = None) -> Plan:
+    shape = shape or store.session_shape("90834")
+    assert shape is not None
+    now = dt.datetime.now(dt.UTC)
+    row = Store.appointment_row(now, pid, cid, "90834", start, "BOOKED", shape)
+    created = appointment_pb(SimpleNamespace(**row))
+    msg = OutboxMessage("appointments", created.name, created.SerializeToString(), {"x-request-id": "r-1"})
+    return Plan(row=row, shape=shape, created=created, then=[(outbox, message_row(msg, now))])
+
+
+def _book(store: Store, plan: Plan, request_id: str = "", request_hash: str = "") -> bool:
+    return store.book_at_once(METHOD, request_id, request_hash, plan.row, plan.shape, plan.created, plan.then)
+
+
+def _counts(store: Store) -> dict[str, int]:
+    with store.engine.connect() as conn:
+        return {
+            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+            for t in (appointments, outbox, idempotency_keys, audit_events)
+        }
+
+
+def test_one_statement_writes_the_appointment_its_event_its_record_and_its_audit_entry(
+    store: Store,
+) -> None:
+    pid, cid = _setup(store)
+    plan = _plan(store, pid, cid, T0)
+    log = AuditLog(store.engine, audit_events, "scheduling")
+    token = audit.begin(
+        log, Entry("C", grpc.StatusCode.UNKNOWN, f"psychologists/{pid}", "psychologist", METHOD, [], "r-1")
+    )
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        assert _book(store, plan, request_id="r-1", request_hash="h-1")
+        pending = audit.current()
+        assert pending is not None and pending.written  # the interceptor will not write it again
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+        audit.end(token)
+        log.close()
+    assert len(statements) == 1, statements
+
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(appointments).where(appointments.c.id == plan.row["id"])).one()
+        assert stored._asdict() == plan.row
+        event_row = conn.execute(select(outbox)).one()
+        assert event_row.key == plan.created.name and event_row.published_time is None
+        assert r.Appointment.FromString(event_row.payload) == plan.created
+        entry = conn.execute(select(audit_events)).one()
+        assert entry.status_code == "OK" and plan.created.name in entry.entities
+        assert entry.request_id == "r-1" and entry.method == METHOD
+    # The record answers a retry with the first response, the long way.
+    replay = store.idempotent_write(METHOD, "r-1", "h-1", r.Appointment, _must_not_write)
+    assert replay == plan.created
+    assert _counts(store) == {"appointments": 1, "outbox": 1, "idempotency_keys": 1, "audit_events": 1}
+
+
+def _must_not_write(_conn: Connection, _now: dt.datetime) -> r.Appointment:
+    raise AssertionError("a replay must not write")
+
+
+def test_a_session_type_changed_by_another_process_writes_nothing_and_is_read_again(
+    store: Store, url: str
+) -> None:
+    pid, cid = _setup(store)
+    stale = store.session_shape("90834")
+    assert stale == SessionShape(45, 0, 15)
+    other = Store.open(url, migrate=False)  # another replica changes the session type
+    try:
+        with other.engine.begin() as conn:
+            st = session_types.c
+            conn.execute(update(session_types).where(st.code == "90834").values(duration_minutes=50))
+    finally:
+        other.close()
+    before = _counts(store)
+    assert not _book(store, _plan(store, pid, cid, T0, shape=stale))
+    assert _counts(store) == before
+    assert store.session_shape("90834") == SessionShape(50, 0, 15)  # read again
+    plan = _plan(store, pid, cid, T0)
+    assert _book(store, plan)
+    assert plan.created.end_time.ToDatetime(dt.UTC) == T0 + dt.timedelta(minutes=50)
+
+
+@pytest.mark.parametrize(
+    "case", ["inactive psychologist", "unknown client", "overlap with a request id", "request id used"]
+)
+def test_what_the_long_way_refuses_writes_nothing(store: Store, case: str) -> None:
+    pid, cid = _setup(store, active=case != "inactive psychologist")
+    if case == "unknown client":
+        cid = "no-such-client"
+    if case in ("overlap with a request id", "request id used"):
+        assert _book(store, _plan(store, pid, cid, T0), request_id="r-1", request_hash="h-1")
+    before = _counts(store)
+    start = T0 + dt.timedelta(hours=3) if case == "request id used" else T0
+    assert not _book(store, _plan(store, pid, cid, start), request_id="r-1", request_hash="h-1")
+    assert _counts(store) == before
+
+
+def test_an_overlap_without_a_request_id_is_a_slot_conflict(store: Store) -> None:
+    pid, cid = _setup(store)
+    assert _book(store, _plan(store, pid, cid, T0))
+    before = _counts(store)
+    with pytest.raises(SlotConflict):
+        _book(store, _plan(store, pid, cid, T0 + dt.timedelta(minutes=30)))
+    assert _counts(store) == before
+
+
+def test_sqlite_books_the_long_way(tmp_path: Any) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'test.db'}")
+    try:
+        assert not store.books_at_once  # no data-modifying CTEs: one transaction in process
+    finally:
+        store.close()
