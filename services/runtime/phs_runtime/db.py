@@ -93,15 +93,21 @@ def insert_chain(
     params: dict[str, Any],
     then: Sequence[tuple[Table, dict[str, Any]]],
 ) -> int:
-    """PostgreSQL only: run `first` (an INSERT ... SELECT whose SELECT checks the
-    change's preconditions and may yield no row) and insert each row of `then` for
-    every row `first` inserted, as one statement of data-modifying CTEs. Returns how
+    """Run `first` (an INSERT ... SELECT whose SELECT checks the change's preconditions
+    and may yield no row) and, if it inserted, insert the rows of `then`. Returns how
     many rows `first` inserted: 0 means nothing was written.
 
-    One statement is one round trip, and on an autocommit connection one implicit
-    transaction: a change written this way costs one exchange with the server instead
-    of BEGIN, a statement per row and COMMIT. Any error rolls the whole statement back.
+    On PostgreSQL this is one statement of data-modifying CTEs: one round trip, and on
+    an autocommit connection one implicit transaction, instead of BEGIN, a statement per
+    row and COMMIT; any error rolls the whole statement back. SQLite has no
+    data-modifying CTEs: there it is a statement each, in the caller's transaction.
     """
+    if conn.dialect.name == "sqlite":
+        rowcount = conn.execute(first, params).rowcount
+        if rowcount:
+            for table, row in then:
+                conn.execute(insert_into(table), row)
+        return rowcount
     shape = tuple((table, tuple(row)) for table, row in then)
     bound = dict(params)
     for i, (_table, row) in enumerate(then):

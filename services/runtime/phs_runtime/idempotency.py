@@ -139,7 +139,7 @@ def run_once(
     raise AssertionError("unreachable")
 
 
-def run_in_one_statement(
+def insert_at_once(
     engine: Engine,
     table: Table,
     method: str,
@@ -151,25 +151,31 @@ def run_in_one_statement(
     then: Sequence[tuple[Table, dict[str, Any]]],
     now: dt.datetime,
 ) -> bool:
-    """PostgreSQL's short way for a change that only inserts rows whose values are all
-    known beforehand: the change (`first`, guarded by its preconditions, see
+    """The short way for a change that only inserts rows whose values are all known
+    before it starts: the change (`first`, guarded by its preconditions, see
     db.insert_chain), the rows that go with it (`then`), its AIP-155 record and its
-    audit entry commit as one statement, in one round trip.
+    audit entry commit together. On PostgreSQL that is one statement in one round trip;
+    on SQLite a transaction that holds the write lock only for its inserts (nothing is
+    read or computed while other writers wait).
 
     False when `first` inserted nothing (a precondition did not hold) and an
     IntegrityError when the database refused a row (an overlap, an unknown reference,
     or this request id already used): nothing was written then, and the caller runs
     the change with `run_once`, which finds out which and answers precisely, replays
-    included. The statement never reads the request id's record: a first use is the
-    common case and a used one makes its insert fail."""
+    included. The request id's record is not read first: a first use is the common
+    case and a used one makes its insert fail."""
     rows = list(then)
     if request_id:
         rows.append((table, _record_row(method, request_id, request_hash, response, now)))
     staged = audit.success_row(engine, response)
     if staged is not None:
         rows.append((staged[1], staged[2]))
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        inserted = db.insert_chain(conn, first, params, rows)
+    if db.is_sqlite(engine):
+        with db.write_transaction(engine) as conn:
+            inserted = db.insert_chain(conn, first, params, rows)
+    else:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            inserted = db.insert_chain(conn, first, params, rows)
     if inserted and staged is not None:
         audit.committed(staged[0])
     return inserted > 0

@@ -530,12 +530,10 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     def _book_at_once(
         self, rid: str, request_hash: str, pid: str, cid: str, code: str, start: dt.datetime, state: str
     ) -> r.Appointment | None:
-        """A new appointment in one statement where the database allows it
-        (Store.book_at_once: PostgreSQL); None when nothing was written and the
-        booking takes the long way (`_write_booking`), which answers every refusal
-        precisely. Both write the same rows."""
-        if not self.store.books_at_once:
-            return None
+        """A new appointment with every row computed before the database is touched
+        (Store.book_at_once: one statement on PostgreSQL); None when nothing was
+        written and the booking takes the long way (`_write_booking`), which answers
+        every refusal precisely. Both write the same rows."""
         shape = self.store.session_shape(code)
         if shape is None:
             return None  # no such session type: the long way says so

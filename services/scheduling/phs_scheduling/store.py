@@ -142,11 +142,8 @@ class Store(db.BaseStore):
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
-        # PostgreSQL writes a new appointment in one statement (book_at_once); SQLite,
-        # in process and without data-modifying CTEs, in its usual transaction.
-        self.books_at_once = not db.is_sqlite(engine)
         # Session type shapes seen by this process. A stale one is harmless: the
-        # one-statement booking checks the shape it used and inserts nothing if it
+        # booking (book_at_once) checks the shape it used and inserts nothing if it
         # changed (then the caller books the long way and the entry is refreshed).
         self._shapes: dict[str, SessionShape] = {}
 
@@ -369,9 +366,10 @@ class Store(db.BaseStore):
         response: r.Appointment,
         then: Sequence[tuple[Table, dict[str, Any]]],
     ) -> bool:
-        """PostgreSQL: insert the appointment `row` (computed with `shape`), the rows
-        that go with it, its request id's record and its audit entry in one statement
-        (idempotency.run_in_one_statement): a booking's one round trip.
+        """Insert the appointment `row` (computed with `shape`), the rows that go with
+        it, its request id's record and its audit entry, all computed beforehand
+        (idempotency.insert_at_once): on PostgreSQL one statement, a booking's one
+        round trip; on SQLite a write transaction of inserts only.
 
         Raises SlotConflict for an overlap with no request id involved. False when
         nothing was written for any other reason (inactive psychologist, unknown
@@ -385,7 +383,7 @@ class Store(db.BaseStore):
             "shape_after": shape.buffer_after_minutes,
         }
         try:
-            inserted = idempotency.run_in_one_statement(
+            inserted = idempotency.insert_at_once(
                 self.engine,
                 idempotency_keys,
                 method,
