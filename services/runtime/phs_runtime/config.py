@@ -56,7 +56,10 @@ class ServerConfig:
     grpc_port: int
     metrics_port: int
     bind_host: str
+    # Threads for unary calls, and apart from them for streaming calls: a long stream
+    # never holds a thread unary calls need; more streams than threads wait their turn.
     max_workers: int
+    max_streams: int
     # Seconds in-flight RPCs get to finish after SIGTERM.
     shutdown_grace_s: float
     # Seconds to keep answering (while health says NOT_SERVING) before closing
@@ -73,17 +76,24 @@ class ServerConfig:
 
     @classmethod
     def from_env(
-        cls, service: str, grpc_port: int = 50051, metrics_port: int = 9090, max_workers: int = 16
+        cls,
+        service: str,
+        grpc_port: int = 50051,
+        metrics_port: int = 9090,
+        max_workers: int = 16,
+        max_streams: int = 16,
     ) -> ServerConfig:
-        """`max_workers`: the service's default thread count. Python threads share one
-        GIL, so more threads only help calls that wait (streams, network I/O); CPU-bound
-        unary services serve more and faster with fewer."""
+        """`max_workers`: the service's default thread count for unary calls. Python
+        threads share one GIL, so more threads only help calls that wait (network I/O);
+        CPU-bound unary services serve more and faster with fewer. `max_streams`: how
+        many streaming calls may run at once, each on a thread of its own."""
         return cls(
             service=service,
             grpc_port=env_int("PHS_GRPC_PORT", grpc_port),
             metrics_port=env_int("PHS_METRICS_PORT", metrics_port),
             bind_host=env_str("PHS_BIND_HOST", "0.0.0.0"),
             max_workers=env_int("PHS_GRPC_MAX_WORKERS", max_workers),
+            max_streams=env_int("PHS_GRPC_MAX_STREAMS", max_streams),
             shutdown_grace_s=env_float("PHS_SHUTDOWN_GRACE_SECONDS", 10.0),
             shutdown_drain_s=env_float("PHS_SHUTDOWN_DRAIN_SECONDS", 0.0),
             health_interval_s=env_float("PHS_HEALTH_INTERVAL_SECONDS", 2.0),

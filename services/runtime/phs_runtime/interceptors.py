@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent import futures
 from typing import Any
 
 import grpc
@@ -208,8 +209,15 @@ def _release(tokens: Any) -> None:
 
 
 class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self, guard: Guard | None = None) -> None:
+    """`stream_pool`: where streaming calls run, apart from the server's pool of
+    unary calls (GrpcProcess). gRPC Python runs a method in the pool named by its
+    behavior's `experimental_thread_pool`, else in the server's."""
+
+    def __init__(
+        self, guard: Guard | None = None, stream_pool: futures.ThreadPoolExecutor | None = None
+    ) -> None:
         self.guard = guard
+        self.stream_pool = stream_pool
 
     def intercept_service(
         self,
@@ -249,6 +257,8 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                     context, request, lambda: us(request, context)
                 )
 
+            self._in_stream_pool(unary_stream)
+
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream, handler.request_deserializer, handler.response_serializer
             )
@@ -269,10 +279,16 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 call = _Call("bidi_stream", method, rid, guard, authz)
                 return call.stream(context, None, lambda: ss(counted("bidi_stream", requests), context))
 
+            self._in_stream_pool(stream_stream)
+
             return grpc.stream_stream_rpc_method_handler(
                 stream_stream, handler.request_deserializer, handler.response_serializer
             )
         return handler
+
+    def _in_stream_pool(self, behavior: Callable[..., Any]) -> None:
+        if self.stream_pool is not None:
+            behavior.experimental_thread_pool = self.stream_pool  # type: ignore[attr-defined]
 
 
 class _ClientCallDetails(grpc.ClientCallDetails):

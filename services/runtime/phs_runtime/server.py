@@ -45,15 +45,18 @@ class GrpcProcess:
         self.stop_event = stop_event or threading.Event()
         self.health = HealthMonitor(service_names, checks, config.health_interval_s, readiness)
         self._on_stop: list[Callable[[], None]] = []
+        # Streams (exports, watches, reflection) run in a pool of their own: a long one
+        # never holds a thread that unary calls need.
+        self._stream_pool = futures.ThreadPoolExecutor(config.max_streams, thread_name_prefix="stream")
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
-            interceptors=[ServerInterceptor(guard)],
+            interceptors=[ServerInterceptor(guard, self._stream_pool)],
             options=[
                 ("grpc.max_receive_message_length", config.max_request_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),
                 ("grpc.so_reuseport", int(config.reuse_port)),
             ],
-            maximum_concurrent_rpcs=max(64, config.max_workers * 8),
+            maximum_concurrent_rpcs=max(64, (config.max_workers + config.max_streams) * 8),
         )
         add_servicers(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
@@ -100,6 +103,7 @@ class GrpcProcess:
             time.sleep(self.config.shutdown_drain_s)
         done = self.server.stop(self.config.shutdown_grace_s)
         done.wait(self.config.shutdown_grace_s + 1)
+        self._stream_pool.shutdown(wait=False)
         for hook in reversed(self._on_stop):
             try:
                 hook()

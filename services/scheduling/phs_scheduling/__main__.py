@@ -23,13 +23,13 @@ log = logging.getLogger("phs_scheduling")
 
 def main() -> None:
     setup_logging("scheduling")
-    # Three threads: booking through Envoy with 16 clients and two processes served
-    # 940-1045 req/s (p99 36-45 ms) with 3 threads, 910-1050 (p99 39-55 ms) with 4 and
-    # 730-840 (p99 52-63 ms) with 8 (bench/rest_booking.py, SQLite): fewer threads fight
-    # less for the GIL and the cores. Two threads were tighter still (p99 34-38 ms) but
-    # leave too little room for long calls (streaming exports). Scale out with
-    # processes (replicas), not threads.
-    config = ServerConfig.from_env("scheduling", max_workers=3)
+    # Three threads for unary calls: booking through Envoy with 16 clients and two
+    # processes served 940-1045 req/s (p99 36-45 ms) with 3 threads, 910-1050 (p99
+    # 39-55 ms) with 4 and 730-840 (p99 52-63 ms) with 8 (bench/rest_booking.py,
+    # SQLite): fewer threads fight less for the GIL and the cores. Scale out with
+    # processes (replicas), not threads. Streams (exports read by report workers,
+    # health watches) run on four threads of their own, never on these.
+    config = ServerConfig.from_env("scheduling", max_workers=3, max_streams=4)
     store = Store.open(
         env_str("PHS_DATABASE_URL", "sqlite:///data/scheduling.db"),
         migrate=env_bool("PHS_MIGRATE_ON_START", True),
