@@ -496,6 +496,10 @@ spec:
             - name: PHS_GRPC_MAX_WORKERS
               value: {{ . | quote }}
             {{- end }}
+            {{- with $v.grpcMaxStreams }}
+            - name: PHS_GRPC_MAX_STREAMS
+              value: {{ . | quote }}
+            {{- end }}
             - name: PHS_DATABASE_URL
               valueFrom:
                 secretKeyRef:
