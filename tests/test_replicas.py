@@ -98,3 +98,20 @@ def test_both_processes_serve_and_each_event_is_published_once(two: Stack) -> No
     finally:
         consumer.close()
     assert created == Counter(dict.fromkeys(names, 1))  # every event, none twice
+
+
+def test_a_stopped_process_restarts_alone_on_its_port(two: Stack) -> None:
+    """Runs last in this module: it restarts one of the stack's processes."""
+    primary = two.procs["scheduling"].popen.pid
+    ((name, port),) = two.scheduling_replicas
+    served = _served(two, name)
+    two.stop_proc(name)
+    two.start_scheduling()
+    two.wait_scheduling()
+    assert two.procs["scheduling"].popen.pid == primary  # still running: not started twice
+    assert two.scheduling_replicas == [(name, port)]  # the port Envoy's config names
+    assert sorted(n for n in two.procs if n.startswith("scheduling")) == ["scheduling", name]
+    psych, client = _pair(two)
+    starts = [rfc3339(future_slot(50, hour=h)) for h in range(8, 16)]
+    assert [_book(two, psych, client, s) for s in starts] == [200] * len(starts)
+    eventually(lambda: _served(two, name) > served, 10, what=f"{name} serves again")

@@ -221,15 +221,25 @@ class Stack:
         ]
 
     def start_scheduling(self) -> None:
+        """Start the scheduling processes that are not running: all of them the first
+        time, afterwards those stopped (stop_proc), each on the port it had (the one
+        Envoy's config names)."""
         p = self.ports
-        env = self.service_env("scheduling", p.scheduling, p.scheduling_metrics, self.scheduling_db)
-        self.spawn("scheduling", [sys.executable, "-m", "phs_scheduling"], env)
-        self.scheduling_replicas = []
-        for k in range(2, self.scheduling_processes + 1):
-            name, port = f"scheduling-{k}", free_port()
-            env = self.service_env(name, port, free_port(), self.scheduling_db)
-            self.spawn(name, [sys.executable, "-m", "phs_scheduling"], env)
-            self.scheduling_replicas.append((name, port))
+        if not self.running("scheduling"):
+            env = self.service_env("scheduling", p.scheduling, p.scheduling_metrics, self.scheduling_db)
+            self.spawn("scheduling", [sys.executable, "-m", "phs_scheduling"], env)
+        if not self.scheduling_replicas:
+            self.scheduling_replicas = [
+                (f"scheduling-{k}", free_port()) for k in range(2, self.scheduling_processes + 1)
+            ]
+        for name, port in self.scheduling_replicas:
+            if not self.running(name):
+                env = self.service_env(name, port, free_port(), self.scheduling_db)
+                self.spawn(name, [sys.executable, "-m", "phs_scheduling"], env)
+
+    def running(self, name: str) -> bool:
+        proc = self.procs.get(name)
+        return proc is not None and proc.popen.poll() is None
 
     def wait_scheduling(self, timeout: float = 60) -> None:
         service = "phs.scheduling.v1.SchedulingService"
