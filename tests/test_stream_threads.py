@@ -6,7 +6,6 @@ thread of a scheduling process and froze its bookings."""
 from __future__ import annotations
 
 import dataclasses
-import socket
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -15,16 +14,11 @@ from typing import Any
 import grpc
 import pytest
 
+from phs_devstack import free_port
 from phs_runtime.config import ServerConfig
 from phs_runtime.server import GrpcProcess
 
 SERVICE = "test.Threads"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _Servicer:
@@ -61,7 +55,7 @@ def served() -> Iterator[tuple[_Servicer, grpc.Channel]]:
         ServerConfig.from_env("threads-test"),
         bind_host="127.0.0.1",
         grpc_port=0,
-        metrics_port=_free_port(),
+        metrics_port=free_port(),
         max_workers=1,  # one thread for unary calls, one for streams
         max_streams=1,
         shutdown_grace_s=1.0,

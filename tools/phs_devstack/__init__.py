@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -51,8 +52,38 @@ def dev_token(keys: Path, subject: str, role: str, ttl: dt.timedelta = dt.timede
     )
 
 
+def _ephemeral_low() -> int:
+    """The first port the kernel hands to outgoing connections (Linux; else the usual)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_HANDED_OUT: set[int] = set()
+_PICK = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A free loopback port for a service to bind later. It is picked below the
+    kernel's ephemeral range: a port the kernel hands out itself (bind to 0) can be
+    taken by any outgoing connection (a client's to Kafka, PostgreSQL, Envoy's
+    upstreams) before the service binds it, and the service then fails with "address
+    already in use". No port is handed out twice in one process."""
+    high = _ephemeral_low() - 1
+    low = max(1024, high - 12000)
+    for _ in range(500):
+        port = _PICK.randint(low, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket() as s:  # that range is full: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
