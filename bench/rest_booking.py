@@ -56,10 +56,8 @@ def main() -> None:
     ap.add_argument(
         "--processes",
         type=int,
-        help="scheduling processes behind Envoy (default: 2 on PostgreSQL, where one Python process "
-        "is bound to one core by its GIL; 1 on SQLite, whose writers take turns on one file: a "
-        "second process serves about a tenth more, but handing the turn between processes "
-        "widens the tail)",
+        default=2,
+        help="scheduling processes behind Envoy (default 2: one Python process is GIL-bound to one core)",
     )
     ap.add_argument(
         "--no-kafka",
@@ -67,8 +65,6 @@ def main() -> None:
         help="leave the broker out (appointment events then wait in the outbox)",
     )
     ns = ap.parse_args()
-    if ns.processes is None:
-        ns.processes = 2 if ns.postgres else 1
     with tempfile.TemporaryDirectory() as tmp, fresh_database(ns.postgres) as pg_url:
         stack = Stack(
             root=Path(tmp),
