@@ -42,7 +42,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -126,6 +126,17 @@ def _chained(first: Insert, then: tuple[tuple[Table, tuple[str, ...]], ...]) -> 
         values = select(*[bindparam(f"then{i}_{c}", type_=table.c[c].type) for c in columns])
         ctes.append(insert(table).from_select(list(columns), values.select_from(head)).cte(f"then{i}"))
     return select(func.count()).select_from(head).add_cte(*ctes)
+
+
+# PostgreSQL's verdicts on a transaction that may simply run again: deadlock_detected
+# (two bookings of one slot, each checking the exclusion constraint against the
+# other's uncommitted row, can wait on each other) and serialization_failure.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether the database aborted the transaction only to have it run again."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def reader(engine: Engine) -> Engine:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 from sqlalchemy import Connection, Engine, Insert, Table, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from phs_runtime import audit, db
 from phs_runtime.context import IDEMPOTENCY_KEY_HEADER
@@ -98,6 +98,11 @@ def _record_row(
     }
 
 
+# How often run_once runs a transaction again after the database aborted it as a
+# deadlock's victim (db.is_retryable).
+RETRIES = 3
+
+
 def run_once(
     engine: Engine,
     table: Table,
@@ -112,9 +117,11 @@ def run_once(
 
     Concurrent first uses of one request id (PostgreSQL lets both transactions
     start) all but one fail on a constraint; they are answered from the
-    winner's record on the retry. `translate` turns integrity errors into
-    domain exceptions (or returns None to re-raise)."""
-    for attempt in range(2):
+    winner's record on the retry. A transaction the database aborted as a
+    deadlock's victim runs again (up to RETRIES times). `translate` turns
+    integrity errors into domain exceptions (or returns None to re-raise)."""
+    key_retried = False
+    for attempt in range(RETRIES + 1):
         try:
             with db.write_transaction(engine) as conn:
                 stored = lookup(conn, table, method, request_id, request_hash, response_type)
@@ -130,11 +137,16 @@ def run_once(
             # A concurrent first use of this request id may have won the race on
             # the change itself (e.g. the overlap constraint) rather than on the
             # key: look again once, the winner's record is committed by now.
-            if attempt == 0 and request_id:
+            if request_id and not key_retried:
+                key_retried = True
                 continue
             domain = translate(exc)
             if domain is not None:
                 raise domain from exc
+            raise
+        except DBAPIError as exc:
+            if db.is_retryable(exc) and attempt < RETRIES:
+                continue
             raise
     raise AssertionError("unreachable")
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime import db, idempotency
@@ -373,8 +373,9 @@ class Store(db.BaseStore):
 
         Raises SlotConflict for an overlap with no request id involved. False when
         nothing was written for any other reason (inactive psychologist, unknown
-        client or session type, a changed shape, a request id already used): the
-        caller then books with `idempotent_write`, which answers each precisely."""
+        client or session type, a changed shape, a request id already used, a
+        deadlock): the caller then books with `idempotent_write`, which answers each
+        precisely (and runs a deadlock's victim again)."""
         now = row["create_time"]
         params = {
             **row,
@@ -399,6 +400,10 @@ class Store(db.BaseStore):
             if not request_id and _is_overlap(exc):
                 raise SlotConflict() from None
             return False  # with a request id, an overlap may be this request's replay
+        except DBAPIError as exc:
+            if db.is_retryable(exc):
+                return False  # a deadlock's victim: the long way runs it again
+            raise
         if not inserted:
             self.forget_session_shape(row["session_type_code"])  # perhaps stale: read it again next time
         return inserted
