@@ -148,6 +148,12 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def sqlite_file(database: str | None) -> str | None:
+    """The file of a SQLite URL's database; None for an in-memory one (each connection
+    then has a database of its own, and there is nothing to lock or checkpoint)."""
+    return database if database and database != ":memory:" else None
+
+
 def make_engine(url: str, *, pool_size: int = 10, background_checkpoints: bool = False) -> Engine:
     """An engine for `url`; SQLite files get WAL, foreign keys and BEGIN IMMEDIATE.
 
@@ -157,14 +163,14 @@ def make_engine(url: str, *, pool_size: int = 10, background_checkpoints: bool =
     with `dispose`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        is_file = bool(parsed.database) and parsed.database != ":memory:"
-        if is_file:
-            Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
-        background_checkpoints = background_checkpoints and is_file
+        path = sqlite_file(parsed.database)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        background_checkpoints = background_checkpoints and path is not None
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
+            poolclass=NullPool if path is None else None,
         )
 
         @event.listens_for(engine, "connect")
@@ -186,9 +192,9 @@ def make_engine(url: str, *, pool_size: int = 10, background_checkpoints: bool =
             read_only = conn.get_execution_options().get(READ_ONLY, False)
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
-        if background_checkpoints:
+        if background_checkpoints and path is not None:
             _CHECKPOINTS[id(engine)] = WalCheckpoints(
-                str(parsed.database), _writer_lock(engine), CHECKPOINT_INTERVAL_S, CHECKPOINT_RESTART_PAGES
+                path, _writer_lock(engine), CHECKPOINT_INTERVAL_S, CHECKPOINT_RESTART_PAGES
             )
         return engine
     # A server-side deadline for every statement: a runaway query ends with an error
@@ -300,13 +306,12 @@ _WRITER_LOCKS_GUARD = threading.Lock()
 
 def _writer_lock(engine: Engine) -> _WriterLock:
     """The write slot of the SQLite file of `engine`: one per file in this process."""
-    database = engine.url.database
-    is_file = bool(database) and database != ":memory:"
-    key = str(database) if is_file else f"pool-{id(engine.pool)}"
+    path = sqlite_file(engine.url.database)
+    key = path if path is not None else f"pool-{id(engine.pool)}"
     with _WRITER_LOCKS_GUARD:
         lock = _WRITER_LOCKS.get(key)
         if lock is None:
-            lock = _WRITER_LOCKS[key] = _WriterLock(str(database) if is_file else None)
+            lock = _WRITER_LOCKS[key] = _WriterLock(path)
         return lock
 
 
@@ -413,12 +418,12 @@ def _migration_lock(engine: Engine, name: str) -> Iterator[Any]:
     """Serialize migrations across processes: an advisory lock on PostgreSQL,
     a lock file beside the database on SQLite."""
     if is_sqlite(engine):
-        db = engine.url.database
-        if not db or db == ":memory:":
+        path = sqlite_file(engine.url.database)
+        if path is None:
             with engine.connect() as conn:
                 yield conn
             return
-        with open(f"{db}.migrate.lock", "w") as fh:
+        with open(f"{path}.migrate.lock", "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 with engine.connect() as conn:

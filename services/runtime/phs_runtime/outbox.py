@@ -169,9 +169,9 @@ class Leadership:
         self._fd: int | None = None
         self._path: str | None = None
         if db.is_sqlite(engine):
-            database = engine.url.database
-            if database and database != ":memory:":
-                self._path = f"{database}.relay.lock"
+            path = db.sqlite_file(engine.url.database)
+            if path is not None:
+                self._path = f"{path}.relay.lock"
 
     @property
     def held(self) -> bool:
