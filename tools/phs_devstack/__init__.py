@@ -332,7 +332,7 @@ class Stack:
         from phs_devstack.oidc import process_env
 
         self.spawn("oidc", [sys.executable, "-m", "phs_devstack.oidc"], process_env(self))
-        _wait_port(self.ports.oidc, 15, self.procs["oidc"])
+        _wait_port(self.ports.oidc, 60, self.procs["oidc"])  # a Python process: imports take a while
 
     def start_backends(self) -> None:
         """The broker and both APIs, SERVING; no worker and no gateway yet."""
