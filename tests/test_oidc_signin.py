@@ -544,6 +544,11 @@ def test_an_unknown_redirect_uri_is_refused_without_redirecting(
         assert post.status == 400 and "location" not in post.headers
     unknown_client = provider.page({**provider.authorize_params(challenge), "client_id": "someone-else"})
     assert unknown_client.status == 400 and "location" not in unknown_client.headers
+    # The refusal quotes what was sent only so far.
+    huge = provider.page(
+        provider.authorize_params(challenge, redirect_uri="https://evil.example/" + "x" * 5000)
+    )
+    assert huge.status == 400 and "x" * 300 not in huge.text
 
 
 def test_the_code_is_bound_to_its_redirect_uri(provider: Provider, practice: Practice) -> None:

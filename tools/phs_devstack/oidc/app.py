@@ -24,7 +24,7 @@ from joserfc.jwk import KeySet
 
 from phs_devstack.oidc import DEV_BANNER, STAFF, Person
 from phs_devstack.oidc.directory import Directory, Listing, select
-from phs_devstack.oidc.server import Provider
+from phs_devstack.oidc.server import Provider, bounded
 from phs_runtime.context import request_context
 
 log = logging.getLogger("phs.oidc")
@@ -174,7 +174,7 @@ def create_app(provider: Provider, directory: Directory) -> Flask:
         try:
             req = provider.validate_endpoint_request("end_session")
         except OAuth2Error as error:
-            return _message(400, "Sign-out refused", error.description or error.error)
+            return _message(400, "Sign-out refused", bounded(error.description) or error.error)
         done = provider.create_endpoint_response("end_session", req)
         if done is not None:
             return done
@@ -188,7 +188,7 @@ def _authorize_error(provider: Provider, error: OAuth2Error) -> Any:
     to an unverified URI); the others go back to the web app, as the spec says."""
     if getattr(error, "redirect_uri", None):
         return provider.handle_error_response(None, error)
-    return _message(400, "Sign-in request refused", error.description or error.error)
+    return _message(400, "Sign-in request refused", bounded(error.description) or error.error)
 
 
 def _userinfo(provider: Provider, protector: ResourceProtector) -> Any:

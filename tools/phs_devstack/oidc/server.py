@@ -39,6 +39,14 @@ from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
 from phs_devstack.oidc import SCOPES, Person, ProviderConfig
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
+_MAX_ERROR_CHARS = 200
+
+
+def bounded(text: str | None) -> str | None:
+    """An error description cut to a bounded length (it may quote what the caller sent)."""
+    if text is None or len(text) <= _MAX_ERROR_CHARS:
+        return text
+    return text[:_MAX_ERROR_CHARS] + "…"
 
 
 class Client(ClientMixin):  # type: ignore[misc]
@@ -387,6 +395,10 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(RefreshGrant)
         self.register_endpoint(Revocation)
         self.register_endpoint(EndSession)
+
+    def handle_error_response(self, request: Any, error: Any) -> Any:
+        error.description = bounded(error.description)  # Authlib quotes request values in some
+        return super().handle_error_response(request, error)
 
     def load_config(self, config: Any) -> None:
         """Called by init_app: keep the JWT generator registered above, not Authlib's
