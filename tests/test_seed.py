@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import func, select
 
-from phs_scheduling.seed import PSYCHOLOGISTS, seed
+from phs_scheduling.seed import PSYCHOLOGISTS, seed, seed_if_empty
 from phs_scheduling.store import Store
 from phs_scheduling.tables import ACTIVE_STATES, appointments, availability, series
 
@@ -31,3 +33,19 @@ def test_seed_fills_a_year_of_practice(db_url: str) -> None:
     assert late > 0 and by_state["COMPLETED"] > by_state["NO_SHOW"]
     assert (span[1] - span[0]).days > 200  # months of history and months ahead
     assert all(s in by_state for s in ACTIVE_STATES)
+
+
+def test_seed_if_empty_seeds_a_first_start_only(tmp_path: Path) -> None:
+    """What `make up` does on its first start: an empty database gets the practice, a
+    database holding one (seeded or not) is left alone."""
+    url = f"sqlite:///{tmp_path / 'scheduling.db'}"
+    counts = seed_if_empty(url, clients_per_psychologist=2)
+    assert counts is not None and counts["psychologists"] == len(PSYCHOLOGISTS)
+    assert seed_if_empty(url, clients_per_psychologist=2) is None
+    store = Store.open(url)
+    try:
+        with store.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(appointments)).scalar_one()
+    finally:
+        store.close()
+    assert total == counts["appointments"]

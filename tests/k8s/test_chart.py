@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -726,6 +727,71 @@ def test_values_schema_rejects_malformed_auth_values() -> None:
         ({"workerSigningKey": {"existingSecret": "k", "key": "a/b.pem", "keyId": "x"}}, "key"),
         ({"workerSigningKey": {"existingSecret": "k", "key": "k.pem", "keyId": "has space"}}, "keyId"),
         ({"workerSigningKey": {"existingSecret": "k", "key": "k.pem", "keyId": "x", "pem": "..."}}, "pem"),
+    ]
+    for auth, word in bad:
+        with pytest.raises(helm_python.HelmValuesError, match=word):
+            render_manifests.render(render_manifests.load_values((), {"auth": {**ok, **auth}}))
+
+
+def test_sign_in_settings_reach_every_service(
+    renders: dict[str, Render], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim layout, client and service-key settings become each service's PHS_AUTH_*
+    variables, in a form the services accept (parsed here as they parse it at start)."""
+    from phs_runtime.auth import AuthConfig, ClaimLayout
+
+    keycloak = ClaimLayout(
+        "phs_subject",
+        "realm_access.roles",
+        {"phs-client": "client", "phs-psychologist": "psychologist", "phs-staff": "admin"},
+    )
+    expected = {
+        "default": (ClaimLayout(), (), ()),
+        "dev": (ClaimLayout(), (), ()),
+        "production": (keycloak, ("phs-web",), ("phs-reports-worker-1",)),
+    }
+    for profile, r in renders.items():
+        layout, clients, service_kids = expected[profile]
+        for name in GRPC_DEPLOYMENTS:
+            env = {e["name"]: e.get("value") for e in _container(r, name)["env"]}
+            for key in [k for k in dict(os.environ) if k.startswith("PHS_AUTH_")]:
+                monkeypatch.delenv(key)
+            for key, value in env.items():
+                if key.startswith("PHS_AUTH_") and value is not None:
+                    monkeypatch.setenv(key, value)
+            monkeypatch.setenv("PHS_AUTH_JWKS_FILE", "/unused")  # only the claim settings matter here
+            cfg = AuthConfig.from_env()
+            where = f"{profile}: {name}"
+            assert cfg.layout == layout, where
+            assert (cfg.client_ids, cfg.service_key_ids, cfg.require_at_jwt) == (
+                clients,
+                service_kids,
+                False,
+            ), where
+    # The role map renders sorted and whole; at+jwt can be required.
+    r = render_profile(
+        "default", {"auth": {"roleMap": {"urn:phs:b": "client", "a/b": "admin"}, "requireAtJwt": True}}
+    )
+    env = {e["name"]: e.get("value") for e in _container(r, "phs-scheduling")["env"]}
+    assert env["PHS_AUTH_ROLE_MAP"] == "a/b:admin,urn:phs:b:client"
+    assert env["PHS_AUTH_REQUIRE_AT_JWT"] == "true"
+
+
+def test_values_schema_rejects_malformed_sign_in_values() -> None:
+    import helm_python
+
+    ok = default_auth()["auth"]
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"roleMap": {"robots": "service"}}, "roleMap"),  # a provider can never make a service
+        ({"roleMap": {"staff": "superuser"}}, "roleMap"),
+        ({"roleMap": {"a,b": "admin"}}, "a,b"),
+        ({"roleMap": ["staff:admin"]}, "roleMap"),
+        ({"roleClaim": ""}, "roleClaim"),
+        ({"roleClaim": "realm access"}, "roleClaim"),
+        ({"subjectClaim": "a,b"}, "subjectClaim"),
+        ({"clientId": "web,other"}, "clientId"),
+        ({"requireAtJwt": "yes"}, "requireAtJwt"),
+        ({"dedicatedWorkerKey": "true"}, "dedicatedWorkerKey"),
     ]
     for auth, word in bad:
         with pytest.raises(helm_python.HelmValuesError, match=word):

@@ -99,6 +99,7 @@ class Ports:
     reports_metrics: int = 9102
     worker: int = 50053
     worker_metrics: int = 9103
+    oidc: int = 8090
 
     @classmethod
     def free(cls) -> Ports:
@@ -158,6 +159,11 @@ class Stack:
         return f"127.0.0.1:{self.ports.worker}"
 
     @property
+    def oidc_url(self) -> str:
+        """The development OpenID provider: its issuer URL and the web app's authority."""
+        return f"http://127.0.0.1:{self.ports.oidc}"
+
+    @property
     def kafka_bootstrap(self) -> str:
         return f"127.0.0.1:{self.ports.kafka}"
 
@@ -197,8 +203,10 @@ class Stack:
             "PHS_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             "PHS_HEALTH_INTERVAL_SECONDS": "1",
             "PHS_AUTH_JWKS_FILE": str(self.jwks_file),
-            "PHS_AUTH_ISSUER": DEV_ISSUER,
+            # Tokens minted with the dev key, and those of the development OpenID provider.
+            "PHS_AUTH_ISSUER": f"{DEV_ISSUER},{self.oidc_url}",
             "PHS_AUTH_AUDIENCE": DEV_AUDIENCE,
+            "PHS_AUTH_REQUIRE_AT_JWT": "true",
             **self.extra_env,
         }
         if db:
@@ -319,6 +327,13 @@ class Stack:
         )
         _wait_port(self.ports.rest, 15, self.procs["envoy"])
 
+    def start_oidc(self) -> None:
+        """The development OpenID provider (phs_devstack.oidc) the web app signs in with."""
+        from phs_devstack.oidc import process_env
+
+        self.spawn("oidc", [sys.executable, "-m", "phs_devstack.oidc"], process_env(self))
+        _wait_port(self.ports.oidc, 60, self.procs["oidc"])  # a Python process: imports take a while
+
     def start_backends(self) -> None:
         """The broker and both APIs, SERVING; no worker and no gateway yet."""
         self.start_kafka()
@@ -333,6 +348,7 @@ class Stack:
         self.start_worker()
         wait_serving(self.worker_target, "phs.reports.v1.ReportWorker", 60, self.procs["reports-worker"])
         self.start_envoy()
+        self.start_oidc()
 
     def stop_proc(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int | None:
         proc = self.procs.pop(name, None)

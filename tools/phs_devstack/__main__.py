@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from phs_devstack import REPO, Ports, Stack
+from phs_devstack.oidc.console import seed_on_first_start, sign_in_summary
 
 
 def main() -> None:
@@ -28,6 +29,7 @@ def main() -> None:
         root=ns.data, ports=Ports(), console=True, scheduling_processes=max(1, ns.scheduling_processes)
     )
     try:
+        print(seed_on_first_start(stack), flush=True)
         stack.start()
         p = stack.ports
         print(
@@ -48,6 +50,7 @@ Every call needs a token (health and reflection excepted). Mint a development on
 """,
             flush=True,
         )
+        print(sign_in_summary(stack), flush=True)
         stop.wait()
     finally:
         print("stopping ...", flush=True)

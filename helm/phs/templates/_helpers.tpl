@@ -260,6 +260,15 @@ key id. Included by templates/auth.yaml (so every render runs it).
 {{- end -}}
 {{- end -}}
 
+{{/* auth.roleMap as PHS_AUTH_ROLE_MAP wants it: value:role,... (sorted by value). */}}
+{{- define "phs.authRoleMap" -}}
+{{- $pairs := list -}}
+{{- range $value, $role := .Values.auth.roleMap -}}
+{{- $pairs = append $pairs (printf "%s:%s" $value $role) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
 {{/* Usage: include "phs.authEnv" (dict "root" $ "signingKey" true|false) */}}
 {{- define "phs.authEnv" -}}
 {{- $a := .root.Values.auth -}}
@@ -277,6 +286,20 @@ key id. Included by templates/auth.yaml (so every render runs it).
 {{- else }}
 - name: PHS_AUTH_JWKS_FILE
   value: {{ include "phs.authJwksDir" .root }}/jwks.json
+{{- end }}
+- name: PHS_AUTH_SUBJECT_CLAIM
+  value: {{ $a.subjectClaim | quote }}
+- name: PHS_AUTH_ROLE_CLAIM
+  value: {{ $a.roleClaim | quote }}
+- name: PHS_AUTH_ROLE_MAP
+  value: {{ include "phs.authRoleMap" .root | quote }}
+- name: PHS_AUTH_CLIENT_IDS
+  value: {{ $a.clientId | quote }}
+- name: PHS_AUTH_REQUIRE_AT_JWT
+  value: {{ $a.requireAtJwt | quote }}
+{{- if $a.dedicatedWorkerKey }}
+- name: PHS_AUTH_SERVICE_KEY_IDS
+  value: {{ $a.workerSigningKey.keyId | quote }}
 {{- end }}
 {{- if .signingKey }}
 - name: PHS_AUTH_SIGNING_KEY_FILE

@@ -4,21 +4,34 @@ Every service validates tokens itself (the gateway only forwards the
 `authorization` header), so a caller that talks gRPC directly is held to the same
 rules as a browser behind Envoy.
 
-A token must carry `exp`, `iat`, `iss`, `aud`, `sub` and `role`. The key is
-chosen by the header's `kid` from the configured JWKS (a file or a URL, re-read
-periodically and at once when an unknown `kid` appears, so a new key can be
-published before tokens signed with it arrive and two keys are valid during a
-rotation). Only asymmetric algorithms are accepted and the algorithm must match
-the key's type: `alg: none` and HS256 signed with a public key are refused.
+A token must carry `exp`, `iat`, `iss`, `aud` and `sub`, and name one person and
+one role. The key is chosen by the header's `kid` from the configured JWKS (a file
+or a URL, re-read periodically and at once when an unknown `kid` appears, so a new
+key can be published before tokens signed with it arrive and two keys are valid
+during a rotation). Only asymmetric algorithms are accepted and the algorithm must
+match the key's type: `alg: none` and HS256 signed with a public key are refused.
+A `typ` header other than `JWT` or RFC 9068's `at+jwt` (an ID token, a logout
+token) is refused; `at+jwt` can be required.
+
+Where the person and role are (`ClaimLayout`): PHS's own tokens carry them in
+`sub` and `role`; a practice's identity provider may put the role in `roles`,
+`groups` or `realm_access.roles` (a string or a list) under names of its own,
+mapped onto admin, psychologist and client, and the person in a claim of its
+choice. A genuine token that names no PHS role, or several, or no person, is
+refused as PERMISSION_DENIED (`NoAccessError`): signing in again would not help.
 
 Subjects: psychologists and clients are named by their resource name
 (`psychologists/{id}`, `clients/{id}`), which is what ownership checks compare.
+Internal callers (the report worker) sign their own tokens, always in the plain
+layout (`sub`, `role: service`); when service key ids are configured, only those
+keys may sign them and they sign nothing else.
 """
 
 from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -26,7 +39,8 @@ import threading
 import time
 import urllib.request
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,7 +48,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from phs_runtime.config import ConfigError, env_float, env_str
+from phs_runtime.config import ConfigError, env_bool, env_float, env_str
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +58,29 @@ CLIENT = "client"
 # Internal callers (the report worker); never issued to people.
 SERVICE = "service"
 ROLES = frozenset({ADMIN, PSYCHOLOGIST, CLIENT, SERVICE})
+# The roles a person (not a service) can have.
+PERSON_ROLES = frozenset({ADMIN, PSYCHOLOGIST, CLIENT})
 # The resource collection a role's subject must name.
 _SUBJECT_COLLECTION = {PSYCHOLOGIST: "psychologists", CLIENT: "clients"}
 
 ALGORITHMS = {"ES256": "EC", "RS256": "RSA"}
 AUTHORIZATION_HEADER = "authorization"
 _MAX_TOKEN_BYTES = 8192
+# RFC 9068 `typ` of a JWT access token; media types compare case-insensitively.
+AT_JWT = "at+jwt"
+_AT_JWT_TYPES = frozenset({AT_JWT, "application/at+jwt"})
+_ACCEPTED_TYPES = _AT_JWT_TYPES | {"jwt"}
 
 
 class AuthenticationError(Exception):
     """The token is missing or not acceptable. The message says why, for logs and
     for the caller (it never contains the token)."""
+
+
+class NoAccessError(AuthenticationError):
+    """The token is genuine but names no PHS role, several, or no person: the caller
+    is known and has no access (PERMISSION_DENIED, where the others are
+    UNAUTHENTICATED)."""
 
 
 @dataclass(frozen=True)
@@ -87,14 +113,137 @@ def reset_principal(token: contextvars.Token[Principal | None]) -> None:
     _principal.reset(token)
 
 
+def claim_at(claims: Mapping[str, Any], path: str) -> Any:
+    """The claim `path`: a top-level claim of exactly that name (names such as
+    `https://example.org/roles` hold dots), else the dotted path through nested
+    objects (`realm_access.roles`). None when absent."""
+    if path in claims:
+        return claims[path]
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    """A comma-separated setting: its non-empty items, trimmed."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def parse_role_map(text: str) -> dict[str, str]:
+    """`provider-value:role,...` (e.g. `phs-staff:admin,phs-psychologists:psychologist`)
+    into {provider value: PHS role}. The value is what precedes the last colon, so it
+    may hold colons itself; each role must be a person's role."""
+    mapping: dict[str, str] = {}
+    for item in parse_list(text):
+        value, sep, role = item.rpartition(":")
+        value, role = value.strip(), role.strip()
+        if not sep or not value:
+            raise ConfigError(f"PHS_AUTH_ROLE_MAP: {item!r} is not provider-value:role")
+        if role not in PERSON_ROLES:
+            raise ConfigError(
+                f"PHS_AUTH_ROLE_MAP: {value!r} maps to {role!r}; roles are {', '.join(sorted(PERSON_ROLES))}"
+            )
+        if value in mapping:
+            raise ConfigError(f"PHS_AUTH_ROLE_MAP: {value!r} appears twice")
+        mapping[value] = role
+    return mapping
+
+
+@dataclass(frozen=True)
+class ClaimLayout:
+    """Where a token names the person and their role.
+
+    `role_claim` holds a string or a list of strings; `role_map` translates the
+    provider's values into PHS roles (values it does not name are ignored, as
+    providers list unrelated groups and roles beside them). Without a map the
+    values are PHS role names themselves. A token whose values give no PHS role,
+    or more than one, is refused: a person has exactly one role here, and picking
+    the strongest silently would widen access behind an operator's back.
+    """
+
+    subject_claim: str = "sub"
+    role_claim: str = "role"
+    role_map: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> ClaimLayout:
+        return cls(
+            subject_claim=env_str("PHS_AUTH_SUBJECT_CLAIM", "sub"),
+            role_claim=env_str("PHS_AUTH_ROLE_CLAIM", "role"),
+            role_map=parse_role_map(os.environ.get("PHS_AUTH_ROLE_MAP", "")),
+        )
+
+    def _accepted(self) -> list[str]:
+        return sorted(self.role_map) if self.role_map else sorted(PERSON_ROLES)
+
+    def role_of(self, claims: Mapping[str, Any]) -> str:
+        raw = claim_at(claims, self.role_claim)
+        values = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
+        found = {
+            self.role_map.get(v) if self.role_map else v if v in PERSON_ROLES else None
+            for v in values
+            if isinstance(v, str)
+        } - {None}
+        if not found:
+            raise NoAccessError(
+                f"the token's role must be one of {', '.join(self._accepted())} (claim {self.role_claim!r})"
+            )
+        if len(found) > 1:
+            raise NoAccessError(
+                f"the token names several roles ({', '.join(sorted(str(r) for r in found))}); "
+                "a person has one role"
+            )
+        return str(found.pop())
+
+    def subject_of(self, claims: Mapping[str, Any]) -> Any:
+        """The person's name as the token gives it (checked by the verifier)."""
+        subject = claim_at(claims, self.subject_claim)
+        if subject is None:
+            raise NoAccessError(f"the token names no person (claim {self.subject_claim!r})")
+        return subject
+
+    def claims_for(self, subject: str, role: str) -> dict[str, Any]:
+        """The claims naming `subject` in `role` in this layout (what the development
+        provider issues, so its tokens look like the configured provider's). The role
+        is a list except in PHS's own `role` claim, which holds one string. With a
+        subject claim of its own, `sub` is an opaque id, as a provider's user id is."""
+        value = next((v for v, r in self.role_map.items() if r == role), None) if self.role_map else role
+        if value is None:
+            raise ConfigError(f"PHS_AUTH_ROLE_MAP maps no provider value to {role!r}")
+        opaque = "u-" + hashlib.sha256(subject.encode()).hexdigest()[:24]
+        claims: dict[str, Any] = {"sub": subject if self.subject_claim == "sub" else opaque}
+        _put(claims, self.subject_claim, subject)
+        _put(claims, self.role_claim, value if self.role_claim == "role" else [value])
+        return claims
+
+
+def _put(claims: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted claim path, making the nested objects on the way."""
+    *parents, last = path.split(".")
+    target = claims
+    for part in parents:
+        target = target.setdefault(part, {})
+    target[last] = value
+
+
 @dataclass(frozen=True)
 class AuthConfig:
-    issuer: str
+    # Accepted `iss` values; the first is what the services' own tokens carry.
+    issuers: tuple[str, ...]
     audience: str
     jwks_file: str | None
     jwks_url: str | None
     refresh_s: float
     leeway_s: float
+    layout: ClaimLayout = field(default_factory=ClaimLayout)
+    # Clients (`client_id` or `azp`) whose tokens are accepted; empty: any.
+    client_ids: tuple[str, ...] = ()
+    # Keys that sign service tokens and nothing else; empty: any key may.
+    service_key_ids: tuple[str, ...] = ()
+    require_at_jwt: bool = False
 
     @classmethod
     def from_env(cls) -> AuthConfig:
@@ -102,13 +251,20 @@ class AuthConfig:
         jwks_url = os.environ.get("PHS_AUTH_JWKS_URL") or None
         if not jwks_file and not jwks_url:
             raise ConfigError("set PHS_AUTH_JWKS_FILE or PHS_AUTH_JWKS_URL (the keys that sign tokens)")
+        issuers = parse_list(env_str("PHS_AUTH_ISSUER", "phs-dev"))
+        if not issuers:
+            raise ConfigError("PHS_AUTH_ISSUER names no issuer")
         return cls(
-            issuer=env_str("PHS_AUTH_ISSUER", "phs-dev"),
+            issuers=issuers,
             audience=env_str("PHS_AUTH_AUDIENCE", "phs-api"),
             jwks_file=jwks_file,
             jwks_url=jwks_url,
             refresh_s=env_float("PHS_AUTH_JWKS_REFRESH_SECONDS", 300.0),
             leeway_s=env_float("PHS_AUTH_LEEWAY_SECONDS", 30.0),
+            layout=ClaimLayout.from_env(),
+            client_ids=parse_list(os.environ.get("PHS_AUTH_CLIENT_IDS", "")),
+            service_key_ids=parse_list(os.environ.get("PHS_AUTH_SERVICE_KEY_IDS", "")),
+            require_at_jwt=env_bool("PHS_AUTH_REQUIRE_AT_JWT", False),
         )
 
 
@@ -174,15 +330,40 @@ class TokenVerifier:
     """Checks bearer tokens; remembers recent good ones (a signature check costs more
     than the RPC it guards), always re-checking expiry."""
 
-    def __init__(self, keys: KeySet, issuer: str, audience: str, leeway_s: float = 30.0) -> None:
-        self.keys, self.issuer, self.audience, self.leeway_s = keys, issuer, audience, leeway_s
+    def __init__(
+        self,
+        keys: KeySet,
+        issuer: str | Sequence[str],
+        audience: str,
+        leeway_s: float = 30.0,
+        *,
+        layout: ClaimLayout | None = None,
+        client_ids: Collection[str] = (),
+        service_key_ids: Collection[str] = (),
+        require_at_jwt: bool = False,
+    ) -> None:
+        self.keys, self.audience, self.leeway_s = keys, audience, leeway_s
+        self.issuers = (issuer,) if isinstance(issuer, str) else tuple(issuer)
+        self.layout = layout or ClaimLayout()
+        self.client_ids = frozenset(client_ids)
+        self.service_key_ids = frozenset(service_key_ids)
+        self.require_at_jwt = require_at_jwt
         self._cache: OrderedDict[str, tuple[Principal, float, str, jwt.PyJWK]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._cache_size = 10_000
 
     @classmethod
     def from_config(cls, cfg: AuthConfig) -> TokenVerifier:
-        return cls(KeySet(cfg.jwks_file, cfg.jwks_url, cfg.refresh_s), cfg.issuer, cfg.audience, cfg.leeway_s)
+        return cls(
+            KeySet(cfg.jwks_file, cfg.jwks_url, cfg.refresh_s),
+            cfg.issuers,
+            cfg.audience,
+            cfg.leeway_s,
+            layout=cfg.layout,
+            client_ids=cfg.client_ids,
+            service_key_ids=cfg.service_key_ids,
+            require_at_jwt=cfg.require_at_jwt,
+        )
 
     def verify_header(self, value: str | None) -> Principal:
         if not value:
@@ -228,13 +409,33 @@ class TokenVerifier:
             raise AuthenticationError("the token is signed with an unknown key")
         if key.key_type != ALGORITHMS[alg]:
             raise AuthenticationError("the token's algorithm does not match its key")
+        self._check_type(header.get("typ"))
+        claims = self._verified_claims(token, key, alg)
+        if self._is_service_token(claims, kid):
+            _check_subject(claims["sub"], SERVICE)
+            principal = Principal(subject=claims["sub"], role=SERVICE, token_id=str(claims.get("jti", "")))
+        else:
+            principal = self._person(claims)
+        return principal, float(claims["exp"]), kid, key
+
+    def _check_type(self, typ: Any) -> None:
+        """RFC 9068: an access token says `typ: at+jwt`; plain `JWT` (or none) is what
+        most providers still send. Anything else (an ID token marked as such, a logout
+        token) is not an access token."""
+        kind = typ.lower() if isinstance(typ, str) else None if typ is None else ""
+        if self.require_at_jwt and kind not in _AT_JWT_TYPES:
+            raise AuthenticationError(f"the token must be a JWT access token (typ {AT_JWT})")
+        if kind is not None and kind not in _ACCEPTED_TYPES:
+            raise AuthenticationError(f"the token is not an access token (typ {AT_JWT} or JWT)")
+
+    def _verified_claims(self, token: str, key: jwt.PyJWK, alg: str) -> dict[str, Any]:
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key.key,
                 algorithms=[alg],
                 audience=self.audience,
-                issuer=self.issuer,
+                issuer=self.issuers,
                 leeway=self.leeway_s,
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
             )
@@ -254,18 +455,38 @@ class TokenVerifier:
             raise AuthenticationError("the token is invalid") from None
         if claims["iat"] > time.time() + self.leeway_s:
             raise AuthenticationError("the token is not valid yet")
-        role, subject = claims.get("role"), claims.get("sub")
-        if role not in ROLES:
-            raise AuthenticationError(f"the token's role must be one of {', '.join(sorted(ROLES))}")
-        if not isinstance(subject, str) or not 0 < len(subject) <= 200:
-            raise AuthenticationError("the token's subject is malformed")
-        collection = _SUBJECT_COLLECTION.get(role)
-        if collection is not None:
-            rest = subject.removeprefix(f"{collection}/")
-            if rest == subject or not rest or "/" in rest:
-                raise AuthenticationError(f"a {role} token's subject must be {collection}/{{id}}")
-        principal = Principal(subject=subject, role=role, token_id=str(claims.get("jti", "")))
-        return principal, float(claims["exp"]), kid, key
+        return claims
+
+    def _is_service_token(self, claims: Mapping[str, Any], kid: str) -> bool:
+        """Service tokens say `role: service` in the plain layout, whatever the
+        provider's; with service key ids configured, exactly those keys sign them."""
+        service = claims.get("role") == SERVICE
+        if self.service_key_ids:
+            if kid in self.service_key_ids and not service:
+                raise AuthenticationError("a service key signs service tokens only")
+            if service and kid not in self.service_key_ids:
+                raise AuthenticationError("a service token must be signed with a service key")
+        return service
+
+    def _person(self, claims: Mapping[str, Any]) -> Principal:
+        if self.client_ids:
+            client = claims.get("client_id", claims.get("azp"))
+            if client not in self.client_ids:
+                raise AuthenticationError("the token was issued to another client")
+        role = self.layout.role_of(claims)
+        subject = self.layout.subject_of(claims)
+        _check_subject(subject, role)
+        return Principal(subject=subject, role=role, token_id=str(claims.get("jti", "")))
+
+
+def _check_subject(subject: Any, role: str) -> None:
+    if not isinstance(subject, str) or not 0 < len(subject) <= 200:
+        raise AuthenticationError("the token's subject is malformed")
+    collection = _SUBJECT_COLLECTION.get(role)
+    if collection is not None:
+        rest = subject.removeprefix(f"{collection}/")
+        if rest == subject or not rest or "/" in rest:
+            raise AuthenticationError(f"a {role} token's subject must be {collection}/{{id}}")
 
 
 # -- minting: development tokens and the services' own tokens ----------------------------
@@ -305,7 +526,8 @@ def mint(
     ttl: dt.timedelta = dt.timedelta(hours=1),
     extra: dict[str, Any] | None = None,
 ) -> str:
-    """A signed token; the algorithm follows the key (ES256 for EC, RS256 for RSA)."""
+    """A signed access token (`typ: at+jwt`, as RFC 9068 asks); the algorithm follows
+    the key (ES256 for EC, RS256 for RSA)."""
     key = serialization.load_pem_private_key(private_key_pem, password=None)
     alg = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
     now = int(time.time())
@@ -318,7 +540,8 @@ def mint(
         "exp": now + int(ttl.total_seconds()),
         **(extra or {}),
     }
-    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})  # type: ignore[arg-type]
+    headers = {"kid": kid, "typ": AT_JWT}
+    return jwt.encode(claims, key, algorithm=alg, headers=headers)  # type: ignore[arg-type]
 
 
 class TokenSource(Protocol):
@@ -353,7 +576,7 @@ class ServiceTokens:
             env_str("PHS_AUTH_SIGNING_KEY_FILE"),
             env_str("PHS_AUTH_SIGNING_KEY_ID"),
             subject,
-            env_str("PHS_AUTH_ISSUER", "phs-dev"),
+            parse_list(env_str("PHS_AUTH_ISSUER", "phs-dev"))[0],
             env_str("PHS_AUTH_AUDIENCE", "phs-api"),
         )
 

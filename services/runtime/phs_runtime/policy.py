@@ -22,7 +22,15 @@ from typing import Any
 import grpc
 
 from phs_runtime import audit as audit_mod
-from phs_runtime.auth import ADMIN, SERVICE, AuthConfig, AuthenticationError, Principal, TokenVerifier
+from phs_runtime.auth import (
+    ADMIN,
+    SERVICE,
+    AuthConfig,
+    AuthenticationError,
+    NoAccessError,
+    Principal,
+    TokenVerifier,
+)
 from phs_runtime.errors import permission_denied, unauthenticated
 
 Check = Callable[[Any, Principal], None]
@@ -74,6 +82,8 @@ class Guard:
     def authenticate(self, header: str | None) -> Principal:
         try:
             return self.verifier.verify_header(header)
+        except NoAccessError as exc:
+            raise permission_denied("NO_ACCESS", str(exc)) from None
         except AuthenticationError as exc:
             raise unauthenticated(str(exc)) from None
 

@@ -15,7 +15,7 @@ import datetime as dt
 import random
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from phs.scheduling.v1 import resources_pb2 as r
@@ -23,7 +23,7 @@ from phs_runtime.config import env_str
 from phs_runtime.resources import new_id, utcnow
 from phs_scheduling.availability import series_starts
 from phs_scheduling.store import Store
-from phs_scheduling.tables import appointments, series
+from phs_scheduling.tables import appointments, psychologists, series
 
 PSYCHOLOGISTS = [
     ("Dr. Amelia Hart", "America/Toronto"),
@@ -185,15 +185,35 @@ def seed(store: Store, *, clients_per_psychologist: int = 14, seed_value: int = 
     return counts
 
 
+def seed_if_empty(database_url: str, clients_per_psychologist: int = 14) -> dict[str, int] | None:
+    """Seed a database that has no psychologist yet (what `make up` does on its first
+    start); None when it already holds a practice."""
+    store = Store.open(database_url)
+    try:
+        with store.engine.connect() as conn:
+            if conn.execute(select(func.count()).select_from(psychologists)).scalar_one():
+                return None
+        return seed(store, clients_per_psychologist=clients_per_psychologist)
+    finally:
+        store.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--database-url", default=env_str("PHS_DATABASE_URL", "sqlite:///data/scheduling.db"))
+    ap.add_argument("--if-empty", action="store_true", help="only when no psychologist exists yet")
     ns = ap.parse_args()
-    store = Store.open(ns.database_url)
-    try:
-        counts = seed(store)
-    finally:
-        store.close()
+    if ns.if_empty:
+        counts = seed_if_empty(ns.database_url)
+        if counts is None:
+            print("not seeded: the database already holds a practice")
+            return
+    else:
+        store = Store.open(ns.database_url)
+        try:
+            counts = seed(store)
+        finally:
+            store.close()
     print("seeded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
