@@ -314,17 +314,28 @@ end
 
 -- Envoy's local replies (formatted by local_reply_config, which marks them with a
 -- header) quote parts of the request: an unknown query parameter's name, a value that
--- did not parse. The message is cut to a short prefix so no reply echoes unbounded input.
-local MAX_MESSAGE = 200
+-- did not parse. Each quoted part is cut to a short prefix, and the whole message too,
+-- so no reply echoes unbounded input.
+local MAX_MESSAGE = 240
 local LOCAL_REPLY_HEADER = "x-phs-local-reply"
+
+local function cut_escaped(text, limit)
+  if #text <= limit then return text end
+  -- Never end inside an escape sequence or a multi-byte character.
+  local cut = text:sub(1, limit):gsub("\\u%x?%x?%x?$", ""):gsub("\\$", ""):gsub("[\128-\255]+$", "")
+  return cut .. "..."
+end
 
 local function shorten_message(text)
   local head, message = text:match('^(.*"message":")(.*)"}%s*$')
-  if head == nil or #message <= MAX_MESSAGE then return nil end
-  local cut = message:sub(1, MAX_MESSAGE)
-  -- Never end inside an escape sequence or a multi-byte character.
-  cut = cut:gsub("\\u%x?%x?%x?$", ""):gsub("\\$", ""):gsub("[\128-\255]+$", "")
-  return head .. cut .. '..."}\n'
+  if head == nil then return nil end
+  -- Inside the JSON string a quote is \" : shorten what each pair of them encloses.
+  local shorter = message:gsub('\\"(.-)\\"', function(quoted)
+    return '\\"' .. cut_escaped(quoted, MAX_QUOTE) .. '\\"'
+  end)
+  shorter = cut_escaped(shorter, MAX_MESSAGE)
+  if shorter == message then return nil end
+  return head .. shorter .. '"}\n'
 end
 
 function envoy_on_response(handle)
