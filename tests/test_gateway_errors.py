@@ -32,7 +32,11 @@ def raw(
             method,
             path,
             body=body,
-            headers={"content-type": "application/json", **auth_headers(helpers.ADMIN_TOKEN), **(headers or {})},
+            headers={
+                "content-type": "application/json",
+                **auth_headers(helpers.ADMIN_TOKEN),
+                **(headers or {}),
+            },
         )
         resp = conn.getresponse()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
