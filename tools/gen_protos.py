@@ -1,4 +1,4 @@
-"""Generate Python stubs and the Envoy descriptor set from protos/.
+"""Generate Python stubs, the Envoy descriptor set and the gateway's Lua filter from protos/.
 
 Usage: python tools/gen_protos.py [--out DIR] [--check]
 
@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import gen_gateway
 from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +40,8 @@ def _run(args: list[str]) -> None:
 def generate(out: Path) -> None:
     py = out / "python"
     desc = out / "descriptors"
-    for d in (py, desc):
+    gateway = out / "gateway"
+    for d in (py, desc, gateway):
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
@@ -65,6 +67,7 @@ def generate(out: Path) -> None:
             *EXTRA_DESCRIPTOR_INPUTS,
         ]
     )
+    gen_gateway.generate(desc / "phs.pb", gateway / "gateway.lua")
 
 
 def _diff(a: Path, b: Path) -> list[str]:

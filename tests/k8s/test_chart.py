@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from phs_devstack.gateway import DESCRIPTOR, TEMPLATE, render_envoy_config
+from phs_devstack.gateway import DESCRIPTOR, GATEWAY_LUA, TEMPLATE, render_envoy_config
 from tests.k8s import kube
 from tests.k8s.conftest import (
     CHART,
@@ -276,6 +276,8 @@ def test_chart_envoy_config_is_the_make_up_template_with_cluster_addresses(
     assert link.is_symlink() and link.resolve() == TEMPLATE.resolve()
     descriptor_link = CHART / "files" / "phs.pb"
     assert descriptor_link.is_symlink() and descriptor_link.resolve() == DESCRIPTOR.resolve()
+    lua_link = CHART / "files" / "gateway.lua"
+    assert lua_link.is_symlink() and lua_link.resolve() == GATEWAY_LUA.resolve()
     for r in renders.values():
         config = r.get("ConfigMap", "phs-gateway-config")["data"]["envoy.yaml"]
         expected = render_envoy_config(
@@ -284,12 +286,15 @@ def test_chart_envoy_config_is_the_make_up_template_with_cluster_addresses(
             scheduling=[("phs-scheduling-grpc.phs.svc.cluster.local", 50051)],
             reports=("phs-reports-api-grpc.phs.svc.cluster.local", 50051),
             descriptor=Path("/etc/envoy/descriptor/phs.pb"),
+            gateway_lua=Path("/etc/envoy/descriptor/gateway.lua"),
             listen_host="0.0.0.0",
             admin_host="0.0.0.0",
         )
         assert config.strip() == expected.strip()
         binary = r.get("ConfigMap", "phs-gateway-descriptor")["binaryData"]["phs.pb"]
         assert base64.b64decode(binary) == DESCRIPTOR.read_bytes()
+        lua = r.get("ConfigMap", "phs-gateway-descriptor")["binaryData"]["gateway.lua"]
+        assert base64.b64decode(lua) == GATEWAY_LUA.read_bytes()
         gw = r.get("Deployment", "phs-gateway")
         mounts = {m["mountPath"]: m for m in kube.pod_spec(gw)["containers"][0]["volumeMounts"]}
         assert mounts["/etc/envoy/descriptor"]["name"] == "descriptor"

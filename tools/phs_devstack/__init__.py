@@ -30,7 +30,7 @@ from typing import IO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from phs_devstack.gateway import DESCRIPTOR, envoy_binary, render_envoy_config
+from phs_devstack.gateway import DESCRIPTOR, ENVOY_LOG_FORMAT, envoy_binary, render_envoy_config
 from phs_runtime.auth import generate_keys, mint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -191,6 +191,9 @@ class Stack:
 
     def service_env(self, name: str, grpc_port: int, metrics_port: int, db: str | None) -> dict[str, str]:
         env = {
+            # On SIGTERM a service keeps answering (health NOT_SERVING) for longer than
+            # Envoy takes to stop routing to it: two health checks half a second apart.
+            "PHS_SHUTDOWN_DRAIN_SECONDS": "2",
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "PHS_BIND_HOST": "127.0.0.1",
@@ -321,6 +324,8 @@ class Stack:
                 "--disable-hot-restart",
                 "--log-level",
                 "warn",
+                "--log-format",
+                ENVOY_LOG_FORMAT,
                 "--base-id",
                 str(self.ports.envoy_admin),
             ],
@@ -366,10 +371,16 @@ class Stack:
         return proc.popen.returncode
 
     def stop(self) -> None:
-        """Front to back: gateway first, then services newest first, broker last."""
-        services = [n for n in reversed(list(self.procs)) if n not in ("envoy", "kafka")]
-        for name in ["envoy", *services, "kafka"]:  # consumers before what they consume
+        """Front to back: gateway first, then the services (all told at once, since each
+        keeps answering for its drain time), broker last."""
+        self.stop_proc("envoy")
+        services = [n for n in reversed(list(self.procs)) if n != "kafka"]
+        for name in services:
+            if self.running(name):
+                self.procs[name].popen.send_signal(signal.SIGTERM)
+        for name in services:
             self.stop_proc(name)
+        self.stop_proc("kafka")
 
 
 def _pump(name: str, popen: subprocess.Popen[bytes], out: IO[bytes]) -> None:

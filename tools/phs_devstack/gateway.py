@@ -9,6 +9,12 @@ from string import Template
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "services" / "gateway" / "envoy.yaml.tmpl"
 DESCRIPTOR = REPO / "gen" / "descriptors" / "phs.pb"
+# Envoy's own log lines as JSON, like every other process's (the Helm chart passes the same).
+ENVOY_LOG_FORMAT = (
+    '{"time":"%Y-%m-%dT%T.%e%z","level":"%l","logger":"envoy.%n","message":"%j","service":"gateway"}'
+)
+# The request checks the transcoder lacks, generated with the descriptor (tools/gen_gateway.py).
+GATEWAY_LUA = REPO / "gen" / "gateway" / "gateway.lua"
 
 
 def render_envoy_config(
@@ -18,6 +24,7 @@ def render_envoy_config(
     scheduling: Sequence[tuple[str, int]],
     reports: tuple[str, int],
     descriptor: Path,
+    gateway_lua: Path = GATEWAY_LUA,
     listen_host: str = "127.0.0.1",
     admin_host: str = "127.0.0.1",
 ) -> str:
@@ -30,6 +37,7 @@ def render_envoy_config(
         "REPORTS_HOST": reports[0],
         "REPORTS_PORT": str(reports[1]),
         "DESCRIPTOR_PATH": str(descriptor),
+        "GATEWAY_LUA_PATH": str(gateway_lua),
     }
     # substitute (not safe_substitute): a placeholder without a value is an error.
     return Template(TEMPLATE.read_text()).substitute(values)

@@ -404,6 +404,7 @@ must be replaced, as in tools/phs_devstack/gateway.py (string.Template.substitut
   "REPORTS_HOST" (printf "%s-grpc.%s.svc.%s" (include "phs.componentName" (dict "root" . "component" "reports-api")) $ns $domain)
   "REPORTS_PORT" (toString .Values.reportsApi.grpcPort)
   "DESCRIPTOR_PATH" "/etc/envoy/descriptor/phs.pb"
+  "GATEWAY_LUA_PATH" "/etc/envoy/descriptor/gateway.lua"
 -}}
 {{- $config := .Files.Get "files/envoy.yaml.tmpl" -}}
 {{- if not $config -}}

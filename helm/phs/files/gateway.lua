@@ -1,0 +1,1 @@
+../../../gen/gateway/gateway.lua
