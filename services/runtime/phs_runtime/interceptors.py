@@ -1,8 +1,9 @@
 """gRPC interceptors shared by every server and client.
 
 Server side, for every RPC: take `x-request-id` from the metadata (Envoy sets it;
-generate one if absent) into the logging context, authenticate the bearer token
-and apply the service's policy table (health and reflection are open), count and
+generate one if absent or malformed) into the logging context, check the request
+against its declared field limits (phs_runtime.limits), authenticate the bearer
+token and apply the service's policy table (health and reflection are open), count and
 time it with the standard gRPC metrics, turn ApiError into a rich
 google.rpc.Status, hide unexpected exceptions behind INTERNAL, append the audit
 entry, and log one line when it ends.
@@ -21,14 +22,15 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from grpc_status import rpc_status
 from sqlalchemy.exc import OperationalError
 
 from phs_runtime import audit as audit_mod
-from phs_runtime import metrics
+from phs_runtime import limits, metrics
 from phs_runtime.auth import AUTHORIZATION_HEADER, Principal, TokenSource, reset_principal, set_principal
 from phs_runtime.context import REQUEST_ID_HEADER, current_annotations, current_request_id, request_context
-from phs_runtime.errors import ApiError, internal, unavailable
+from phs_runtime.errors import ApiError, internal, invalid_argument, unavailable
 from phs_runtime.policy import Guard
 
 log = logging.getLogger("phs.rpc")
@@ -74,25 +76,38 @@ class _Call:
         self.authorization = authorization
         self.principal: Principal | None = None
         self.audited = False
+        # Whether the request kept its declared limits: only then may its values go
+        # into the audit entry.
+        self.checked = False
 
     def _admit(self, context: grpc.ServicerContext, request: Any) -> Any:
-        """Refuse a call whose deadline has passed; authenticate and authorize; returns the
-        contextvar token to reset."""
+        """Refuse a call whose deadline has passed; check the request's limits (before
+        anything reads it), authenticate and authorize; returns the contextvar token
+        to reset. An unauthenticated call is refused as such whatever its input; an
+        authenticated one breaking a limit is refused before its policy check, which
+        may read the database."""
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed", "DEADLINE_EXCEEDED")
-        if self.guard is None:
+        violations = limits.violations(request) if isinstance(request, Message) else []
+        self.checked = not violations
+        principal = self.guard.authenticate(self.authorization) if self.guard is not None else None
+        self.principal = principal
+        if violations:
+            raise invalid_argument(violations)
+        if self.guard is None or principal is None:
             return None
-        self.principal = self.guard.authenticate(self.authorization)
-        self.guard.authorize(self.full_method, request, self.principal)
+        self.guard.authorize(self.full_method, request, principal)
         rid = current_request_id() or ""
-        return set_principal(self.principal), self.guard.begin(self.full_method, request, self.principal, rid)
+        return set_principal(principal), self.guard.begin(self.full_method, request, principal, rid)
 
     def _audit(self, request: Any, response: Any, code: grpc.StatusCode, rid: str) -> None:
         """The call's audit entry; an entry that cannot be written fails the call."""
         if self.guard is None or self.audited:
             return
         self.audited = True
+        if not self.checked:
+            request = None
         try:
             self.guard.record(self.full_method, request, response, self.principal, code, rid)
         except Exception as exc:  # noqa: BLE001 - whatever broke, the call must not pass unaudited
@@ -236,6 +251,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         def counted(kind: str, requests: Iterator[Any]) -> Iterator[Any]:
             for msg in requests:
                 metrics.SERVER_MSG_RECEIVED.labels(kind, *metrics.split_method(method)).inc()
+                limits.check(msg)
                 yield msg
 
         if handler.unary_unary:
