@@ -36,13 +36,14 @@ _TEXT = field_limits_pb2.FieldLimits.CONTENT_TEXT
 # controls, the line and paragraph separators, bidirectional embeddings and overrides
 # (U+202A-U+202E) and isolates (U+2066-U+2069).
 FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
+_search = FORBIDDEN.search
 FORBIDDEN_TEXT = "must not contain control characters or bidirectional formatting characters"
 
 _STRING = FieldDescriptor.TYPE_STRING
 _BYTES = FieldDescriptor.TYPE_BYTES
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Limits:
     max_length: int = 0  # 0: no limit declared
     max_items: int = 0
@@ -53,7 +54,7 @@ class Limits:
         return bool(self.max_length or self.max_items)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Field:
     name: str
     limits: Limits
@@ -62,13 +63,15 @@ class _Field:
     inner: _Plan | None = None  # the plan of a message type (of a map: its value's)
     is_map: bool = False
     key_kind: int = 0
+    # A singular string: most fields, so checked inline (see _Walk.message).
+    plain_string: bool = False
 
 
 @dataclass(eq=False)
 class _Plan:
-    """The fields of one message type that need a look (by field number)."""
+    """The fields of one message type that need a look."""
 
-    fields: dict[int, _Field] = field(default_factory=dict)
+    fields: list[_Field] = field(default_factory=list)
 
 
 def declared(fd: FieldDescriptor) -> Limits:
@@ -113,7 +116,7 @@ def _plan(desc: Descriptor, inherited: Limits | None, memo: _Memo, open_: set[in
     for fd in desc.fields:
         f = _field_plan(fd, inherited, memo, open_)
         if f is not None:
-            plan.fields[fd.number] = f
+            plan.fields.append(f)
     open_.discard(id(plan))
     return plan
 
@@ -137,6 +140,7 @@ def _field_plan(fd: FieldDescriptor, inherited: Limits | None, memo: _Memo, open
         f.inner = _inner(msg, limits, memo, open_)
         return f if f.inner is not None or (repeated and limits.max_items) else None
     if fd.type in (_STRING, _BYTES) or (repeated and limits.max_items):
+        f.plain_string = fd.type == _STRING and not repeated and limits.max_length > 0
         return f if limits.declared else None
     return None
 
@@ -162,52 +166,63 @@ class _Walk:
             raise _Found
 
     def message(self, msg: Message, plan: _Plan, prefix: str) -> None:
-        fields = plan.fields
-        for fd, value in msg.ListFields():
-            f = fields.get(fd.number)
-            if f is not None:
-                self.field(msg, f, value, prefix + f.name)
-
-    def field(self, msg: Message, f: _Field, value: Any, path: str) -> None:
-        lim = f.limits
-        if f.repeated:
-            if lim.max_items and len(value) > lim.max_items:
-                self.add(path, f"must have at most {lim.max_items} items")
-                return
-            if f.is_map:
-                self.map(f, value, path)
-            elif f.inner is not None:
-                for i, item in enumerate(value):
-                    self.message(item, f.inner, f"{path}[{i}].")
-            elif f.kind in (_STRING, _BYTES):
-                for i, item in enumerate(value):
-                    fixed = self.scalar(f.kind, lim, item, f"{path}[{i}]")
+        # Attribute reads of the planned fields only: cheaper than ListFields, and a
+        # field's path is built only for a violation. A plain string that is short
+        # enough, needs no normalizing and has no forbidden character costs one test.
+        for f in plan.fields:
+            if f.plain_string:
+                value = getattr(msg, f.name)
+                if value and (f.limits.text or len(value) > f.limits.max_length or _search(value)):
+                    fixed = self.scalar(_STRING, f.limits, value, prefix, f.name)
                     if fixed is not None:
-                        value[i] = fixed
+                        setattr(msg, f.name, fixed)
+            elif f.repeated:
+                items = getattr(msg, f.name)
+                if items:
+                    self.repeated(f, items, prefix + f.name)
+            elif f.inner is not None:
+                if msg.HasField(f.name):
+                    self.message(getattr(msg, f.name), f.inner, f"{prefix}{f.name}.")
+            else:
+                value = getattr(msg, f.name)
+                if value:
+                    fixed = self.scalar(f.kind, f.limits, value, prefix, f.name)
+                    if fixed is not None:
+                        setattr(msg, f.name, fixed)
+
+    def repeated(self, f: _Field, items: Any, path: str) -> None:
+        lim = f.limits
+        if lim.max_items and len(items) > lim.max_items:
+            self.add(path, f"must have at most {lim.max_items} items")
+        elif f.is_map:
+            self.map(f, items, path)
         elif f.inner is not None:
-            self.message(value, f.inner, path + ".")
-        else:
-            fixed = self.scalar(f.kind, lim, value, path)
-            if fixed is not None:
-                setattr(msg, f.name, fixed)
+            for i, item in enumerate(items):
+                self.message(item, f.inner, f"{path}[{i}].")
+        elif f.kind in (_STRING, _BYTES):
+            for i, item in enumerate(items):
+                fixed = self.scalar(f.kind, lim, item, path, f"[{i}]")
+                if fixed is not None:
+                    items[i] = fixed
 
     def map(self, f: _Field, entries: Any, path: str) -> None:
         lim = f.limits
         for key in list(entries):
             if f.key_kind == _STRING:
-                self.scalar(_STRING, Limits(lim.max_length), key, f"{path} (a key)")
+                self.scalar(_STRING, Limits(lim.max_length), key, path, " (a key)")
             if f.inner is not None:
                 self.message(entries[key], f.inner, f"{path} (a value).")
             elif f.kind in (_STRING, _BYTES):
-                fixed = self.scalar(f.kind, lim, entries[key], f"{path} (a value)")
+                fixed = self.scalar(f.kind, lim, entries[key], path, " (a value)")
                 if fixed is not None:
                     entries[key] = fixed
 
-    def scalar(self, kind: int, lim: Limits, value: Any, path: str) -> str | None:
-        """Check one string or bytes value; the NFC form of free text when it differs."""
+    def scalar(self, kind: int, lim: Limits, value: Any, prefix: str, name: str) -> str | None:
+        """Check one string or bytes value (at `prefix + name`); the NFC form of free
+        text when it differs."""
         if kind == _BYTES:
             if lim.max_length and len(value) > lim.max_length:
-                self.add(path, f"must be at most {lim.max_length} bytes")
+                self.add(prefix + name, f"must be at most {lim.max_length} bytes")
             return None
         if kind != _STRING:
             return None
@@ -215,9 +230,9 @@ class _Walk:
         if lim.text and not unicodedata.is_normalized("NFC", value):
             value = fixed = unicodedata.normalize("NFC", value)
         if lim.max_length and len(value) > lim.max_length:
-            self.add(path, f"must be at most {lim.max_length} characters")
+            self.add(prefix + name, f"must be at most {lim.max_length} characters")
         elif FORBIDDEN.search(value):
-            self.add(path, FORBIDDEN_TEXT)
+            self.add(prefix + name, FORBIDDEN_TEXT)
         return fixed
 
 

@@ -30,9 +30,9 @@ from phs_runtime.policy import Guard
 log = logging.getLogger(__name__)
 
 # Request metadata the server takes (soft and hard limit alike). Envoy forwards the
-# original URL (x-envoy-original-path) of up to its 60 KiB of request headers; below
-# this, a long path or query parameter reaches the field limits and is answered 400,
-# where gRPC's defaults (8 KiB soft, 16 KiB hard) refused it at random with
+# original URL (x-envoy-original-path) besides the request's own headers; with this
+# much room a long path or query parameter reaches the field limits and is answered
+# 400, where gRPC's defaults (8 KiB soft, 16 KiB hard) refused it at random with
 # RESOURCE_EXHAUSTED and a message listing every header's size.
 MAX_METADATA_BYTES = 128 * 1024
 
