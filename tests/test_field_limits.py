@@ -260,3 +260,34 @@ def test_a_status_stays_within_its_budget_whatever_was_put_in() -> None:
 )
 def test_request_ids_are_taken_only_as_short_safe_tokens(value: str, kept: bool) -> None:
     assert (sanitize_request_id(value) == value) is kept
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "valid"),
+    [
+        (0, 0, True),
+        (253_402_300_799, 999_999_999, True),
+        (-62_135_596_800, 0, True),
+        (253_402_300_800, 0, False),
+        (-62_135_596_801, 0, False),
+        (0, -1, False),
+        (0, 1_000_000_000, False),
+    ],
+)
+def test_timestamps_must_lie_in_their_types_range(seconds: int, nanos: int, valid: bool) -> None:
+    req = rs.CreateReportRequest(report=rr.Report(caseload_params=rr.CaseloadParams(psychologist="p")))
+    req.report.caseload_params.interval.start_time.seconds = seconds
+    req.report.caseload_params.interval.start_time.nanos = nanos
+    expected = {} if valid else {"report.caseload_params.interval.start_time": "is not a valid timestamp"}
+    assert _violations(req) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "valid"),
+    [(60, 0, True), (-1, -5, True), (315_576_000_000, 0, True), (315_576_000_001, 0, False), (1, -1, False)],
+)
+def test_durations_must_lie_in_their_types_range(seconds: int, nanos: int, valid: bool) -> None:
+    req = ss.UpdateSessionTypeRequest(session_type=sr.SessionType(name="sessionTypes/90834"))
+    req.session_type.duration.seconds = seconds
+    req.session_type.duration.nanos = nanos
+    assert _violations(req) == ({} if valid else {"session_type.duration": "is not a valid duration"})

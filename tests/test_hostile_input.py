@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
+import random
 import re
 import threading
 import time
@@ -24,7 +25,8 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import json_format
+from google.protobuf import json_format, message_factory
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -438,3 +440,102 @@ def test_hostile_requests_leave_other_callers_untouched(world: World) -> None:
     assert sum(good.values()) >= wanted, good
     assert set(good) == {200}, good
     assert attack_ran >= 500 and set(hostile) == {400}, hostile
+
+
+# -- odd values everywhere: never a 5xx ------------------------------------------------------
+
+_STRINGS = [
+    "",
+    "psychologists/-",
+    "psychologists/x",
+    "clients/x",
+    "sessionTypes/90834",
+    "reports/x",
+    "é",
+    "UTC",
+]
+_INTS = [0, -1, 1, 2**31 - 1, -(2**31)]
+_INT64S = [0, -1, 2**63 - 1, -(2**63), 10**15, -(10**15)]
+_SERVER_FAULTS = {
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DATA_LOSS,
+    grpc.StatusCode.UNIMPLEMENTED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+
+def _odd_value(fd: FieldDescriptor, rnd: random.Random) -> Any:
+    t = fd.type
+    if t == FieldDescriptor.TYPE_STRING:
+        return rnd.choice(_STRINGS)
+    if t == FieldDescriptor.TYPE_BYTES:
+        return rnd.choice([b"", b"\xff" * 10])
+    if t == FieldDescriptor.TYPE_BOOL:
+        return rnd.choice([True, False])
+    if t == FieldDescriptor.TYPE_ENUM:
+        return rnd.choice([0, 1, 2, 99, -5])  # unknown values too
+    if t in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+        return rnd.choice([0.0, -1.0, 1e308, float("nan")])
+    if t in (FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_SFIXED64):
+        return rnd.choice(_INT64S)
+    if t in (FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32):
+        return rnd.choice([0, 1, 2**32 - 1])
+    if t in (FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_FIXED64):
+        return rnd.choice([0, 1, 2**64 - 1])
+    return rnd.choice(_INTS)
+
+
+def _fill(msg: Any, rnd: random.Random, depth: int = 0) -> None:
+    """Set about two thirds of the fields, at any depth, to odd but well-typed values
+    (timestamps and durations out of range, unknown enum values, extreme integers)."""
+    for fd in msg.DESCRIPTOR.fields:
+        if rnd.random() < 0.3 or depth > 4:
+            continue
+        if fd.message_type is not None:
+            if fd.message_type.GetOptions().map_entry:
+                continue
+            if fd.is_repeated:
+                for _ in range(rnd.randint(0, 3)):
+                    _fill(getattr(msg, fd.name).add(), rnd, depth + 1)
+            else:
+                getattr(msg, fd.name).SetInParent()
+                _fill(getattr(msg, fd.name), rnd, depth + 1)
+        elif fd.is_repeated:
+            getattr(msg, fd.name).extend(_odd_value(fd, rnd) for _ in range(rnd.randint(0, 3)))
+        else:
+            setattr(msg, fd.name, _odd_value(fd, rnd))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_odd_values_in_every_field_of_every_rpc_are_never_a_server_fault(world: World, role: str) -> None:
+    rnd = random.Random(f"odd-values-{role}")  # the same requests every run
+    faults = []
+    for service, module, svc in [
+        ("scheduling", ss, "SchedulingService"),
+        ("reports", rs, "ReportService"),
+    ]:
+        desc = module.DESCRIPTOR.services_by_name[svc]
+        with channel(_target(world, service), token=world.tokens[role]) as ch:
+            for m in desc.methods:
+                request_type = message_factory.GetMessageClass(m.input_type)
+                reply = message_factory.GetMessageClass(m.output_type)
+                path = f"/{desc.full_name}/{m.name}"
+                factory = ch.unary_stream if m.server_streaming else ch.unary_unary
+                call = factory(path, _serialize, reply.FromString)
+                for _ in range(12):
+                    request = request_type()
+                    _fill(request, rnd)
+                    try:
+                        answer = call(request, timeout=10)
+                        if m.server_streaming:
+                            list(answer)
+                    except grpc.RpcError as err:
+                        if err.code() in _SERVER_FAULTS:
+                            faults.append(f"{m.name}: {err.code()} for {request}")
+    assert not faults, "\n".join(faults[:5])
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()

@@ -9,7 +9,8 @@ stores the normalized form) and must not contain control or bidirectional
 formatting characters; a repeated field or map must fit its max_items.
 
 A message-typed field whose type declares no limits of its own (FieldMask,
-google.rpc.Status) passes its limits down to every field inside it.
+google.rpc.Status) passes its limits down to every field inside it. Timestamps and
+Durations must lie in the ranges their types define (no handler can use one outside).
 
 Violations state the limit and never quote the value.
 """
@@ -20,6 +21,7 @@ import contextlib
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,9 +71,30 @@ class _Field:
 
 @dataclass(eq=False)
 class _Plan:
-    """The fields of one message type that need a look."""
+    """The fields of one message type that need a look; for a well-known type whose
+    values have a valid range, the check of that range instead."""
 
     fields: list[_Field] = field(default_factory=list)
+    valid: Callable[[Any], str | None] | None = None
+
+
+def _timestamp(ts: Any) -> str | None:
+    # The range google.protobuf.Timestamp defines (0001-01-01 to 9999-12-31); outside
+    # it no conversion works, and a handler would fail with INTERNAL.
+    if -62_135_596_800 <= ts.seconds <= 253_402_300_799 and 0 <= ts.nanos < 1_000_000_000:
+        return None
+    return "is not a valid timestamp"
+
+
+def _duration(d: Any) -> str | None:
+    # The range google.protobuf.Duration defines (about 10,000 years), one sign.
+    s, n = d.seconds, d.nanos
+    if abs(s) <= 315_576_000_000 and abs(n) < 1_000_000_000 and not (s > 0 > n or s < 0 < n):
+        return None
+    return "is not a valid duration"
+
+
+_WELL_KNOWN = {"google.protobuf.Timestamp": _timestamp, "google.protobuf.Duration": _duration}
 
 
 def declared(fd: FieldDescriptor) -> Limits:
@@ -111,7 +134,7 @@ def _plan(desc: Descriptor, inherited: Limits | None, memo: _Memo, open_: set[in
     plan = memo.get(key)
     if plan is not None:
         return plan
-    plan = memo[key] = _Plan()  # registered first: a recursive type finds itself
+    plan = memo[key] = _Plan(valid=_WELL_KNOWN.get(desc.full_name))  # registered first: recursion finds it
     open_.add(id(plan))
     for fd in desc.fields:
         f = _field_plan(fd, inherited, memo, open_)
@@ -149,7 +172,7 @@ def _inner(msg: Descriptor, limits: Limits, memo: _Memo, open_: set[int]) -> _Pl
     """The plan of a nested message type; None when nothing inside needs a look
     (Timestamp, Date ...)."""
     plan = _plan(msg, None if declares_limits(msg) else limits, memo, open_)
-    return plan if plan.fields or id(plan) in open_ else None
+    return plan if plan.fields or plan.valid or id(plan) in open_ else None
 
 
 class _Found(Exception):
@@ -169,6 +192,11 @@ class _Walk:
         # Attribute reads of the planned fields only: cheaper than ListFields, and a
         # field's path is built only for a violation. A plain string that is short
         # enough, needs no normalizing and has no forbidden character costs one test.
+        if plan.valid is not None:
+            problem = plan.valid(msg)
+            if problem:
+                self.add(prefix.removesuffix("."), problem)
+            return
         for f in plan.fields:
             if f.plain_string:
                 value = getattr(msg, f.name)
