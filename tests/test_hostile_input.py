@@ -18,6 +18,7 @@ import threading
 import time
 import unicodedata
 import urllib.parse
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -539,3 +540,27 @@ def test_odd_values_in_every_field_of_every_rpc_are_never_a_server_fault(world: 
 
 def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
+
+
+def test_the_audit_entry_of_a_refused_request_names_who_but_no_request_value(world: World) -> None:
+    rid = f"limits-audit-{uuid.uuid4()}"
+    resp = rest(
+        world.stack.rest_url,
+        "GET",
+        f"/v1/clients/{NAME20K}",
+        headers={"x-request-id": rid},
+        token=world.tokens["admin"],
+    )
+    assert resp.status == 400
+    query = urllib.parse.urlencode(
+        {"method": "/phs.scheduling.v1.SchedulingService/GetClient", "pageSize": 1000}
+    )
+
+    def entry() -> dict[str, Any] | None:
+        listed = rest(world.stack.rest_url, "GET", f"/v1/auditLogs/scheduling/events?{query}")
+        return next((e for e in listed.body.get("auditEvents", []) if e.get("requestId") == rid), None)
+
+    found = eventually(entry, what="the refusal's audit entry")
+    assert found["statusCode"] == "INVALID_ARGUMENT"
+    assert found["agent"] == {"subject": "staff/limits-admin", "role": "admin"}
+    assert not found.get("entities")

@@ -1,6 +1,6 @@
 """The declared field limits (phs.api.v1.limits), enforced on every request.
 
-The server interceptor calls `check` before anything else reads the request:
+The server interceptor runs it on every request before anything else reads it:
 before authorization, the handler and the database. It is driven by the
 descriptors alone: a plan per message type, built once, lists the fields that
 need a look and what to look at. A string must fit its max_length (counted after
