@@ -564,3 +564,25 @@ def test_the_audit_entry_of_a_refused_request_names_who_but_no_request_value(wor
     assert found["statusCode"] == "INVALID_ARGUMENT"
     assert found["agent"] == {"subject": "staff/limits-admin", "role": "admin"}
     assert not found.get("entities")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"\xff\xff\xff", b"\x0a\x05ab", b"\x0a\x02\xff\xfe"],  # bad tags, truncated, not UTF-8
+    ids=["bad-wire-format", "truncated", "not-utf8"],
+)
+def test_bytes_that_are_no_message_are_invalid_argument_not_internal(world: World, raw: bytes) -> None:
+    for target, path in [
+        (world.stack.scheduling_target, "/phs.scheduling.v1.SchedulingService/GetClient"),
+        (world.stack.reports_target, "/phs.reports.v1.ReportService/GetReport"),
+    ]:
+        with channel(target, token=world.tokens["admin"]) as ch:
+            call = ch.unary_unary(path, None, None)  # raw bytes out and in
+            with pytest.raises(grpc.RpcError) as caught:
+                call(raw, timeout=10)
+        err: Any = caught.value
+        assert err.code() is grpc.StatusCode.INVALID_ARGUMENT, (path, err.code(), err.details())
+        status = rpc_status.from_call(err)
+        assert status is not None
+        info = error_details_pb2.ErrorInfo()
+        assert status.details[0].Unpack(info) and info.reason == "MALFORMED_REQUEST"

@@ -90,9 +90,11 @@ class _Call:
         if remaining is not None and remaining <= 0:
             raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed", "DEADLINE_EXCEEDED")
         violations = limits.violations(request) if isinstance(request, Message) else []
-        self.checked = not violations
+        self.checked = not violations and request is not _UNDECODABLE
         principal = self.guard.authenticate(self.authorization) if self.guard is not None else None
         self.principal = principal
+        if request is _UNDECODABLE:
+            raise _undecodable()
         if violations:
             raise invalid_argument(violations)
         if self.guard is None or principal is None:
@@ -213,6 +215,30 @@ class _Call:
             )
 
 
+# What a request that is not a valid message of its method's type parses to (bad
+# wire format, a string that is not UTF-8): gRPC would answer a deserializer's
+# exception with INTERNAL, a server fault; it is the caller's.
+_UNDECODABLE = object()
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except Exception:  # noqa: BLE001 - DecodeError, UnicodeDecodeError ...: all the caller's
+            return _UNDECODABLE
+
+    return parse
+
+
+def _undecodable() -> ApiError:
+    message = "the request is not a valid message of its type"
+    return ApiError(grpc.StatusCode.INVALID_ARGUMENT, message, "MALFORMED_REQUEST")
+
+
 def _release(tokens: Any) -> None:
     """Reset what _admit set (the principal and the pending audit entry)."""
     if tokens is None:
@@ -247,10 +273,13 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         rid = _metadata_value(md, REQUEST_ID_HEADER)
         authz = _metadata_value(md, AUTHORIZATION_HEADER)
         guard = self.guard
+        parse = _lenient(handler.request_deserializer)
 
         def counted(kind: str, requests: Iterator[Any]) -> Iterator[Any]:
             for msg in requests:
                 metrics.SERVER_MSG_RECEIVED.labels(kind, *metrics.split_method(method)).inc()
+                if msg is _UNDECODABLE:
+                    raise _undecodable()
                 limits.check(msg)
                 yield msg
 
@@ -262,9 +291,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                     context, request, lambda: uu(request, context)
                 )
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.unary_unary_rpc_method_handler(unary_unary, parse, handler.response_serializer)
         if handler.unary_stream:
             us = handler.unary_stream
 
@@ -275,9 +302,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
             self._in_stream_pool(unary_stream)
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.unary_stream_rpc_method_handler(unary_stream, parse, handler.response_serializer)
         if handler.stream_unary:
             su = handler.stream_unary
 
@@ -285,9 +310,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 call = _Call("client_stream", method, rid, guard, authz)
                 return call.run(context, None, lambda: su(counted("client_stream", requests), context))
 
-            return grpc.stream_unary_rpc_method_handler(
-                stream_unary, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.stream_unary_rpc_method_handler(stream_unary, parse, handler.response_serializer)
         if handler.stream_stream:
             ss = handler.stream_stream
 
@@ -297,9 +320,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
             self._in_stream_pool(stream_stream)
 
-            return grpc.stream_stream_rpc_method_handler(
-                stream_stream, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.stream_stream_rpc_method_handler(stream_stream, parse, handler.response_serializer)
         return handler
 
     def _in_stream_pool(self, behavior: Callable[..., Any]) -> None:
