@@ -84,6 +84,7 @@ bench: install
 	$(PY) -m bench.slot_search
 	$(PY) -m bench.report_latency
 	$(PY) -m bench.practice_summary --appointments 100000
+	$(PY) -m bench.field_limits
 
 manifests: install
 	$(PY) tools/render_manifests.py

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import contextvars
+import logging
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 REQUEST_ID_HEADER = "x-request-id"
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
-_MAX_LEN = 128
+# A caller's request id flows into logs, audit entries and Kafka headers: only a short
+# token of safe characters is taken as it is.
+_VALID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+log = logging.getLogger(__name__)
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 # Fields a handler adds to its RPC's one "rpc finished" log line (resource names, states;
@@ -24,10 +30,8 @@ def new_request_id() -> str:
 
 
 def sanitize_request_id(value: str | None) -> str | None:
-    """Accept a caller's request id only if it is short printable ASCII (it goes into logs)."""
-    if not value or len(value) > _MAX_LEN:
-        return None
-    if not all(33 <= ord(c) < 127 for c in value):
+    """A caller's request id if it is 1-128 letters, digits, '.', '_', ':' or '-'; else None."""
+    if not value or _VALID.fullmatch(value) is None:
         return None
     return value
 
@@ -38,9 +42,13 @@ def current_request_id() -> str | None:
 
 @contextmanager
 def request_context(request_id: str | None) -> Iterator[str]:
-    rid = sanitize_request_id(request_id) or new_request_id()
+    given = sanitize_request_id(request_id)
+    rid = given or new_request_id()
     token = request_id_var.set(rid)
     notes = _annotations.set({})
+    if given is None and request_id:
+        # The line carries the new id; the refused one is never logged.
+        log.warning("request id refused, a new one generated", extra={"refused_length": len(request_id)})
     try:
         yield rid
     finally:

@@ -3,7 +3,11 @@ ErrorInfo (machine-readable reason) and, for bad input, a BadRequest listing eac
 field violation. Handlers raise ApiError; the server interceptor turns it into the
 status, which Envoy renders as a 4xx JSON body.
 
-Messages must never contain client names or other health information.
+Messages must never contain client names or other health information, and never
+echo unbounded input: a request value goes into a message, a metadata value or a
+ResourceInfo only through `excerpt`. Every status is bounded as a whole too
+(`to_status`): it travels in the gRPC trailers, and a trailer over the peer's metadata
+limit breaks the HTTP/2 connection it shares with other callers' requests.
 """
 
 from __future__ import annotations
@@ -17,6 +21,31 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 ERROR_DOMAIN = "phs.health"
 
+# How much of a request value an error may quote (characters, before escaping).
+EXCERPT_CHARS = 40
+# Resource names are quoted whole up to the longest a request may carry.
+NAME_CHARS = 200
+# Bounds of one status: the trailers stay a few KiB whatever the handler put in.
+MAX_MESSAGE_CHARS = 512
+MAX_METADATA_ENTRIES = 8
+MAX_METADATA_KEY_CHARS = 64
+MAX_STATUS_BYTES = 4096
+MAX_VIOLATIONS = 10
+
+
+def excerpt(value: str, limit: int = EXCERPT_CHARS) -> str:
+    """At most `limit` characters of a request value, fit for an error message or
+    detail: anything but printable ASCII escaped (\\x00, \\u202e ...), so the result
+    is one line of plain ASCII; "…" when cut."""
+    head = value[:limit]
+    if not (head.isascii() and head.isprintable()):
+        head = ascii(head)[1:-1]
+    return head + ("…" if len(value) > limit else "")
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 class ApiError(Exception):
     """An expected failure with a status code and structured details."""
@@ -29,33 +58,60 @@ class ApiError(Exception):
         metadata: Mapping[str, str] | None = None,
         details: Sequence[Message] = (),
     ) -> None:
+        message = _bounded(message, MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.code = code
         self.message = message
         self.reason = reason
-        self.metadata = dict(metadata or {})
+        self.metadata = {
+            _bounded(k, MAX_METADATA_KEY_CHARS): _bounded(v, NAME_CHARS)
+            for k, v in list((metadata or {}).items())[:MAX_METADATA_ENTRIES]
+        }
         self.extra_details = list(details)
 
     def to_status(self) -> status_pb2.Status:
+        """The google.rpc.Status, at most MAX_STATUS_BYTES: extra details that do not
+        fit are left out (ErrorInfo says how many), then metadata that does not."""
         info = error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN, metadata=self.metadata)
-        details = []
-        for d in [info, *self.extra_details]:
-            packed = any_pb2.Any()
-            packed.Pack(d)
-            details.append(packed)
-        return status_pb2.Status(
-            code=getattr(code_pb2, self.code.name), message=self.message, details=details
-        )
+        status = status_pb2.Status(code=getattr(code_pb2, self.code.name), message=self.message)
+        # Room for the omitted_details entry and each detail's framing.
+        room = MAX_STATUS_BYTES - status.ByteSize() - _pack(info).ByteSize() - 64
+        kept = []
+        for packed in (_pack(d) for d in self.extra_details):
+            if packed.ByteSize() + 8 <= room:
+                kept.append(packed)
+                room -= packed.ByteSize() + 8
+        if len(kept) < len(self.extra_details):
+            info.metadata["omitted_details"] = str(len(self.extra_details) - len(kept))
+        for key in sorted(info.metadata, reverse=True):
+            if room >= 0:
+                break
+            room += _pack(info).ByteSize()
+            del info.metadata[key]
+            room -= _pack(info).ByteSize()
+        status.details.extend([_pack(info), *kept])
+        return status
+
+
+def _pack(detail: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    return packed
 
 
 FieldViolation = tuple[str, str]
 
 
 def invalid_argument(violations: Sequence[FieldViolation], reason: str = "INVALID_ARGUMENT") -> ApiError:
-    """INVALID_ARGUMENT with one BadRequest.FieldViolation per (field path, description)."""
+    """INVALID_ARGUMENT with one BadRequest.FieldViolation per (field path, description),
+    the first MAX_VIOLATIONS of them."""
+    violations = violations[:MAX_VIOLATIONS]
     bad = error_details_pb2.BadRequest(
         field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in violations
+            error_details_pb2.BadRequest.FieldViolation(
+                field=_bounded(f, NAME_CHARS), description=_bounded(d, NAME_CHARS)
+            )
+            for f, d in violations
         ]
     )
     summary = "; ".join(f"{f}: {d}" for f, d in violations)
@@ -63,12 +119,13 @@ def invalid_argument(violations: Sequence[FieldViolation], reason: str = "INVALI
 
 
 def not_found(resource_type: str, name: str) -> ApiError:
-    info = error_details_pb2.ResourceInfo(resource_type=resource_type, resource_name=name)
+    quoted = excerpt(name, NAME_CHARS)
+    info = error_details_pb2.ResourceInfo(resource_type=resource_type, resource_name=quoted)
     return ApiError(
         grpc.StatusCode.NOT_FOUND,
-        f"{resource_type} {name} not found",
+        f"{resource_type} {quoted} not found",
         "RESOURCE_NOT_FOUND",
-        {"resource": name},
+        {"resource": quoted},
         [info],
     )
 

@@ -1,8 +1,9 @@
 """gRPC interceptors shared by every server and client.
 
 Server side, for every RPC: take `x-request-id` from the metadata (Envoy sets it;
-generate one if absent) into the logging context, authenticate the bearer token
-and apply the service's policy table (health and reflection are open), count and
+generate one if absent or malformed) into the logging context, check the request
+against its declared field limits (phs_runtime.limits), authenticate the bearer
+token and apply the service's policy table (health and reflection are open), count and
 time it with the standard gRPC metrics, turn ApiError into a rich
 google.rpc.Status, hide unexpected exceptions behind INTERNAL, append the audit
 entry, and log one line when it ends.
@@ -21,14 +22,15 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from grpc_status import rpc_status
 from sqlalchemy.exc import OperationalError
 
 from phs_runtime import audit as audit_mod
-from phs_runtime import metrics
+from phs_runtime import limits, metrics
 from phs_runtime.auth import AUTHORIZATION_HEADER, Principal, TokenSource, reset_principal, set_principal
 from phs_runtime.context import REQUEST_ID_HEADER, current_annotations, current_request_id, request_context
-from phs_runtime.errors import ApiError, internal, unavailable
+from phs_runtime.errors import ApiError, internal, invalid_argument, unavailable
 from phs_runtime.policy import Guard
 
 log = logging.getLogger("phs.rpc")
@@ -74,25 +76,40 @@ class _Call:
         self.authorization = authorization
         self.principal: Principal | None = None
         self.audited = False
+        # Whether the request kept its declared limits: only then may its values go
+        # into the audit entry.
+        self.checked = False
 
     def _admit(self, context: grpc.ServicerContext, request: Any) -> Any:
-        """Refuse a call whose deadline has passed; authenticate and authorize; returns the
-        contextvar token to reset."""
+        """Refuse a call whose deadline has passed; check the request's limits (before
+        anything reads it), authenticate and authorize; returns the contextvar token
+        to reset. An unauthenticated call is refused as such whatever its input; an
+        authenticated one breaking a limit is refused before its policy check, which
+        may read the database."""
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed", "DEADLINE_EXCEEDED")
-        if self.guard is None:
+        violations = limits.violations(request) if isinstance(request, Message) else []
+        self.checked = not violations and request is not _UNDECODABLE
+        principal = self.guard.authenticate(self.authorization) if self.guard is not None else None
+        self.principal = principal
+        if request is _UNDECODABLE:
+            raise _undecodable()
+        if violations:
+            raise invalid_argument(violations)
+        if self.guard is None or principal is None:
             return None
-        self.principal = self.guard.authenticate(self.authorization)
-        self.guard.authorize(self.full_method, request, self.principal)
+        self.guard.authorize(self.full_method, request, principal)
         rid = current_request_id() or ""
-        return set_principal(self.principal), self.guard.begin(self.full_method, request, self.principal, rid)
+        return set_principal(principal), self.guard.begin(self.full_method, request, principal, rid)
 
     def _audit(self, request: Any, response: Any, code: grpc.StatusCode, rid: str) -> None:
         """The call's audit entry; an entry that cannot be written fails the call."""
         if self.guard is None or self.audited:
             return
         self.audited = True
+        if not self.checked:
+            request = None
         try:
             self.guard.record(self.full_method, request, response, self.principal, code, rid)
         except Exception as exc:  # noqa: BLE001 - whatever broke, the call must not pass unaudited
@@ -198,6 +215,30 @@ class _Call:
             )
 
 
+# What a request that is not a valid message of its method's type parses to (bad
+# wire format, a string that is not UTF-8): gRPC would answer a deserializer's
+# exception with INTERNAL, a server fault; it is the caller's.
+_UNDECODABLE = object()
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except Exception:  # noqa: BLE001 - DecodeError, UnicodeDecodeError ...: all the caller's
+            return _UNDECODABLE
+
+    return parse
+
+
+def _undecodable() -> ApiError:
+    message = "the request is not a valid message of its type"
+    return ApiError(grpc.StatusCode.INVALID_ARGUMENT, message, "MALFORMED_REQUEST")
+
+
 def _release(tokens: Any) -> None:
     """Reset what _admit set (the principal and the pending audit entry)."""
     if tokens is None:
@@ -232,10 +273,14 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         rid = _metadata_value(md, REQUEST_ID_HEADER)
         authz = _metadata_value(md, AUTHORIZATION_HEADER)
         guard = self.guard
+        parse = _lenient(handler.request_deserializer)
 
         def counted(kind: str, requests: Iterator[Any]) -> Iterator[Any]:
             for msg in requests:
                 metrics.SERVER_MSG_RECEIVED.labels(kind, *metrics.split_method(method)).inc()
+                if msg is _UNDECODABLE:
+                    raise _undecodable()
+                limits.check(msg)
                 yield msg
 
         if handler.unary_unary:
@@ -246,9 +291,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                     context, request, lambda: uu(request, context)
                 )
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.unary_unary_rpc_method_handler(unary_unary, parse, handler.response_serializer)
         if handler.unary_stream:
             us = handler.unary_stream
 
@@ -259,9 +302,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
             self._in_stream_pool(unary_stream)
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.unary_stream_rpc_method_handler(unary_stream, parse, handler.response_serializer)
         if handler.stream_unary:
             su = handler.stream_unary
 
@@ -269,9 +310,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 call = _Call("client_stream", method, rid, guard, authz)
                 return call.run(context, None, lambda: su(counted("client_stream", requests), context))
 
-            return grpc.stream_unary_rpc_method_handler(
-                stream_unary, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.stream_unary_rpc_method_handler(stream_unary, parse, handler.response_serializer)
         if handler.stream_stream:
             ss = handler.stream_stream
 
@@ -281,9 +320,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
             self._in_stream_pool(stream_stream)
 
-            return grpc.stream_stream_rpc_method_handler(
-                stream_stream, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.stream_stream_rpc_method_handler(stream_stream, parse, handler.response_serializer)
         return handler
 
     def _in_stream_pool(self, behavior: Callable[..., Any]) -> None:

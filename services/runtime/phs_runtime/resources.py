@@ -8,8 +8,8 @@ import uuid
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-_ID = r"[a-z0-9][a-z0-9-]{0,62}"
-ID_RE = re.compile(f"^{_ID}$")
+# Whole-string matches (fullmatch): `$` would let a trailing newline through.
+ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 def new_id() -> str:
@@ -24,7 +24,7 @@ def parse_name(name: str, collection: str, *, allow_wildcard: bool = False) -> s
     ident = name[len(prefix) :]
     if allow_wildcard and ident == "-":
         return ident
-    return ident if ID_RE.match(ident) else None
+    return ident if ID_RE.fullmatch(ident) else None
 
 
 def parse_child_name(name: str, parent: str, collection: str) -> tuple[str, str] | None:
@@ -32,7 +32,7 @@ def parse_child_name(name: str, parent: str, collection: str) -> tuple[str, str]
     parts = name.split("/")
     if len(parts) != 4 or parts[0] != parent or parts[2] != collection:
         return None
-    if not ID_RE.match(parts[1]) or not ID_RE.match(parts[3]):
+    if not ID_RE.fullmatch(parts[1]) or not ID_RE.fullmatch(parts[3]):
         return None
     return parts[1], parts[3]
 

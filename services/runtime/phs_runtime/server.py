@@ -29,6 +29,13 @@ from phs_runtime.policy import Guard
 
 log = logging.getLogger(__name__)
 
+# Request metadata the server takes (soft and hard limit alike). Envoy forwards the
+# original URL (x-envoy-original-path) besides the request's own headers; with this
+# much room a long path or query parameter reaches the field limits and is answered
+# 400, where gRPC's defaults (8 KiB soft, 16 KiB hard) refused it at random with
+# RESOURCE_EXHAUSTED and a message listing every header's size.
+MAX_METADATA_BYTES = 128 * 1024
+
 
 class GrpcProcess:
     def __init__(
@@ -54,6 +61,8 @@ class GrpcProcess:
             options=[
                 ("grpc.max_receive_message_length", config.max_request_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),
+                ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+                ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
                 ("grpc.so_reuseport", int(config.reuse_port)),
             ],
             maximum_concurrent_rpcs=max(64, (config.max_workers + config.max_streams) * 8),

@@ -21,7 +21,7 @@ from typing import Any
 from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime.audit import CREATE, DELETE, EXECUTE, UPDATE
 from phs_runtime.auth import ADMIN, CLIENT, PSYCHOLOGIST, SERVICE, Principal
-from phs_runtime.errors import invalid_argument, not_found, permission_denied
+from phs_runtime.errors import NAME_CHARS, excerpt, invalid_argument, not_found, permission_denied
 from phs_runtime.policy import Check, Rule, field_value, rule
 from phs_runtime.resources import parse_child_name
 from phs_scheduling.store import Store
@@ -37,7 +37,9 @@ def _psychologist_id(value: str) -> str | None:
 
 def _deny_other_psychologist(value: str) -> None:
     raise permission_denied(
-        "NOT_YOUR_PSYCHOLOGIST", "psychologists may only act on their own data", {"resource": value}
+        "NOT_YOUR_PSYCHOLOGIST",
+        "psychologists may only act on their own data",
+        {"resource": excerpt(value, NAME_CHARS)},
     )
 
 

@@ -26,7 +26,14 @@ from phs_runtime import outbox as outbox_mod
 from phs_runtime.audit import AuditLog
 from phs_runtime.auth import CLIENT, current_principal
 from phs_runtime.context import REQUEST_ID_HEADER, annotate, current_request_id
-from phs_runtime.errors import ApiError, Violations, already_exists, failed_precondition, invalid_argument
+from phs_runtime.errors import (
+    ApiError,
+    Violations,
+    already_exists,
+    excerpt,
+    failed_precondition,
+    invalid_argument,
+)
 from phs_runtime.outbox import OutboxMessage
 from phs_runtime.resources import (
     from_timestamp,
@@ -52,7 +59,6 @@ STATE_TO_DB = {
 }
 DB_TO_STATE = {v: k for k, v in STATE_TO_DB.items()}
 
-MAX_NAME_LEN = 200
 # How far ahead anything may be booked, and the widest range a list may ask for.
 MAX_BOOKING_AHEAD = dt.timedelta(days=2 * 366)
 MAX_SLOT_RANGE = dt.timedelta(days=93)
@@ -148,11 +154,20 @@ def session_type_pb(row: Any) -> r.SessionType:
 # -- validation helpers -------------------------------------------------------------
 
 
+# Lengths and characters of every field are the contract's (phs.api.v1.limits), checked
+# by the server interceptor before a handler runs; handlers check what is left.
+
+
 def _check_display_name(v: Violations, field: str, value: str) -> None:
     if not value.strip():
         v.add(field, "is required")
-    elif len(value) > MAX_NAME_LEN:
-        v.add(field, f"must be at most {MAX_NAME_LEN} characters")
+
+
+def _check_time_zone(v: Violations, field: str, value: str) -> None:
+    if not value:
+        v.add(field, "is required (an IANA zone such as America/Toronto)")
+    elif value not in _ZONES:
+        v.add(field, f'"{excerpt(value)}" is not an IANA time zone')
 
 
 def _check_timestamp(v: Violations, field: str, ts: Timestamp) -> dt.datetime | None:
@@ -233,10 +248,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         if not request.HasField("psychologist"):
             v.add("psychologist", "is required")
         _check_display_name(v, "psychologist.display_name", p.display_name)
-        if not p.time_zone:
-            v.add("psychologist.time_zone", "is required (an IANA zone such as America/Toronto)")
-        elif p.time_zone not in _ZONES:
-            v.add("psychologist.time_zone", f"{p.time_zone!r} is not an IANA time zone")
+        _check_time_zone(v, "psychologist.time_zone", p.time_zone)
         v.raise_if_any()
 
         def write(conn: Connection, now: dt.datetime) -> r.Psychologist:
@@ -284,8 +296,6 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             v.add("client", "is required")
         _check_display_name(v, "client.display_name", c.display_name)
         _check_email(v, "client.email", c.email)
-        if len(c.phone) > 40:
-            v.add("client.phone", "must be at most 40 characters")
         psych_id = None
         if c.psychologist:
             psych_id = parse_name(c.psychologist, "psychologists")
@@ -367,8 +377,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             _check_display_name(v, "psychologist.display_name", p.display_name)
             values["display_name"] = p.display_name.strip()
         if "time_zone" in paths:
-            if p.time_zone not in _ZONES:
-                v.add("psychologist.time_zone", f"{p.time_zone!r} is not an IANA time zone")
+            _check_time_zone(v, "psychologist.time_zone", p.time_zone)
             values["time_zone"] = p.time_zone
         if "active" in paths:
             values["active"] = p.active
@@ -405,8 +414,6 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             _check_email(v, "client.email", c.email)
             values["email"] = c.email
         if "phone" in paths:
-            if len(c.phone) > 40:
-                v.add("client.phone", "must be at most 40 characters")
             values["phone"] = c.phone
         if "psychologist" in paths:
             pid = parse_name(c.psychologist, "psychologists") if c.psychologist else None
@@ -429,7 +436,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         rid = idempotency.effective_request_id(request.request_id, context)
         v = Violations()
         code = request.session_type_id
-        if not _CODE.match(code):
+        if not _CODE.fullmatch(code):
             v.add("session_type_id", "is required: 1-32 letters, digits or dashes (e.g. a CPT code)")
         values = _session_type_values(v, request.session_type, SESSION_TYPE_FIELDS, creating=True)
         v.raise_if_any()
@@ -449,10 +456,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     ) -> r.SessionType:
         rid = idempotency.effective_request_id(request.request_id, context)
         st = request.session_type
-        code = st.name.removeprefix("sessionTypes/")
-        if not st.name.startswith("sessionTypes/") or not _CODE.match(code):
-            raise invalid_argument([("session_type.name", "must look like sessionTypes/{code}")])
         v = Violations()
+        code = _session_type_code(v, "session_type.name", st.name)
+        v.raise_if_any()
         values = _session_type_values(v, st, _mask(request, SESSION_TYPE_FIELDS), creating=False)
         v.raise_if_any()
         updated = self._update(
@@ -502,11 +508,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         cid = parse_name(a.client, "clients")
         if cid is None:
             v.add("appointment.client", "is required, like clients/{id}")
-        code = (
-            a.session_type.removeprefix("sessionTypes/") if a.session_type.startswith("sessionTypes/") else ""
-        )
-        if not code or "/" in code or len(code) > 32:
-            v.add("appointment.session_type", "is required, like sessionTypes/90834")
+        code = _session_type_code(v, "appointment.session_type", a.session_type)
         start = _check_start(v, "appointment.start_time", a, "start_time")
         v.raise_if_any()
         assert pid is not None and cid is not None and start is not None
@@ -852,9 +854,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         pid = parse_name(request.psychologist, "psychologists")
         if pid is None:
             v.add("psychologist", "must look like psychologists/{id}")
-        code = request.session_type.removeprefix("sessionTypes/")
-        if not request.session_type.startswith("sessionTypes/") or not code or "/" in code:
-            v.add("session_type", "is required, like sessionTypes/90834")
+        code = _session_type_code(v, "session_type", request.session_type)
         start = (
             _check_timestamp(v, "start_time", request.start_time) if request.HasField("start_time") else None
         )
@@ -916,7 +916,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         v = Violations()
         for path in paths:
             if path not in availability.MASK_PATHS:
-                v.add("update_mask", f"{path!r} is not one of {', '.join(availability.MASK_PATHS)}")
+                v.add("update_mask", f'"{excerpt(path)}" is not one of {", ".join(availability.MASK_PATHS)}')
         v.raise_if_any()
         availability.validate_availability(v, request.availability, paths)
         v.raise_if_any()
@@ -947,9 +947,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         cid = parse_name(x.client, "clients")
         if cid is None:
             v.add("series.client", "is required, like clients/{id}")
-        code = x.session_type.removeprefix("sessionTypes/")
-        if not x.session_type.startswith("sessionTypes/") or not code or "/" in code:
-            v.add("series.session_type", "is required, like sessionTypes/90834")
+        code = _session_type_code(v, "series.session_type", x.session_type)
         first = _check_start(v, "series.first_start_time", x, "first_start_time")
         interval = x.interval_weeks or 1
         if not 1 <= interval <= availability.MAX_INTERVAL_WEEKS:
@@ -1015,18 +1013,19 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         clashes = self.store.conflicting_starts(pid, [(x, x - before, x + after) for x in starts])
         # Occurrences may also clash with each other only if the rhythm is shorter than a
         # session, which the weekly interval rules out; so the database's refusal names a date here.
+        # One short violation per date (the message says what they mean): all 104 of a
+        # series fit the status's size bound (errors.MAX_STATUS_BYTES).
         violations = [
             error_details_pb2.PreconditionFailure.Violation(
-                type="SLOT_UNAVAILABLE",
-                subject=x.astimezone(tz).date().isoformat(),
-                description="the psychologist already has an appointment then",
+                type="SLOT_UNAVAILABLE", subject=x.astimezone(tz).date().isoformat()
             )
             for x in clashes
         ]
         return already_exists(
             "SERIES_CONFLICTS",
-            f"{len(clashes)} of {len(starts)} occurrences conflict; nothing was created",
-            {"conflicting_dates": ",".join(v.subject for v in violations)},
+            f"{len(clashes)} of {len(starts)} occurrences conflict with appointments the psychologist "
+            "already has (one violation per date); nothing was created",
+            {"conflicts": str(len(clashes)), "occurrences": str(len(starts))},
             details=[error_details_pb2.PreconditionFailure(violations=violations)],
         )
 
@@ -1283,7 +1282,18 @@ def _series_pb(row: Any, occurrences: Sequence[Any]) -> r.Series:
     return x
 
 
-_CODE = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+_CODE = re.compile(r"[A-Za-z0-9-]{1,32}")
+
+
+def _session_type_code(v: Violations, field: str, name: str) -> str:
+    """The code of a `sessionTypes/{code}` reference; "" (and a violation) when malformed."""
+    code = name.removeprefix("sessionTypes/")
+    if code == name or not _CODE.fullmatch(code):
+        v.add(field, "is required, like sessionTypes/90834")
+        return ""
+    return code
+
+
 SESSION_TYPE_FIELDS = ("display_name", "duration", "buffer_before", "buffer_after", "client_bookable")
 
 
@@ -1292,7 +1302,9 @@ def _mask(request: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
     paths = tuple(request.update_mask.paths) or allowed
     bad = [p for p in paths if p not in allowed]
     if bad:
-        raise invalid_argument([("update_mask", f"{p!r} is not one of {', '.join(allowed)}") for p in bad])
+        raise invalid_argument(
+            [("update_mask", f'"{excerpt(p)}" is not one of {", ".join(allowed)}') for p in bad]
+        )
     return paths
 
 

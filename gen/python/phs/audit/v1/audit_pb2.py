@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from phs.api.v1 import field_limits_pb2 as phs_dot_api_dot_v1_dot_field__limits__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18phs/audit/v1/audit.proto\x12\x0cphs.audit.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x05\n\nAuditEvent\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x35\n\x0brecord_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x1f.phs.audit.v1.AuditEvent.ActionB\x04\xe2\x41\x01\x03\x12\x37\n\x07outcome\x18\x04 \x01(\x0e\x32 .phs.audit.v1.AuditEvent.OutcomeB\x04\xe2\x41\x01\x03\x12\x19\n\x0bstatus_code\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\x05\x61gent\x18\x06 \x01(\x0b\x32\x1e.phs.audit.v1.AuditEvent.AgentB\x04\xe2\x41\x01\x03\x12\x14\n\x06source\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06method\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x65ntities\x18\t \x03(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x1a&\n\x05\x41gent\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"~\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x11\n\rACTION_CREATE\x10\x01\x12\x0f\n\x0b\x41\x43TION_READ\x10\x02\x12\x11\n\rACTION_UPDATE\x10\x03\x12\x11\n\rACTION_DELETE\x10\x04\x12\x12\n\x0e\x41\x43TION_EXECUTE\x10\x05\"\x8a\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_SUCCESS\x10\x01\x12\x19\n\x15OUTCOME_MINOR_FAILURE\x10\x02\x12\x1b\n\x17OUTCOME_SERIOUS_FAILURE\x10\x03\x12\x19\n\x15OUTCOME_MAJOR_FAILURE\x10\x04:F\xea\x41\x43\n\x1b\x61udit.phs.health/AuditEvent\x12$auditLogs/{audit_log}/events/{event}\"\x97\x02\n\x16ListAuditEventsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0e\n\x06\x65ntity\x18\x06 \x01(\t\x12\x31\n\x07outcome\x18\x07 \x01(\x0e\x32 .phs.audit.v1.AuditEvent.Outcome\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x17ListAuditEventsResponse\x12.\n\x0c\x61udit_events\x18\x01 \x03(\x0b\x32\x18.phs.audit.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18phs/audit/v1/audit.proto\x12\x0cphs.audit.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dphs/api/v1/field_limits.proto\"\xf2\x05\n\nAuditEvent\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x35\n\x0brecord_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x1f.phs.audit.v1.AuditEvent.ActionB\x04\xe2\x41\x01\x03\x12\x37\n\x07outcome\x18\x04 \x01(\x0e\x32 .phs.audit.v1.AuditEvent.OutcomeB\x04\xe2\x41\x01\x03\x12\x19\n\x0bstatus_code\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\x05\x61gent\x18\x06 \x01(\x0b\x32\x1e.phs.audit.v1.AuditEvent.AgentB\x04\xe2\x41\x01\x03\x12\x14\n\x06source\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06method\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x65ntities\x18\t \x03(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x1a&\n\x05\x41gent\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"~\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x11\n\rACTION_CREATE\x10\x01\x12\x0f\n\x0b\x41\x43TION_READ\x10\x02\x12\x11\n\rACTION_UPDATE\x10\x03\x12\x11\n\rACTION_DELETE\x10\x04\x12\x12\n\x0e\x41\x43TION_EXECUTE\x10\x05\"\x8a\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_SUCCESS\x10\x01\x12\x19\n\x15OUTCOME_MINOR_FAILURE\x10\x02\x12\x1b\n\x17OUTCOME_SERIOUS_FAILURE\x10\x03\x12\x19\n\x15OUTCOME_MAJOR_FAILURE\x10\x04:F\xea\x41\x43\n\x1b\x61udit.phs.health/AuditEvent\x12$auditLogs/{audit_log}/events/{event}\"\xc2\x02\n\x16ListAuditEventsRequest\x12\x1b\n\x06parent\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x02\xea\xe0\x18\x03\x08\xc8\x01\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x1b\n\npage_token\x18\x03 \x01(\tB\x07\xea\xe0\x18\x03\x08\x80\x04\x12\x18\n\x07subject\x18\x04 \x01(\tB\x07\xea\xe0\x18\x03\x08\xc8\x01\x12\x17\n\x06method\x18\x05 \x01(\tB\x07\xea\xe0\x18\x03\x08\xc8\x01\x12\x17\n\x06\x65ntity\x18\x06 \x01(\tB\x07\xea\xe0\x18\x03\x08\xc8\x01\x12\x31\n\x07outcome\x18\x07 \x01(\x0e\x32 .phs.audit.v1.AuditEvent.Outcome\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x17ListAuditEventsResponse\x12.\n\x0c\x61udit_events\x18\x01 \x03(\x0b\x32\x18.phs.audit.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -57,17 +58,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDITEVENT']._loaded_options = None
   _globals['_AUDITEVENT']._serialized_options = b'\352AC\n\033audit.phs.health/AuditEvent\022$auditLogs/{audit_log}/events/{event}'
   _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['parent']._loaded_options = None
-  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
-  _globals['_AUDITEVENT']._serialized_start=136
-  _globals['_AUDITEVENT']._serialized_end=890
-  _globals['_AUDITEVENT_AGENT']._serialized_start=511
-  _globals['_AUDITEVENT_AGENT']._serialized_end=549
-  _globals['_AUDITEVENT_ACTION']._serialized_start=551
-  _globals['_AUDITEVENT_ACTION']._serialized_end=677
-  _globals['_AUDITEVENT_OUTCOME']._serialized_start=680
-  _globals['_AUDITEVENT_OUTCOME']._serialized_end=818
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=893
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=1172
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=1174
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=1272
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\352\340\030\003\010\310\001'
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\352\340\030\003\010\200\004'
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['subject']._loaded_options = None
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['subject']._serialized_options = b'\352\340\030\003\010\310\001'
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['method']._loaded_options = None
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['method']._serialized_options = b'\352\340\030\003\010\310\001'
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['entity']._loaded_options = None
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['entity']._serialized_options = b'\352\340\030\003\010\310\001'
+  _globals['_AUDITEVENT']._serialized_start=167
+  _globals['_AUDITEVENT']._serialized_end=921
+  _globals['_AUDITEVENT_AGENT']._serialized_start=542
+  _globals['_AUDITEVENT_AGENT']._serialized_end=580
+  _globals['_AUDITEVENT_ACTION']._serialized_start=582
+  _globals['_AUDITEVENT_ACTION']._serialized_end=708
+  _globals['_AUDITEVENT_OUTCOME']._serialized_start=711
+  _globals['_AUDITEVENT_OUTCOME']._serialized_end=849
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=924
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=1246
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=1248
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=1346
 # @@protoc_insertion_point(module_scope)

@@ -26,11 +26,12 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
+from phs.api.v1 import field_limits_pb2 as phs_dot_api_dot_v1_dot_field__limits__pb2
 from phs.audit.v1 import audit_pb2 as phs_dot_audit_dot_v1_dot_audit__pb2
 from phs.reports.v1 import resources_pb2 as phs_dot_reports_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$phs/reports/v1/reports_service.proto\x12\x0ephs.reports.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x19google/api/resource.proto\x1a\x18phs/audit/v1/audit.proto\x1a\x1ephs/reports/v1/resources.proto\"W\n\x13\x43reateReportRequest\x12,\n\x06report\x18\x01 \x01(\x0b\x32\x16.phs.reports.v1.ReportB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"D\n\x10GetReportRequest\x12\x30\n\x04name\x18\x01 \x01(\tB\"\xe2\x41\x01\x02\xfa\x41\x1b\n\x19reports.phs.health/Report\"N\n\x12ListReportsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\trequester\x18\x03 \x01(\t\"W\n\x13ListReportsResponse\x12\'\n\x07reports\x18\x01 \x03(\x0b\x32\x16.phs.reports.v1.Report\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"K\n\x17GetReportContentRequest\x12\x30\n\x04name\x18\x01 \x01(\tB\"\xe2\x41\x01\x02\xfa\x41\x1b\n\x19reports.phs.health/Report\"[\n\x13\x43\x61ncelReportRequest\x12\x30\n\x04name\x18\x01 \x01(\tB\"\xe2\x41\x01\x02\xfa\x41\x1b\n\x19reports.phs.health/Report\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"F\n\x12WatchReportRequest\x12\x30\n\x04name\x18\x01 \x01(\tB\"\xe2\x41\x01\x02\xfa\x41\x1b\n\x19reports.phs.health/Report2\xbb\x06\n\rReportService\x12h\n\x0c\x43reateReport\x12#.phs.reports.v1.CreateReportRequest\x1a\x16.phs.reports.v1.Report\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x0b/v1/reports:\x06report\x12\x63\n\tGetReport\x12 .phs.reports.v1.GetReportRequest\x1a\x16.phs.reports.v1.Report\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=reports/*}\x12x\n\x10GetReportContent\x12\'.phs.reports.v1.GetReportContentRequest\x1a\x14.google.api.HttpBody\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=reports/*}:download\x12s\n\x0c\x43\x61ncelReport\x12#.phs.reports.v1.CancelReportRequest\x1a\x16.phs.reports.v1.Report\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=reports/*}:cancel:\x01*\x12o\n\x0bWatchReport\x12\".phs.reports.v1.WatchReportRequest\x1a\x16.phs.reports.v1.Report\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=reports/*}:watch0\x01\x12k\n\x0bListReports\x12\".phs.reports.v1.ListReportsRequest\x1a#.phs.reports.v1.ListReportsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/reports\x12\x8d\x01\n\x0fListAuditEvents\x12$.phs.audit.v1.ListAuditEventsRequest\x1a%.phs.audit.v1.ListAuditEventsResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/v1/{parent=auditLogs/reports}/eventsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$phs/reports/v1/reports_service.proto\x12\x0ephs.reports.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x19google/api/resource.proto\x1a\x1dphs/api/v1/field_limits.proto\x1a\x18phs/audit/v1/audit.proto\x1a\x1ephs/reports/v1/resources.proto\"`\n\x13\x43reateReportRequest\x12,\n\x06report\x18\x01 \x01(\x0b\x32\x16.phs.reports.v1.ReportB\x04\xe2\x41\x01\x02\x12\x1b\n\nrequest_id\x18\x02 \x01(\tB\x07\xea\xe0\x18\x03\x08\x80\x01\"K\n\x10GetReportRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\x1b\n\x19reports.phs.health/Report\xea\xe0\x18\x03\x08\xc8\x01\"`\n\x12ListReportsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x1b\n\npage_token\x18\x02 \x01(\tB\x07\xea\xe0\x18\x03\x08\x80\x04\x12\x1a\n\trequester\x18\x03 \x01(\tB\x07\xea\xe0\x18\x03\x08\xc8\x01\"W\n\x13ListReportsResponse\x12\'\n\x07reports\x18\x01 \x03(\x0b\x32\x16.phs.reports.v1.Report\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"R\n\x17GetReportContentRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\x1b\n\x19reports.phs.health/Report\xea\xe0\x18\x03\x08\xc8\x01\"k\n\x13\x43\x61ncelReportRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\x1b\n\x19reports.phs.health/Report\xea\xe0\x18\x03\x08\xc8\x01\x12\x1b\n\nrequest_id\x18\x02 \x01(\tB\x07\xea\xe0\x18\x03\x08\x80\x01\"M\n\x12WatchReportRequest\x12\x37\n\x04name\x18\x01 \x01(\tB)\xe2\x41\x01\x02\xfa\x41\x1b\n\x19reports.phs.health/Report\xea\xe0\x18\x03\x08\xc8\x01\x32\xbb\x06\n\rReportService\x12h\n\x0c\x43reateReport\x12#.phs.reports.v1.CreateReportRequest\x1a\x16.phs.reports.v1.Report\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x0b/v1/reports:\x06report\x12\x63\n\tGetReport\x12 .phs.reports.v1.GetReportRequest\x1a\x16.phs.reports.v1.Report\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=reports/*}\x12x\n\x10GetReportContent\x12\'.phs.reports.v1.GetReportContentRequest\x1a\x14.google.api.HttpBody\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=reports/*}:download\x12s\n\x0c\x43\x61ncelReport\x12#.phs.reports.v1.CancelReportRequest\x1a\x16.phs.reports.v1.Report\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=reports/*}:cancel:\x01*\x12o\n\x0bWatchReport\x12\".phs.reports.v1.WatchReportRequest\x1a\x16.phs.reports.v1.Report\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=reports/*}:watch0\x01\x12k\n\x0bListReports\x12\".phs.reports.v1.ListReportsRequest\x1a#.phs.reports.v1.ListReportsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/reports\x12\x8d\x01\n\x0fListAuditEvents\x12$.phs.audit.v1.ListAuditEventsRequest\x1a%.phs.audit.v1.ListAuditEventsResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/v1/{parent=auditLogs/reports}/eventsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,14 +40,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREATEREPORTREQUEST'].fields_by_name['report']._loaded_options = None
   _globals['_CREATEREPORTREQUEST'].fields_by_name['report']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEREPORTREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEREPORTREQUEST'].fields_by_name['request_id']._serialized_options = b'\352\340\030\003\010\200\001'
   _globals['_GETREPORTREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETREPORTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\033\n\031reports.phs.health/Report'
+  _globals['_GETREPORTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\033\n\031reports.phs.health/Report\352\340\030\003\010\310\001'
+  _globals['_LISTREPORTSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTREPORTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\352\340\030\003\010\200\004'
+  _globals['_LISTREPORTSREQUEST'].fields_by_name['requester']._loaded_options = None
+  _globals['_LISTREPORTSREQUEST'].fields_by_name['requester']._serialized_options = b'\352\340\030\003\010\310\001'
   _globals['_GETREPORTCONTENTREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETREPORTCONTENTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\033\n\031reports.phs.health/Report'
+  _globals['_GETREPORTCONTENTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\033\n\031reports.phs.health/Report\352\340\030\003\010\310\001'
   _globals['_CANCELREPORTREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_CANCELREPORTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\033\n\031reports.phs.health/Report'
+  _globals['_CANCELREPORTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\033\n\031reports.phs.health/Report\352\340\030\003\010\310\001'
+  _globals['_CANCELREPORTREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CANCELREPORTREQUEST'].fields_by_name['request_id']._serialized_options = b'\352\340\030\003\010\200\001'
   _globals['_WATCHREPORTREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_WATCHREPORTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\033\n\031reports.phs.health/Report'
+  _globals['_WATCHREPORTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\033\n\031reports.phs.health/Report\352\340\030\003\010\310\001'
   _globals['_REPORTSERVICE'].methods_by_name['CreateReport']._loaded_options = None
   _globals['_REPORTSERVICE'].methods_by_name['CreateReport']._serialized_options = b'\202\323\344\223\002\025\"\013/v1/reports:\006report'
   _globals['_REPORTSERVICE'].methods_by_name['GetReport']._loaded_options = None
@@ -61,20 +70,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REPORTSERVICE'].methods_by_name['ListReports']._serialized_options = b'\202\323\344\223\002\r\022\013/v1/reports'
   _globals['_REPORTSERVICE'].methods_by_name['ListAuditEvents']._loaded_options = None
   _globals['_REPORTSERVICE'].methods_by_name['ListAuditEvents']._serialized_options = b'\202\323\344\223\002\'\022%/v1/{parent=auditLogs/reports}/events'
-  _globals['_CREATEREPORTREQUEST']._serialized_start=231
-  _globals['_CREATEREPORTREQUEST']._serialized_end=318
-  _globals['_GETREPORTREQUEST']._serialized_start=320
-  _globals['_GETREPORTREQUEST']._serialized_end=388
-  _globals['_LISTREPORTSREQUEST']._serialized_start=390
-  _globals['_LISTREPORTSREQUEST']._serialized_end=468
-  _globals['_LISTREPORTSRESPONSE']._serialized_start=470
-  _globals['_LISTREPORTSRESPONSE']._serialized_end=557
-  _globals['_GETREPORTCONTENTREQUEST']._serialized_start=559
-  _globals['_GETREPORTCONTENTREQUEST']._serialized_end=634
-  _globals['_CANCELREPORTREQUEST']._serialized_start=636
-  _globals['_CANCELREPORTREQUEST']._serialized_end=727
-  _globals['_WATCHREPORTREQUEST']._serialized_start=729
-  _globals['_WATCHREPORTREQUEST']._serialized_end=799
-  _globals['_REPORTSERVICE']._serialized_start=802
-  _globals['_REPORTSERVICE']._serialized_end=1629
+  _globals['_CREATEREPORTREQUEST']._serialized_start=262
+  _globals['_CREATEREPORTREQUEST']._serialized_end=358
+  _globals['_GETREPORTREQUEST']._serialized_start=360
+  _globals['_GETREPORTREQUEST']._serialized_end=435
+  _globals['_LISTREPORTSREQUEST']._serialized_start=437
+  _globals['_LISTREPORTSREQUEST']._serialized_end=533
+  _globals['_LISTREPORTSRESPONSE']._serialized_start=535
+  _globals['_LISTREPORTSRESPONSE']._serialized_end=622
+  _globals['_GETREPORTCONTENTREQUEST']._serialized_start=624
+  _globals['_GETREPORTCONTENTREQUEST']._serialized_end=706
+  _globals['_CANCELREPORTREQUEST']._serialized_start=708
+  _globals['_CANCELREPORTREQUEST']._serialized_end=815
+  _globals['_WATCHREPORTREQUEST']._serialized_start=817
+  _globals['_WATCHREPORTREQUEST']._serialized_end=894
+  _globals['_REPORTSERVICE']._serialized_start=897
+  _globals['_REPORTSERVICE']._serialized_end=1724
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.type import date_pb2 as _date_pb2
 from google.type import dayofweek_pb2 as _dayofweek_pb2
 from google.type import timeofday_pb2 as _timeofday_pb2
+from phs.api.v1 import field_limits_pb2 as _field_limits_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor

@@ -5,6 +5,7 @@ from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from phs.api.v1 import field_limits_pb2 as _field_limits_pb2
 from phs.audit.v1 import audit_pb2 as _audit_pb2
 from phs.scheduling.v1 import resources_pb2 as _resources_pb2
 from google.protobuf.internal import containers as _containers
