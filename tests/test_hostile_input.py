@@ -428,7 +428,7 @@ def test_hostile_requests_leave_other_callers_untouched(world: World) -> None:
     ]
     for t in victims:
         t.start()
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # ~10 s here when the machine is idle; far more when shared
     while sum(good.values()) < wanted and time.monotonic() < deadline:
         time.sleep(0.05)
     victims_stop.set()
