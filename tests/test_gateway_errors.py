@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -195,3 +196,15 @@ def test_no_healthy_upstream_is_status_json(lonely_gateway: Stack) -> None:
         status, headers, body = raw(lonely_gateway, "GET", path)
         assert status == 503, body
         assert_status_json(status, headers, body)
+
+
+def test_a_request_id_is_kept_only_when_short_and_safe(stack: Stack) -> None:
+    good = f"trace-{uuid.uuid4()}"
+    _, headers, _ = raw(stack, "GET", "/v1/sessionTypes", headers={"x-request-id": good})
+    assert headers["x-request-id"] == good
+    for bad in ("two words", "x" * 129, "semi;colon", '{"forged": "json"}'):
+        _, headers, _ = raw(stack, "GET", "/v1/sessionTypes", headers={"x-request-id": bad})
+        replaced = headers["x-request-id"]
+        assert replaced != bad and re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", replaced
+        )

@@ -279,8 +279,32 @@ local function find_route(method, path)
   return nil, allowed
 end
 
+-- A caller's X-Request-ID is kept only when it is a short, safe token (the services
+-- apply the same rule): it is echoed in the response, logged and passed on to Kafka.
+local MAX_REQUEST_ID = 128
+-- Each worker thread has its own Lua state: seed each apart (time and a table's address).
+math.randomseed(os.time() + (tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 1000003))
+
+local function new_request_id()
+  local function hex(n)
+    local out = {}
+    for i = 1, n do out[i] = string.format("%x", math.random(0, 15)) end
+    return table.concat(out)
+  end
+  return hex(8) .. "-" .. hex(4) .. "-4" .. hex(3) .. "-" .. string.format("%x", math.random(8, 11))
+    .. hex(3) .. "-" .. hex(12)
+end
+
+local function check_request_id(headers)
+  local rid = headers:get("x-request-id")
+  if rid == nil or #rid == 0 or #rid > MAX_REQUEST_ID or rid:find("[^%w%._:%-]") then
+    headers:replace("x-request-id", new_request_id())
+  end
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
+  check_request_id(headers)
   local full = headers:get(":path") or ""
   local path, query = full:match("^([^?]*)%??(.*)$")
   if query ~= "" and has_token_param(query) then
