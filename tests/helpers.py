@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from phs_runtime.auth import StaticToken
 from phs_runtime.interceptors import ClientInterceptor
@@ -121,6 +122,26 @@ def audit_consumer(bootstrap: str, topic: str, timeout_ms: int = 8000) -> KafkaC
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
     )
+
+
+def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord] | None:
+    """Every record on `topic` from the start of each partition (no group: no join to
+    wait for); None while the topic does not exist (this reader never creates it)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=[bootstrap],
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+        allow_auto_create_topics=False,
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            return None
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        consumer.seek_to_beginning()
+        return list(consumer)
+    finally:
+        consumer.close()
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:

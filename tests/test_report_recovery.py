@@ -146,7 +146,11 @@ def _psychologist_with_bookings(stack: Stack, n: int) -> str:
 
 
 def test_the_sweeper_recovers_jobs_whose_messages_the_broker_lost(tmp_path: Path) -> None:
-    stack = Stack(root=tmp_path, ports=Ports.free(), extra_env=FAST_SWEEP)
+    # The relay's own check would publish the lost message again first (test_broker_restart):
+    # off here, to show the sweeper, the last resort, on its own.
+    stack = Stack(
+        root=tmp_path, ports=Ports.free(), extra_env={**FAST_SWEEP, "PHS_OUTBOX_CHECK_SECONDS": "0"}
+    )
     try:
         stack.start()
         psych = _psychologist_with_bookings(stack, 3)

@@ -6,6 +6,7 @@ from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table
 
 from phs_runtime.audit import audit_table
 from phs_runtime.db import UtcDateTime
+from phs_runtime.idempotency import keys_table
 from phs_runtime.outbox import outbox_table
 
 metadata = MetaData()
@@ -38,15 +39,7 @@ reports = Table(
 outbox = outbox_table(metadata)
 audit_events = audit_table(metadata)
 
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("method", String(64), primary_key=True),
-    Column("request_id", String(128), primary_key=True),
-    Column("request_hash", String(64), nullable=False),
-    Column("response", LargeBinary, nullable=False),
-    Column("create_time", UtcDateTime, nullable=False),
-)
+idempotency_keys = keys_table(metadata)
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"
 FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)

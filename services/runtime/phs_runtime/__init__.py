@@ -2,3 +2,10 @@
 request ids, gRPC interceptors (metrics, logging, errors), health, Prometheus
 metrics, database and Kafka plumbing, and graceful shutdown. One copy for all
 services; a service imports what it needs."""
+
+import os
+
+# gRPC's C core reads its log level once, when grpc is imported. Unset, it lets its
+# traces and INFO lines through; a process that wants them sets GRPC_VERBOSITY itself.
+# Service packages import this package first, before anything imports grpc.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")

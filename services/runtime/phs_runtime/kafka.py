@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import NewTopic, OffsetSpec
 from kafka.errors import TopicAlreadyExistsError
 
 from phs_runtime.config import KafkaConfig
@@ -44,6 +45,34 @@ def ensure_topic(cfg: KafkaConfig, name: str, partitions: int) -> None:
         pass
     finally:
         admin.close()
+
+
+def admin_client(cfg: KafkaConfig, timeout_ms: int = 5000) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        **client_settings(cfg), request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms
+    )
+
+
+def log_ends(
+    admin: KafkaAdminClient, wanted: Mapping[str, Collection[int]]
+) -> tuple[dict[tuple[str, int], int], set[str]]:
+    """The end offset (the next offset to be written) of each wanted partition, 0 for a
+    partition the broker does not have; and the wanted topics it does not have at all."""
+    described = admin.describe_topics(list(wanted))
+    present = {
+        t["name"]: {p["partition_index"] for p in t["partitions"]} for t in described if t["error_code"] == 0
+    }
+    ends = {(topic, p): 0 for topic, partitions in wanted.items() for p in partitions}
+    asked = {
+        TopicPartition(topic, p): OffsetSpec.LATEST
+        for topic, partitions in wanted.items()
+        for p in partitions
+        if p in present.get(topic, ())
+    }
+    if asked:
+        for tp, found in admin.list_partition_offsets(asked).items():
+            ends[(tp.topic, tp.partition)] = found.offset
+    return ends, set(wanted) - set(present)
 
 
 class BrokerCheck:

@@ -8,6 +8,15 @@ formatting it, because the two threads then trade the GIL on every request.
 A record waits at most `FLUSH_INTERVAL` seconds; records at WARNING and above,
 and everything at exit, are written at once. Never log client names, contact
 details or notes: log resource names (ids) only.
+
+Native code writes to file descriptor 2 behind the logger's back: gRPC's C core
+(`E1201 12:00:00.000000 42 chttp2_transport.cc:1118] ...`), any C library, and
+Python itself for warnings, tracebacks and "Exception ignored" notes. So
+`setup_logging` puts a pipe over descriptor 2 and a thread turns each line that
+comes out of it into a record (logger `grpc.core` at the line's own severity,
+else `stderr` at WARNING): every line a process writes is JSON. Uncaught
+exceptions (a crash at startup included) are logged with their traceback, and at
+exit whatever is still in the pipe is logged before the last batch is written.
 """
 
 from __future__ import annotations
@@ -18,8 +27,11 @@ import logging
 import logging.handlers
 import os
 import queue
+import re
+import select
 import sys
 import threading
+from types import TracebackType
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -102,7 +114,9 @@ class _BatchQueueHandler(_QueueHandler):
 
     def enqueue(self, record: logging.LogRecord) -> None:
         self.queue.put_nowait(record)
-        if record.levelno >= logging.WARNING:
+        if self.writer.stopping:  # at exit, after the last batch: write it ourselves
+            self.writer.drain()
+        elif record.levelno >= logging.WARNING:
             self.writer.wake.set()  # problems are worth a wake-up: write them now
 
 
@@ -117,7 +131,8 @@ def _stop_listener() -> None:
 
 
 def setup_logging(service: str, level: str | None = None) -> None:
-    """Configure the root logger for one process. Idempotent."""
+    """Configure the root logger for one process, and route what is written to file
+    descriptor 2 through it. Idempotent."""
     global _listener
     _stop_listener()
     handler = logging.StreamHandler(sys.stdout)
@@ -139,8 +154,148 @@ def setup_logging(service: str, level: str | None = None) -> None:
     root.addHandler(front)
     _listener = writer
     writer.start()
-    atexit.register(_stop_listener)
     root.setLevel((level or os.environ.get("PHS_LOG_LEVEL") or "INFO").upper())
     # Library chatter at INFO is noise in production logs.
     for noisy in ("kafka", "alembic.runtime.migration", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    _capture_stderr()
+
+
+# -- file descriptor 2 ------------------------------------------------------------------
+
+# gRPC core's (absl's) line format: severity, date, time, thread, source, message.
+_NATIVE_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ +([^\]\s]+)\] ?(.*)$")
+_NATIVE_LEVELS = {"I": logging.INFO, "W": logging.WARNING, "E": logging.ERROR, "F": logging.CRITICAL}
+# gRPC's HTTP traces print request headers: never let a token through.
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"']+")
+_MAX_LINE = 4096  # characters of one line kept (it is unbounded input)
+_DRAINED = b"\x00phs-stderr-drained\x00"  # the exit's marker: everything before it is read
+
+
+class _StderrReader(threading.Thread):
+    """Reads the pipe that replaced file descriptor 2 and logs each line. Indented lines
+    (a traceback's frames) and a traceback's closing exception line stay with the line
+    that opened them, as one record; a block is logged when the next one starts or
+    after `QUIET_S` without a line."""
+
+    QUIET_S = 0.05
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(name="stderr-reader", daemon=True)
+        self.fd = fd
+        self.drained = threading.Event()
+        self.native = logging.getLogger("grpc.core")
+        self.text = logging.getLogger("stderr")
+        self.block: list[str] = []
+
+    def run(self) -> None:
+        pending = b""
+        while True:
+            try:
+                ready, _, _ = select.select([self.fd], [], [], self.QUIET_S if self.block else None)
+                if not ready:
+                    self._flush()
+                    continue
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            if len(pending) > _MAX_LINE:  # a line without an end: log what there is
+                lines.append(pending)
+                pending = b""
+            for line in lines:
+                self._feed(line)
+        self._flush()
+
+    def _feed(self, raw: bytes) -> None:
+        if raw == _DRAINED:
+            self._flush()
+            self.drained.set()
+            return
+        line = raw.decode("utf-8", "replace").rstrip("\r")
+        if not line.strip():
+            return
+        if self.block and line[:1] in (" ", "\t"):
+            self.block.append(line)
+            return
+        if len(self.block) > 1 and self.block[0].startswith("Traceback"):
+            self.block.append(line)  # the exception itself ends the traceback
+            self._flush()
+            return
+        self._flush()
+        self.block = [line]
+
+    def _flush(self) -> None:
+        block, self.block = self.block, []
+        self._log(block)
+
+    def _log(self, block: list[str]) -> None:
+        if not block:
+            return
+        text = _BEARER.sub(r"\1[redacted]", "\n".join(block))[:_MAX_LINE]
+        native = _NATIVE_LINE.match(text)
+        if native is None:
+            self.text.warning(text)
+            return
+        severity, source, message = native.groups()
+        self.native.log(_NATIVE_LEVELS[severity], message, extra={"source": source})
+
+
+_reader: _StderrReader | None = None
+
+
+def _capture_stderr() -> None:
+    """Put a pipe over file descriptor 2 (once per process) and log what comes out."""
+    global _reader
+    if _reader is not None:
+        return
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    _reader = _StderrReader(read_end)
+    _reader.start()
+    logging.captureWarnings(True)  # Python warnings as records of their own (py.warnings)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    """A crash (at startup, say) ends with its traceback as one record."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, tb)
+        return
+    logging.getLogger("phs.crash").critical("uncaught exception", exc_info=(kind, value, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return
+    logging.getLogger("phs.crash").error(
+        "uncaught exception in a thread",
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        extra={"thread": args.thread.name if args.thread else None},
+    )
+
+
+def _drain_stderr(timeout_s: float = 2.0) -> None:
+    """Log what is still in the pipe: write a marker behind it and wait for the reader
+    to reach it."""
+    if _reader is None or not _reader.is_alive():
+        return
+    try:
+        sys.stderr.flush()
+        os.write(2, _DRAINED + b"\n")
+    except (OSError, ValueError):
+        return
+    _reader.drained.wait(timeout_s)
+
+
+def _at_exit() -> None:
+    _drain_stderr()
+    _stop_listener()
+
+
+atexit.register(_at_exit)

@@ -9,7 +9,22 @@ Every replica of a service runs a relay, but only one publishes at a time: the
 holder of a per-outbox lock (a PostgreSQL advisory lock held by a session, or an
 flock beside the SQLite file). Two relays reading the same rows would publish
 each message twice and interleave their order; when the holder dies its lock
-goes with its session or process and another replica takes over."""
+goes with its session or process and another replica takes over.
+
+A broker that loses what it acknowledged (a restarted in-memory development
+broker; a topic deleted and created again; on real Kafka, an unclean leader
+election) is noticed: each row keeps the partition its message went to and the
+offset where its batch started there, and the leading relay compares, every few
+seconds and after every reconnection, each partition's end offset with where
+its latest batch there started. A partition that ends at or before that, or a
+vanished topic, lost messages: the rows acknowledged from there on (whole
+batches) are published again, the topic created first if need be. So are the
+older rows of a partition whose new acknowledgements come back with offsets it
+had already handed out. Consumers de-duplicate, so a second copy is harmless; on
+a broker that keeps its acknowledged messages, as Kafka does with `acks=all` and
+enough in-sync replicas, this never fires. (A batch's start, not its last
+offset: the end offset Tansu reports can fall short of the last offset of a
+batch of several records.)"""
 
 from __future__ import annotations
 
@@ -26,9 +41,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.producer.future import RecordMetadata
 from prometheus_client import Counter, Gauge
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Engine,
@@ -47,8 +64,8 @@ from sqlalchemy import (
 )
 
 from phs_runtime import db
-from phs_runtime.config import KafkaConfig, env_int
-from phs_runtime.kafka import client_settings, ensure_topic
+from phs_runtime.config import KafkaConfig, env_float, env_int
+from phs_runtime.kafka import admin_client, client_settings, ensure_topic, log_ends
 from phs_runtime.resources import utcnow
 
 log = logging.getLogger(__name__)
@@ -57,6 +74,12 @@ OUTBOX_BACKLOG = Gauge("phs_outbox_backlog", "Outbox messages not yet published 
 OUTBOX_PUBLISHED = Counter("phs_outbox_published_total", "Outbox messages published.", ["topic"])
 OUTBOX_ERRORS = Counter("phs_outbox_publish_errors_total", "Failed attempts to publish the outbox.")
 OUTBOX_PRUNED = Counter("phs_outbox_pruned_total", "Published outbox messages deleted after retention.")
+OUTBOX_REPUBLISHED = Counter(
+    "phs_outbox_republished_total", "Outbox messages published again: the broker lost them.", ["topic"]
+)
+
+# (topic, partition): the offset where the latest batch acknowledged there started.
+Marks = dict[tuple[str, int], int]
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -70,7 +93,27 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("headers", Text, nullable=False),  # JSON object of string headers
         Column("create_time", db.UtcDateTime, nullable=False),
         Column("published_time", db.UtcDateTime, nullable=True),
+        # Where the broker acknowledged it (to notice a broker that lost it): the
+        # partition, and the offset where the message's batch started there.
+        Column("kafka_partition", Integer, nullable=True),
+        Column("kafka_offset", BigInteger().with_variant(Integer, "sqlite"), nullable=True),
     )
+
+
+def add_broker_positions(op: Any) -> None:
+    """The migration step (each service's) that adds where each message was
+    acknowledged. A snapshot, spelled out: later changes need migrations of their own.
+    Rows published before it have none and are never published again."""
+    import sqlalchemy as sa
+
+    op.add_column("outbox", sa.Column("kafka_partition", sa.Integer, nullable=True))
+    op.add_column("outbox", sa.Column("kafka_offset", sa.BigInteger, nullable=True))
+
+
+def drop_broker_positions(op: Any) -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("kafka_offset")
+        batch.drop_column("kafka_partition")
 
 
 @dataclass(frozen=True)
@@ -115,6 +158,32 @@ class _Statements:
             .where(table.c.id.in_(bindparam("ids", expanding=True)))
             .values(published_time=bindparam("now", type_=db.UtcDateTime))
         )
+        self.acknowledge = (
+            update(table)
+            .where(c.id.in_(bindparam("ids", expanding=True)))
+            .values(
+                published_time=bindparam("now", type_=db.UtcDateTime),
+                kafka_partition=bindparam("b_partition", type_=Integer),
+                kafka_offset=bindparam("b_offset", type_=BigInteger),
+            )
+        )
+        self.marks = (
+            select(c.topic, c.kafka_partition, func.max(c.kafka_offset))
+            .where(c.kafka_offset.is_not(None))
+            .group_by(c.topic, c.kafka_partition)
+        )
+        on_partition = (
+            c.topic == bindparam("b_topic", type_=String),
+            c.kafka_partition == bindparam("b_partition", type_=Integer),
+        )
+        self.batch_start = select(func.max(c.kafka_offset)).where(
+            *on_partition, c.kafka_offset <= bindparam("b_offset", type_=BigInteger)
+        )
+        self.requeue = (
+            update(table)
+            .where(*on_partition, c.kafka_offset >= bindparam("b_from", type_=BigInteger))
+            .values(published_time=None, kafka_partition=None, kafka_offset=None)
+        )
 
 
 @functools.cache
@@ -134,6 +203,41 @@ def mark_published(engine: Engine, table: Table, ids: Sequence[int]) -> None:
     if ids:
         with db.write_transaction(engine) as conn:
             conn.execute(_statements(table).mark, {"ids": list(ids), "now": utcnow()})
+
+
+def mark_acknowledged(engine: Engine, table: Table, acks: Sequence[tuple[int, int, int]]) -> None:
+    """Mark one batch of messages published with where the broker put them: (id,
+    partition, offset). Each row gets its partition and the offset where the batch
+    started there: one statement per partition rather than one per row."""
+    groups: dict[int, tuple[int, list[int]]] = {}
+    for message_id, partition, offset in acks:
+        start, ids = groups.get(partition, (offset, []))
+        ids.append(message_id)
+        groups[partition] = (min(start, offset), ids)
+    if groups:
+        now = utcnow()
+        with db.write_transaction(engine) as conn:
+            for partition, (start, ids) in groups.items():
+                params = {"ids": ids, "now": now, "b_partition": partition, "b_offset": start}
+                conn.execute(_statements(table).acknowledge, params)
+
+
+def acknowledged_marks(engine: Engine, table: Table) -> Marks:
+    """Where the latest acknowledged batch started, on each partition the rows went to."""
+    with db.reader(engine).connect() as conn:
+        rows = conn.execute(_statements(table).marks).all()
+    return {(topic, int(partition)): int(offset) for topic, partition, offset in rows}
+
+
+def requeue_from(engine: Engine, table: Table, topic: str, partition: int, offset: int) -> int:
+    """Make pending again the rows acknowledged at `offset` or later on the partition,
+    with the whole batch that holds `offset`; returns how many."""
+    statements = _statements(table)
+    params = {"b_topic": topic, "b_partition": partition, "b_offset": offset}
+    with db.write_transaction(engine) as conn:
+        start = conn.execute(statements.batch_start, params).scalar()
+        params["b_from"] = offset if start is None else start
+        return int(conn.execute(statements.requeue, params).rowcount or 0)
 
 
 def prune(engine: Engine, table: Table, published_before: dt.datetime, limit: int = 1000) -> int:
@@ -252,6 +356,7 @@ class OutboxRelay:
         busy_s: float = 0.2,
         retention: dt.timedelta | None = None,
         prune_every_s: float = 60.0,
+        check_s: float | None = None,
     ) -> None:
         self._engine = engine
         self._table = table
@@ -267,6 +372,13 @@ class OutboxRelay:
         self._retention = retention or dt.timedelta(hours=env_int("PHS_OUTBOX_RETENTION_HOURS", 24))
         self._prune_every_s = prune_every_s
         self._next_prune = 0.0  # monotonic time of the next retention pass
+        # How often the leader checks that the broker still has what it acknowledged
+        # (PHS_OUTBOX_CHECK_SECONDS, 2; 0: never).
+        self._check_s = env_float("PHS_OUTBOX_CHECK_SECONDS", 2.0) if check_s is None else check_s
+        self._next_check = 0.0  # monotonic time of the next check; 0: at once
+        self._marks: Marks | None = None  # loaded when this relay takes the lead
+        self._highest: Marks = {}  # the highest offset acknowledged since they were loaded
+        self._admin: KafkaAdminClient | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._leadership = Leadership(engine, table)
@@ -286,6 +398,7 @@ class OutboxRelay:
         self._thread.join(timeout_s)
         if self._producer is not None:
             self._producer.close(timeout=timeout_s)
+        self._drop_admin()
         self._leadership.release()
 
     @property
@@ -300,6 +413,10 @@ class OutboxRelay:
                 **client_settings(self._kafka),
                 acks="all",
                 enable_idempotence=True,
+                # A vanished topic is for the relay to create again, with its partitions
+                # (ensure_topic), not for the broker with its defaults. (Kafka heeds
+                # this; Tansu creates the topic anyway.)
+                allow_auto_create_topics=False,
                 linger_ms=0,
                 max_block_ms=5000,
                 request_timeout_ms=5000,
@@ -314,6 +431,14 @@ class OutboxRelay:
             except Exception:
                 log.debug("producer close failed", exc_info=True)
             self._producer = None
+
+    def _drop_admin(self) -> None:
+        if self._admin is not None:
+            try:
+                self._admin.close()
+            except Exception:
+                log.debug("admin client close failed", exc_info=True)
+            self._admin = None
 
     def publish_pending(self) -> int:
         """Publish one batch; returns how many were published."""
@@ -331,15 +456,85 @@ class OutboxRelay:
             )
             for m in batch
         ]
-        for f in futures:
-            f.get(timeout=10)
-        mark_published(self._engine, self._table, [m.id for m in batch])
+        placed: list[RecordMetadata] = [f.get(timeout=10) for f in futures]
+        self._acknowledged(batch, placed)
         for topic in {m.topic for m in batch}:
             OUTBOX_PUBLISHED.labels(topic).inc(sum(1 for m in batch if m.topic == topic))
         # A short batch emptied the outbox (as of its read): count only after a full one.
         OUTBOX_BACKLOG.set(backlog(self._engine, self._table) if len(batch) == self._batch else 0)
         log.info("outbox published", extra={"messages": len(batch)})
         return len(batch)
+
+    def _load_marks(self) -> Marks:
+        if self._marks is None:
+            self._marks = acknowledged_marks(self._engine, self._table)
+            self._highest = {}
+        return self._marks
+
+    def _acknowledged(self, batch: Sequence[OutboxMessage], placed: Sequence[RecordMetadata]) -> None:
+        """Mark the batch published where the broker put it. An offset a partition had
+        already given one of ours means the broker lost those: they go again."""
+        marks = self._load_marks()
+        starts: Marks = {}
+        for meta in placed:
+            tp = (meta.topic, meta.partition)
+            starts[tp] = min(starts.get(tp, meta.offset), meta.offset)
+        reused = {
+            tp: start
+            for tp, start in starts.items()
+            if start <= max(marks.get(tp, -1), self._highest.get(tp, -1))
+        }
+        if reused:
+            self._publish_again(reused, "offsets handed out again")
+        acks = [(m.id, meta.partition, meta.offset) for m, meta in zip(batch, placed, strict=True)]
+        mark_acknowledged(self._engine, self._table, acks)
+        marks = self._load_marks()
+        marks.update(starts)
+        for meta in placed:
+            tp = (meta.topic, meta.partition)
+            self._highest[tp] = max(self._highest.get(tp, -1), meta.offset)
+
+    def _check_if_due(self) -> None:
+        """The leader asks the broker where each partition it published to ends: at or
+        before the start of our latest batch there (or gone with its topic), it lost
+        messages it had acknowledged."""
+        now = time.monotonic()
+        if self._check_s <= 0 or now < self._next_check:
+            return
+        self._next_check = now + self._check_s
+        marks = {tp: o for tp, o in self._load_marks().items() if tp[0] in self._topics}
+        if not marks:
+            return
+        wanted: dict[str, set[int]] = {}
+        for topic, partition in marks:
+            wanted.setdefault(topic, set()).add(partition)
+        if self._admin is None:
+            self._admin = admin_client(self._kafka)
+        ends, vanished = log_ends(self._admin, wanted)
+        for topic in sorted(vanished):
+            ensure_topic(self._kafka, topic, self._topics[topic])
+        lost = {tp: end for tp, end in ends.items() if end <= marks[tp]}
+        if lost:
+            self._publish_again(lost, "topic vanished" if vanished else "partition ends before our batch")
+
+    def _publish_again(self, lost: Marks, reason: str) -> None:
+        """Make pending again the rows acknowledged on each partition from its offset on
+        (and what is left acknowledged there is known again from the database)."""
+        for (topic, partition), offset in sorted(lost.items()):
+            again = requeue_from(self._engine, self._table, topic, partition, offset)
+            OUTBOX_REPUBLISHED.labels(topic).inc(again)
+            log.warning(
+                "broker lost acknowledged messages; publishing them again",
+                extra={
+                    "topic": topic,
+                    "partition": partition,
+                    "from_offset": offset,
+                    "messages": again,
+                    "reason": reason,
+                },
+            )
+        self._marks = None
+        self._drop_producer()  # a broker that lost its log lost our producer id too
 
     def _prune_if_due(self) -> None:
         """The leader deletes what it published more than `retention` ago, in slices."""
@@ -363,8 +558,11 @@ class OutboxRelay:
                 if not self._leadership.acquire():
                     # Another replica publishes; be ready to take over if it dies.
                     self._drop_producer()
+                    self._drop_admin()
+                    self._marks = None  # the leader's acknowledgements: read them on taking over
                     self._stop.wait(self._idle_s)
                     continue
+                self._check_if_due()
                 sent = self.publish_pending()
                 backoff = 0.0
                 if sent:
@@ -375,6 +573,8 @@ class OutboxRelay:
             except Exception as exc:  # noqa: BLE001 - broker or database outage: retry later
                 OUTBOX_ERRORS.inc()
                 self._drop_producer()
+                self._drop_admin()
+                self._next_check = 0.0  # once the broker answers: did it keep what it had?
                 backoff = min(self._max_backoff_s, max(0.5, backoff * 2))
                 log.warning(
                     "outbox publish failed; will retry",

@@ -18,6 +18,7 @@ from sqlalchemy import (
 
 from phs_runtime.audit import audit_table
 from phs_runtime.db import UtcDateTime
+from phs_runtime.idempotency import keys_table
 from phs_runtime.outbox import outbox_table
 
 metadata = MetaData()
@@ -111,17 +112,8 @@ series = Table(
     Column("create_time", UtcDateTime, nullable=False),
 )
 
-# AIP-155 request ids: the first successful response of each (method, id) pair,
-# written in the same transaction as the change it describes.
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("method", String(64), primary_key=True),
-    Column("request_id", String(128), primary_key=True),
-    Column("request_hash", String(64), nullable=False),
-    Column("response", LargeBinary, nullable=False),
-    Column("create_time", UtcDateTime, nullable=False),
-)
+# AIP-155 request ids: the first successful response of each (caller, method, id).
+idempotency_keys = keys_table(metadata)
 
 # Appointment events, written with each change, published by the relay.
 outbox = outbox_table(metadata)
