@@ -17,13 +17,11 @@ from pathlib import Path
 from phs.reports.v1 import reports_service_pb2 as rs
 from phs.reports.v1 import reports_service_pb2_grpc as rs_grpc
 from phs.reports.v1 import resources_pb2 as rr
-from phs.scheduling.v1 import resources_pb2 as sr
-from phs.scheduling.v1 import scheduling_service_pb2 as ss
-from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_devstack import REPO, Ports, Stack, wait_serving
 from tests.helpers import channel as helpers_channel
 from tests.helpers import eventually, future_slot, rest, rfc3339
 from tests.netproxy import TcpProxy
+from tests.test_report_recovery import _psychologist_with_bookings
 
 
 def zombies() -> list[int]:
@@ -67,20 +65,6 @@ def test_a_dying_child_is_reaped_and_restarted_with_backoff_and_a_stopped_one_is
     assert sleeper_log == 0 and not [x for x in said if x[0] == "sleeper"]  # stopped on purpose: left alone
     assert "sleeper" not in stack.procs and not stack.procs
     assert not zombies()
-
-
-def _psychologist_with_bookings(stack: Stack, n: int) -> str:
-    with helpers_channel(stack.scheduling_target) as ch:
-        stub = ss_grpc.SchedulingServiceStub(ch)
-        p = stub.CreatePsychologist(
-            ss.CreatePsychologistRequest(psychologist=sr.Psychologist(display_name="Dr S", time_zone="UTC"))
-        )
-        c = stub.CreateClient(ss.CreateClientRequest(client=sr.Client(display_name="C")))
-        for i in range(n):
-            a = sr.Appointment(client=c.name, session_type="sessionTypes/90834")
-            a.start_time.FromDatetime(future_slot(2 + i))
-            stub.CreateAppointment(ss.CreateAppointmentRequest(parent=p.name, appointment=a))
-    return p.name
 
 
 def test_a_worker_killed_mid_job_is_restarted_and_the_job_succeeds_once(tmp_path: Path) -> None:
