@@ -6,6 +6,7 @@ terminal shows a short status while the logs go to files."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import signal
@@ -18,21 +19,23 @@ from phs.reports.v1 import reports_service_pb2 as rs
 from phs.reports.v1 import reports_service_pb2_grpc as rs_grpc
 from phs.reports.v1 import resources_pb2 as rr
 from phs_devstack import REPO, Ports, Stack, wait_serving
+from phs_devstack.console import Console, Problem, problem
 from tests.helpers import channel as helpers_channel
 from tests.helpers import eventually, future_slot, rest, rfc3339
 from tests.netproxy import TcpProxy
 from tests.test_report_recovery import _psychologist_with_bookings
 
 
-def zombies() -> list[int]:
-    """This process's children that died and were never reaped."""
+def zombies(parent: int | None = None) -> list[int]:
+    """The children of `parent` (this process) that died and were never reaped."""
+    parent = parent or os.getpid()
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if fields[0] == "Z" and int(fields[1]) == os.getpid():
+        if fields[0] == "Z" and int(fields[1]) == parent:
             found.append(int(stat.parent.name))
     return found
 
@@ -212,6 +215,7 @@ def test_make_up_shows_a_short_status_and_brings_back_a_killed_broker_and_gatewa
 
         os.kill(up.pid("envoy"), signal.SIGKILL)
         eventually(lambda: up.find(r"envoy  restarted \(pid"), 20, what="gateway restarted")
+        assert not zombies(up.popen.pid)
         eventually(lambda: _answers(base), 20, what="gateway answers")
 
         up.popen.send_signal(signal.SIGINT)
@@ -225,3 +229,40 @@ def test_make_up_shows_a_short_status_and_brings_back_a_killed_broker_and_gatewa
     assert not [line for line in up.lines if line.lstrip().startswith("{") or "http request" in line]
     assert '"message":"http request"' in (tmp_path / "logs" / "envoy.log").read_text()
     assert "stopping" in up.text
+
+
+def test_the_terminal_shows_problems_briefly_and_not_the_rest(tmp_path: Path) -> None:
+    access = '{"level":"INFO","logger":"envoy.access","message":"http request","status":500}'
+    assert problem(access) is None  # the access log stays in the file
+    assert problem('{"level": "INFO", "message": "serving"}') is None
+    warning = problem('{"level": "WARNING", "message": "consumer error; retrying", "error": "NoBrokers"}')
+    assert warning == Problem(False, "WARNING consumer error; retrying (NoBrokers)")
+    envoy = "[2026-12-01 14:38:19.385][12222][error][config] [source/x.cc:10] bad cluster"
+    assert problem(envoy) == Problem(True, "ERROR bad cluster")
+    assert problem("[2026-12-01 14:38:19.385][12222][info][main] [source/x.cc:10] hello") is None
+    traceback = "Traceback (most recent call last):"
+    assert problem(traceback) == Problem(True, traceback)
+    assert problem("ready in 4ms") is None
+
+    out = io.StringIO()
+    console = Console(out)
+    log = tmp_path / "svc.log"
+    log.write_text('{"level": "WARNING", "message": "from an earlier run"}\n')
+    console.follow("svc", log)
+    with log.open("a") as f:
+        f.write('{"level": "WARNING", "message": "while starting"}\n')
+        f.write('{"level": "ERROR", "message": "broken at start"}\n')
+    console.ready(tmp_path)
+    with log.open("a") as f:
+        for i in range(8):
+            f.write(f'{{"level": "WARNING", "message": "w{i}"}}\n')
+        f.write('{"level": "WARNING", "message": "half a li')  # the rest is not written yet
+    console.flush()
+    shown = [re.sub(r"^\S+ +", "", line) for line in out.getvalue().splitlines()]
+    assert shown == [
+        "svc  ERROR broken at start",  # errors at once, warnings only counted until ready
+        f"devstack  1 warning while starting (see {tmp_path})",
+        # at most five lines a minute from one child, then where to read the rest
+        *[f"svc  WARNING w{i}" for i in range(4)],
+        f"svc  more this minute, not shown here: see {log}",
+    ]

@@ -114,7 +114,8 @@ class Console:
         self.flush()
         self._ready = True
         if self._early_warnings:
-            self.say("devstack", f"{self._early_warnings} warnings while starting (see {logs})")
+            n = self._early_warnings
+            self.say("devstack", f"{n} warning{'s' * (n != 1)} while starting (see {logs})")
 
     def close(self) -> None:
         """Show what is pending, then nothing more (the stack is being stopped on purpose)."""
@@ -167,4 +168,4 @@ class Console:
             self.say(name, text)
         elif not f.muted:
             f.muted = True
-            self.say(name, f"more warnings in the next minute: see {f.path}")
+            self.say(name, f"more this minute, not shown here: see {f.path}")
