@@ -35,7 +35,7 @@ help:
 $(UP_STAMP): requirements.lock requirements-up.lock pyproject.toml $(PACKAGES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock -r requirements-up.lock
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # Everything `make test` needs on top (one pip run over every lock, so they stay consistent).
