@@ -323,10 +323,13 @@ class Stack:
 
     def start_backends(self) -> None:
         """The broker and both APIs, SERVING; no worker and no gateway yet."""
+        self._spawn_backends()
+        self._wait_backends()
+
+    def _spawn_backends(self) -> None:
         self.start_kafka()
         self.start_scheduling()
         self.start_reports_api()
-        self._wait_backends()
 
     def _wait_backends(self) -> None:
         self.wait_scheduling()
@@ -335,9 +338,7 @@ class Stack:
     def start(self) -> None:
         """Everything, and wait until each reports SERVING. The worker starts beside
         the APIs (it waits for them by itself); the gateway last, once they serve."""
-        self.start_kafka()
-        self.start_scheduling()
-        self.start_reports_api()
+        self._spawn_backends()
         self.start_worker()
         self._wait_backends()
         wait_serving(self.worker_target, "phs.reports.v1.ReportWorker", 60, self.procs["reports-worker"])
