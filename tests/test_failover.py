@@ -5,7 +5,7 @@ Idempotency-Key, as a well-behaved client does).
 One process is SIGKILLed and, later, the other is stopped with SIGTERM; the launcher
 brings each back. Afterwards: no booking failed for good, no request was answered 499,
 every acknowledged booking is in the database exactly once, nothing overlaps, and the
-acknowledgements per second dip for at most about two seconds around each fault."""
+bookings all but stop for at most about two seconds around each fault."""
 
 from __future__ import annotations
 
@@ -125,13 +125,15 @@ def _per_bucket(load: Load, until: float) -> list[int]:
     return counts
 
 
-def _dip_seconds(counts: list[int], baseline: float, fault: float) -> float:
-    """The longest stretch, from the fault on, in which fewer than half the usual
-    bookings went through (a lone slow bucket on a busy machine is not a dip)."""
+def _dip_seconds(counts: list[int], fault: float) -> float:
+    """The longest stretch after the fault in which bookings all but stopped: fewer than
+    a quarter of the rate of the two seconds before it. Losing one of two processes
+    lowers the rate until the launcher has restarted it; that is capacity, not a dip."""
     first, last = int(fault / BUCKET), int((fault + BETWEEN) / BUCKET)
+    before = statistics.mean(counts[max(0, first - int(2 / BUCKET)) : first])
     longest = run = 0
     for c in counts[first:last]:
-        run = run + 1 if c < baseline / 2 else 0
+        run = run + 1 if c < before / 4 else 0
         longest = max(longest, run)
     return longest * BUCKET
 
@@ -204,14 +206,14 @@ def test_a_replica_killed_then_one_stopped_costs_no_client_an_error(pair: Stack)
     dips = []
     for at, what in faults:
         _print_around(counts, at, what)
-        dips.append(_dip_seconds(counts, baseline, at))
-    print(f"longest stretch below half the baseline after each fault (s): {dips}")
+        dips.append(_dip_seconds(counts, at))
+    print(f"longest stretch below a quarter of the rate before each fault (s): {dips}")
 
     assert not load.failures, load.failures[:5]
     assert load.statuses[499] == 0, "a request was cancelled by a stopping server"
     assert baseline > 0
     for (_, what), dip in zip(faults, dips, strict=True):
-        assert dip <= MAX_DIP, f"{what}: throughput below half for {dip}s"
+        assert dip <= MAX_DIP, f"{what}: bookings all but stopped for {dip}s"
 
     # Every acknowledged booking is in the database exactly once; nothing else is.
     assert stack.scheduling_db is not None
