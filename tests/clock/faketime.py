@@ -56,6 +56,11 @@ MATRIX = (
 )
 
 
+# What a faked process needs in its environment: processes started with an environment
+# of their own (tests/k8s/local.py's pods) pass these on to share the faked clock.
+CLOCK_VARS = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC", "NO_FAKE_STAT", "FAKETIME_SHARED")
+
+
 def parse_instant(text: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:

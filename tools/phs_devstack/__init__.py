@@ -316,7 +316,7 @@ class Stack:
                 "--base-id",
                 str(self.ports.envoy_admin),
             ],
-            _without_faketime(os.environ),
+            without_faketime(os.environ),
         )
         _wait_port(self.ports.rest, 15, self.procs["envoy"])
 
@@ -357,7 +357,7 @@ class Stack:
             self.stop_proc(name)
 
 
-def _without_faketime(env: Mapping[str, str]) -> dict[str, str]:
+def without_faketime(env: Mapping[str, str]) -> dict[str, str]:
     """`env` without libfaketime (the tests' clock matrix preloads it, tests/clock): Envoy
     deadlocks at start with it (its tcmalloc re-enters libfaketime's initialisation), and
     it needs no faked date, so it keeps the real clock."""
