@@ -14,7 +14,7 @@ PACKAGES := $(wildcard services/*/phs_*/__init__.py tools/*/__init__.py)
 K8S_LOCK := $(wildcard requirements-k8s.lock)
 CHECKOV_LOCK := $(wildcard requirements-checkov.lock)
 
-.PHONY: help install protos check-protos lint test test-fast up seed bench manifests clean token
+.PHONY: help install protos check-protos lint test test-clock test-fast up seed bench manifests clean token
 
 help:
 	@echo "make up      - run the whole stack locally (SQLite, Tansu, Envoy) until Ctrl-C"
@@ -61,6 +61,12 @@ lint: install check-protos
 
 test: lint
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-clock
+
+# The date-sensitive tests (marker `clock`) again, with the whole stack's wall clock moved
+# to each instant of tests/clock/faketime.py's MATRIX (README: "Tests and the clock").
+test-clock: install
+	$(PY) -m tests.clock.faketime --matrix -- $(BIN)/pytest -m clock -q
 
 # The suite without the slow end-to-end scenarios, for a quick loop while editing.
 test-fast: install

@@ -8,8 +8,12 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from phs_devstack import Stack
 from tests.helpers import eventually, local_slot, rest, rfc3339
+
+pytestmark = pytest.mark.clock  # see tests/clock/faketime.py
 
 TORONTO = ZoneInfo("America/Toronto")
 WEEKDAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from phs_devstack import Ports, Stack
@@ -17,6 +18,8 @@ from phs_scheduling.seed import seed
 from phs_scheduling.store import Store
 from phs_scheduling.tables import appointments
 from tests.helpers import eventually, rest, rfc3339
+
+pytestmark = pytest.mark.clock  # see tests/clock/faketime.py
 
 
 def _evening(stack: Stack, appointment: dict[str, Any], hour: int) -> dt.datetime:
