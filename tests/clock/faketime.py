@@ -14,7 +14,9 @@ the reports worker that the tests start share the faked clock. How, and why this
   Event wait with a timeout would sleep the offset too. monotonic_sleep.c, compiled here
   and preloaded first, fixes libfaketime's clock_nanosleep() for that setting
   (time.sleep() would fail with EINVAL).
-- File times stay real (NO_FAKE_STAT=1): .pyc checks and SQLite see the disk as it is.
+- NO_FAKE_STAT=1 is set, yet libfaketime 0.9.10 still shifts stat() times by the offset
+  (seen in a failure message): harmless, every faked process shifts them alike, and
+  nothing compares file times with the clock.
 - The Tansu broker is a static binary: LD_PRELOAD does not reach it, so it keeps the real
   clock. Nothing in it depends on the date (memory storage, group timeouts measured on
   its own clock). PostgreSQL is not a child either: the code takes "now" from Python.
