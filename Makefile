@@ -20,7 +20,7 @@ DESCRIPTOR := gen/descriptors/phs.pb
 # What `make up` needs before it starts the stack (a web app build can be added here).
 UP_PREREQS := $(UP_STAMP) $(DESCRIPTOR)
 
-.PHONY: help install protos check-protos lint test test-fast up seed bench manifests clean token
+.PHONY: help install protos check-protos lint test test-clock test-fast up seed bench manifests clean token
 
 help:
 	@echo "make up      - run the whole stack locally (SQLite, Tansu, Envoy) until Ctrl-C"
@@ -73,6 +73,12 @@ lint: install check-protos
 
 test: lint
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-clock
+
+# The date-sensitive tests (marker `clock`) again, with the whole stack's wall clock moved
+# to each instant of tests/clock/faketime.py's MATRIX (README: "Tests and the clock").
+test-clock: install
+	$(PY) -m tests.clock.faketime --matrix -- $(BIN)/pytest -m clock -q
 
 # The suite without the slow end-to-end scenarios, for a quick loop while editing.
 test-fast: install

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import grpc
 from kafka import KafkaConsumer, TopicPartition
@@ -91,10 +92,28 @@ def rfc3339(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+# "Now" for the instants tests pick, read once per session: an instant a test derives
+# twice (future_slot(31) for a booking, then for its expected end) is the same instant
+# even when the suite crosses midnight UTC between the two.
+SESSION_START = dt.datetime.now(dt.UTC)
+
+
 def future_slot(days: int, hour: int = 15) -> dt.datetime:
-    """A whole-minute UTC instant `days` from now."""
-    base = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
+    """`hour`:00 UTC on the day `days` after the session started. The weekday and the
+    local time vary with the date: only for bookings that no working hours constrain
+    (staff bookings, psychologists available around the clock)."""
+    base = SESSION_START + dt.timedelta(days=days)
     return base.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def local_slot(zone: ZoneInfo, weekday: int, hour: int, minute: int = 0, weeks_ahead: int = 1) -> dt.datetime:
+    """`hour:minute` wall-clock time in `zone` on the first `weekday` (1 = Monday) at
+    least `7 * weeks_ahead` days after the session started, as a datetime in `zone`:
+    adding a timedelta to it keeps the wall-clock time (10:00 stays 10:00 across a DST
+    change), which is what a weekly series or working hours mean."""
+    today = SESSION_START.astimezone(zone).date()
+    day = today + dt.timedelta(days=(weekday - today.isoweekday()) % 7 + 7 * weeks_ahead)
+    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
 
 
 def eventually(

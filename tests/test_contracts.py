@@ -3,6 +3,7 @@ buf lint passes, and the gateway config renders from its one template."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import pytest
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
-from phs_devstack import REPO
+from phs_devstack import REPO, without_faketime
 from phs_devstack.gateway import DESCRIPTOR, envoy_binary, render_envoy_config
 from tests.conftest import IN_CI
 
@@ -83,6 +84,7 @@ def test_rendered_gateway_config_is_valid_envoy_config() -> None:
     path.write_text(config)
     proc = subprocess.run(
         [envoy_binary(), "--mode", "validate", "-c", str(path), "--disable-hot-restart"],
+        env=without_faketime(os.environ),
         capture_output=True,
         text=True,
         check=False,

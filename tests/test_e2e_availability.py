@@ -8,8 +8,12 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from phs_devstack import Stack
-from tests.helpers import eventually, rest, rfc3339
+from tests.helpers import eventually, local_slot, rest, rfc3339
+
+pytestmark = pytest.mark.clock  # see tests/clock/faketime.py
 
 TORONTO = ZoneInfo("America/Toronto")
 WEEKDAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]
@@ -36,9 +40,9 @@ def _practice(stack: Stack, *, assigned: bool = True) -> tuple[str, str]:
 
 
 def _next_local(weekday: int, hour: int, minute: int = 0, weeks_ahead: int = 1) -> dt.datetime:
-    today = dt.datetime.now(TORONTO).date()
-    day = today + dt.timedelta(days=(weekday - today.isoweekday()) % 7 + 7 * weeks_ahead)
-    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=TORONTO).astimezone(dt.UTC)
+    """In Toronto time, so `first + timedelta(weeks=2)` is the same wall-clock time two
+    weeks on, as the series' occurrences are, whether or not DST changes in between."""
+    return local_slot(TORONTO, weekday, hour, minute, weeks_ahead)
 
 
 def _slots(stack: Stack, p: str, start: dt.datetime, end: dt.datetime, code: str = "90834") -> list[str]:
@@ -246,7 +250,7 @@ def test_series_exceptions_and_this_and_following(stack: Stack) -> None:
     assert moved.body["originalStartTime"] == rfc3339(first + dt.timedelta(weeks=1))
 
     # This and following: from the fourth occurrence on, move to Fridays 09:00.
-    new_first = _next_local(5, 9, weeks_ahead=4)
+    new_first = (first + dt.timedelta(weeks=3, days=1)).replace(hour=9)  # the 4th's Friday
     again = rest(
         stack.rest_url,
         "POST",

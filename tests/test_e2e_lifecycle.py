@@ -8,10 +8,14 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import pytest
+
 from phs.scheduling.v1 import events_pb2
 from phs_devstack import Stack
 from phs_scheduling.store import Store
 from tests.helpers import Response, audit_consumer, future_slot, rest, rfc3339
+
+pytestmark = pytest.mark.clock  # see tests/clock/faketime.py
 
 DAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
 

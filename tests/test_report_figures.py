@@ -7,7 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from phs_devstack import Ports, Stack
@@ -15,6 +18,18 @@ from phs_scheduling.seed import seed
 from phs_scheduling.store import Store
 from phs_scheduling.tables import appointments
 from tests.helpers import eventually, rest, rfc3339
+
+pytestmark = pytest.mark.clock  # see tests/clock/faketime.py
+
+
+def _evening(stack: Stack, appointment: dict[str, Any], hour: int) -> dt.datetime:
+    """`hour`:00 on the appointment's own day in its psychologist's zone. The seed books
+    09:00-18:00 local only, so the evening is free whatever the date: a move by a day or
+    an hour could land on another client's series, depending on today's weekday."""
+    psychologist = appointment["name"].split("/appointments/")[0]
+    zone = ZoneInfo(rest(stack.rest_url, "GET", f"/v1/{psychologist}").body["timeZone"])
+    day = dt.datetime.fromisoformat(appointment["startTime"]).astimezone(zone)
+    return day.replace(hour=hour, minute=0)
 
 
 def test_practice_summary_matches_an_independent_count(tmp_path: Path) -> None:
@@ -25,24 +40,20 @@ def test_practice_summary_matches_an_independent_count(tmp_path: Path) -> None:
     start, end = now - dt.timedelta(days=300), now + dt.timedelta(days=60)
     try:
         stack.start()
-        # Series exceptions: move two future occurrences by an hour.
+        # Series exceptions: move two future occurrences to the evening of their day.
         upcoming = rest(
             stack.rest_url,
             "GET",
             f"/v1/psychologists/-/appointments?states=STATE_BOOKED"
             f"&startTime={rfc3339(now + dt.timedelta(days=3))}&pageSize=2",
         ).body["appointments"]
-        for a in upcoming:
+        assert len(upcoming) == 2, upcoming
+        for k, a in enumerate(upcoming):
             moved = rest(
                 stack.rest_url,
                 "POST",
                 f"/v1/{a['name']}:reschedule",
-                {
-                    "startTime": rfc3339(
-                        dt.datetime.fromisoformat(a["startTime"]) + dt.timedelta(minutes=1440)
-                    ),
-                    "rescheduledBy": "ACTOR_STAFF",
-                },
+                {"startTime": rfc3339(_evening(stack, a, 19 + 2 * k)), "rescheduledBy": "ACTOR_STAFF"},
             )
             assert moved.status == 200 and moved.body["series"] == a["series"], moved.body
         body = {"practiceSummaryParams": {"interval": {"startTime": rfc3339(start), "endTime": rfc3339(end)}}}

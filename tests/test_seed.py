@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from phs_scheduling.seed import PSYCHOLOGISTS, seed, seed_if_empty
 from phs_scheduling.store import Store
 from phs_scheduling.tables import ACTIVE_STATES, appointments, availability, series
+
+pytestmark = pytest.mark.clock  # see tests/clock/faketime.py
 
 
 def test_seed_fills_a_year_of_practice(db_url: str) -> None:

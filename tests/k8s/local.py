@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
 import re
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from typing import IO, Any
 import yaml
 
 from phs_devstack import free_port
+from tests.clock.faketime import CLOCK_VARS
 from tests.k8s import kube
 
 Obj = dict[str, Any]
@@ -262,12 +264,17 @@ class LocalCluster:
                     if f.suffix == ".yaml" and f.is_file():
                         f.write_text(_replace_mounts(f.read_text(), mounts))
                         self._localize_envoy_config(f, name)
+            clock = {}  # Envoy deadlocks with libfaketime preloaded (phs_devstack.without_faketime)
         else:
             path_dirs.insert(0, str(self.python_bin[image]))
+            # Under the clock matrix (tests/clock) the pods share the tests' faked clock, as
+            # the devstack's processes do: tokens minted by the tests must not be "not yet valid".
+            clock = {k: os.environ[k] for k in CLOCK_VARS if k in os.environ}
         full_env = {
             "PATH": ":".join([*path_dirs, "/usr/local/bin", "/usr/bin", "/bin"]),
             "HOME": str(root),
             "TMPDIR": str(mounts.get("/tmp", root)),
+            **clock,
             **env,
         }
         return argv, full_env, root

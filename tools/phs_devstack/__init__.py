@@ -331,6 +331,7 @@ class Stack:
                 "--base-id",
                 str(self.ports.envoy_admin),
             ],
+            without_faketime(os.environ),
         )
         _wait_port(self.ports.rest, 15, self.procs["envoy"])
 
@@ -393,6 +394,14 @@ class Stack:
         for name in services:
             self.stop_proc(name)
         self.stop_proc("kafka")
+
+
+def without_faketime(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` without libfaketime (the tests' clock matrix preloads it, tests/clock): Envoy
+    deadlocks at start with it (its tcmalloc re-enters libfaketime's initialisation), and
+    it needs no faked date, so it keeps the real clock."""
+    preload = [p for p in env.get("LD_PRELOAD", "").split(":") if p and "faketime" not in p]
+    return {**env, "LD_PRELOAD": ":".join(preload)}
 
 
 def _wait_port(port: int, timeout: float, proc: Proc) -> None:
