@@ -82,8 +82,10 @@ def test_a_burst_of_commits_leaves_in_a_few_batches(engine: Engine, tmp_path: Pa
         stack.stop()
     assert outbox_mod.backlog(engine, outbox) == 0
     assert sum(relay.batches) == 60
-    # Without lingering, nearly every commit would leave alone (about 60 batches).
-    assert len(relay.batches) <= 15, relay.batches
+    # Without lingering, nearly every commit would leave alone (about 60 batches); with it,
+    # a handful. On a machine so busy that one commit takes longer than the linger, a few
+    # more: 16-17 were seen at a load average of 15-20.
+    assert len(relay.batches) <= 20, relay.batches
     assert OUTBOX_BACKLOG._value.get() == 0
 
 
