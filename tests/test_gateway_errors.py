@@ -88,7 +88,9 @@ PROBES: list[tuple[str, str, str, bytes | None, dict[str, str], int]] = [
         400,
     ),
     ("an unknown path", "GET", "/v1/nothing/here", None, {}, 404),
-    ("an unknown custom method", "POST", "/v1/reports/abc:explode", b"{}", {}, 404),
+    # As the transcoder reads it, an unknown verb is part of the name: reports/abc:explode
+    # is a report's path, which has GET only.
+    ("an unknown custom method", "POST", "/v1/reports/abc:explode", b"{}", {}, 405),
     ("a wrong method on a known path", "DELETE", "/v1/sessionTypes", None, {}, 405),
     ("a body over 1 MiB", "POST", PSYCH, b'{"displayName": "' + b"x" * (1024 * 1024 + 10) + b'"}', {}, 413),
     ("headers over 32 KiB", "GET", "/v1/sessionTypes", None, {"x-big": "y" * 40_000}, 431),
@@ -117,8 +119,9 @@ def test_a_wrong_method_says_which_methods_the_path_has(stack: Stack) -> None:
     assert status == 405
     assert headers["allow"] == "GET, PATCH"
     assert_status_json(status, headers, body)
-    # A path of one segment more or a custom method is a different route, not a 405.
-    assert raw(stack, "PUT", "/v1/psychologists/abc:computeWorkingTime")[0] == 405
+    # A registered custom verb is its own route; a path of one segment more is no route.
+    status, headers, _ = raw(stack, "PUT", "/v1/psychologists/abc:computeWorkingTime")
+    assert status == 405 and headers["allow"] == "GET, PATCH"
     assert raw(stack, "GET", "/v1/psychologists/abc/nothing")[0] == 404
 
 
@@ -208,3 +211,17 @@ def test_a_request_id_is_kept_only_when_short_and_safe(stack: Stack) -> None:
         assert replaced != bad and re.fullmatch(
             r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", replaced
         )
+
+
+def test_grpc_is_not_served_on_the_rest_port(stack: Stack) -> None:
+    """gRPC clients talk to the services; here they get UNIMPLEMENTED (in gRPC's own
+    framing: HTTP 200 with grpc-status), and nothing reaches a service."""
+    for path, content_type in (
+        ("/phs.reports.v1.ReportService/GetReport", "application/grpc"),
+        ("/phs.scheduling.v1.SchedulingService/CancelSeries", "application/grpc+proto"),
+        ("/v1/reports", "application/grpc+json"),
+    ):
+        status, headers, body = raw(stack, "POST", path, b"", {"content-type": content_type})
+        assert status == 200 and body == b"", (path, status, body)
+        assert headers["grpc-status"] == "12", headers
+        assert "connect to the services directly" in headers["grpc-message"]

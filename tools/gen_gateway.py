@@ -64,16 +64,16 @@ def _lua_literal(text: str) -> str:
 
 
 def path_pattern(template: str) -> str:
-    """A Lua pattern for an HTTP rule path template. A `*` segment matches one segment
-    without ':' (a trailing `:verb` is a custom method, as the transcoder reads it);
-    `**` matches the rest."""
+    """A Lua pattern for an HTTP rule path template: `*` matches one segment, `**` the
+    rest. As in the transcoder, a segment may hold a ':' (`reports/R:x` is a report
+    name when no method has the custom verb `:x`); routes with a verb are tried first."""
     out: list[str] = []
     pos = 0
     for m in _VARIABLE.finditer(template):
         out.append(_lua_literal(template[pos : m.start()]))
         segments = (m.group(2) or "*").split("/")
         out.append(
-            "/".join("[^/:]+" if s == "*" else ".+" if s == "**" else _lua_literal(s) for s in segments)
+            "/".join("[^/]+" if s == "*" else ".+" if s == "**" else _lua_literal(s) for s in segments)
         )
         pos = m.end()
     out.append(_lua_literal(template[pos:]))
@@ -148,6 +148,8 @@ def collect(pool: DescriptorPool) -> tuple[list[dict[str, str]], dict[str, dict[
                         "rpc": f"{service_name}/{method.name}",
                     }
                 )
+    # A path that ends in a method's custom verb is that method's, as the transcoder reads it.
+    routes.sort(key=lambda r: ":" not in r["pattern"])
     return routes, schemas
 
 

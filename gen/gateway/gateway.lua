@@ -2,41 +2,41 @@
 -- services/gateway/filter.lua: do not edit; run `make protos`.
 
 local ROUTES = {
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%:computeWorkingTime$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ComputeWorkingTime
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/series/[^/]+%:cancel$", body = "phs.scheduling.v1.CancelSeriesRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/CancelSeries
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/series/[^/]+%:reschedule$", body = "phs.scheduling.v1.RescheduleSeriesRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/RescheduleSeries
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%/appointments%:export$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ExportAppointments
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:approve$", body = "phs.scheduling.v1.ApproveAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ApproveAppointment
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:decline$", body = "phs.scheduling.v1.DeclineAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/DeclineAppointment
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:cancel$", body = "phs.scheduling.v1.CancelAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/CancelAppointment
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:reschedule$", body = "phs.scheduling.v1.RescheduleAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/RescheduleAppointment
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:complete$", body = "phs.scheduling.v1.CompleteAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/CompleteAppointment
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:markNoShow$", body = "phs.scheduling.v1.MarkAppointmentNoShowRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/MarkAppointmentNoShow
+  {method = "GET", pattern = "^%/v1%/reports/[^/]+%:download$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/GetReportContent
+  {method = "POST", pattern = "^%/v1%/reports/[^/]+%:cancel$", body = "phs.reports.v1.CancelReportRequest", prefix = ""}, -- phs.reports.v1.ReportService/CancelReport
+  {method = "GET", pattern = "^%/v1%/reports/[^/]+%:watch$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/WatchReport
   {method = "POST", pattern = "^%/v1%/psychologists$", body = "phs.scheduling.v1.Psychologist", prefix = "psychologist."}, -- phs.scheduling.v1.SchedulingService/CreatePsychologist
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/:]+$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetPsychologist
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetPsychologist
   {method = "GET", pattern = "^%/v1%/psychologists$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ListPsychologists
-  {method = "PATCH", pattern = "^%/v1%/psychologists/[^/:]+$", body = "phs.scheduling.v1.Psychologist", prefix = "psychologist."}, -- phs.scheduling.v1.SchedulingService/UpdatePsychologist
+  {method = "PATCH", pattern = "^%/v1%/psychologists/[^/]+$", body = "phs.scheduling.v1.Psychologist", prefix = "psychologist."}, -- phs.scheduling.v1.SchedulingService/UpdatePsychologist
   {method = "POST", pattern = "^%/v1%/clients$", body = "phs.scheduling.v1.Client", prefix = "client."}, -- phs.scheduling.v1.SchedulingService/CreateClient
-  {method = "GET", pattern = "^%/v1%/clients/[^/:]+$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetClient
+  {method = "GET", pattern = "^%/v1%/clients/[^/]+$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetClient
   {method = "GET", pattern = "^%/v1%/clients$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ListClients
-  {method = "PATCH", pattern = "^%/v1%/clients/[^/:]+$", body = "phs.scheduling.v1.Client", prefix = "client."}, -- phs.scheduling.v1.SchedulingService/UpdateClient
+  {method = "PATCH", pattern = "^%/v1%/clients/[^/]+$", body = "phs.scheduling.v1.Client", prefix = "client."}, -- phs.scheduling.v1.SchedulingService/UpdateClient
   {method = "GET", pattern = "^%/v1%/sessionTypes$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ListSessionTypes
   {method = "POST", pattern = "^%/v1%/sessionTypes$", body = "phs.scheduling.v1.SessionType", prefix = "session_type."}, -- phs.scheduling.v1.SchedulingService/CreateSessionType
-  {method = "PATCH", pattern = "^%/v1%/sessionTypes/[^/:]+$", body = "phs.scheduling.v1.SessionType", prefix = "session_type."}, -- phs.scheduling.v1.SchedulingService/UpdateSessionType
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/:]+%/appointments$", body = "phs.scheduling.v1.Appointment", prefix = "appointment."}, -- phs.scheduling.v1.SchedulingService/CreateAppointment
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/:]+/appointments/[^/:]+$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetAppointment
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/:]+%/appointments$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ListAppointments
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/:]+%/slots$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/FindSlots
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/:]+%:computeWorkingTime$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ComputeWorkingTime
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/:]+/availability$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetAvailability
-  {method = "PATCH", pattern = "^%/v1%/psychologists/[^/:]+/availability$", body = "phs.scheduling.v1.Availability", prefix = "availability."}, -- phs.scheduling.v1.SchedulingService/UpdateAvailability
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/:]+%/series$", body = "phs.scheduling.v1.Series", prefix = "series."}, -- phs.scheduling.v1.SchedulingService/CreateSeries
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/:]+/series/[^/:]+$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetSeries
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/:]+/series/[^/:]+%:cancel$", body = "phs.scheduling.v1.CancelSeriesRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/CancelSeries
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/:]+/series/[^/:]+%:reschedule$", body = "phs.scheduling.v1.RescheduleSeriesRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/RescheduleSeries
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/:]+%/appointments%:export$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ExportAppointments
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/:]+/appointments/[^/:]+%:approve$", body = "phs.scheduling.v1.ApproveAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ApproveAppointment
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/:]+/appointments/[^/:]+%:decline$", body = "phs.scheduling.v1.DeclineAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/DeclineAppointment
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/:]+/appointments/[^/:]+%:cancel$", body = "phs.scheduling.v1.CancelAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/CancelAppointment
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/:]+/appointments/[^/:]+%:reschedule$", body = "phs.scheduling.v1.RescheduleAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/RescheduleAppointment
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/:]+/appointments/[^/:]+%:complete$", body = "phs.scheduling.v1.CompleteAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/CompleteAppointment
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/:]+/appointments/[^/:]+%:markNoShow$", body = "phs.scheduling.v1.MarkAppointmentNoShowRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/MarkAppointmentNoShow
+  {method = "PATCH", pattern = "^%/v1%/sessionTypes/[^/]+$", body = "phs.scheduling.v1.SessionType", prefix = "session_type."}, -- phs.scheduling.v1.SchedulingService/UpdateSessionType
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+%/appointments$", body = "phs.scheduling.v1.Appointment", prefix = "appointment."}, -- phs.scheduling.v1.SchedulingService/CreateAppointment
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetAppointment
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%/appointments$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ListAppointments
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%/slots$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/FindSlots
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+/availability$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetAvailability
+  {method = "PATCH", pattern = "^%/v1%/psychologists/[^/]+/availability$", body = "phs.scheduling.v1.Availability", prefix = "availability."}, -- phs.scheduling.v1.SchedulingService/UpdateAvailability
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+%/series$", body = "phs.scheduling.v1.Series", prefix = "series."}, -- phs.scheduling.v1.SchedulingService/CreateSeries
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+/series/[^/]+$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetSeries
   {method = "GET", pattern = "^%/v1%/auditLogs/scheduling%/events$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ListAuditEvents
   {method = "POST", pattern = "^%/v1%/reports$", body = "phs.reports.v1.Report", prefix = "report."}, -- phs.reports.v1.ReportService/CreateReport
-  {method = "GET", pattern = "^%/v1%/reports/[^/:]+$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/GetReport
-  {method = "GET", pattern = "^%/v1%/reports/[^/:]+%:download$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/GetReportContent
-  {method = "POST", pattern = "^%/v1%/reports/[^/:]+%:cancel$", body = "phs.reports.v1.CancelReportRequest", prefix = ""}, -- phs.reports.v1.ReportService/CancelReport
-  {method = "GET", pattern = "^%/v1%/reports/[^/:]+%:watch$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/WatchReport
+  {method = "GET", pattern = "^%/v1%/reports/[^/]+$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/GetReport
   {method = "GET", pattern = "^%/v1%/reports$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/ListReports
   {method = "GET", pattern = "^%/v1%/auditLogs/reports%/events$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/ListAuditEvents
 }
@@ -80,10 +80,12 @@ local MESSAGES = {
 -- tools/gen_gateway.py, which prepends ROUTES and MESSAGES generated from the protos).
 --
 -- 1. A bearer token in the query string is refused: URLs end up in logs and history.
--- 2. A known path with a method it does not have is 405 with `Allow` (the transcoder
+-- 2. A gRPC request is refused (UNIMPLEMENTED): this port is for REST with JSON bodies.
+-- 3. A known path with a method it does not have is 405 with `Allow` (the transcoder
 --    would say 404, as for a path that does not exist).
--- 3. A JSON body field the request message does not have is 400 with a field
+-- 4. A JSON body field the request message does not have is 400 with a field
 --    violation (the transcoder drops unknown fields silently: a typo must not pass).
+-- A caller's X-Request-ID is kept only when short and safe.
 -- Malformed JSON is left to the transcoder, which refuses it; its local reply becomes
 -- a google.rpc.Status by the connection manager's local_reply_config.
 
@@ -269,11 +271,14 @@ local function body_violations(text, schema, prefix)
 end
 
 local function find_route(method, path)
-  local allowed = {}
+  local allowed, seen = {}, {}
   for _, r in ipairs(ROUTES) do
     if path:find(r.pattern) then
       if r.method == method then return r, nil end
-      allowed[#allowed + 1] = r.method
+      if not seen[r.method] then
+        seen[r.method] = true
+        allowed[#allowed + 1] = r.method
+      end
     end
   end
   return nil, allowed
@@ -310,6 +315,17 @@ function envoy_on_request(handle)
   if query ~= "" and has_token_param(query) then
     reply(handle, 400, 3, "TOKEN_IN_URL",
       "access tokens go in the Authorization header, never in the URL", {{"access_token", "is not accepted in the query string"}})
+    return
+  end
+  -- This port speaks REST/JSON; gRPC clients connect to the services themselves (the
+  -- transcoder would pass a gRPC request through to whatever route its path names).
+  -- Envoy answers a gRPC request in gRPC (HTTP 200, the status in grpc-status): 404
+  -- becomes UNIMPLEMENTED, what a gRPC server says of a method it does not have.
+  local content_type = (headers:get("content-type") or ""):lower()
+  if content_type:find("^application/grpc") then
+    handle:streamInfo():dynamicMetadata():set("phs.gateway", "status_json", true)
+    handle:respond({[":status"] = "404"},
+      "gRPC is not served on the REST port: connect to the services directly")
     return
   end
   if path:sub(1, 4) ~= "/v1/" then return end

@@ -2,10 +2,12 @@
 -- tools/gen_gateway.py, which prepends ROUTES and MESSAGES generated from the protos).
 --
 -- 1. A bearer token in the query string is refused: URLs end up in logs and history.
--- 2. A known path with a method it does not have is 405 with `Allow` (the transcoder
+-- 2. A gRPC request is refused (UNIMPLEMENTED): this port is for REST with JSON bodies.
+-- 3. A known path with a method it does not have is 405 with `Allow` (the transcoder
 --    would say 404, as for a path that does not exist).
--- 3. A JSON body field the request message does not have is 400 with a field
+-- 4. A JSON body field the request message does not have is 400 with a field
 --    violation (the transcoder drops unknown fields silently: a typo must not pass).
+-- A caller's X-Request-ID is kept only when short and safe.
 -- Malformed JSON is left to the transcoder, which refuses it; its local reply becomes
 -- a google.rpc.Status by the connection manager's local_reply_config.
 
@@ -191,11 +193,14 @@ local function body_violations(text, schema, prefix)
 end
 
 local function find_route(method, path)
-  local allowed = {}
+  local allowed, seen = {}, {}
   for _, r in ipairs(ROUTES) do
     if path:find(r.pattern) then
       if r.method == method then return r, nil end
-      allowed[#allowed + 1] = r.method
+      if not seen[r.method] then
+        seen[r.method] = true
+        allowed[#allowed + 1] = r.method
+      end
     end
   end
   return nil, allowed
@@ -232,6 +237,17 @@ function envoy_on_request(handle)
   if query ~= "" and has_token_param(query) then
     reply(handle, 400, 3, "TOKEN_IN_URL",
       "access tokens go in the Authorization header, never in the URL", {{"access_token", "is not accepted in the query string"}})
+    return
+  end
+  -- This port speaks REST/JSON; gRPC clients connect to the services themselves (the
+  -- transcoder would pass a gRPC request through to whatever route its path names).
+  -- Envoy answers a gRPC request in gRPC (HTTP 200, the status in grpc-status): 404
+  -- becomes UNIMPLEMENTED, what a gRPC server says of a method it does not have.
+  local content_type = (headers:get("content-type") or ""):lower()
+  if content_type:find("^application/grpc") then
+    handle:streamInfo():dynamicMetadata():set("phs.gateway", "status_json", true)
+    handle:respond({[":status"] = "404"},
+      "gRPC is not served on the REST port: connect to the services directly")
     return
   end
   if path:sub(1, 4) ~= "/v1/" then return end
