@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from phs_devstack import Ports, Stack, health_status
 from tests.fuzz.client import Answer, send
 from tests.fuzz.oracle import Failure, check
-from tests.fuzz.requests import Case, Context, cases
+from tests.fuzz.requests import Case, Context, cases, plan
 from tests.fuzz.routes import Route, methods_without_route, routes, services
 from tests.fuzz.values import Shapes
 from tests.fuzz.world import Monitor, World, gateway_facts
@@ -53,11 +53,16 @@ settings.register_profile(
 @pytest.fixture(scope="module")
 def fuzz_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
     """A stack of its own: the fuzzer changes and floods it."""
-    db = None
+    scheduling_db = reports_db = None
     if os.environ.get("PHS_FUZZ_DATABASE") == "postgres":
         factory: Callable[[], str] = request.getfixturevalue("pg_database")
-        db = factory()
-    s = Stack(root=tmp_path_factory.mktemp("fuzz-stack"), ports=Ports.free(), scheduling_db=db)
+        scheduling_db, reports_db = factory(), factory()
+    s = Stack(
+        root=tmp_path_factory.mktemp("fuzz-stack"),
+        ports=Ports.free(),
+        scheduling_db=scheduling_db,
+        reports_db=reports_db,
+    )
     try:
         s.start()
         yield s
@@ -83,6 +88,7 @@ class Tally:
     classes: dict[tuple[str, str], FailureClass] = field(default_factory=dict)
     failed_cases: int = 0
     waited: float = 0.0  # seconds spent waiting for answers
+    checked: float = 0.0  # seconds spent judging them
     slowest: dict[str, float] = field(default_factory=dict)
 
     def record(self, case: Case, answer: Answer, failures: list[Failure]) -> None:
@@ -120,7 +126,8 @@ def summary(tally: Tally, seconds: float, monitor: Monitor, untestable: list[str
     total = sum(tally.per_route.values())
     out = [
         f"\nREST fuzzing: {total} cases over {len(tally.per_route)} routes in {seconds:.0f}s "
-        f"({total / max(seconds, 1e-9) * 60:.0f} cases/min, {tally.waited:.0f}s of it waiting for answers); "
+        f"({total / max(seconds, 1e-9) * 60:.0f} cases/min; {tally.waited:.0f}s waiting for answers, "
+        f"{tally.checked:.0f}s judging them, the rest making cases); "
         f"{tally.failed_cases} cases failed"
     ]
     out.append("  cases per route (slowest answer; statuses):")
@@ -132,6 +139,11 @@ def summary(tally: Tally, seconds: float, monitor: Monitor, untestable: list[str
     out.append("  modes: " + ", ".join(f"{m} {n}" for m, n in sorted(tally.modes.items())))
     if untestable:
         out.append("  not fuzzed (no HTTP rule): " + ", ".join(untestable))
+    streams = sorted(r.id for r in routes() if r.streams)
+    if streams:
+        out.append(
+            "  server streams (each answer read whole, a JSON array when it succeeds): " + ", ".join(streams)
+        )
     out.append("  " + monitor.summary())
     by_kind: Counter[str] = Counter()
     for (kind, _), c in tally.classes.items():
@@ -149,7 +161,7 @@ def summary(tally: Tally, seconds: float, monitor: Monitor, untestable: list[str
 def assert_serving(stack: Stack) -> list[str]:
     """Every gRPC process answers SERVING, and so does every service of the descriptor
     set on the process that has it; Envoy is ready."""
-    problems = []
+    problems = [f"{name} exited" for name in stack.procs if not stack.running(name)]
     targets = {
         "scheduling": stack.scheduling_target,
         "reports-api": stack.reports_target,
@@ -158,7 +170,6 @@ def assert_serving(stack: Stack) -> list[str]:
     found = set()
     for name, target in targets.items():
         if not stack.running(name):
-            problems.append(f"{name} is not running")
             continue
         for service in ("", *services()):
             try:
@@ -186,27 +197,30 @@ def error_lines(stack: Stack) -> dict[str, int]:
     return out
 
 
+@pytest.mark.slow
 def test_fuzz_every_rest_route(fuzz_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     world = World(fuzz_stack)
     world.setup()
     gateway = gateway_facts(fuzz_stack)
     all_routes = routes()
     ctx = Context(Shapes(world.names), all_routes, world.tokens, world.anonymous, gateway)
-    per_route = math.ceil(EXAMPLES / len(all_routes))
+    per_route = math.ceil(EXAMPLES / len(all_routes))  # spread over the modes by plan()
     tally = Tally()
     port = fuzz_stack.ports.rest
     monitor = Monitor(world, max(gateway.timeouts.values(), default=15.0))
 
-    def run_route(route: Route) -> None:
+    def run(route: Route, mode: str, examples: int) -> None:
         deadline = gateway.timeout(route.service)
 
-        @settings(settings.get_profile("phs-fuzz"), max_examples=per_route)
-        @given(cases(route, ctx))
+        @settings(settings.get_profile("phs-fuzz"), max_examples=examples)
+        @given(cases(route, ctx, mode))
         def fuzz(case: Case) -> None:
             token = ctx.tokens[case.role]
             auth = [("authorization", f"Bearer {token}")] if token else []
             answer = send(port, case.method, case.target, auth + case.headers, case.body, deadline + 5)
+            checking = time.monotonic()
             failures = check(case, answer, deadline, case.role in ctx.anonymous)
+            tally.checked += time.monotonic() - checking
             tally.record(case, answer, failures)
 
         if SEED is not None:
@@ -217,7 +231,8 @@ def test_fuzz_every_rest_route(fuzz_stack: Stack, capsys: pytest.CaptureFixture[
     monitor.start()
     try:
         for route in all_routes:
-            run_route(route)
+            for mode, examples in plan(per_route).items():
+                run(route, mode, examples)
     finally:
         monitor.stop()
     seconds = time.monotonic() - started

@@ -27,7 +27,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from tests.fuzz.client import Answer
 from tests.fuzz.requests import Case
-from tests.fuzz.routes import Route, pool, routes, split_path
+from tests.fuzz.routes import Route, pool, routes, served
 
 # google.rpc.Code -> HTTP status (google/rpc/code.proto).
 STATUS_FOR_CODE = {
@@ -100,17 +100,30 @@ def _snippet(body: bytes, limit: int = 160) -> str:
     return text + ("…" if len(body) > limit else "")
 
 
-def served_by(case: Case) -> Route:
-    """The route the request's path and method select: a mutated path can name another
-    method's resource (the case's own route when none matches)."""
-    segments, verb = split_path(case.target.split("?", 1)[0])
-    for route in routes():
-        if route.http_method == case.method and route.template.matches(segments, verb):
-            return route
-    return case.route
+def served_by(case: Case) -> list[Route]:
+    """The routes whose answer this can be: the one the path and method select (a
+    mutated path can name another method's resource; the gateway ignores one trailing
+    slash), else any of the method's."""
+    path = case.target.split("?", 1)[0]
+    all_routes = routes()
+    for candidate in (path, path.removesuffix("/")):
+        found = served(candidate, case.method, all_routes)
+        if found:
+            return found
+    return [r for r in all_routes if r.http_method == case.method] or [case.route]
 
 
-def success_problem(route: Route, answer: Answer) -> tuple[str, str] | None:
+def success_problem(candidates: list[Route], answer: Answer) -> tuple[str, str] | None:
+    """None when the answer is the response of one of the routes."""
+    problem: tuple[str, str] | None = None
+    for route in candidates:
+        problem = _not_response_of(route, answer)
+        if problem is None:
+            return None
+    return problem
+
+
+def _not_response_of(route: Route, answer: Answer) -> tuple[str, str] | None:
     if route.raw_output:
         return None if answer.content_type else ("no content type", "an HttpBody answer without its type")
     if not answer.content_type.startswith("application/json"):
@@ -120,7 +133,7 @@ def success_problem(route: Route, answer: Answer) -> tuple[str, str] | None:
         cls = GetMessageClass(route.output)
         for item in data if route.streams else [data]:
             json_format.ParseDict(item, cls(), descriptor_pool=pool())
-    except (ValueError, TypeError, json_format.ParseError) as err:
+    except (ValueError, TypeError, AttributeError, json_format.ParseError) as err:
         return ("not the response message", f"{type(err).__name__}: {str(err)[:120]}")
     return None
 
@@ -174,7 +187,12 @@ def echo(longs: list[str], answer: Answer) -> str:
         texts = [text, *_strings(json.loads(answer.body))]
     except ValueError:
         texts = [text]
+    # Every form of a value is at least as long as the value: skip those longer than
+    # anything in the answer (the 1 MiB bodies) without encoding them.
+    room = max([len(answer.body), *(len(h) for h in answer.headers.values())])
     for value in longs:
+        if len(value) > room:
+            continue
         forms = {value, urllib.parse.quote(value, safe=""), json.dumps(value)[1:-1]}
         if any(form in t for form in forms for t in texts):
             return "body"

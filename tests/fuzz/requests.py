@@ -18,7 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.fuzz.routes import Route, allowed_methods
+from tests.fuzz.routes import Route, allowed_methods, served
 from tests.fuzz.values import (
     LONG,
     Defect,
@@ -31,11 +31,24 @@ from tests.fuzz.values import (
     longs,
     query_params,
     segment_ids,
+    weighted,
     worst,
 )
 
-MODES = ["valid"] * 4 + ["random"] * 3 + ["body"] * 2 + ["bytes", "query", "query", "path", "path"]
-MODES += ["method", "size", "headers", "grpc"]
+# Modes and their share of each route's cases: well-formed requests most, so that
+# some reach deep code.
+MODES = {
+    "valid": 6,
+    "random": 3,
+    "body": 2,
+    "query": 2,
+    "path": 2,
+    "bytes": 1,
+    "method": 1,
+    "size": 1,
+    "headers": 1,
+    "grpc": 1,
+}
 VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 # A client that did not authenticate may be refused for that, or for what the
 # gateway checks before any service sees the request; never served.
@@ -72,9 +85,8 @@ class Context:
     def role_choices(self) -> tuple[str, ...]:
         """Every role, the admin more often: most methods serve only staff, and the
         deep code paths are behind them."""
-        return (
-            (*sorted(self.tokens), "admin", "admin") if "admin" in self.tokens else tuple(sorted(self.tokens))
-        )
+        extra = ("admin",) * 3 if "admin" in self.tokens else ()
+        return (*sorted(self.tokens), *extra)
 
 
 @dataclass
@@ -155,11 +167,11 @@ def _variable_values(route: Route, ctx: Context, variable: str, valid: bool) -> 
     shaped = st.lists(segment_ids(), min_size=len(pattern), max_size=len(pattern)).map(
         lambda ids: "/".join(p if p not in ("*", "**") else i for p, i in zip(pattern, ids, strict=True))
     )
-    options = [st.sampled_from(real)] * 3 if real else []
-    options.append(shaped)
+    options = [(6, st.sampled_from(real))] if real else []
+    options.append((1, shaped))
     if not valid:
-        options.append(st.sampled_from(names.all_real()))
-    return st.one_of(options)
+        options.append((2, st.sampled_from(names.all_real())))
+    return weighted(*options)
 
 
 def path_draft(route: Route, ctx: Context, valid: bool) -> st.SearchStrategy[PathDraft]:
@@ -457,12 +469,17 @@ def expectation(case: Case, ctx: Context, defect: Defect, why: str, exact: bool)
     return expect
 
 
-def cases(route: Route, ctx: Context) -> st.SearchStrategy[Case]:
-    """Fuzz cases for one route."""
+def plan(total: int) -> dict[str, int]:
+    """How many cases of each mode make about `total` (at least one of each)."""
+    weights = sum(MODES.values())
+    return {mode: max(1, round(total * w / weights)) for mode, w in MODES.items()}
+
+
+def cases(route: Route, ctx: Context, mode: str) -> st.SearchStrategy[Case]:
+    """Fuzz cases of one mode for one route."""
 
     @st.composite
     def build(draw: st.DrawFn) -> Case:
-        mode = draw(st.sampled_from(MODES))
         role = draw(st.sampled_from(ctx.role_choices))
         valid = mode in ("valid", "method", "headers", "query", "path", "grpc")
         path = draw(path_draft(route, ctx, valid))
@@ -541,6 +558,10 @@ def cases(route: Route, ctx: Context) -> st.SearchStrategy[Case]:
         target = path.text() + (f"?{query}" if query else "")
         if not path.exact or mode == "grpc":
             parts.append(G(None, Defect.UNSURE, "an odd path"))
+        elif (body_text or body or query) and route not in served(path.text(), method, ctx.routes):
+            # The path names another method's resource: the body and query were made
+            # for this route's message, not for the one that reads them.
+            parts = [G(None, Defect.UNSURE, "another method's path")]
         defect, why = worst(*parts)
         case = Case(route, mode, role, method, target, headers, body, note or why)
         case.longs = sorted({str(v) for v in found if len(v) >= LONG}, key=len)

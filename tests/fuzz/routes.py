@@ -202,17 +202,29 @@ def methods_without_route(path: Path = DESCRIPTOR) -> list[str]:
     ]
 
 
-def split_path(path: str) -> tuple[list[str], str]:
+def split_path(path: str, verbs: frozenset[str]) -> tuple[list[str], str]:
     """The segments and custom verb of a concrete path (no query), as the gateway's
-    matcher sees them: a verb is what follows the last ':' of the last segment."""
+    matcher sees them: a verb is what follows the last ':' of the last segment when
+    some route has that verb; otherwise the ':' belongs to the segment."""
     parts = path.lstrip("/").split("/")
-    verb = ""
-    if ":" in parts[-1]:
-        parts[-1], verb = parts[-1].rsplit(":", 1)
-    return parts, verb
+    head, sep, verb = parts[-1].rpartition(":")
+    if sep and verb in verbs:
+        parts[-1] = head
+        return parts, verb
+    return parts, ""
+
+
+def verbs_of(all_routes: tuple[Route, ...]) -> frozenset[str]:
+    return frozenset(r.template.verb for r in all_routes if r.template.verb)
 
 
 def allowed_methods(path: str, all_routes: tuple[Route, ...]) -> set[str]:
     """The HTTP methods some route has for this path; empty when no route has it."""
-    segments, verb = split_path(path)
+    segments, verb = split_path(path, verbs_of(all_routes))
     return {r.http_method for r in all_routes if r.template.matches(segments, verb)}
+
+
+def served(path: str, method: str, all_routes: tuple[Route, ...]) -> list[Route]:
+    """The routes of this method that match the path."""
+    segments, verb = split_path(path, verbs_of(all_routes))
+    return [r for r in all_routes if r.http_method == method and r.template.matches(segments, verb)]

@@ -77,6 +77,12 @@ def worst(*gs: G) -> tuple[Defect, str]:
     return defect, why
 
 
+def weighted(*choices: tuple[int, st.SearchStrategy[T]]) -> st.SearchStrategy[T]:
+    """One of the strategies, in proportion to the weights (one_of drops repeats)."""
+    pool_ = tuple(s for w, s in choices for _ in range(w))
+    return st.sampled_from(pool_).flatmap(lambda s: s)
+
+
 def ok(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[G]:
     return strategy.map(G)
 
@@ -207,6 +213,13 @@ def short_text() -> st.SearchStrategy[str]:
 
 
 @functools.cache
+def plain_text() -> st.SearchStrategy[str]:
+    return st.text(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -", min_size=1, max_size=24
+    )
+
+
+@functools.cache
 def segment_ids() -> st.SearchStrategy[str]:
     """A resource id that keeps a name's shape (unreserved URL characters only)."""
     return st.one_of(
@@ -231,11 +244,10 @@ def _fill_pattern(pattern: str, values: list[str]) -> str:
 def resource_names(names: Names, rtype: str | None) -> st.SearchStrategy[str]:
     real = names.real.get(rtype, []) if rtype else names.all_real()
     patterns = names.patterns.get(rtype, []) if rtype else [p for ps in names.patterns.values() for p in ps]
-    options: list[st.SearchStrategy[str]] = []
-    if real:
-        options += [st.sampled_from(real)] * 3  # mostly real names: they reach deep code
-    options += [shaped_name(p, segment_ids()) for p in patterns]
-    return st.one_of(options) if options else st.uuids().map(str)
+    shaped = st.one_of([shaped_name(p, segment_ids()) for p in patterns]) if patterns else st.uuids().map(str)
+    if not real:
+        return shaped
+    return weighted((6, st.sampled_from(real)), (1, shaped))  # mostly real names: they reach deep code
 
 
 _ZONES = ["UTC", "America/Toronto", "Europe/Paris", "Asia/Kolkata", "Pacific/Chatham", "America/St_Johns"]
@@ -255,8 +267,8 @@ def string_values(f: FieldDescriptor, names: Names) -> st.SearchStrategy[G]:
     elif f.name == "phone":
         main = st.sampled_from(("+1 555 0100", "555-0100"))
     else:
-        main = short_text()
-    return st.one_of(ok(main), ok(short_text()), ok(resource_names(names, None)))
+        main = plain_text()
+    return weighted((5, ok(main)), (1, ok(short_text())), (1, ok(resource_names(names, None))))
 
 
 def odd_strings() -> st.SearchStrategy[G]:
