@@ -2,16 +2,20 @@
 services, generated from the descriptor set Envoy transcodes with: a new RPC is fuzzed
 with no new code here.
 
-For every route (each `google.api.http` binding of each method): well-formed and
-mutated requests (tests/fuzz/requests.py), with tokens of every role, none, an expired
-and a forged one. Every answer keeps one rule (tests/fuzz/oracle.py): never a 5xx,
-a google.rpc.Status JSON body on errors, no long input echoed, within the route's
-timeout. Meanwhile a well-formed client reads without a failure, and every service is
-SERVING afterwards. A summary (cases per route, failures by class with the smallest
-example of each) is printed.
+For every route (each `google.api.http` binding of each method) and every mode of
+tests/fuzz/requests.py (well-formed, random field values, body, bytes, query, path,
+method, size, header and gRPC-path mutations, in the shares plan() gives), Hypothesis
+makes requests sent with tokens of every role, none, an expired and a forged one. Every
+answer keeps one rule (tests/fuzz/oracle.py): never a 5xx, a google.rpc.Status JSON body
+on errors, no long input echoed, within the route's timeout, and the status the case
+decides (431, 413, 404, 405, 400, 401). Failures are collected, not raised, so one run
+shows every class. Meanwhile a well-formed client reads without a failure, and every
+service is SERVING afterwards. A summary (cases per route, failures by class with the
+smallest example of each) is printed.
 
-Knobs: PHS_FUZZ_EXAMPLES (total cases, default 2000), PHS_FUZZ_SEED (a seed instead of
-the fixed derandomized run, for longer exploring runs), PHS_FUZZ_DATABASE=postgres.
+Knobs: PHS_FUZZ_EXAMPLES (total cases, default 2000); PHS_FUZZ_SEED (a number, or
+`random`, instead of the fixed derandomized run, for longer exploring runs);
+PHS_FUZZ_DATABASE=postgres (both services on fresh PostgreSQL databases).
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
 class FailureClass:
     count: int = 0
     routes: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[int | None] = field(default_factory=Counter)
     example: Case | None = None
     failure: Failure | None = None
     status: int | None = None
@@ -103,6 +108,7 @@ class Tally:
             c = self.classes.setdefault((f.kind, f.detail), FailureClass())
             c.count += 1
             c.routes[case.route.id] += 1
+            c.statuses[status] += 1
             if c.example is None or case.size() < c.example.size():
                 c.example, c.failure, c.status, c.body = case, f, status, body
 
@@ -152,7 +158,10 @@ def summary(tally: Tally, seconds: float, monitor: Monitor, untestable: list[str
     for (kind, detail), c in sorted(tally.classes.items(), key=lambda kv: -kv[1].count):
         assert c.example is not None and c.failure is not None
         routes_ = ", ".join(r for r, _ in c.routes.most_common(4)) + (" …" if len(c.routes) > 4 else "")
-        out.append(f"  [{kind}] {detail}: {c.count} cases on {len(c.routes)} routes ({routes_})")
+        statuses = ", ".join(f"{s}: {n}" for s, n in c.statuses.most_common())
+        out.append(
+            f"  [{kind}] {detail}: {c.count} cases on {len(c.routes)} routes ({routes_}); answered {statuses}"
+        )
         out.append(f"      smallest: {c.failure.why[:200]}")
         out.append(describe(c.example, c.status, c.body))
     return "\n".join(out)
@@ -223,7 +232,7 @@ def test_fuzz_every_rest_route(fuzz_stack: Stack, capsys: pytest.CaptureFixture[
             tally.checked += time.monotonic() - checking
             tally.record(case, answer, failures)
 
-        if SEED is not None:
+        if SEED not in (None, "random"):
             fuzz = seed(int(SEED))(fuzz)
         fuzz()
 

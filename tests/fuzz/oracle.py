@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ def codes_for(status: int) -> set[int]:
 @dataclass(frozen=True)
 class Failure:
     kind: str  # the class: "server error", "not a Status", "wrong status", "echo", ...
-    detail: str  # what distinguishes it within the class (status, content type, ...)
+    detail: str  # what tells causes apart within the class (content type, the rule broken, ...)
     why: str  # the specifics of this case
 
 
@@ -76,11 +77,11 @@ def check(case: Case, answer: Answer, deadline: float, anonymous: bool) -> list[
     if answer.elapsed > deadline:
         out.append(Failure("slow", f"over {deadline:g}s", f"{answer.elapsed:.1f}s"))
     if status >= 500:
-        out.append(Failure("server error", str(status), _snippet(answer.body)))
+        out.append(Failure("server error", _message(answer), _snippet(answer.body)))
     if case.expect is not None and status not in case.expect.statuses:
-        out.append(Failure("wrong status", f"{status} for {case.expect.why}", case.note))
+        out.append(Failure("wrong status", str(case.expect), case.note))
     if not anonymous and status == 401:
-        out.append(Failure("401 for a valid token", "401", _snippet(answer.body)))
+        out.append(Failure("401 for a valid token", _message(answer), _snippet(answer.body)))
     if 200 <= status < 300:
         problem = success_problem(served_by(case), answer)
         if problem:
@@ -93,6 +94,16 @@ def check(case: Case, answer: Answer, deadline: float, anonymous: bool) -> list[
     if echoed:
         out.append(Failure("echo", echoed, f"{len(case.longs[0])}+ characters sent"))
     return out
+
+
+def _message(answer: Answer) -> str:
+    """The start of the error message (what tells one cause from another)."""
+    try:
+        data = json.loads(answer.body)
+        message = str(data.get("message", "")) if isinstance(data, dict) else ""
+    except ValueError:
+        message = answer.body.decode("utf-8", "replace")
+    return re.sub(r"[0-9a-f-]{8,}|\d+", "#", message)[:60] or answer.content_type
 
 
 def _snippet(body: bytes, limit: int = 160) -> str:
@@ -142,25 +153,25 @@ def status_problem(answer: Answer) -> tuple[str, str] | None:
     """(class, detail) when an error answer is not a proper google.rpc.Status."""
     assert answer.status is not None
     if not answer.content_type.startswith("application/json"):
-        return ("not JSON", f"{answer.status} {answer.content_type or 'no content type'}")
+        return ("not JSON", answer.content_type or "no content type")
     try:
         data = json.loads(answer.body)
     except ValueError:
-        return ("not a Status", f"{answer.status} body is not JSON")
+        return ("not a Status", "the body is not JSON")
     if not isinstance(data, dict) or not set(data) <= STATUS_KEYS or "code" not in data:
         keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-        return ("not a Status", f"{answer.status} with {keys}")
+        return ("not a Status", f"with {keys}")
     code, message, details = data.get("code"), data.get("message", ""), data.get("details", [])
     if not isinstance(code, int) or isinstance(code, bool) or not isinstance(message, str):
-        return ("not a Status", f"{answer.status} code {code!r}")
+        return ("not a Status", f"code {code!r}")
     if not isinstance(details, list) or not all(isinstance(d, dict) and "@type" in d for d in details):
-        return ("not a Status", f"{answer.status} details without @type")
+        return ("not a Status", "details without @type")
     try:
         json_format.ParseDict(
             data, GetMessageClass(pool().FindMessageTypeByName("google.rpc.Status"))(), descriptor_pool=pool()
         )
     except json_format.ParseError as err:
-        return ("not a Status", f"{answer.status}: {str(err)[:80]}")
+        return ("not a Status", str(err)[:80])
     if code not in codes_for(answer.status):
         return ("code mismatch", f"code {code} with HTTP {answer.status}")
     return None

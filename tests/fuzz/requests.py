@@ -425,14 +425,17 @@ class Expect:
     statuses: frozenset[int]
     why: str
 
+    def __str__(self) -> str:
+        return f"{' or '.join(str(s) for s in sorted(self.statuses))} due ({self.why})"
+
 
 def _anonymous(expect: Expect | None, defect: Defect, exact: bool) -> Expect:
     if expect is not None and expect.statuses & {413, 431}:
         return expect
     if expect is not None:
-        return Expect(expect.statuses | {401}, expect.why + ", or no valid token (401)")
+        return Expect(expect.statuses | {401}, expect.why + "; or no valid token")
     if defect == Defect.NONE and exact:
-        return Expect(frozenset({401}), "no valid token (401)")
+        return Expect(frozenset({401}), "no valid token")
     return Expect(ANONYMOUS_OK, "no valid token: refused, never served")
 
 
@@ -444,26 +447,26 @@ def expectation(case: Case, ctx: Context, defect: Defect, why: str, exact: bool)
     header_bytes += len(token or "") + 60  # authorization, host, connection, content-length
     header_count = len(case.headers) + 4 + bool(token)
     if header_bytes > gw.max_header_bytes + HEADER_MARGIN:
-        return Expect(frozenset({431}), "headers over the gateway's size limit (431)")
+        return Expect(frozenset({431}), "headers over the gateway's size limit")
     if header_count > gw.max_headers:
-        return Expect(frozenset({431}), "more headers than the gateway's limit (431)")
+        return Expect(frozenset({431}), "more headers than the gateway's limit")
     if header_bytes > gw.max_header_bytes - HEADER_MARGIN or header_count > gw.max_headers - 5:
         exact = False  # near a limit: either side of it is right
         defect = max(defect, Defect.UNSURE)
     size = len(case.body or b"")
     if size > gw.max_body_bytes + BODY_MARGIN:
-        return Expect(frozenset({413}), "a body over the gateway's limit (413)")
+        return Expect(frozenset({413}), "a body over the gateway's limit")
     expect: Expect | None = None
     if size > gw.max_body_bytes - BODY_MARGIN:
         exact = False
     elif exact:
         allowed = allowed_methods(case.target.split("?", 1)[0], ctx.routes)
         if not allowed:
-            expect = Expect(frozenset({404}), "no route has this path (404)")
+            expect = Expect(frozenset({404}), "no route has this path")
         elif case.method not in allowed:
-            expect = Expect(frozenset({405}), "the path has other methods (405)")
+            expect = Expect(frozenset({405}), "the path has other methods")
     if expect is None and exact and defect == Defect.BAD:
-        expect = Expect(frozenset({400}), f"{why} (400)")
+        expect = Expect(frozenset({400}), why)
     if case.role in ctx.anonymous:
         return _anonymous(expect, defect, exact)
     return expect
