@@ -179,20 +179,22 @@ def path_draft(route: Route, ctx: Context, valid: bool) -> st.SearchStrategy[Pat
 
 
 def _path_draft(route: Route, ctx: Context, valid: bool) -> st.SearchStrategy[PathDraft]:
-    @st.composite
-    def build(draw: st.DrawFn) -> PathDraft:
-        values = {v: draw(variable_values(route, ctx, v, valid)) for v in route.template.variables}
-        segments: list[str] = []
-        done: set[str] = set()
-        for s in route.template.segments:
-            if not s.variable:
-                segments.append(s.text)
-            elif s.variable not in done:
-                done.add(s.variable)
-                segments += [_quote(p) for p in values[s.variable].split("/")]
-        return PathDraft(segments, route.template.verb)
+    return _draw_path(route, ctx, valid)
 
-    return build()
+
+# Composites live at module level: decorating one costs far more than drawing from it.
+@st.composite
+def _draw_path(draw: st.DrawFn, route: Route, ctx: Context, valid: bool) -> PathDraft:
+    values = {v: draw(variable_values(route, ctx, v, valid)) for v in route.template.variables}
+    segments: list[str] = []
+    done: set[str] = set()
+    for s in route.template.segments:
+        if not s.variable:
+            segments.append(s.text)
+        elif s.variable not in done:
+            done.add(s.variable)
+            segments += [_quote(p) for p in values[s.variable].split("/")]
+    return PathDraft(segments, route.template.verb)
 
 
 def mutate_path(draw: st.DrawFn, draft: PathDraft) -> PathDraft:
@@ -478,100 +480,154 @@ def plan(total: int) -> dict[str, int]:
     return {mode: max(1, round(total * w / weights)) for mode, w in MODES.items()}
 
 
+@dataclass
+class Draft:
+    """A request being built: a well-formed (or, in `random` mode, any) request of the
+    route, which the mode then mutates."""
+
+    route: Route
+    mode: str
+    method: str
+    path: PathDraft
+    params: list[tuple[str, Any]]
+    query: str
+    body_text: str
+    body: bytes | None = None
+    headers: list[tuple[str, str]] = field(default_factory=lambda: [("content-type", "application/json")])
+    parts: list[G] = field(default_factory=list)  # what the pieces make of the request
+    found: list[str] = field(default_factory=list)  # long values sent
+    note: str = ""
+
+
+def _body(draw: st.DrawFn, d: Draft) -> None:
+    d.body_text, g, d.note = mutate_body(draw, d.route, d.parts[1])
+    d.parts = [d.parts[0], g]
+
+
+def _bytes(draw: st.DrawFn, d: Draft) -> None:
+    d.body, g, d.note = mutate_bytes(draw, d.body_text or "{}")
+    d.parts = [d.parts[0], g]
+
+
+def _query(draw: st.DrawFn, d: Draft, ctx: Context) -> None:
+    d.query, g = mutate_query(draw, d.route, ctx, d.params)
+    if isinstance(g.value, Long):
+        d.found.append(g.value)
+    d.parts.append(g)
+    d.note = g.why
+
+
+def _path(draw: st.DrawFn, d: Draft) -> None:
+    d.path = mutate_path(draw, d.path)
+    d.found += d.path.longs
+    d.note = d.path.note
+
+
+def _method(draw: st.DrawFn, d: Draft, ctx: Context) -> None:
+    allowed = allowed_methods(d.path.text(), ctx.routes)
+    d.method = draw(st.sampled_from([v for v in VERBS if v not in allowed]))
+    d.note = f"{d.method} on a path that has {', '.join(sorted(allowed))}"
+
+
+def _size(draw: st.DrawFn, d: Draft) -> None:
+    """A long value in the body (or the query), or a body near and over the limit."""
+    route = d.route
+    kind = draw(st.sampled_from(("string", "string", "pad", "over")))
+    if kind == "string" or not route.body:
+        value = draw(long_strings(max_len=60_000 if route.body else 30_000))
+        d.found.append(value)
+        if route.body:
+            d.body_text = dumps(Obj(((draw(st.sampled_from(_string_keys(route) or ["x"])), value),)))
+        else:
+            d.query = encode_query([*d.params, (draw(st.sampled_from(_query_keys(route) or ["x"])), value)])
+        d.parts = [d.parts[0], G(None, Defect.UNSURE, "a long value")]
+        d.note = f"a value of {len(value)} characters"
+        return
+    pad = Long("p" * draw(st.sampled_from((900_000, 1_000_000) if kind == "pad" else (1_200_000, 3_000_000))))
+    d.found.append(pad)
+    d.body_text = dumps(Obj((("padding", pad),)))
+    d.parts = [G(None, Defect.BAD, "an unknown body field")]
+    d.note = f"a body of {len(d.body_text)} bytes"
+
+
+def _headers(draw: st.DrawFn, d: Draft, ctx: Context) -> None:
+    extra, g, found = mutate_headers(draw, ctx)
+    d.headers += extra
+    d.found += found
+    d.parts.append(g)
+    d.note = g.why
+
+
+def _grpc(draw: st.DrawFn, d: Draft) -> None:
+    """The method's gRPC path on the REST port, as a gRPC or JSON request."""
+    d.method = "POST"
+    d.path = PathDraft([d.route.service, d.route.method.name], "", exact=False)
+    ctype = draw(st.sampled_from(("application/json", "application/grpc", "application/grpc+json")))
+    d.headers = [("content-type", ctype)]
+    d.body = draw(st.sampled_from((b"", b"\x00\x00\x00\x00\x00", b"{}", b"\x00\x00\x00\x00\x05hello")))
+    d.note = f"the gRPC path with {ctype}"
+
+
+def mutate(draw: st.DrawFn, d: Draft, ctx: Context) -> None:
+    """Apply the draft's mode."""
+    if d.mode == "body":
+        _body(draw, d)
+    elif d.mode == "bytes":
+        _bytes(draw, d)
+    elif d.mode == "query":
+        _query(draw, d, ctx)
+    elif d.mode == "path":
+        _path(draw, d)
+    elif d.mode == "method":
+        _method(draw, d, ctx)
+    elif d.mode == "size":
+        _size(draw, d)
+    elif d.mode == "headers":
+        _headers(draw, d, ctx)
+    elif d.mode == "grpc":
+        _grpc(draw, d)
+    if d.mode in ("body", "bytes") and not d.route.body:
+        d.parts = [d.parts[0], G(None, Defect.UNSURE, "a body for a method that takes none")]
+
+
+def finish(d: Draft, ctx: Context, role: str) -> Case:
+    """The case a draft makes, with the statuses it decides."""
+    body = d.body
+    if body is None and (d.route.body or d.mode in ("body", "size")):
+        body = d.body_text.encode("utf-8", "surrogatepass")
+    parts = d.parts
+    exact = d.path.exact and d.mode != "grpc"
+    if not exact:
+        parts = [*parts, G(None, Defect.UNSURE, "an odd path")]
+    elif (body or d.query) and d.route not in served(d.path.text(), d.method, ctx.routes):
+        # The path names another method's resource: the body and query were made
+        # for this route's message, not for the one that reads them.
+        parts = [G(None, Defect.UNSURE, "another method's path")]
+    defect, why = worst(*parts)
+    target = d.path.text() + (f"?{d.query}" if d.query else "")
+    case = Case(d.route, d.mode, role, d.method, target, d.headers, body, d.note or why)
+    case.longs = sorted({str(v) for v in d.found if len(v) >= LONG}, key=len)
+    case.expect = expectation(case, ctx, defect, why, exact)
+    return case
+
+
 def cases(route: Route, ctx: Context, mode: str) -> st.SearchStrategy[Case]:
     """Fuzz cases of one mode for one route."""
+    return _draw_case(route, ctx, mode, mode != "random" and mode in MODES)
 
-    @st.composite
-    def build(draw: st.DrawFn) -> Case:
-        role = draw(st.sampled_from(ctx.role_choices))
-        valid = mode in ("valid", "method", "headers", "query", "path", "grpc")
-        path = draw(path_draft(route, ctx, valid))
-        params, qg = draw(query_params(route.query_fields(), ctx.shapes, valid))
-        query = encode_query(params)
-        tree = draw(body_tree(route, ctx, valid))
-        body: bytes | None = None
-        body_text = dumps(tree.value, ascii_only=draw(st.booleans())) if route.body else ""
-        found: list[str] = [*longs(tree.value), *(v for _, v in params if isinstance(v, Long))]
-        parts: list[G] = [qg, tree]
-        note = ""
-        method = route.http_method
-        headers: list[tuple[str, str]] = [("content-type", "application/json")]
-        if mode == "body":
-            body_text, g, note = mutate_body(draw, route, tree)
-            parts = [qg, g]
-        elif mode == "bytes":
-            data, g, note = mutate_bytes(draw, body_text or "{}")
-            body = data
-            parts = [qg, g]
-        if mode in ("body", "bytes") and not route.body:
-            parts = [qg, G(None, Defect.UNSURE, "a body for a method that takes none")]
-        elif mode == "query":
-            query, g = mutate_query(draw, route, ctx, params)
-            if isinstance(g.value, Long):
-                found.append(g.value)
-            parts.append(g)
-            note = g.why
-        elif mode == "path":
-            path = mutate_path(draw, path)
-            found += path.longs
-            note = path.note
-        elif mode == "method":
-            allowed = allowed_methods(path.text(), ctx.routes)
-            method = draw(st.sampled_from([v for v in VERBS if v not in allowed]))
-            note = f"{method} on a path that has {', '.join(sorted(allowed))}"
-        elif mode == "size":
-            kind = draw(st.sampled_from(("string", "string", "pad", "over")))
-            if kind == "string" or not route.body:
-                value = draw(long_strings(max_len=60_000 if route.body else 30_000))
-                found.append(value)
-                if route.body:
-                    key = draw(st.sampled_from(_string_keys(route) or ["x"]))
-                    body_text = dumps(Obj(((key, value),)))
-                    parts = [qg, G(None, Defect.UNSURE, "a long value")]
-                else:
-                    query = encode_query(
-                        [*params, (draw(st.sampled_from(_query_keys(route) or ["x"])), value)]
-                    )
-                    parts = [qg, G(None, Defect.UNSURE, "a long value")]
-                note = f"a value of {len(value)} characters"
-            else:
-                target_size = draw(
-                    st.sampled_from([900_000, 1_000_000] if kind == "pad" else [1_200_000, 3_000_000])
-                )
-                pad = Long("p" * target_size)
-                found.append(pad)
-                body_text = dumps(Obj((("padding", pad),)))
-                parts = [G(None, Defect.BAD, "an unknown body field")]
-                note = f"a body of {len(body_text)} bytes"
-        elif mode == "headers":
-            extra, g, hlongs = mutate_headers(draw, ctx)
-            headers += extra
-            found += hlongs
-            parts.append(g)
-            note = g.why
-        elif mode == "grpc":
-            method = "POST"
-            path = PathDraft([route.service, route.method.name], "", exact=False)
-            ctype = draw(st.sampled_from(("application/json", "application/grpc", "application/grpc+json")))
-            headers = [("content-type", ctype)]
-            body = draw(st.sampled_from((b"", b"\x00\x00\x00\x00\x00", b"{}", b"\x00\x00\x00\x00\x05hello")))
-            note = f"the gRPC path with {ctype}"
-        if body is None and (route.body or mode in ("body", "size")):
-            body = body_text.encode("utf-8", "surrogatepass")
-        target = path.text() + (f"?{query}" if query else "")
-        if not path.exact or mode == "grpc":
-            parts.append(G(None, Defect.UNSURE, "an odd path"))
-        elif (body_text or body or query) and route not in served(path.text(), method, ctx.routes):
-            # The path names another method's resource: the body and query were made
-            # for this route's message, not for the one that reads them.
-            parts = [G(None, Defect.UNSURE, "another method's path")]
-        defect, why = worst(*parts)
-        case = Case(route, mode, role, method, target, headers, body, note or why)
-        case.longs = sorted({str(v) for v in found if len(v) >= LONG}, key=len)
-        case.expect = expectation(case, ctx, defect, why, path.exact and mode != "grpc")
-        return case
 
-    return build()
+@st.composite
+def _draw_case(draw: st.DrawFn, route: Route, ctx: Context, mode: str, valid: bool) -> Case:
+    role = draw(st.sampled_from(ctx.role_choices))
+    path = draw(path_draft(route, ctx, valid))
+    params, query_made = draw(query_params(route.query_fields(), ctx.shapes, valid))
+    tree = draw(body_tree(route, ctx, valid))
+    body_text = dumps(tree.value, ascii_only=draw(st.booleans())) if route.body else ""
+    d = Draft(route, mode, route.http_method, path, params, encode_query(params), body_text)
+    d.parts = [query_made, tree]
+    d.found = [*longs(tree.value), *(v for _, v in params if isinstance(v, Long))]
+    mutate(draw, d, ctx)
+    return finish(d, ctx, role)
 
 
 def _string_keys(route: Route) -> list[str]:

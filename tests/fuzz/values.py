@@ -543,32 +543,7 @@ class Shapes:
         return st.deferred(lambda: self._object(fields, valid, depth))
 
     def _object(self, fields: list[FieldDescriptor], valid: bool, depth: int) -> st.SearchStrategy[G]:
-        @st.composite
-        def draw_object(draw: st.DrawFn) -> G:
-            pairs: list[tuple[str, Any]] = []
-            parts: list[G] = []
-            used_oneofs: set[str] = set()
-            for f in fields:
-                b = behaviors(f)
-                percent = 90 if REQUIRED in b else 5 if OUTPUT_ONLY in b else 40
-                if draw(st.integers(0, 99)) >= (percent if valid else 50):
-                    continue
-                oneof = f.containing_oneof
-                second = oneof is not None and oneof.name in used_oneofs
-                if second and (valid or draw(st.integers(0, 3))):
-                    continue
-                g = draw(self.field(f, valid, depth))
-                if oneof is not None:
-                    used_oneofs.add(oneof.name)
-                    if second and g.value is not None:
-                        g = G(g.value, Defect.BAD, f"two members of oneof {oneof.name}")
-                # Both spellings of a field name are proto3 JSON.
-                key = f.json_name if valid or draw(st.integers(0, 4)) else f.name
-                pairs.append((key, g.value))
-                parts.append(g)
-            return G(Obj(tuple(pairs)), *worst(*parts))
-
-        return draw_object()
+        return _draw_object(self, fields, valid, depth)
 
     def field(self, f: FieldDescriptor, valid: bool, depth: int) -> st.SearchStrategy[G]:
         return self.memo(("field", f.full_name, valid, depth), lambda: self._field(f, valid, depth))
@@ -657,6 +632,35 @@ class Shapes:
         return good if valid else st.one_of(good, wrong)
 
 
+# Composites live at module level: decorating one costs far more than drawing from it.
+@st.composite
+def _draw_object(
+    draw: st.DrawFn, shapes: Shapes, fields: list[FieldDescriptor], valid: bool, depth: int
+) -> G:
+    pairs: list[tuple[str, Any]] = []
+    parts: list[G] = []
+    used_oneofs: set[str] = set()
+    for f in fields:
+        b = behaviors(f)
+        percent = 90 if REQUIRED in b else 5 if OUTPUT_ONLY in b else 40
+        if draw(st.integers(0, 99)) >= (percent if valid else 50):
+            continue
+        oneof = f.containing_oneof
+        second = oneof is not None and oneof.name in used_oneofs
+        if second and (valid or draw(st.integers(0, 3))):
+            continue
+        g = draw(shapes.field(f, valid, depth))
+        if oneof is not None:
+            used_oneofs.add(oneof.name)
+            if second and g.value is not None:
+                g = G(g.value, Defect.BAD, f"two members of oneof {oneof.name}")
+        # Both spellings of a field name are proto3 JSON.
+        key = f.json_name if valid or draw(st.integers(0, 4)) else f.name
+        pairs.append((key, g.value))
+        parts.append(g)
+    return G(Obj(tuple(pairs)), *worst(*parts))
+
+
 _ANYS = [
     {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "X", "domain": "d"},
     {"@type": "type.googleapis.com/google.protobuf.Duration", "value": "1s"},
@@ -740,33 +744,30 @@ def query_params(
     return shapes.memo(key, lambda: _query_params(fields, shapes, valid, prefix, depth))
 
 
+@st.composite
 def _query_params(
-    fields: list[FieldDescriptor], shapes: Shapes, valid: bool, prefix: str, depth: int
-) -> st.SearchStrategy[tuple[Params, G]]:
-    @st.composite
-    def build(draw: st.DrawFn) -> tuple[Params, G]:
-        out: Params = []
-        parts: list[G] = []
-        for f in fields:
-            b = behaviors(f)
-            percent = 85 if REQUIRED in b else 5 if OUTPUT_ONLY in b else 35
-            if draw(st.integers(0, 99)) >= (percent if valid else 50):
-                continue
-            key = prefix + (f.json_name if draw(st.integers(0, 3)) else f.name)
-            plain_message = f.message_type is not None and not _is_well_known(f)
-            if plain_message and f.is_repeated:
-                parts.append(G(None, Defect.UNSURE, "a repeated message in the query"))
-                out.append((key, "x"))
-            elif plain_message and depth < 3:
-                sub, g = draw(query_params(list(message_of(f).fields), shapes, valid, key + ".", depth + 1))
-                out += sub
+    draw: st.DrawFn, fields: list[FieldDescriptor], shapes: Shapes, valid: bool, prefix: str, depth: int
+) -> tuple[Params, G]:
+    out: Params = []
+    parts: list[G] = []
+    for f in fields:
+        b = behaviors(f)
+        percent = 85 if REQUIRED in b else 5 if OUTPUT_ONLY in b else 35
+        if draw(st.integers(0, 99)) >= (percent if valid else 50):
+            continue
+        key = prefix + (f.json_name if draw(st.integers(0, 3)) else f.name)
+        plain_message = f.message_type is not None and not _is_well_known(f)
+        if plain_message and f.is_repeated:
+            parts.append(G(None, Defect.UNSURE, "a repeated message in the query"))
+            out.append((key, "x"))
+        elif plain_message and depth < 3:
+            sub, g = draw(query_params(list(message_of(f).fields), shapes, valid, key + ".", depth + 1))
+            out += sub
+            parts.append(g)
+        else:
+            count = draw(st.integers(1, 3)) if f.is_repeated else 1
+            for _ in range(count):
+                g = draw(query_value(f, shapes, valid))
+                out.append((key, g.value))
                 parts.append(g)
-            else:
-                count = draw(st.integers(1, 3)) if f.is_repeated else 1
-                for _ in range(count):
-                    g = draw(query_value(f, shapes, valid))
-                    out.append((key, g.value))
-                    parts.append(g)
-        return out, G(None, *worst(*parts))
-
-    return build()
+    return out, G(None, *worst(*parts))
