@@ -15,11 +15,13 @@ smallest example of each) is printed.
 
 Knobs: PHS_FUZZ_EXAMPLES (total cases, default 2000); PHS_FUZZ_SEED (default 0; another
 number, or `random`, for longer exploring runs);
-PHS_FUZZ_DATABASE=postgres (both services on fresh PostgreSQL databases).
+PHS_FUZZ_DATABASE=postgres (both services on fresh PostgreSQL databases); PHS_FUZZ_LOG=FILE
+(every case and its answer, one JSON line each, for digging into a class).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -41,6 +43,7 @@ from tests.fuzz.values import Shapes
 from tests.fuzz.world import Monitor, World, gateway_facts
 
 EXAMPLES = int(os.environ.get("PHS_FUZZ_EXAMPLES", "2000"))
+LOG = os.environ.get("PHS_FUZZ_LOG")
 # A fixed seed makes `make test` reproducible (and, unlike derandomize, costs nothing per run).
 SEED = os.environ.get("PHS_FUZZ_SEED", "0")
 
@@ -118,6 +121,20 @@ def describe(case: Case, status: int | None, body: bytes) -> str:
         lines.append(f"      body: {shown!r}{more}")
     lines.append(f"      -> {status}: {body[:200]!r}")
     return "\n".join(lines)
+
+
+def case_line(case: Case, answer: Answer, failures: list[Failure]) -> dict[str, object]:
+    return {
+        "route": case.route.id,
+        "mode": case.mode,
+        "role": case.role,
+        "note": case.note,
+        "request": f"{case.method} {case.target[:300]}",
+        "body": (case.body or b"")[:300].decode("utf-8", "replace"),
+        "status": answer.status,
+        "answer": answer.body[:300].decode("utf-8", "replace"),
+        "failures": [f"{f.kind}: {f.detail}" for f in failures],
+    }
 
 
 def summary(tally: Tally, seconds: float, monitor: Monitor, untestable: list[str]) -> str:
@@ -223,19 +240,25 @@ def test_fuzz_every_rest_route(fuzz_stack: Stack, capsys: pytest.CaptureFixture[
             failures = check(case, answer, deadline, case.role in ctx.anonymous)
             tally.checked += time.monotonic() - checking
             tally.record(case, answer, failures)
+            if log is not None:
+                log.write(json.dumps(case_line(case, answer, failures)) + "\n")
 
         if SEED != "random":
             fuzz = seed(int(SEED))(fuzz)
         fuzz()
 
+    log = open(LOG, "w") if LOG else None  # noqa: SIM115 - closed below
     started = time.monotonic()
     monitor.start()
     try:
         for route in all_routes:
+            world.restore()
             for mode, examples in plan(per_route).items():
                 run(route, mode, examples)
     finally:
         monitor.stop()
+        if log is not None:
+            log.close()
     seconds = time.monotonic() - started
     problems = assert_serving(fuzz_stack)
     report = summary(tally, seconds, monitor, methods_without_route())

@@ -81,11 +81,10 @@ class Context:
     anonymous: frozenset[str]  # role labels whose token is missing or not valid
     gateway: Gateway
 
-    @property
-    def role_choices(self) -> tuple[str, ...]:
-        """Every role, the admin more often: most methods serve only staff, and the
-        deep code paths are behind them."""
-        extra = ("admin",) * 3 if "admin" in self.tokens else ()
+    def role_choices(self, mode: str) -> tuple[str, ...]:
+        """Every role, the admin more often (most of all for well-formed requests):
+        most methods serve only staff, and the deep code paths are behind them."""
+        extra = ("admin",) * (6 if mode == "valid" else 3) if "admin" in self.tokens else ()
         return (*sorted(self.tokens), *extra)
 
 
@@ -163,11 +162,13 @@ def variable_values(route: Route, ctx: Context, variable: str, valid: bool) -> s
 def _variable_values(route: Route, ctx: Context, variable: str, valid: bool) -> st.SearchStrategy[str]:
     pattern = route.template.pattern(variable)
     names = ctx.shapes.names
-    real = [n for n in names.all_real() if _glob(pattern, n)]
+    real = [n for n in names.all_real() if _glob(pattern, n) and n not in names.extra]
+    extra = [n for n in names.extra if _glob(pattern, n)]
     shaped = st.lists(segment_ids(), min_size=len(pattern), max_size=len(pattern)).map(
         lambda ids: "/".join(p if p not in ("*", "**") else i for p, i in zip(pattern, ids, strict=True))
     )
-    options = [(6, st.sampled_from(real))] if real else []
+    options = [(8, st.sampled_from(real))] if real else []
+    options += [(1, st.sampled_from(extra))] if extra else []
     options.append((1, shaped))
     if not valid:
         options.append((2, st.sampled_from(names.all_real())))
@@ -618,7 +619,7 @@ def cases(route: Route, ctx: Context, mode: str) -> st.SearchStrategy[Case]:
 
 @st.composite
 def _draw_case(draw: st.DrawFn, route: Route, ctx: Context, mode: str, valid: bool) -> Case:
-    role = draw(st.sampled_from(ctx.role_choices))
+    role = draw(st.sampled_from(ctx.role_choices(mode)))
     path = draw(path_draft(route, ctx, valid))
     params, query_made = draw(query_params(route.query_fields(), ctx.shapes, valid))
     tree = draw(body_tree(route, ctx, valid))

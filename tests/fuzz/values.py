@@ -214,9 +214,7 @@ def short_text() -> st.SearchStrategy[str]:
 
 @functools.cache
 def plain_text() -> st.SearchStrategy[str]:
-    return st.text(
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -", min_size=1, max_size=24
-    )
+    return st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", min_size=1, max_size=24)
 
 
 @functools.cache
@@ -260,6 +258,8 @@ def string_values(f: FieldDescriptor, names: Names) -> st.SearchStrategy[G]:
         main = resource_names(names, rtype)
     elif f.name == "request_id":
         main = st.uuids().map(str)
+    elif f.name == "etag":  # AIP-154: only the server knows it; none means "whatever it is now"
+        return weighted((4, ok(st.just(""))), (1, ok(plain_text())))
     elif f.name == "time_zone":
         main = st.sampled_from(_ZONES)
     elif f.name == "email":
@@ -268,7 +268,7 @@ def string_values(f: FieldDescriptor, names: Names) -> st.SearchStrategy[G]:
         main = st.sampled_from(("+1 555 0100", "555-0100"))
     else:
         main = plain_text()
-    return weighted((5, ok(main)), (1, ok(short_text())), (1, ok(resource_names(names, None))))
+    return weighted((12, ok(main)), (1, ok(short_text())), (1, ok(resource_names(names, None))))
 
 
 def odd_strings() -> st.SearchStrategy[G]:
@@ -301,10 +301,11 @@ def int_values(t: int) -> st.SearchStrategy[G]:
     lo, hi = _INT_RANGE[t]
     small = st.integers(max(lo, -1000), min(hi, 1000))
     edges = st.sampled_from((lo, hi, 0, -1 if lo < 0 else 1)).filter(lambda v: lo <= v <= hi)
-    return st.one_of(
-        ok(small),
-        ok(edges.filter(lambda v: abs(v) <= _SAFE)),
-        ok(st.one_of(small, edges).map(str)),  # the JSON mapping allows a string
+    return weighted(
+        (3, ok(st.integers(1, 10))),  # counts and sizes as people use them
+        (1, ok(small)),
+        (1, ok(edges.filter(lambda v: abs(v) <= _SAFE))),
+        (1, ok(st.one_of(small, edges).map(str))),  # the JSON mapping allows a string
     )
 
 
@@ -347,8 +348,11 @@ def bad_bools() -> st.SearchStrategy[G]:
 
 def enum_values(f: FieldDescriptor) -> st.SearchStrategy[G]:
     values = enum_of(f).values
-    return st.one_of(
-        ok(st.sampled_from([v.name for v in values])), ok(st.sampled_from([v.number for v in values]))
+    named = [v.name for v in values if v.number] or [v.name for v in values]
+    return weighted(
+        (3, ok(st.sampled_from(named))),  # the zero value is "unspecified": rarely accepted
+        (1, ok(st.sampled_from([v.name for v in values]))),
+        (1, ok(st.sampled_from([v.number for v in values]))),
     )
 
 
@@ -382,11 +386,11 @@ def _rfc3339(value: dt.datetime, digits: int, offset_minutes: int) -> str:
 
 
 def timestamps(names: Names) -> st.SearchStrategy[str]:
-    """Valid RFC 3339 instants: whole hours in the coming weeks (bookable), and any
-    instant of years 1-9999 with fractions and offsets."""
+    """Valid RFC 3339 instants: mostly whole hours in the coming weeks (bookable),
+    else any instant of years 1-9999; with fractions and offsets."""
     soon = st.builds(
         lambda d, h: (names.now + dt.timedelta(days=d)).replace(hour=h, minute=0, second=0, microsecond=0),
-        st.integers(-30, 90),
+        st.integers(1, 90),
         st.integers(0, 23),
     )
     anywhere = st.datetimes(dt.datetime(1, 1, 2), dt.datetime(9999, 12, 30)).map(
@@ -394,7 +398,7 @@ def timestamps(names: Names) -> st.SearchStrategy[str]:
     )
     return st.builds(
         _rfc3339,
-        st.one_of(soon, soon, anywhere),
+        weighted((3, soon), (1, anywhere)),
         st.sampled_from((0, 0, 3, 6, 9)),
         st.sampled_from((0, 0, 0, 60, -300, 330, 765)),
     )
@@ -431,10 +435,11 @@ def bad_timestamps() -> st.SearchStrategy[G]:
 
 
 def durations() -> st.SearchStrategy[str]:
-    return st.one_of(
-        st.integers(-86400, 10**8).map(lambda s: f"{s}s"),
-        st.builds(lambda s, n: f"{s}.{n:09d}s", st.integers(0, 3600), st.integers(0, 999_999_999)),
-        st.sampled_from(("0s", "1.5s", "3000s", "86400s", "315576000000s")),
+    return weighted(
+        (3, st.integers(0, 480).map(lambda m: f"{m * 60}s")),  # whole minutes, as policies use
+        (1, st.integers(-86400, 10**8).map(lambda s: f"{s}s")),
+        (1, st.builds(lambda s, n: f"{s}.{n:09d}s", st.integers(0, 3600), st.integers(0, 999_999_999))),
+        (1, st.sampled_from(("0s", "1.5s", "3000s", "86400s", "315576000000s"))),
     )
 
 
@@ -481,6 +486,28 @@ json_any: st.SearchStrategy[Any] = st.recursive(
     ),
     max_leaves=8,
 )
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def order_ranges(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """A well-formed range starts before it ends: swap `start_X` and `end_X` (either
+    spelling) when both are instants in the wrong order."""
+    index = {(k.rpartition(".")[0], _snake(k.rpartition(".")[2])): i for i, (k, _) in enumerate(pairs)}
+    out = list(pairs)
+    for (prefix, name), i in index.items():
+        j = index.get((prefix, "end_" + name[len("start_") :])) if name.startswith("start_") else None
+        if j is None:
+            continue
+        start, end = _instant(out[i][1]), _instant(out[j][1])
+        if start is not None and end is not None and start > end:
+            out[i], out[j] = (out[i][0], out[j][1]), (out[j][0], out[i][1])
+    return out
 
 
 # -- messages ----------------------------------------------------------------------------------
@@ -658,7 +685,7 @@ def _draw_object(
         key = f.json_name if valid or draw(st.integers(0, 4)) else f.name
         pairs.append((key, g.value))
         parts.append(g)
-    return G(Obj(tuple(pairs)), *worst(*parts))
+    return G(Obj(tuple(order_ranges(pairs) if valid else pairs)), *worst(*parts))
 
 
 _ANYS = [
@@ -770,4 +797,4 @@ def _query_params(
                 g = draw(query_value(f, shapes, valid))
                 out.append((key, g.value))
                 parts.append(g)
-    return out, G(None, *worst(*parts))
+    return order_ranges(out) if valid else out, G(None, *worst(*parts))

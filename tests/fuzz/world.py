@@ -103,15 +103,28 @@ class World:
 
     # -- resources --------------------------------------------------------------------------
 
-    def psychologist(self, around_the_clock: bool) -> str:
-        name = str(
-            self.call("POST", "/v1/psychologists", {"displayName": "Dr Fuzz", "timeZone": "UTC"})["name"]
-        )
-        if around_the_clock:
-            hours = [{"dayOfWeek": d, "startTime": {}, "endTime": {"hours": 24}} for d in DAYS]
-            policy = {"minimumNotice": "0s", "bookingHorizon": f"{365 * 86400}s"}
-            self.call("PATCH", f"/v1/{name}/availability", {"weeklyHours": hours, "bookingPolicy": policy})
+    def psychologist(self) -> str:
+        body = {"displayName": "Dr Fuzz", "timeZone": "UTC"}
+        name = str(self.call("POST", "/v1/psychologists", body)["name"])
+        self.bookable(name)
         return name
+
+    def bookable(self, psychologist: str) -> None:
+        """Active, in UTC, working around the clock a year ahead: any future whole hour
+        is bookable. Restored before each route (the fuzzer deactivates psychologists
+        and changes their hours), so that well-formed bookings can still succeed."""
+        self.call(
+            "PATCH", f"/v1/{psychologist}?updateMask=active,timeZone", {"active": True, "timeZone": "UTC"}
+        )
+        hours = [{"dayOfWeek": d, "startTime": {}, "endTime": {"hours": 24}} for d in DAYS]
+        policy = {"minimumNotice": "0s", "bookingHorizon": f"{365 * 86400}s"}
+        self.call(
+            "PATCH", f"/v1/{psychologist}/availability", {"weeklyHours": hours, "bookingPolicy": policy}
+        )
+
+    def restore(self) -> None:
+        for name in self.names.real["scheduling.phs.health/Psychologist"]:
+            self.bookable(name)
 
     def client(self, psychologist: str) -> str:
         body = {"displayName": "Client Fuzz", "psychologist": psychologist}
@@ -142,7 +155,7 @@ class World:
         base = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(
             hour=10, minute=0, second=0, microsecond=0
         )
-        p1, p2, p0 = self.psychologist(True), self.psychologist(False), self.psychologist(True)
+        p1, p2, p0 = self.psychologist(), self.psychologist(), self.psychologist()
         c1, c2, c0 = self.client(p1), self.client(p2), self.client(p0)
         st1, st0 = self.session_type(), self.session_type()
         a1 = self.appointment(p1, c1, st1, base, pending=False)
