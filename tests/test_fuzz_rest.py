@@ -3,7 +3,7 @@ services, generated from the descriptor set Envoy transcodes with: a new RPC is 
 with no new code here.
 
 For every route (each `google.api.http` binding of each method) and every mode of
-tests/fuzz/requests.py (well-formed, random field values, body, bytes, query, path,
+tests/fuzz/cases.py (well-formed, random field values, body, bytes, query, path,
 method, size, header and gRPC-path mutations, in the shares plan() gives), Hypothesis
 makes requests sent with tokens of every role, none, an expired and a forged one. Every
 answer keeps one rule (tests/fuzz/oracle.py): never a 5xx, a google.rpc.Status JSON body
@@ -35,9 +35,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from phs_devstack import Ports, Stack, health_status, running
+from tests.fuzz.cases import Case, Context, cases, plan
 from tests.fuzz.client import Answer, send
 from tests.fuzz.oracle import Failure, check
-from tests.fuzz.requests import Case, Context, cases, plan
 from tests.fuzz.routes import Route, methods_without_route, routes, services
 from tests.fuzz.values import Shapes
 from tests.fuzz.world import Monitor, World, gateway_facts

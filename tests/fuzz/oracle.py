@@ -26,8 +26,8 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message_factory import GetMessageClass
 
+from tests.fuzz.cases import Case
 from tests.fuzz.client import Answer
-from tests.fuzz.requests import Case
 from tests.fuzz.routes import Route, pool, routes, served
 
 # google.rpc.Code -> HTTP status (google/rpc/code.proto).

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from google.api import annotations_pb2, http_pb2
+from google.api import annotations_pb2, http_pb2, resource_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 
@@ -160,6 +160,19 @@ def services(path: Path = DESCRIPTOR) -> tuple[str, ...]:
             if any(m.options.HasExtension(annotations_pb2.http) for m in s.method):
                 names.append(f"{f.package}.{s.name}")
     return tuple(names)
+
+
+@functools.cache
+def resource_patterns(path: Path = DESCRIPTOR) -> dict[str, list[str]]:
+    """Every resource type of the descriptor set and its name patterns."""
+    fds = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
+    out: dict[str, list[str]] = {}
+    for f in fds.file:
+        for m in f.message_type:
+            r = m.options.Extensions[resource_pb2.resource]
+            if r.type:
+                out[str(r.type)] = [str(p) for p in r.pattern]
+    return out
 
 
 def _bindings(rule: http_pb2.HttpRule) -> list[http_pb2.HttpRule]:

@@ -16,6 +16,7 @@ import base64
 import datetime as dt
 import enum
 import functools
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -100,8 +101,6 @@ def unsure(why: str, strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[G]:
 
 def dumps(tree: Tree, ascii_only: bool = True) -> str:
     """JSON text of a tree (Raw tokens as they are, Obj pairs in order, keys repeated)."""
-    import json
-
     if isinstance(tree, Raw):
         return tree.text
     if isinstance(tree, Obj):

@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from google.api import resource_pb2
 from google.protobuf import json_format
 from google.protobuf.message_factory import GetMessageClass
 
 from phs_devstack import Stack
 from phs_runtime.auth import ROLES
+from tests.fuzz.cases import Gateway
 from tests.fuzz.client import send
-from tests.fuzz.requests import Gateway
-from tests.fuzz.routes import pool
+from tests.fuzz.routes import pool, resource_patterns
 from tests.fuzz.values import Names
 from tests.helpers import Response, rest
 
@@ -63,25 +62,6 @@ def gateway_facts(stack: Stack) -> Gateway:
             if prefix:
                 timeouts[prefix] = max(timeouts.get(prefix, 0.0), float(timeout.rstrip("s")))
     return Gateway(int(headers_kb) * 1024, int(headers_count), body, underscores, timeouts)
-
-
-def resource_patterns() -> dict[str, list[str]]:
-    """Every resource type of the descriptor set and its name patterns."""
-    out: dict[str, list[str]] = {}
-    for name in _all_messages():
-        r = pool().FindMessageTypeByName(name).GetOptions().Extensions[resource_pb2.resource]
-        if r.type:
-            out[str(r.type)] = [str(p) for p in r.pattern]
-    return out
-
-
-def _all_messages() -> list[str]:
-    from google.protobuf import descriptor_pb2
-
-    from phs_devstack.gateway import DESCRIPTOR
-
-    fds = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR.read_bytes())
-    return [f"{f.package}.{m.name}" for f in fds.file for m in f.message_type]
 
 
 @dataclass
