@@ -65,7 +65,8 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
         factory: Callable[[], str] = request.getfixturevalue("pg_database")
         scheduling_db, reports_db = factory(), factory()
     root = tmp_path_factory.mktemp("fuzz-stack")
-    with running(Stack(root, Ports.free(), scheduling_db, reports_db)) as s:
+    stack = Stack(root=root, ports=Ports.free(), scheduling_db=scheduling_db, reports_db=reports_db)
+    with running(stack) as s:
         yield s
 
 
