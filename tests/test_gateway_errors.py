@@ -119,9 +119,12 @@ def test_a_wrong_method_says_which_methods_the_path_has(stack: Stack) -> None:
     assert status == 405
     assert headers["allow"] == "GET, PATCH"
     assert_status_json(status, headers, body)
-    # A registered custom verb is its own route; a path of one segment more is no route.
+    # A path ending in a custom verb some method has is that method's (as the transcoder
+    # reads it), or no method's; a path of one segment more is no route.
     status, headers, _ = raw(stack, "PUT", "/v1/psychologists/abc:computeWorkingTime")
-    assert status == 405 and headers["allow"] == "GET, PATCH"
+    assert status == 405 and headers["allow"] == "GET"
+    assert raw(stack, "GET", "/v1/reports/abc:cancel")[0] == 405
+    assert raw(stack, "PATCH", "/v1/sessionTypes/90837:watch")[0] == 404
     assert raw(stack, "GET", "/v1/psychologists/abc/nothing")[0] == 404
 
 

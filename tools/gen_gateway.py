@@ -66,7 +66,8 @@ def _lua_literal(text: str) -> str:
 def path_pattern(template: str) -> str:
     """A Lua pattern for an HTTP rule path template: `*` matches one segment, `**` the
     rest. As in the transcoder, a segment may hold a ':' (`reports/R:x` is a report
-    name when no method has the custom verb `:x`); routes with a verb are tried first."""
+    name when no method has the custom verb `:x`); a path that ends in a verb some method
+    has is matched only by routes with that verb (the filter checks)."""
     out: list[str] = []
     pos = 0
     for m in _VARIABLE.finditer(template):
@@ -145,11 +146,10 @@ def collect(pool: DescriptorPool) -> tuple[list[dict[str, str]], dict[str, dict[
                         "body": body.full_name if body is not None and body.full_name in schemas else "",
                         # Field violations name the request field the body fills.
                         "prefix": "" if r.body in ("", "*") else r.body + ".",
+                        "verb": template.rsplit(":", 1)[1] if ":" in template.rsplit("/", 1)[-1] else "",
                         "rpc": f"{service_name}/{method.name}",
                     }
                 )
-    # A path that ends in a method's custom verb is that method's, as the transcoder reads it.
-    routes.sort(key=lambda r: ":" not in r["pattern"])
     return routes, schemas
 
 
@@ -168,9 +168,13 @@ def render(pool: DescriptorPool) -> str:
     for r in routes:
         lines.append(
             f"  {{method = {_lua_string(r['method'])}, pattern = {_lua_string(r['pattern'])}, "
-            f"body = {_lua_string(r['body'])}, prefix = {_lua_string(r['prefix'])}}}, -- {r['rpc']}"
+            f"body = {_lua_string(r['body'])}, prefix = {_lua_string(r['prefix'])}, "
+            f"verb = {_lua_string(r['verb'])}}}, -- {r['rpc']}"
         )
-    lines += ["}", "", "local MESSAGES = {"]
+    verbs = sorted({r["verb"] for r in routes if r["verb"]})
+    lines += ["}", "", "-- Custom verbs some method has: a path ending in one is that method's or no one's."]
+    lines += ["local VERBS = {" + ", ".join(f"[{_lua_string(v)}] = true" for v in verbs) + "}"]
+    lines += ["", "local MESSAGES = {"]
     for name in sorted(schemas):
         fields = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in sorted(schemas[name].items()))
         lines.append(f"  [{_lua_string(name)}] = {{{fields}}},")

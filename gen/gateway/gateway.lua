@@ -2,44 +2,47 @@
 -- services/gateway/filter.lua: do not edit; run `make protos`.
 
 local ROUTES = {
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%:computeWorkingTime$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ComputeWorkingTime
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/series/[^/]+%:cancel$", body = "phs.scheduling.v1.CancelSeriesRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/CancelSeries
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/series/[^/]+%:reschedule$", body = "phs.scheduling.v1.RescheduleSeriesRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/RescheduleSeries
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%/appointments%:export$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ExportAppointments
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:approve$", body = "phs.scheduling.v1.ApproveAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ApproveAppointment
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:decline$", body = "phs.scheduling.v1.DeclineAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/DeclineAppointment
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:cancel$", body = "phs.scheduling.v1.CancelAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/CancelAppointment
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:reschedule$", body = "phs.scheduling.v1.RescheduleAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/RescheduleAppointment
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:complete$", body = "phs.scheduling.v1.CompleteAppointmentRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/CompleteAppointment
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:markNoShow$", body = "phs.scheduling.v1.MarkAppointmentNoShowRequest", prefix = ""}, -- phs.scheduling.v1.SchedulingService/MarkAppointmentNoShow
-  {method = "GET", pattern = "^%/v1%/reports/[^/]+%:download$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/GetReportContent
-  {method = "POST", pattern = "^%/v1%/reports/[^/]+%:cancel$", body = "phs.reports.v1.CancelReportRequest", prefix = ""}, -- phs.reports.v1.ReportService/CancelReport
-  {method = "GET", pattern = "^%/v1%/reports/[^/]+%:watch$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/WatchReport
-  {method = "POST", pattern = "^%/v1%/psychologists$", body = "phs.scheduling.v1.Psychologist", prefix = "psychologist."}, -- phs.scheduling.v1.SchedulingService/CreatePsychologist
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetPsychologist
-  {method = "GET", pattern = "^%/v1%/psychologists$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ListPsychologists
-  {method = "PATCH", pattern = "^%/v1%/psychologists/[^/]+$", body = "phs.scheduling.v1.Psychologist", prefix = "psychologist."}, -- phs.scheduling.v1.SchedulingService/UpdatePsychologist
-  {method = "POST", pattern = "^%/v1%/clients$", body = "phs.scheduling.v1.Client", prefix = "client."}, -- phs.scheduling.v1.SchedulingService/CreateClient
-  {method = "GET", pattern = "^%/v1%/clients/[^/]+$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetClient
-  {method = "GET", pattern = "^%/v1%/clients$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ListClients
-  {method = "PATCH", pattern = "^%/v1%/clients/[^/]+$", body = "phs.scheduling.v1.Client", prefix = "client."}, -- phs.scheduling.v1.SchedulingService/UpdateClient
-  {method = "GET", pattern = "^%/v1%/sessionTypes$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ListSessionTypes
-  {method = "POST", pattern = "^%/v1%/sessionTypes$", body = "phs.scheduling.v1.SessionType", prefix = "session_type."}, -- phs.scheduling.v1.SchedulingService/CreateSessionType
-  {method = "PATCH", pattern = "^%/v1%/sessionTypes/[^/]+$", body = "phs.scheduling.v1.SessionType", prefix = "session_type."}, -- phs.scheduling.v1.SchedulingService/UpdateSessionType
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+%/appointments$", body = "phs.scheduling.v1.Appointment", prefix = "appointment."}, -- phs.scheduling.v1.SchedulingService/CreateAppointment
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetAppointment
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%/appointments$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ListAppointments
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%/slots$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/FindSlots
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+/availability$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetAvailability
-  {method = "PATCH", pattern = "^%/v1%/psychologists/[^/]+/availability$", body = "phs.scheduling.v1.Availability", prefix = "availability."}, -- phs.scheduling.v1.SchedulingService/UpdateAvailability
-  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+%/series$", body = "phs.scheduling.v1.Series", prefix = "series."}, -- phs.scheduling.v1.SchedulingService/CreateSeries
-  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+/series/[^/]+$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/GetSeries
-  {method = "GET", pattern = "^%/v1%/auditLogs/scheduling%/events$", body = "", prefix = ""}, -- phs.scheduling.v1.SchedulingService/ListAuditEvents
-  {method = "POST", pattern = "^%/v1%/reports$", body = "phs.reports.v1.Report", prefix = "report."}, -- phs.reports.v1.ReportService/CreateReport
-  {method = "GET", pattern = "^%/v1%/reports/[^/]+$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/GetReport
-  {method = "GET", pattern = "^%/v1%/reports$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/ListReports
-  {method = "GET", pattern = "^%/v1%/auditLogs/reports%/events$", body = "", prefix = ""}, -- phs.reports.v1.ReportService/ListAuditEvents
+  {method = "POST", pattern = "^%/v1%/psychologists$", body = "phs.scheduling.v1.Psychologist", prefix = "psychologist.", verb = ""}, -- phs.scheduling.v1.SchedulingService/CreatePsychologist
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/GetPsychologist
+  {method = "GET", pattern = "^%/v1%/psychologists$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/ListPsychologists
+  {method = "PATCH", pattern = "^%/v1%/psychologists/[^/]+$", body = "phs.scheduling.v1.Psychologist", prefix = "psychologist.", verb = ""}, -- phs.scheduling.v1.SchedulingService/UpdatePsychologist
+  {method = "POST", pattern = "^%/v1%/clients$", body = "phs.scheduling.v1.Client", prefix = "client.", verb = ""}, -- phs.scheduling.v1.SchedulingService/CreateClient
+  {method = "GET", pattern = "^%/v1%/clients/[^/]+$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/GetClient
+  {method = "GET", pattern = "^%/v1%/clients$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/ListClients
+  {method = "PATCH", pattern = "^%/v1%/clients/[^/]+$", body = "phs.scheduling.v1.Client", prefix = "client.", verb = ""}, -- phs.scheduling.v1.SchedulingService/UpdateClient
+  {method = "GET", pattern = "^%/v1%/sessionTypes$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/ListSessionTypes
+  {method = "POST", pattern = "^%/v1%/sessionTypes$", body = "phs.scheduling.v1.SessionType", prefix = "session_type.", verb = ""}, -- phs.scheduling.v1.SchedulingService/CreateSessionType
+  {method = "PATCH", pattern = "^%/v1%/sessionTypes/[^/]+$", body = "phs.scheduling.v1.SessionType", prefix = "session_type.", verb = ""}, -- phs.scheduling.v1.SchedulingService/UpdateSessionType
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+%/appointments$", body = "phs.scheduling.v1.Appointment", prefix = "appointment.", verb = ""}, -- phs.scheduling.v1.SchedulingService/CreateAppointment
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/GetAppointment
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%/appointments$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/ListAppointments
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%/slots$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/FindSlots
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%:computeWorkingTime$", body = "", prefix = "", verb = "computeWorkingTime"}, -- phs.scheduling.v1.SchedulingService/ComputeWorkingTime
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+/availability$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/GetAvailability
+  {method = "PATCH", pattern = "^%/v1%/psychologists/[^/]+/availability$", body = "phs.scheduling.v1.Availability", prefix = "availability.", verb = ""}, -- phs.scheduling.v1.SchedulingService/UpdateAvailability
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+%/series$", body = "phs.scheduling.v1.Series", prefix = "series.", verb = ""}, -- phs.scheduling.v1.SchedulingService/CreateSeries
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+/series/[^/]+$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/GetSeries
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/series/[^/]+%:cancel$", body = "phs.scheduling.v1.CancelSeriesRequest", prefix = "", verb = "cancel"}, -- phs.scheduling.v1.SchedulingService/CancelSeries
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/series/[^/]+%:reschedule$", body = "phs.scheduling.v1.RescheduleSeriesRequest", prefix = "", verb = "reschedule"}, -- phs.scheduling.v1.SchedulingService/RescheduleSeries
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%/appointments%:export$", body = "", prefix = "", verb = "export"}, -- phs.scheduling.v1.SchedulingService/ExportAppointments
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:approve$", body = "phs.scheduling.v1.ApproveAppointmentRequest", prefix = "", verb = "approve"}, -- phs.scheduling.v1.SchedulingService/ApproveAppointment
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:decline$", body = "phs.scheduling.v1.DeclineAppointmentRequest", prefix = "", verb = "decline"}, -- phs.scheduling.v1.SchedulingService/DeclineAppointment
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:cancel$", body = "phs.scheduling.v1.CancelAppointmentRequest", prefix = "", verb = "cancel"}, -- phs.scheduling.v1.SchedulingService/CancelAppointment
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:reschedule$", body = "phs.scheduling.v1.RescheduleAppointmentRequest", prefix = "", verb = "reschedule"}, -- phs.scheduling.v1.SchedulingService/RescheduleAppointment
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:complete$", body = "phs.scheduling.v1.CompleteAppointmentRequest", prefix = "", verb = "complete"}, -- phs.scheduling.v1.SchedulingService/CompleteAppointment
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:markNoShow$", body = "phs.scheduling.v1.MarkAppointmentNoShowRequest", prefix = "", verb = "markNoShow"}, -- phs.scheduling.v1.SchedulingService/MarkAppointmentNoShow
+  {method = "GET", pattern = "^%/v1%/auditLogs/scheduling%/events$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/ListAuditEvents
+  {method = "POST", pattern = "^%/v1%/reports$", body = "phs.reports.v1.Report", prefix = "report.", verb = ""}, -- phs.reports.v1.ReportService/CreateReport
+  {method = "GET", pattern = "^%/v1%/reports/[^/]+$", body = "", prefix = "", verb = ""}, -- phs.reports.v1.ReportService/GetReport
+  {method = "GET", pattern = "^%/v1%/reports/[^/]+%:download$", body = "", prefix = "", verb = "download"}, -- phs.reports.v1.ReportService/GetReportContent
+  {method = "POST", pattern = "^%/v1%/reports/[^/]+%:cancel$", body = "phs.reports.v1.CancelReportRequest", prefix = "", verb = "cancel"}, -- phs.reports.v1.ReportService/CancelReport
+  {method = "GET", pattern = "^%/v1%/reports/[^/]+%:watch$", body = "", prefix = "", verb = "watch"}, -- phs.reports.v1.ReportService/WatchReport
+  {method = "GET", pattern = "^%/v1%/reports$", body = "", prefix = "", verb = ""}, -- phs.reports.v1.ReportService/ListReports
+  {method = "GET", pattern = "^%/v1%/auditLogs/reports%/events$", body = "", prefix = "", verb = ""}, -- phs.reports.v1.ReportService/ListAuditEvents
 }
+
+-- Custom verbs some method has: a path ending in one is that method's or no one's.
+local VERBS = {["approve"] = true, ["cancel"] = true, ["complete"] = true, ["computeWorkingTime"] = true, ["decline"] = true, ["download"] = true, ["export"] = true, ["markNoShow"] = true, ["reschedule"] = true, ["watch"] = true}
 
 local MESSAGES = {
   ["google.rpc.Status"] = {["code"] = "", ["details"] = "", ["message"] = ""},
@@ -272,8 +275,12 @@ end
 
 local function find_route(method, path)
   local allowed, seen = {}, {}
+  -- As the transcoder reads a path: a last segment ending in a verb some method has
+  -- (reports/R:cancel) names that verb; any other ':' is part of the segment.
+  local verb = path:match(":([^/:]*)$")
+  if verb == nil or not VERBS[verb] then verb = "" end
   for _, r in ipairs(ROUTES) do
-    if path:find(r.pattern) then
+    if r.verb == verb and path:find(r.pattern) then
       if r.method == method then return r, nil end
       if not seen[r.method] then
         seen[r.method] = true

@@ -194,8 +194,12 @@ end
 
 local function find_route(method, path)
   local allowed, seen = {}, {}
+  -- As the transcoder reads a path: a last segment ending in a verb some method has
+  -- (reports/R:cancel) names that verb; any other ':' is part of the segment.
+  local verb = path:match(":([^/:]*)$")
+  if verb == nil or not VERBS[verb] then verb = "" end
   for _, r in ipairs(ROUTES) do
-    if path:find(r.pattern) then
+    if r.verb == verb and path:find(r.pattern) then
       if r.method == method then return r, nil end
       if not seen[r.method] then
         seen[r.method] = true
