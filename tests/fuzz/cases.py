@@ -104,6 +104,11 @@ class Case:
     def size(self) -> int:
         return len(self.target) + len(self.body or b"") + sum(len(k) + len(v) for k, v in self.headers)
 
+    @property
+    def grpc(self) -> bool:
+        """Sent as gRPC (the REST port refuses it in gRPC's own framing)."""
+        return any(k == "content-type" and v.startswith("application/grpc") for k, v in self.headers)
+
 
 # -- the path ---------------------------------------------------------------------------------
 

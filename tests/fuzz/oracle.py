@@ -12,6 +12,8 @@
   or more) in its body or headers.
 - The statuses the case decides (431, 413, 404, 405, 400, 401 for a missing or bad
   token) are the ones answered; a valid token is never answered 401.
+- A gRPC request (a gRPC content type) is refused in gRPC's own framing, as a gRPC
+  server refuses a method it does not have: HTTP 200, grpc-status UNIMPLEMENTED, no body.
 """
 
 from __future__ import annotations
@@ -72,6 +74,11 @@ class Failure:
 def check(case: Case, answer: Answer, deadline: float, anonymous: bool) -> list[Failure]:
     if answer.status is None:
         return [Failure("no answer", answer.error, f"after {answer.elapsed:.1f}s")]
+    if case.grpc:
+        if (answer.status, answer.headers.get("grpc-status"), answer.body) != (200, "12", b""):
+            grpc_status = answer.headers.get("grpc-status")
+            return [Failure("gRPC on the REST port", f"HTTP {answer.status}, grpc-status {grpc_status}", "")]
+        return []
     out: list[Failure] = []
     status = answer.status
     if answer.elapsed > deadline:
