@@ -393,7 +393,7 @@ function envoy_on_response(handle)
   if body == nil then return end
   local shorter = shorten_message(body:getBytes(0, body:length()))
   if shorter ~= nil then
-    body:setBytes(shorter)
-    headers:replace("content-length", tostring(#shorter))
+    -- body() waited for the whole body: the headers object from before is out of scope.
+    handle:headers():replace("content-length", tostring(body:setBytes(shorter)))
   end
 end
