@@ -38,7 +38,7 @@ function Routed() {
   const { principal } = state;
   if (principal.role !== "client") {
     return (
-      <AppShell>
+      <AppShell nav={false}>
         <Page title={`Welcome, ${principal.displayName}`}>
           <p>
             {principal.role === null
@@ -74,11 +74,11 @@ export function App({ config }: { config: AppConfig }) {
   const [queryClient] = useState(makeQueryClient);
   return (
     <QueryClientProvider client={queryClient}>
-      <AuthProvider config={config}>
-        <BrowserRouter>
+      <BrowserRouter>
+        <AuthProvider config={config}>
           <Routed />
-        </BrowserRouter>
-      </AuthProvider>
+        </AuthProvider>
+      </BrowserRouter>
     </QueryClientProvider>
   );
 }

@@ -3,6 +3,7 @@
 // token; when it fails, the person is asked to sign in again.
 import { UserManager, WebStorageStateStore, type User } from "oidc-client-ts";
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+import { useNavigate } from "react-router";
 import { setSession } from "../api/client";
 import type { AppConfig } from "../config";
 import { principalFrom, type Principal } from "./principal";
@@ -48,6 +49,7 @@ function makeManager(config: AppConfig): UserManager {
 
 export function AuthProvider({ config, children }: { config: AppConfig; children: ReactNode }) {
   const manager = useMemo(() => makeManager(config), [config]);
+  const navigate = useNavigate();
   const [state, setState] = useState<AuthState>({ status: "loading" });
 
   const adopt = useCallback(
@@ -106,10 +108,10 @@ export function AuthProvider({ config, children }: { config: AppConfig; children
         try {
           const user = await manager.signinRedirectCallback();
           const returnTo = typeof user.state === "string" && user.state.startsWith("/") ? user.state : "/";
-          window.history.replaceState(null, "", returnTo);
           adopt(user);
+          void navigate(returnTo, { replace: true });
         } catch {
-          window.history.replaceState(null, "", "/");
+          void navigate("/", { replace: true });
           setState({ status: "signedOut", ended: false, error: "Sign-in did not complete. Please try again." });
         }
         return;
@@ -126,7 +128,7 @@ export function AuthProvider({ config, children }: { config: AppConfig; children
       manager.events.removeUserLoaded(onLoaded);
       manager.events.removeSilentRenewError(onRenewError);
     };
-  }, [manager, adopt]);
+  }, [manager, adopt, navigate]);
 
   const api = useMemo<AuthApi>(
     () => ({

@@ -1,3 +1,4 @@
+import { useState } from "react";
 import { Link, useLocation } from "react-router";
 import { startOf, useMyAppointments } from "../api/scheduling";
 import type { Appointment } from "../gen/phs/scheduling/v1/resources_pb";
@@ -6,6 +7,8 @@ import { Empty, ErrorNotice, Loading, Notice } from "../ui/states";
 import { useNow } from "../ui/useNow";
 import { AppointmentCard } from "./AppointmentCard";
 import { isActive } from "./stateWords";
+
+const PAST_SHOWN = 10;
 
 export interface AppointmentsNotice {
   requested?: string;
@@ -31,6 +34,7 @@ export function AppointmentsPage() {
   const notice = (location.state as AppointmentsNotice | null) ?? null;
   const appointments = useMyAppointments();
   const now = useNow();
+  const [allPast, setAllPast] = useState(false);
   let body;
   if (appointments.isPending) body = <Loading what="your appointments" />;
   else if (appointments.isError)
@@ -64,11 +68,24 @@ export function AppointmentsPage() {
           {past.length === 0 ? (
             <Empty title="Nothing here yet." />
           ) : (
-            <ul className="list">
-              {past.map((a) => (
-                <AppointmentCard key={a.name} appointment={a} actions={false} />
-              ))}
-            </ul>
+            <>
+              <ul className="list">
+                {(allPast ? past : past.slice(0, PAST_SHOWN)).map((a) => (
+                  <AppointmentCard key={a.name} appointment={a} actions={false} />
+                ))}
+              </ul>
+              {!allPast && past.length > PAST_SHOWN ? (
+                <button
+                  type="button"
+                  className="button button--secondary more"
+                  onClick={() => {
+                    setAllPast(true);
+                  }}
+                >
+                  Show all {past.length}
+                </button>
+              ) : null}
+            </>
           )}
         </section>
       </>

@@ -2,7 +2,7 @@ import { useEffect, useRef, type ReactNode } from "react";
 import { NavLink } from "react-router";
 import { useAuth } from "../auth/AuthProvider";
 
-export function AppShell({ children }: { children: ReactNode }) {
+export function AppShell({ children, nav = true }: { children: ReactNode; nav?: boolean }) {
   const { state, signOut } = useAuth();
   const name = state.status === "signedIn" ? state.principal.displayName : "";
   return (
@@ -13,6 +13,7 @@ export function AppShell({ children }: { children: ReactNode }) {
       <header className="app-header">
         <div className="app-header__inner">
           <span className="brand">PHS</span>
+          {nav ? (
           <nav aria-label="Main">
             <ul className="nav">
               <li>
@@ -28,6 +29,7 @@ export function AppShell({ children }: { children: ReactNode }) {
               </li>
             </ul>
           </nav>
+          ) : null}
           <div className="who">
             <span className="who__name">{name}</span>
             <button type="button" className="button button--quiet" onClick={() => void signOut()}>
