@@ -94,7 +94,8 @@ lint-web: $(WEB_STAMP)
 	cd $(WEB) && npx --no-install tsc -b --noEmit
 	cd $(WEB) && npx --no-install eslint --max-warnings 0 .
 
-test: lint
+# The browser tests (tests/web) drive the built app through the stack.
+test: lint $(WEB_DIST)
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-clock
 

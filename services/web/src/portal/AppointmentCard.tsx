@@ -1,7 +1,7 @@
 import { Link } from "react-router";
 import { startOf, usePsychologist, useSessionTypes } from "../api/scheduling";
 import type { Appointment } from "../gen/phs/scheduling/v1/resources_pb";
-import { dateTimeLabel } from "../ui/time";
+import { dateTimeLabel, timeIn, zoneName, zonesDiffer } from "../ui/time";
 import { useNow } from "../ui/useNow";
 import { appointmentPath, psychologistOf } from "./names";
 import { isActive, stateWords } from "./stateWords";
@@ -21,9 +21,16 @@ export function AppointmentCard({ appointment: a, actions = true }: { appointmen
   const start = startOf(a);
   const words = stateWords(a);
   const canChange = actions && isActive(a) && start.getTime() > now;
+  const psychologist = usePsychologist(psychologistOf(a.name)).data;
+  const theirZone = psychologist && zonesDiffer(psychologist.timeZone) ? psychologist.timeZone : null;
   return (
     <li className="card appointment" data-appointment={a.name}>
       <p className="appointment__when">{dateTimeLabel(start)}</p>
+      {theirZone ? (
+        <p className="zone-line">
+          {timeIn(start, theirZone)} in {zoneName(theirZone)}, your psychologist's time
+        </p>
+      ) : null}
       <p className="appointment__what">
         <SessionTypeName name={a.sessionType} /> with <PsychologistName name={psychologistOf(a.name)} />
       </p>

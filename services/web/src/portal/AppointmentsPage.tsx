@@ -4,6 +4,7 @@ import { startOf, useMyAppointments } from "../api/scheduling";
 import type { Appointment } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading, Notice } from "../ui/states";
+import { viewerZone, zoneName } from "../ui/time";
 import { useNow } from "../ui/useNow";
 import { AppointmentCard } from "./AppointmentCard";
 import { isActive } from "./stateWords";
@@ -94,6 +95,7 @@ export function AppointmentsPage() {
   return (
     <Page title="Your appointments">
       <NoticeFor n={notice} />
+      <p className="zone-line">Times are in your time zone, {zoneName(viewerZone)}.</p>
       {body}
     </Page>
   );

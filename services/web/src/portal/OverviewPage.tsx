@@ -3,7 +3,7 @@ import { startOf, useClient, useDirectory, useMyAppointments, usePsychologist } 
 import type { Psychologist } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading } from "../ui/states";
-import { zoneName } from "../ui/time";
+import { viewerZone, zoneName } from "../ui/time";
 import { useNow } from "../ui/useNow";
 import { AppointmentCard } from "./AppointmentCard";
 import { isActive } from "./stateWords";
@@ -75,6 +75,7 @@ function ComingUp() {
   return (
     <section aria-labelledby="coming-up">
       <h2 id="coming-up">Coming up</h2>
+      <p className="zone-line">Times are in your time zone, {zoneName(viewerZone)}.</p>
       {next.length === 0 ? (
         <Empty title="Nothing booked yet.">
           <p>When you request a session it shows here.</p>
