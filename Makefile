@@ -127,12 +127,13 @@ token: $(UP_STAMP)
 seed: $(UP_STAMP)
 	$(PY) -m phs_scheduling.seed
 
-bench: install
+bench: install $(WEB_DIST)
 	$(PY) -m bench.rest_booking
 	$(PY) -m bench.slot_search
 	$(PY) -m bench.report_latency
 	$(PY) -m bench.practice_summary --appointments 100000
 	$(PY) -m bench.field_limits
+	$(PY) -m bench.web_portal
 
 manifests: install
 	$(PY) tools/render_manifests.py

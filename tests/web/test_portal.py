@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
+from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 
 from phs_devstack import Stack
 from tests.helpers import eventually, rest
@@ -110,7 +110,8 @@ def test_client_journey_on_a_phone(browser: Any, web_stack: Stack, practice: Pra
     page = new_page(browser, width=390, height=844)
     shot = Shots(page, "client-390")
     sign_in(page, web_stack, practice.client_name)
-    page.get_by_role("region", name="Your psychologist").get_by_text(practice.psychologist_name, exact=True).wait_for()
+    yours = page.get_by_role("region", name="Your psychologist")
+    yours.get_by_text(practice.psychologist_name, exact=True).wait_for()
     card(page, practice.late).get_by_text("Booked", exact=True).wait_for()
     shot("overview")
     assert_accessible(page, "overview, assigned client")
