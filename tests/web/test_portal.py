@@ -202,15 +202,55 @@ def _tab_to(page: Any, test: str, limit: int = 120) -> None:
     raise AssertionError(f"Tab never reached an element where {test}")
 
 
-def test_keyboard_only(browser: Any, web_stack: Stack, practice: Practice) -> None:
-    name = f"Kim Keys {practice.psychologist[-6:]}"
+def new_client(stack: Stack, practice: Practice, first: str) -> tuple[str, str]:
+    """A client of the practice's psychologist: (resource name, display name)."""
+    name = f"{first} {practice.psychologist[-6:]}"
     made = rest(
-        web_stack.rest_url,
+        stack.rest_url,
         "POST",
         "/v1/clients",
-        {"displayName": name, "email": "kim@example.org", "psychologist": practice.psychologist},
+        {"displayName": name, "email": "someone@example.org", "psychologist": practice.psychologist},
     )
     assert made.status == 200, made
+    return str(made.body["name"]), name
+
+
+def test_a_lost_answer_is_retried_with_the_same_key(
+    browser: Any, web_stack: Stack, practice: Practice
+) -> None:
+    """The request reaches the service but its answer is lost on the way back: the app
+    sends the same action again with the same Idempotency-Key and X-Request-ID, and the
+    service answers it once (one appointment)."""
+    client, name = new_client(web_stack, practice, "Rita Retry")
+    page = new_page(browser)
+    sign_in(page, web_stack, name)
+    page.get_by_role("link", name="Book a session").click()
+    page.locator('input[name="slot"]').first.check()
+    sent: list[dict[str, str]] = []
+
+    def lose_first_answer(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        sent.append(route.request.headers)
+        if len(sent) == 1:
+            route.fetch()  # the service does the work ...
+            route.abort("connectionreset")  # ... and the answer never arrives
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/v1/psychologists/[^/?]+/appointments(\?|$)"), lose_first_answer)
+    page.get_by_role("button", name="Request this time").click()
+    page.get_by_role("region", name="Upcoming").get_by_text(REQUESTED).wait_for()
+    assert len(sent) == 2, sent
+    assert sent[0]["idempotency-key"] == sent[1]["idempotency-key"]
+    assert sent[0]["x-request-id"] == sent[1]["x-request-id"]
+    mine = rest(web_stack.rest_url, "GET", f"/v1/psychologists/-/appointments?client={client}")
+    assert len(mine.body["appointments"]) == 1, mine
+
+
+def test_keyboard_only(browser: Any, web_stack: Stack, practice: Practice) -> None:
+    client, name = new_client(web_stack, practice, "Kim Keys")
     page = new_page(browser)
     shot = Shots(page, "keyboard")
     page.goto(web_stack.rest_url + "/")
@@ -251,7 +291,7 @@ def test_keyboard_only(browser: Any, web_stack: Stack, practice: Practice) -> No
     page.keyboard.press("Enter")
     page.get_by_text("The session is cancelled").wait_for()
     shot("cancelled")
-    mine = rest(web_stack.rest_url, "GET", f"/v1/psychologists/-/appointments?client={made.body['name']}")
+    mine = rest(web_stack.rest_url, "GET", f"/v1/psychologists/-/appointments?client={client}")
     [one] = mine.body["appointments"]
     assert one["state"] == "STATE_CANCELLED" and instant(one["startTime"]) == instant(picked), (one, picked)
 

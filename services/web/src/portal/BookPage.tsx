@@ -109,9 +109,11 @@ export function SlotRequestForm({
         <p className="submit-bar__choice" aria-live="polite">
           {req.choice
             ? `${dateTimeLabel(req.choice.start)}${otherZone ? ` (${timeIn(req.choice.start, otherZone)} in ${zoneName(otherZone)})` : ""}`
-            : "No time picked yet"}
+            : req.missing
+              ? <span className="field-error">Please pick a time first.</span>
+              : "No time picked yet"}
         </p>
-        <button type="submit" className="button button--primary" disabled={req.mutation.isPending} aria-disabled={!req.choice}>
+        <button type="submit" className="button button--primary" disabled={req.mutation.isPending}>
           {req.mutation.isPending ? "Sending…" : submitLabel}
         </button>
       </div>

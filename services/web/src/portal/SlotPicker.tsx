@@ -77,7 +77,7 @@ export function SlotPicker({
     <fieldset className="slot-picker" aria-describedby={errors.length ? "slot-errors" : undefined}>
       <legend>Pick a time</legend>
       {errors.length ? (
-        <ul className="field-errors" id="slot-errors">
+        <ul className="field-errors" id="slot-errors" role="alert">
           {errors.map((e) => (
             <li key={e}>{e}</li>
           ))}

@@ -19,6 +19,7 @@ export function useSlotRequest(
   const [choice, setChoice] = useState<SlotChoice | null>(null);
   const [action, setAction] = useState<Action>(newAction);
   const [taken, setTaken] = useState(false);
+  const [missing, setMissing] = useState(false);
   const mutation = useMutation({
     mutationFn: (v: { choice: SlotChoice; action: Action }) => send(v.choice, v.action),
     // The same variables (the same key) on a retry: the server answers it once.
@@ -40,15 +41,18 @@ export function useSlotRequest(
   return {
     choice,
     taken,
+    missing,
     mutation,
     choose: (c: SlotChoice) => {
       setChoice(c);
       setAction(newAction());
       setTaken(false);
+      setMissing(false);
       mutation.reset();
     },
     submit: () => {
       if (choice) mutation.mutate({ choice, action });
+      else setMissing(true);
     },
   };
 }
