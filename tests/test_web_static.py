@@ -284,6 +284,7 @@ def test_without_a_build_it_says_so_and_is_not_ready(tmp_path: Path) -> None:
         assert_security_headers(headers)
         assert request(served.port, "GET", "/calendar")[0] == 503
         assert request(served.port, "GET", "/healthz")[0] == 503
+        assert request(served.port, "GET", "/livez")[0] == 200  # a restart would not help
         assert request(served.port, "GET", "/config.json")[0] == 200
         # A build that appears later is served without a restart (make web, Tilt's sync).
         fake_build(root)

@@ -1,7 +1,9 @@
 """The static server's rules.
 
 - `GET /config.json`: the app's OpenID settings, from the environment (never cached).
-- `GET /healthz`: 200 while index.html is there and the process is not draining, else 503.
+- `GET /healthz` (readiness): 200 while index.html is there and the process is not
+  draining, else 503. `GET /livez` (liveness): 200 while the process answers at all (a
+  restart would not bring a missing build).
 - A file under the root: `/assets/*` (Vite's content-hashed output) is cached for a year
   as immutable; everything else (index.html first) is revalidated on every use (ETag).
 - A missing path without an extension is a route of the app: index.html (the SPA
@@ -436,6 +438,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path == "/healthz":
             self._health()
+            return
+        if path == "/livez":
+            self._reply(200, self._json({"status": "SERVING"}), "application/json", NO_STORE)
             return
         files = self.app.files
         file = files.resolve(path) if path != "/index.html" else None
