@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -124,6 +125,14 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         stop(served)
 
 
+def assert_status(status: int, headers: dict[str, str], body: bytes, code: int) -> None:
+    """An error is a google.rpc.Status, as every error through the gateway is."""
+    assert headers["content-type"] == "application/json"
+    parsed = json.loads(body)
+    assert parsed["code"] == code and isinstance(parsed["message"], str), (status, parsed)
+    assert parsed["details"][0]["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+
+
 def assert_security_headers(headers: dict[str, str], idp: str = IDP) -> None:
     assert headers["content-security-policy"] == csp(idp)
     assert headers["referrer-policy"] == "no-referrer"
@@ -175,6 +184,7 @@ def test_missing_files_with_an_extension_are_404(web: Served) -> None:
     for path in ("/assets/missing.js", "/favicon.png", "/assets/no-extension", "/assets/", "/.env"):
         status, headers, body = request(web.port, "GET", path)
         assert status == 404, (path, status)
+        assert_status(status, headers, body, 5)
         assert INDEX not in body and SECRET not in body
         assert_security_headers(headers)
 
@@ -193,8 +203,35 @@ def test_no_path_leaves_the_root(web: Served) -> None:
     ):
         status, headers, body = request(web.port, "GET", path)
         assert status == 400, (path, status, body)
+        assert_status(status, headers, body, 3)
         assert SECRET not in body and INDEX not in body
         assert_security_headers(headers)
+
+
+def test_an_overlong_request_line_is_refused_without_echo(web: Served) -> None:
+    long = "x" * 70_000
+    status, headers, body = request(web.port, "GET", f"/{long}")
+    assert status == 414
+    assert_status(status, headers, body, 8)
+    assert_security_headers(headers)
+    assert long[:100].encode() not in body
+
+
+def test_a_request_body_is_never_read_as_the_next_request(web: Served) -> None:
+    """The server reads no body: with one, it answers and closes the connection, so the
+    body cannot pass for a second request on the gateway's shared connection."""
+    smuggled = b"GET /assets/app-abc123.js HTTP/1.1\r\nHost: x\r\n\r\n"
+    for method in (b"GET", b"POST"):
+        with socket.create_connection(("127.0.0.1", web.port), timeout=10) as s:
+            s.sendall(
+                method + b" / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(smuggled) + smuggled
+            )
+            received = b""
+            while chunk := s.recv(65536):
+                received += chunk
+        assert received.count(b"HTTP/1.1 ") == 1, received[:300]
+        assert b"connection: close" in received.lower()
+        assert APP_JS not in received
 
 
 def test_only_get_and_head(web: Served) -> None:
@@ -202,6 +239,7 @@ def test_only_get_and_head(web: Served) -> None:
         status, headers, body = request(web.port, method, "/")
         assert status == 405, method
         assert headers["allow"] == "GET, HEAD"
+        assert_status(status, headers, body, 12)
         assert_security_headers(headers)
         assert INDEX not in body
 
@@ -284,6 +322,7 @@ def test_without_a_build_it_says_so_and_is_not_ready(tmp_path: Path) -> None:
         assert_security_headers(headers)
         assert request(served.port, "GET", "/calendar")[0] == 503
         assert request(served.port, "GET", "/healthz")[0] == 503
+        assert request(served.port, "GET", "/livez")[0] == 200  # a restart would not help
         assert request(served.port, "GET", "/config.json")[0] == 200
         # A build that appears later is served without a restart (make web, Tilt's sync).
         fake_build(root)

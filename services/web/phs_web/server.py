@@ -1,7 +1,9 @@
 """The static server's rules.
 
 - `GET /config.json`: the app's OpenID settings, from the environment (never cached).
-- `GET /healthz`: 200 while index.html is there and the process is not draining, else 503.
+- `GET /healthz` (readiness): 200 while index.html is there and the process is not
+  draining, else 503. `GET /livez` (liveness): 200 while the process answers at all (a
+  restart would not bring a missing build).
 - A file under the root: `/assets/*` (Vite's content-hashed output) is cached for a year
   as immutable; everything else (index.html first) is revalidated on every use (ETag).
 - A missing path without an extension is a route of the app: index.html (the SPA
@@ -91,6 +93,39 @@ COMPRESSIBLE = {
     ".svg",
     ".ico",
 }
+
+# Errors are google.rpc.Status JSON, like every other error the gateway answers (AIP-193):
+# HTTP status -> (google.rpc.Code, ErrorInfo reason). 405 carries UNIMPLEMENTED as the
+# gateway's own 405 does.
+STATUS_CODES = {
+    400: (3, "INVALID_ARGUMENT"),
+    404: (5, "NOT_FOUND"),
+    405: (12, "METHOD_NOT_ALLOWED"),
+    408: (4, "REQUEST_TIMEOUT"),
+    413: (8, "REQUEST_TOO_LARGE"),
+    414: (8, "URI_TOO_LONG"),
+    431: (8, "HEADERS_TOO_LARGE"),
+    501: (12, "NOT_IMPLEMENTED"),
+    503: (14, "UNAVAILABLE"),
+}
+
+
+def status_body(http_status: int, message: str) -> bytes:
+    code, reason = STATUS_CODES.get(http_status, (13 if http_status >= 500 else 3, "UNKNOWN"))
+    return json.dumps(
+        {
+            "code": code,
+            "message": message,
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": reason,
+                    "domain": "phs.health",
+                }
+            ],
+        }
+    ).encode()
+
 
 NOT_BUILT_HTML = (
     b"<!doctype html><meta charset=utf-8><title>Web app not built</title>"
@@ -358,7 +393,15 @@ class Handler(BaseHTTPRequestHandler):
         with self.app.in_flight_lock:
             self.app.in_flight += 1
         self._counted = True
-        return super().parse_request()
+        if not super().parse_request():
+            return False
+        # A body is never read here: left in the stream it would be taken for the next
+        # request on this keep-alive connection (the gateway's, shared by every caller).
+        # So a request with one is answered and the connection closed.
+        length = self.headers.get("content-length", "").strip()
+        if self.headers.get("transfer-encoding") or length not in ("", "0"):
+            self.close_connection = True
+        return True
 
     def _access_log(self) -> None:
         path = (getattr(self, "path", "") or "").split("?", 1)[0][:MAX_LOGGED_PATH]
@@ -381,7 +424,7 @@ class Handler(BaseHTTPRequestHandler):
         without the input they quote."""
         self.close_connection = True
         status = HTTPStatus(code)
-        self._reply(code, self._json({"code": code, "message": status.phrase}), "application/json", NO_STORE)
+        self._reply(code, status_body(code, status.phrase.lower()), "application/json", NO_STORE)
 
     # -- responses ---------------------------------------------------------------------
 
@@ -405,6 +448,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         for k, v in extra or []:
             self.send_header(k, v)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self._status = status
         if self.command != "HEAD" and status not in (204, 304):
@@ -414,28 +459,29 @@ class Handler(BaseHTTPRequestHandler):
     def _not_allowed(self) -> None:
         self._reply(
             405,
-            self._json({"code": 405, "message": "only GET and HEAD are served here"}),
+            status_body(405, "only GET and HEAD are served here"),
             "application/json",
             NO_STORE,
             [("Allow", ALLOWED_METHODS)],
         )
 
     def _not_found(self) -> None:
-        self._reply(404, self._json({"code": 404, "message": "no such file"}), "application/json", NO_STORE)
+        self._reply(404, status_body(404, "no such file"), "application/json", NO_STORE)
 
     def do_GET(self) -> None:
         try:
             path = decode_path(self.path)
         except BadPath:
-            self._reply(
-                400, self._json({"code": 400, "message": "malformed path"}), "application/json", NO_STORE
-            )
+            self._reply(400, status_body(400, "malformed path"), "application/json", NO_STORE)
             return
         if path == "/config.json":
             self._reply(200, self.app.config_json, "application/json", REVALIDATE)
             return
         if path == "/healthz":
             self._health()
+            return
+        if path == "/livez":
+            self._reply(200, self._json({"status": "SERVING"}), "application/json", NO_STORE)
             return
         files = self.app.files
         file = files.resolve(path) if path != "/index.html" else None
