@@ -1,8 +1,10 @@
 // OpenID Connect sign-in (Authorization Code + PKCE) with oidc-client-ts. Tokens stay in
-// this tab's sessionStorage (never localStorage, never a URL); renewal uses the refresh
-// token; when it fails, the person is asked to sign in again.
+// this tab's sessionStorage (never localStorage, never a URL). The access token is renewed
+// with the refresh token when a call needs it and it is about to expire (one renewal at a
+// time: refresh tokens rotate, and one used twice ends the sign-in); when renewal fails,
+// the person is asked to sign in again.
 import { UserManager, WebStorageStateStore, type User } from "oidc-client-ts";
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { useNavigate } from "react-router";
 import { setSession } from "../api/client";
 import type { AppConfig } from "../config";
@@ -41,7 +43,7 @@ function makeManager(config: AppConfig): UserManager {
     response_type: "code",
     userStore: store,
     stateStore: store,
-    automaticSilentRenew: true,
+    automaticSilentRenew: false,
     loadUserInfo: false,
     monitorSession: false,
   });
@@ -49,7 +51,12 @@ function makeManager(config: AppConfig): UserManager {
 
 export function AuthProvider({ config, children }: { config: AppConfig; children: ReactNode }) {
   const manager = useMemo(() => makeManager(config), [config]);
+  // The router's navigate changes with the location; the session must not restart with it.
   const navigate = useNavigate();
+  const navigateRef = useRef(navigate);
+  useEffect(() => {
+    navigateRef.current = navigate;
+  }, [navigate]);
   const [state, setState] = useState<AuthState>({ status: "loading" });
 
   const adopt = useCallback(
@@ -65,6 +72,11 @@ export function AuthProvider({ config, children }: { config: AppConfig; children
 
   useEffect(() => {
     let renewing: Promise<boolean> | null = null;
+    // Seconds an access token lives, learned from each token response.
+    let lifetime = Infinity;
+    const learn = (u: User) => {
+      if (u.expires_in !== undefined) lifetime = u.expires_in;
+    };
     const renew = (): Promise<boolean> => {
       renewing ??= manager
         .signinSilent()
@@ -86,12 +98,14 @@ export function AuthProvider({ config, children }: { config: AppConfig; children
       token: async () => {
         const user = await manager.getUser();
         if (!user) return null;
-        if (user.expired && !(await renew())) return null;
+        const margin = Math.min(30, lifetime / 4);
+        if ((user.expires_in ?? 0) <= margin && !(await renew())) return null;
         return (await manager.getUser())?.access_token ?? null;
       },
       renew,
     });
     const onLoaded = (u: User) => {
+      learn(u);
       adopt(u);
     };
     const onRenewError = () => {
@@ -107,11 +121,12 @@ export function AuthProvider({ config, children }: { config: AppConfig; children
       if (url.pathname === CALLBACK_PATH) {
         try {
           const user = await manager.signinRedirectCallback();
+          learn(user);
           const returnTo = typeof user.state === "string" && user.state.startsWith("/") ? user.state : "/";
           adopt(user);
-          void navigate(returnTo, { replace: true });
+          void navigateRef.current(returnTo, { replace: true });
         } catch {
-          void navigate("/", { replace: true });
+          void navigateRef.current("/", { replace: true });
           setState({ status: "signedOut", ended: false, error: "Sign-in did not complete. Please try again." });
         }
         return;
@@ -128,7 +143,7 @@ export function AuthProvider({ config, children }: { config: AppConfig; children
       manager.events.removeUserLoaded(onLoaded);
       manager.events.removeSilentRenewError(onRenewError);
     };
-  }, [manager, adopt, navigate]);
+  }, [manager, adopt]);
 
   const api = useMemo<AuthApi>(
     () => ({
