@@ -320,3 +320,26 @@ def test_sign_out_and_where_tokens_live(browser: Any, web_stack: Stack, practice
     # The provider ended the sign-in: a reload does not sign back in.
     page.reload()
     page.get_by_role("button", name="Sign in", exact=True).wait_for()
+
+
+def test_an_outage_is_explained_and_recovers(browser: Any, web_stack: Stack, practice: Practice) -> None:
+    """Scheduling down: the page says so in plain words with a way to try again (no
+    blank page, no raw error), and works again once the service is back."""
+    page = new_page(browser, width=390, height=844)
+    shot = Shots(page, "outage")
+    sign_in(page, web_stack, practice.client_name)
+    web_stack.stop_proc("scheduling")
+    try:
+        page.get_by_role("link", name="Book", exact=True).click()
+        alert = page.get_by_role("alert").filter(has_text="The service is busy or restarting")
+        alert.first.wait_for(timeout=30_000)
+        assert alert.first.get_by_text("Reference for the practice:").count() == 1
+        shot("outage")
+        assert_accessible(page, "book, service down")
+    finally:
+        web_stack.start_scheduling()
+        web_stack.wait_scheduling()
+    eventually(lambda: rest(web_stack.rest_url, "GET", "/v1/sessionTypes").status == 200 or None)
+    page.get_by_role("button", name="Try again").first.click()
+    page.locator('input[name="slot"]').first.wait_for()
+    shot("recovered")

@@ -86,9 +86,9 @@ export function SlotPicker({
       <div className="days">
         {days.map((day) => (
           <section className="day" key={day.key} aria-labelledby={`day-${day.key}`}>
-            <h3 className="day__title" id={`day-${day.key}`}>
+            <h2 className="day__title" id={`day-${day.key}`}>
               {day.label}
-            </h3>
+            </h2>
             <ul className="day__slots">
               {day.slots.map((s) => (
                 <li key={s.iso}>
