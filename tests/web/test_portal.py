@@ -7,6 +7,7 @@ violation); each step leaves a screenshot in test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -343,3 +344,33 @@ def test_an_outage_is_explained_and_recovers(browser: Any, web_stack: Stack, pra
     page.get_by_role("button", name="Try again").first.click()
     page.locator('input[name="slot"]').first.wait_for()
     shot("recovered")
+
+
+def test_a_refused_field_is_shown_next_to_it(browser: Any, web_stack: Stack, practice: Practice) -> None:
+    """A BadRequest field violation from the service lands next to the field it names:
+    the request is altered on its way (a start off the psychologist's grid) so that the
+    real service refuses it."""
+    _, name = new_client(web_stack, practice, "Fay Field")
+    page = new_page(browser)
+    shot = Shots(page, "field-violation")
+    sign_in(page, web_stack, name)
+    page.get_by_role("link", name="Book a session").click()
+    page.locator('input[name="slot"]').first.check()
+
+    def off_grid(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        body = json.loads(route.request.post_data)
+        start = instant(body["startTime"]) + dt.timedelta(minutes=7)
+        body["startTime"] = start.isoformat().replace("+00:00", "Z")
+        route.continue_(post_data=json.dumps(body))
+
+    page.route(re.compile(r"/v1/psychologists/[^/?]+/appointments(\?|$)"), off_grid)
+    page.get_by_role("button", name="Request this time").click()
+    errors = page.locator("#slot-errors")
+    errors.get_by_text("grid").wait_for()
+    assert page.get_by_role("group", name="Pick a time").get_attribute("aria-describedby") == "slot-errors"
+    page.get_by_role("alert").filter(has_text="Some details need fixing.").wait_for()
+    shot("violation")
+    assert_accessible(page, "book, field violation")

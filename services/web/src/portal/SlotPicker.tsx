@@ -77,11 +77,13 @@ export function SlotPicker({
     <fieldset className="slot-picker" aria-describedby={errors.length ? "slot-errors" : undefined}>
       <legend>Pick a time</legend>
       {errors.length ? (
-        <ul className="field-errors" id="slot-errors" role="alert">
-          {errors.map((e) => (
-            <li key={e}>{e}</li>
-          ))}
-        </ul>
+        <div id="slot-errors" role="alert">
+          <ul className="field-errors">
+            {errors.map((e) => (
+              <li key={e}>{e}</li>
+            ))}
+          </ul>
+        </div>
       ) : null}
       <div className="days">
         {days.map((day) => (
