@@ -285,6 +285,14 @@ def test_a_known_etag_is_304(web: Served) -> None:
     status, again, body = request(web.port, "GET", "/assets/app-abc123.js", tag)
     assert (status, body) == (304, b"")
     assert again["cache-control"] == "public, max-age=31536000, immutable"
+    assert "content-length" not in again and again["etag"] == headers["etag"]
+    # A changed file has another tag.
+    (web.root / "assets" / "app-abc123.js").write_bytes(APP_JS + b"// changed\n")
+    try:
+        status, _, body = request(web.port, "GET", "/assets/app-abc123.js", tag)
+        assert (status, body) == (200, APP_JS + b"// changed\n")
+    finally:
+        (web.root / "assets" / "app-abc123.js").write_bytes(APP_JS)
 
 
 def test_health_is_serving_with_a_build(web: Served) -> None:
