@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from urllib.request import urlopen
 
 import pytest
 
@@ -61,6 +62,17 @@ def _served(stack: Stack, name: str) -> int:
     )
 
 
+def _envoy_sees_all_healthy(stack: Stack, cluster: str) -> bool:
+    """Every host of `cluster` passes Envoy's active health check and is not ejected."""
+    with urlopen(f"http://127.0.0.1:{stack.ports.envoy_admin}/clusters", timeout=5) as resp:
+        flags = [
+            line.rsplit("::", 1)[1]
+            for line in resp.read().decode().splitlines()
+            if line.startswith(f"{cluster}::") and "::health_flags::" in line
+        ]
+    return bool(flags) and all(f == "healthy" for f in flags)
+
+
 def test_fifty_concurrent_requests_for_one_slot_across_processes_exactly_one_wins(two: Stack) -> None:
     psych, client = _pair(two)
     start = rfc3339(future_slot(9))
@@ -111,6 +123,9 @@ def test_a_stopped_process_restarts_alone_on_its_port(two: Stack) -> None:
     assert two.procs["scheduling"].popen.pid == primary  # still running: not started twice
     assert two.scheduling_replicas == [(name, port)]  # the port Envoy's config names
     assert sorted(n for n in two.procs if n.startswith("scheduling")) == ["scheduling", name]
+    # Envoy takes the restarted process back after a passed health check and the end of
+    # its ejection (the stop made it fail its checks and connections).
+    eventually(lambda: _envoy_sees_all_healthy(two, "scheduling"), 30, what="Envoy sees both healthy")
     psych, client = _pair(two)
     starts = [rfc3339(future_slot(50, hour=h)) for h in range(8, 16)]
     assert [_book(two, psych, client, s) for s in starts] == [200] * len(starts)
