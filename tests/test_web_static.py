@@ -63,7 +63,10 @@ def request(
             conn.putheader(k, v)
         conn.endheaders()
         resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        headers: dict[str, str] = {}
+        for k, v in resp.getheaders():  # a repeated header shows as a list, as HTTP folds it
+            headers[k.lower()] = f"{headers[k.lower()]}, {v}" if k.lower() in headers else v
+        return resp.status, headers, resp.read()
     finally:
         conn.close()
 
@@ -285,6 +288,14 @@ def test_a_known_etag_is_304(web: Served) -> None:
     status, again, body = request(web.port, "GET", "/assets/app-abc123.js", tag)
     assert (status, body) == (304, b"")
     assert again["cache-control"] == "public, max-age=31536000, immutable"
+    assert "content-length" not in again and again["etag"] == headers["etag"]
+    # A changed file has another tag.
+    (web.root / "assets" / "app-abc123.js").write_bytes(APP_JS + b"// changed\n")
+    try:
+        status, _, body = request(web.port, "GET", "/assets/app-abc123.js", tag)
+        assert (status, body) == (200, APP_JS + b"// changed\n")
+    finally:
+        (web.root / "assets" / "app-abc123.js").write_bytes(APP_JS)
 
 
 def test_health_is_serving_with_a_build(web: Served) -> None:
@@ -427,3 +438,22 @@ def test_the_web_servers_access_log_has_the_gateways_request_id(gateway: Stack) 
     assert entry["path"] == "/clients" and entry["status"] == 200
     assert "Private" not in gateway.log("web").read_text()
     assert "Private" not in gateway.log("envoy").read_text()
+
+
+@pytest.fixture(scope="module")
+def gateway_without_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Envoy alone: nobody listens where the web server should be."""
+    s = Stack(root=tmp_path_factory.mktemp("web-missing"), ports=Ports.free())
+    try:
+        s.start_envoy()
+        yield s
+    finally:
+        s.stop()
+
+
+def test_without_a_web_server_the_gateway_says_unavailable_safely(gateway_without_web: Stack) -> None:
+    status, headers, body = request(gateway_without_web.ports.rest, "GET", "/calendar")
+    assert status == 503
+    assert_status(status, headers, body, 14)
+    assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"

@@ -267,6 +267,8 @@ class Files:
         try:
             st = path.stat()
         except OSError:
+            with self.lock:  # a file an earlier build had
+                self.entries.pop(path, None)
             return None
         with self.lock:
             entry = self.entries.get(path)
@@ -442,7 +444,8 @@ class Handler(BaseHTTPRequestHandler):
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if status != 304:  # a 304's length would have to be the full answer's
+            self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", cache)
         for k, v in self.app.headers:
             self.send_header(k, v)
