@@ -30,7 +30,8 @@ export function CancelPage() {
   const queryClient = useQueryClient();
   const [reason, setReason] = useState<Cancellation_Reason | null>(null);
   const [missing, setMissing] = useState(false);
-  const [action] = useState<Action>(newAction);
+  // One action per reason chosen: a retry of the same choice reuses its key.
+  const [action, setAction] = useState<Action>(newAction);
   const now = useNow();
   const mutation = useMutation({
     mutationFn: (r: Cancellation_Reason) =>
@@ -109,6 +110,7 @@ export function CancelPage() {
                 checked={reason === r.value}
                 onChange={() => {
                   setReason(r.value);
+                  setAction(newAction());
                   setMissing(false);
                 }}
               />
