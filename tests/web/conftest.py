@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from phs_devstack import REPO, Ports, Stack
-from tests.helpers import rest, rfc3339
+from phs_scheduling.store import Store
+from tests.helpers import local_slot, rest, rfc3339
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
@@ -134,7 +135,29 @@ def _make_practice(base: str) -> Practice:
     late = book(now + dt.timedelta(hours=5))
     later_day = (now + dt.timedelta(days=20)).astimezone(ZoneInfo(PSY_ZONE)).replace(hour=6)
     later = book(later_day.astimezone(dt.UTC))
+    # History in every other state: cancelled by the psychologist, declined, and (straight
+    # into the database: the API books no past times) completed and a no-show.
+    off = book(now + dt.timedelta(days=9, hours=3))
+    cancel = {"reason": "REASON_PSYCHOLOGIST_UNAVAILABLE", "cancelledBy": "ACTOR_PSYCHOLOGIST"}
+    _ok(rest(base, "POST", f"/v1/{off}:cancel", cancel))
+    wish = local_slot(ZoneInfo(PSY_ZONE), 2, 10, weeks_ahead=1)  # a Tuesday 10:00 there
+    body = {"client": c, "sessionType": "sessionTypes/90834", "startTime": rfc3339(wish)}
+    asked = _ok(rest(base, "POST", f"/v1/{p}/appointments?requestApproval=true", body))["name"]
+    _ok(rest(base, "POST", f"/v1/{asked}:decline", {}))
     return Practice(p, psy_name, c, client_name, newcomer, newcomer_name, other, late, later)
+
+
+def add_past(database_url: str, practice: Practice) -> None:
+    store = Store.open(database_url)
+    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    pid, cid = practice.psychologist.split("/")[1], practice.client.split("/")[1]
+    try:
+        with store.engine.begin() as conn:
+            for weeks, state in ((2, "COMPLETED"), (3, "NO_SHOW")):
+                start = now - dt.timedelta(weeks=weeks)
+                Store.insert_appointment(conn, now, pid, cid, "90834", start, state)
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="session")
@@ -150,7 +173,9 @@ def web_stack(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterato
 
 @pytest.fixture(scope="session")
 def practice(web_stack: Stack) -> Practice:
-    return _make_practice(web_stack.rest_url)
+    made = _make_practice(web_stack.rest_url)
+    add_past(str(web_stack.scheduling_db), made)
+    return made
 
 
 class Shots:

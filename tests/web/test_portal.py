@@ -189,8 +189,17 @@ def test_client_journey_on_a_phone(browser: Any, web_stack: Stack, practice: Pra
     card(page, new["name"]).get_by_text(REQUESTED).wait_for()
 
     # 4. Every state in plain words.
-    for words in (REQUESTED, "Cancelled late by you", "Moved to another time"):
-        assert page.get_by_text(words, exact=True).count() >= 1, words
+    past = page.get_by_role("region", name="Past and cancelled")
+    for words in (
+        "Cancelled late by you",
+        "Moved to another time",
+        "Cancelled by your psychologist",
+        "Declined by your psychologist",
+        "Took place",
+        "Missed (no-show)",
+    ):
+        assert past.get_by_text(words, exact=True).count() == 1, words
+    shot("every-state")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
