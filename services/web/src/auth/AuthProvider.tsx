@@ -12,6 +12,10 @@ import { principalFrom, type Principal } from "./principal";
 
 export const CALLBACK_PATH = "/auth/callback";
 
+// The code in the callback URL can be exchanged once; React may run effects twice in
+// development, so the exchange is shared.
+let callback: Promise<User> | null = null;
+
 export type AuthState =
   | { status: "loading" }
   | { status: "signedOut"; ended: boolean; error?: string }
@@ -120,7 +124,8 @@ export function AuthProvider({ config, children }: { config: AppConfig; children
       const url = new URL(window.location.href);
       if (url.pathname === CALLBACK_PATH) {
         try {
-          const user = await manager.signinRedirectCallback();
+          callback ??= manager.signinRedirectCallback();
+          const user = await callback;
           learn(user);
           const returnTo = typeof user.state === "string" && user.state.startsWith("/") ? user.state : "/";
           adopt(user);
