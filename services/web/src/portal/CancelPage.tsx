@@ -122,7 +122,12 @@ export function CancelPage() {
           <ErrorNotice error={mutation.error} focus />
         ) : null}
         <div className="actions">
-          <button type="submit" className="button button--danger" disabled={mutation.isPending}>
+          <button
+            type="submit"
+            className="button button--danger"
+            disabled={mutation.isPending}
+            aria-describedby={late ? "late-warning" : undefined}
+          >
             {mutation.isPending ? "Cancelling…" : late ? "Cancel anyway (late)" : "Cancel this session"}
           </button>
           <Link className="button button--quiet" to="/appointments">

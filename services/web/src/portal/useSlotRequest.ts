@@ -31,10 +31,13 @@ export function useSlotRequest(
       onDone(a);
     },
     onError: (error) => {
-      if (error instanceof ApiError && (error.reason === "SLOT_UNAVAILABLE" || error.httpStatus === 409)) {
+      // A stale etag (also 409) is not a taken slot: it shows as an error of its own.
+      if (error instanceof ApiError && error.reason === "SLOT_UNAVAILABLE") {
         setTaken(true);
         setChoice(null);
         void queryClient.invalidateQueries({ queryKey: keys.slots(psychologist, sessionType) });
+      } else if (error instanceof ApiError && error.httpStatus === 409) {
+        void queryClient.invalidateQueries({ queryKey: ["appointment"] });
       }
     },
   });
