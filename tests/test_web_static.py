@@ -64,10 +64,10 @@ def request(
             conn.putheader(k, v)
         conn.endheaders()
         resp = conn.getresponse()
-        headers: dict[str, str] = {}
+        got: dict[str, str] = {}
         for k, v in resp.getheaders():  # a repeated header shows as a list, as HTTP folds it
-            headers[k.lower()] = f"{headers[k.lower()]}, {v}" if k.lower() in headers else v
-        return resp.status, headers, resp.read()
+            got[k.lower()] = f"{got[k.lower()]}, {v}" if k.lower() in got else v
+        return resp.status, got, resp.read()
     finally:
         conn.close()
 
