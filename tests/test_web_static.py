@@ -283,6 +283,42 @@ def test_text_is_gzipped_when_accepted(web: Served) -> None:
     assert "content-encoding" not in headers
 
 
+def test_files_the_build_compressed_are_sent_as_they_are(tmp_path: Path) -> None:
+    """A `.br` or `.gz` the build wrote beside a file is what goes out (the stdlib has no
+    brotli); one older than the file is stale and ignored."""
+    fake_build(tmp_path / "dist")
+    assets = tmp_path / "dist" / "assets"
+    (assets / "app-abc123.js.br").write_bytes(b"brotli bytes")
+    (assets / "app-abc123.js.gz").write_bytes(gzip.compress(APP_JS))
+    os.utime(assets / "app-abc123.js", ns=(1_000_000_000, 1_000_000_000))  # older than both
+    served = start(tmp_path / "dist", tmp_path / "web.log")
+    try:
+        status, headers, body = request(
+            served.port, "GET", "/assets/app-abc123.js", {"accept-encoding": "gzip, br"}
+        )
+        assert (status, headers["content-encoding"], body) == (200, "br", b"brotli bytes")
+        _, headers, body = request(served.port, "GET", "/assets/app-abc123.js", {"accept-encoding": "gzip"})
+        assert headers["content-encoding"] == "gzip" and gzip.decompress(body) == APP_JS
+        # A newer build of the file makes the compressed ones stale.
+        (assets / "app-abc123.js").write_bytes(APP_JS + b"// new\n")
+        _, headers, body = request(served.port, "GET", "/assets/app-abc123.js", {"accept-encoding": "br"})
+        assert "content-encoding" not in headers and body == APP_JS + b"// new\n"
+    finally:
+        stop(served)
+
+
+def test_sigterm_drains_before_the_listener_closes(tmp_path: Path) -> None:
+    """Readiness turns 503 first (the gateway and Kubernetes stop sending), files are still
+    served during the drain, then the process exits 0."""
+    fake_build(tmp_path / "dist")
+    served = start(tmp_path / "dist", tmp_path / "web.log", PHS_SHUTDOWN_DRAIN_SECONDS="3")
+    served.proc.send_signal(signal.SIGTERM)
+    eventually(lambda: request(served.port, "GET", "/healthz")[0] == 503, timeout=2, what="not ready")
+    assert request(served.port, "GET", "/")[0] == 200
+    assert request(served.port, "GET", "/livez")[0] == 200
+    assert served.proc.wait(15) == 0
+
+
 def test_a_known_etag_is_304(web: Served) -> None:
     _, headers, _ = request(web.port, "GET", "/assets/app-abc123.js")
     tag = {"if-none-match": headers["etag"]}
