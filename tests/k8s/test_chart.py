@@ -363,6 +363,10 @@ def test_notes_tell_how_to_reach_the_gateway(renders: dict[str, Render]) -> None
     # How to get that token: the dev key Tilt makes, minted by the devstack's tool.
     assert "python -m phs_devstack.token --data data/k8s --role admin" in dev_notes
     assert "phs_devstack.token" not in renders["production"].templates["phs/templates/NOTES.txt"]
+    # The web app: same gateway, and where it signs in.
+    prod_notes = renders["production"].templates["phs/templates/NOTES.txt"]
+    assert "https://auth.example.com/realms/phs as client phs-web" in prod_notes
+    assert "no OpenID provider: set web.oidc.authority" in dev_notes
 
 
 # -- network policies ------------------------------------------------------------------------

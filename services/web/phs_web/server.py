@@ -357,6 +357,9 @@ class App:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: Envoy reuses its upstream connections
     timeout = 60  # an idle keep-alive connection frees its thread after this
+    # Headers and body go out in two writes: with Nagle's algorithm the body waits for
+    # the peer's delayed ACK of the headers, tens of milliseconds per keep-alive request.
+    disable_nagle_algorithm = True
     app: App  # set on the subclass that make_server builds
 
     # -- plumbing ----------------------------------------------------------------------
