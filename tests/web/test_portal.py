@@ -383,3 +383,20 @@ def test_a_refused_field_is_shown_next_to_it(browser: Any, web_stack: Stack, pra
     page.get_by_role("alert").filter(has_text="Some details need fixing.").wait_for()
     shot("violation")
     assert_accessible(page, "book, field violation")
+
+
+def test_a_psychologist_is_told_their_pages_come_next(
+    browser: Any, web_stack: Stack, practice: Practice
+) -> None:
+    page = new_page(browser, width=390, height=844)
+    shot = Shots(page, "psychologist")
+    page.goto(web_stack.rest_url + "/")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_label("Filter people by name or resource name").fill(practice.psychologist_name)
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("button", name=f"Sign in as {practice.psychologist_name}").click()
+    page.get_by_role("heading", name=f"Welcome, {practice.psychologist_name}").wait_for()
+    page.get_by_text("the pages for psychologists and practice staff come next").wait_for()
+    assert page.get_by_role("navigation", name="Main").count() == 0  # no client pages offered
+    shot("welcome")
+    assert_accessible(page, "psychologist's welcome")
