@@ -17,10 +17,15 @@ K8S_LOCK := $(wildcard requirements-k8s.lock)
 CHECKOV_LOCK := $(wildcard requirements-checkov.lock)
 PROTO_SOURCES := $(shell find protos -name '*.proto')
 DESCRIPTOR := gen/descriptors/phs.pb
-# What `make up` needs before it starts the stack (a web app build can be added here).
-UP_PREREQS := $(UP_STAMP) $(DESCRIPTOR)
+# The web app (services/web): its own npm lock; `make up` serves its build (dist/).
+WEB := services/web
+WEB_STAMP := $(WEB)/node_modules/.installed
+WEB_DIST := $(WEB)/dist/index.html
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(wildcard $(WEB)/*.json $(WEB)/*.ts $(WEB)/index.html)
+# What `make up` needs before it starts the stack.
+UP_PREREQS := $(UP_STAMP) $(DESCRIPTOR) $(WEB_DIST)
 
-.PHONY: help install protos check-protos lint test test-clock test-fast up seed bench manifests clean token
+.PHONY: help install protos check-protos lint lint-web test test-clock test-fast up seed bench manifests clean token web
 
 help:
 	@echo "make up      - run the whole stack locally (SQLite, Tansu, Envoy) until Ctrl-C"
@@ -30,6 +35,7 @@ help:
 	@echo "make seed    - fill data/scheduling.db with a demo practice (a year of history)"
 	@echo "make token ROLE=admin SUBJECT=staff/me - a development token (after make up)"
 	@echo "make bench   - run the benchmarks under bench/ and print their figures"
+	@echo "make web     - install and build the web app (services/web/dist), printing its JS size"
 
 # The runtime, the local broker and Envoy, and the code generator: all `make up` installs.
 $(UP_STAMP): requirements.lock requirements-up.lock pyproject.toml $(PACKAGES)
@@ -55,14 +61,25 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# tsc -b && vite build, then the initial JS gzipped (fails over the 200 kB budget).
+$(WEB_DIST): $(WEB_STAMP) $(WEB_SOURCES)
+	cd $(WEB) && npm run -s build
+
+web: $(WEB_DIST)
+
+install: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) $(WEB_STAMP)
 
 # The k8s/ manifests embed the descriptor set, so they are regenerated with it.
-protos: $(STAMP)
+# The web app's TypeScript comes from buf (root node_modules) and protoc-gen-es (the app's).
+protos: $(STAMP) $(NODE_STAMP) $(WEB_STAMP)
 	$(PY) tools/gen_protos.py
 	$(PY) tools/render_manifests.py
 
-check-protos: $(STAMP)
+check-protos: $(STAMP) $(NODE_STAMP) $(WEB_STAMP)
 	$(PY) tools/gen_protos.py --check
 
 lint: install check-protos
@@ -70,8 +87,15 @@ lint: install check-protos
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	npx --no-install buf lint
+	$(MAKE) --no-print-directory lint-web
 
-test: lint
+# Typecheck (strict) and eslint of the web app.
+lint-web: $(WEB_STAMP)
+	cd $(WEB) && npx --no-install tsc -b --noEmit
+	cd $(WEB) && npx --no-install eslint --max-warnings 0 .
+
+# The browser tests (tests/web) drive the built app through the stack.
+test: lint $(WEB_DIST)
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-clock
 
@@ -86,7 +110,7 @@ test-fast: install
 
 # gen/ is committed; `make up` regenerates it only when a proto is newer. It leaves k8s/
 # alone (slow, and not needed to run): `make protos` before committing a proto change.
-$(DESCRIPTOR): $(PROTO_SOURCES) | $(UP_STAMP)
+$(DESCRIPTOR): $(PROTO_SOURCES) | $(UP_STAMP) $(NODE_STAMP) $(WEB_STAMP)
 	$(PY) tools/gen_protos.py
 	touch $@
 
@@ -103,15 +127,16 @@ token: $(UP_STAMP)
 seed: $(UP_STAMP)
 	$(PY) -m phs_scheduling.seed
 
-bench: install
+bench: install $(WEB_DIST)
 	$(PY) -m bench.rest_booking
 	$(PY) -m bench.slot_search
 	$(PY) -m bench.report_latency
 	$(PY) -m bench.practice_summary --appointments 100000
 	$(PY) -m bench.field_limits
+	$(PY) -m bench.web_portal
 
 manifests: install
 	$(PY) tools/render_manifests.py
 
 clean:
-	rm -rf $(VENV) .venv-checkov node_modules data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov node_modules data .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules $(WEB)/dist test-artifacts

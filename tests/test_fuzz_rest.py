@@ -65,7 +65,16 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
         factory: Callable[[], str] = request.getfixturevalue("pg_database")
         scheduling_db, reports_db = factory(), factory()
     root = tmp_path_factory.mktemp("fuzz-stack")
-    stack = Stack(root=root, ports=Ports.free(), scheduling_db=scheduling_db, reports_db=reports_db)
+    # Paths the mutations move out of /v1/ reach the web app: give it a (stand-in) build.
+    (root / "web" / "assets").mkdir(parents=True)
+    (root / "web" / "index.html").write_text("<!doctype html><title>PHS</title>")
+    stack = Stack(
+        root=root,
+        ports=Ports.free(),
+        scheduling_db=scheduling_db,
+        reports_db=reports_db,
+        web_root=root / "web",
+    )
     with running(stack) as s:
         yield s
 

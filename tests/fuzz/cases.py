@@ -53,6 +53,10 @@ VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 # A client that did not authenticate may be refused for that, or for what the
 # gateway checks before any service sees the request; never served.
 ANONYMOUS_OK = frozenset({400, 401, 404, 405, 413, 414, 431})
+# GET and HEAD outside /v1/ are the web app's (services/web/phs_web behind the gateway), no
+# token needed: index.html for a route of the app, 404 for a missing file, 400 for a
+# malformed path.
+WEB_STATUSES = frozenset({200, 400, 404})
 # Margins around the gateway's limits where either answer is right (what Envoy
 # counts as header bytes is not exactly what we count).
 HEADER_MARGIN = 2048
@@ -103,6 +107,11 @@ class Case:
 
     def size(self) -> int:
         return len(self.target) + len(self.body or b"") + sum(len(k) + len(v) for k, v in self.headers)
+
+    @property
+    def web_app(self) -> bool:
+        """The gateway routes it to the web app, not to the API (a mutated path left /v1/)."""
+        return self.method in ("GET", "HEAD") and not self.grpc and not self.target.startswith("/v1/")
 
     @property
     def grpc(self) -> bool:
@@ -458,12 +467,18 @@ def expectation(case: Case, ctx: Context, defect: Defect, why: str, exact: bool)
         return Expect(frozenset({431}), "headers over the gateway's size limit")
     if header_count > gw.max_headers:
         return Expect(frozenset({431}), "more headers than the gateway's limit")
+    near: set[int] = set()
     if header_bytes > gw.max_header_bytes - HEADER_MARGIN or header_count > gw.max_headers - 5:
         exact = False  # near a limit: either side of it is right
         defect = max(defect, Defect.UNSURE)
+        near.add(431)
     size = len(case.body or b"")
     if size > gw.max_body_bytes + BODY_MARGIN:
         return Expect(frozenset({413}), "a body over the gateway's limit")
+    if size > gw.max_body_bytes - BODY_MARGIN:
+        near.add(413)
+    if case.web_app:
+        return Expect(WEB_STATUSES | near, "outside /v1/: the web app's")
     expect: Expect | None = None
     if size > gw.max_body_bytes - BODY_MARGIN:
         exact = False

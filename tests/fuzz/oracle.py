@@ -14,6 +14,8 @@
   token) are the ones answered; a valid token is never answered 401.
 - A gRPC request (a gRPC content type) is refused in gRPC's own framing, as a gRPC
   server refuses a method it does not have: HTTP 200, grpc-status UNIMPLEMENTED, no body.
+- A GET or HEAD whose path left /v1/ (a mutated first segment) is the web app's: its
+  index.html (text/html with the app's security headers), or a 400 or 404 Status.
 """
 
 from __future__ import annotations
@@ -89,6 +91,11 @@ def check(case: Case, answer: Answer, deadline: float, anonymous: bool) -> list[
         out.append(Failure("wrong status", str(case.expect), case.note))
     if not anonymous and status == 401:
         out.append(Failure("401 for a valid token", _message(answer), _snippet(answer.body)))
+    if 200 <= status < 300 and case.web_app:
+        # The app's index.html (for any route of the app), with the app's security headers.
+        if not answer.content_type.startswith("text/html") or "content-security-policy" not in answer.headers:
+            out.append(Failure("bad success body", "not the web app", answer.content_type))
+        return out
     if 200 <= status < 300:
         problem = success_problem(served_by(case), answer)
         if problem:

@@ -350,6 +350,7 @@ def evaluate_tiltfile(path: Path, workdir: Path | None = None) -> TiltEvaluation
         "docker_build": None,
         "k8s_yaml": None,
         "k8s_resource": None,
+        "local_resource": None,
         "helm": helm_result,
         "sync": lambda src, dest: {"sync": [src, dest]},
         "run": lambda cmd, trigger=None: {"run": cmd, "trigger": trigger},
@@ -379,6 +380,8 @@ def evaluate_tiltfile(path: Path, workdir: Path | None = None) -> TiltEvaluation
         elif name == "k8s_resource":
             key = args[0] if args else kwargs.get("workload") or kwargs["new_name"]
             resources[key] = {"workload": bool(args or kwargs.get("workload")), **kwargs}
+        elif name == "local_resource":
+            resources[args[0]] = {"workload": False, "local": True, **kwargs}
         elif name == "k8s_yaml":
             yamls.append(args[0])
     return TiltEvaluation(calls, images, resources, helm_calls, yamls)

@@ -88,6 +88,9 @@ class LocalCluster:
     secret_overrides: dict[tuple[str, str], str] = field(default_factory=dict)
     # Service name -> "host:port" of something running outside this harness (the broker).
     external: dict[str, str] = field(default_factory=dict)
+    # (workload, variable) -> value instead of the rendered one, for what the image holds
+    # and this harness does not (e.g. the web app's built files at PHS_WEB_ROOT).
+    env_overrides: dict[tuple[str, str], str] = field(default_factory=dict)
     ports: dict[str, dict[int, int]] = field(default_factory=dict)
     running: dict[str, Running] = field(default_factory=dict)
 
@@ -160,6 +163,10 @@ class LocalCluster:
                 value = "127.0.0.1"
             value = self._subst_addresses(value)
             env[e["name"]] = _replace_mounts(value, mounts)
+        for (workload, key), value in self.env_overrides.items():
+            if workload == name:
+                assert key in env, f"{name} has no variable {key} to override"
+                env[key] = value
         return env
 
     def secret_value(self, name: str, key: str) -> bytes:

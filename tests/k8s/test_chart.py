@@ -31,6 +31,7 @@ from tests.k8s.conftest import (
 import render_manifests  # isort: skip  (tools/, put on sys.path by conftest)
 
 GRPC_DEPLOYMENTS = ("phs-scheduling", "phs-reports-api", "phs-reports-worker")
+DEPLOYMENTS = {*GRPC_DEPLOYMENTS, "phs-gateway", "phs-web"}
 
 
 # -- lint and render -------------------------------------------------------------------
@@ -49,11 +50,9 @@ def test_helm_lint_strict(profile: str) -> None:
 def test_each_profile_renders_the_architecture(renders: dict[str, Render]) -> None:
     for profile, r in renders.items():
         deployments = {o["metadata"]["name"] for o in r.of_kind("Deployment")}
-        assert deployments == {"phs-scheduling", "phs-reports-api", "phs-reports-worker", "phs-gateway"}, (
-            profile
-        )
+        assert deployments == DEPLOYMENTS, profile
         services = {o["metadata"]["name"] for o in r.of_kind("Service")}
-        assert {"phs-scheduling", "phs-reports-api", "phs-reports-worker", "phs-gateway"} <= services
+        assert services >= DEPLOYMENTS
         configmaps = {o["metadata"]["name"] for o in r.of_kind("ConfigMap")}
         assert {"phs-gateway-config", "phs-gateway-descriptor"} <= configmaps
         in_chart = {o["metadata"]["name"] for o in r.of_kind("StatefulSet")}
@@ -154,6 +153,11 @@ def test_grpc_services_use_native_grpc_probes(renders: dict[str, Render]) -> Non
         (envoy,) = kube.pod_spec(gateway)["containers"]
         assert envoy["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "admin"}
         assert "--disable-hot-restart" in envoy["args"]
+        # The web server: alive while it answers, ready while it has the app's files.
+        (web,) = kube.pod_spec(r.get("Deployment", "phs-web"))["containers"]
+        assert web["startupProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+        assert web["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+        assert web["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
 
 
 def test_termination_outlasts_the_services_shutdown(renders: dict[str, Render]) -> None:
@@ -170,6 +174,14 @@ def test_termination_outlasts_the_services_shutdown(renders: dict[str, Render]) 
         assert (
             kube.pod_spec(gw)["terminationGracePeriodSeconds"]
             > envoy["lifecycle"]["preStop"]["sleep"]["seconds"]
+        )
+        # The web server drains, then waits up to 10s for requests in flight.
+        web = r.get("Deployment", "phs-web")
+        env = {e["name"]: e.get("value") for e in _container(r, "phs-web")["env"]}
+        assert float(env["PHS_SHUTDOWN_DRAIN_SECONDS"]) > 0
+        assert (
+            kube.pod_spec(web)["terminationGracePeriodSeconds"]
+            > float(env["PHS_SHUTDOWN_DRAIN_SECONDS"]) + 15
         )
 
 
@@ -285,6 +297,7 @@ def test_chart_envoy_config_is_the_make_up_template_with_cluster_addresses(
             admin_port=9901,
             scheduling=[("phs-scheduling-grpc.phs.svc.cluster.local", 50051)],
             reports=("phs-reports-api-grpc.phs.svc.cluster.local", 50051),
+            web=("phs-web.phs.svc.cluster.local", 8070),
             descriptor=Path("/etc/envoy/descriptor/phs.pb"),
             gateway_lua=Path("/etc/envoy/descriptor/gateway.lua"),
             listen_host="0.0.0.0",
@@ -300,14 +313,19 @@ def test_chart_envoy_config_is_the_make_up_template_with_cluster_addresses(
         assert mounts["/etc/envoy/descriptor"]["name"] == "descriptor"
         assert "/etc/envoy/envoy.yaml" in kube.pod_spec(gw)["containers"][0]["args"]
         # Upstream names are headless Services of the right pods on the right port.
-        for svc_name, target in (
-            ("phs-scheduling-grpc", "phs-scheduling"),
-            ("phs-reports-api-grpc", "phs-reports-api"),
+        for svc_name, target, port in (
+            ("phs-scheduling-grpc", "phs-scheduling", 50051),
+            ("phs-reports-api-grpc", "phs-reports-api", 50051),
+            ("phs-web", "phs-web", 8070),
         ):
             svc = r.get("Service", svc_name)
             assert svc["spec"]["clusterIP"] == "None"
             assert kube.selects(svc["spec"]["selector"], kube.pod_labels(r.get("Deployment", target)))
-            assert svc["spec"]["ports"][0]["port"] == 50051
+            assert svc["spec"]["ports"][0]["port"] == port
+            assert (
+                kube.container_port(r.get("Deployment", target), svc["spec"]["ports"][0]["targetPort"])
+                == port
+            )
 
 
 def test_envoy_image_is_the_version_the_tests_run() -> None:
@@ -345,6 +363,10 @@ def test_notes_tell_how_to_reach_the_gateway(renders: dict[str, Render]) -> None
     # How to get that token: the dev key Tilt makes, minted by the devstack's tool.
     assert "python -m phs_devstack.token --data data/k8s --role admin" in dev_notes
     assert "phs_devstack.token" not in renders["production"].templates["phs/templates/NOTES.txt"]
+    # The web app: same gateway, and where it signs in.
+    prod_notes = renders["production"].templates["phs/templates/NOTES.txt"]
+    assert "https://auth.example.com/realms/phs as client phs-web" in prod_notes
+    assert "no OpenID provider: set web.oidc.authority" in dev_notes
 
 
 # -- network policies ------------------------------------------------------------------------
@@ -353,6 +375,7 @@ def test_notes_tell_how_to_reach_the_gateway(renders: dict[str, Render]) -> None
 NEEDED = [
     ("phs-gateway", "phs-scheduling", "grpc"),
     ("phs-gateway", "phs-reports-api", "grpc"),
+    ("phs-gateway", "phs-web", "http"),
     ("phs-reports-worker", "phs-scheduling", "grpc"),
     ("phs-scheduling", "phs-postgresql", "postgresql"),
     ("phs-reports-api", "phs-postgresql", "postgresql"),
@@ -366,6 +389,13 @@ FORBIDDEN = [
     ("phs-gateway", "phs-postgresql", "postgresql"),
     ("phs-gateway", "phs-kafka", "kafka"),
     ("phs-gateway", "phs-reports-worker", "grpc"),
+    # The web server serves files to the gateway and talks to nobody.
+    ("phs-scheduling", "phs-web", "http"),
+    ("phs-reports-worker", "phs-web", "http"),
+    ("phs-web", "phs-scheduling", "grpc"),
+    ("phs-web", "phs-reports-api", "grpc"),
+    ("phs-web", "phs-postgresql", "postgresql"),
+    ("phs-web", "phs-kafka", "kafka"),
     ("phs-scheduling", "phs-reports-api", "grpc"),
     ("phs-reports-api", "phs-scheduling", "grpc"),
     ("phs-kafka", "phs-postgresql", "postgresql"),
@@ -394,6 +424,9 @@ def test_network_policies_allow_the_architecture_and_nothing_else(renders: dict[
     # Outside world: the REST port is public, the admin port and the services are not.
     assert kube.allowed(policies, None, gateway, 8080)
     assert not kube.allowed(policies, None, scheduling, 50051)
+    web = _workload(r, "phs-web")
+    assert not kube.allowed(policies, None, web, 8070), "the web app is reached through the gateway only"
+    assert not kube.allowed(policies, web, None, 443)
     assert not kube.allowed(policies, gateway, None, 443), "the gateway has no business on the internet"
     # Every pod of the release is under the default deny.
     deny = r.get("NetworkPolicy", "phs-default-deny")
@@ -837,3 +870,55 @@ def test_no_private_key_material_in_any_rendered_object(renders: dict[str, Rende
     leaks = [where for where, text in texts.items() if "PRIVATE KEY" in text]
     assert leaks == []
     assert pem.read_text().splitlines()[1] not in "\n".join(texts.values())
+
+
+# -- the web app -------------------------------------------------------------------------------
+
+
+def test_web_app_is_told_its_openid_provider(renders: dict[str, Render]) -> None:
+    """/config.json's settings: the production issuer and client id by default; none for a
+    development issuer that is not a URL (kind has no OpenID provider); explicit values win."""
+
+    def web_env(r: Render) -> dict[str, str | None]:
+        return {e["name"]: e.get("value") for e in _container(r, "phs-web")["env"]}
+
+    prod = web_env(renders["production"])
+    assert prod["PHS_WEB_OIDC_AUTHORITY"] == "https://auth.example.com/realms/phs"
+    assert prod["PHS_WEB_OIDC_CLIENT_ID"] == "phs-web"
+    assert prod["PHS_WEB_OIDC_SCOPE"] == "openid profile offline_access"
+    for profile in ("default", "dev"):
+        env = web_env(renders[profile])
+        assert (env["PHS_WEB_OIDC_AUTHORITY"], env["PHS_WEB_OIDC_CLIENT_ID"]) == ("", "phs-web"), profile
+    chosen = web_env(
+        render_profile(
+            "production",
+            {"web": {"oidc": {"authority": "https://login.example.org/phs", "clientId": "phs-portal"}}},
+        )
+    )
+    assert chosen["PHS_WEB_OIDC_AUTHORITY"] == "https://login.example.org/phs"
+    assert chosen["PHS_WEB_OIDC_CLIENT_ID"] == "phs-portal"
+    for r in renders.values():
+        env = web_env(r)
+        assert env["PHS_WEB_HOST"] == "0.0.0.0" and env["PHS_WEB_ROOT"] == "/app/dist"
+        assert env["PHS_WEB_PORT"] == str(kube.container_port(r.get("Deployment", "phs-web"), "http"))
+        assert not [k for k in env if k.startswith("PHS_AUTH_") or k == "PHS_DATABASE_URL"], "it needs none"
+    live = web_env(render_profile("dev", {"devLiveUpdate": {"enabled": True}}))
+    assert live["PHS_WEB_ROOT"] == "/opt/phs/live/dist"
+
+
+def test_values_schema_rejects_malformed_web_values() -> None:
+    import helm_python
+
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"oidc": {"authority": "javascript:alert(1)"}}, "authority"),
+        ({"oidc": {"authority": "idp.example.com"}}, "authority"),
+        ({"oidc": {"clientId": "a b"}}, "clientId"),
+        ({"oidc": {"scope": "profile email"}}, "scope"),
+        ({"port": 0}, "port"),
+        ({"replicaz": 2}, "replicaz"),
+    ]
+    for web, word in bad:
+        with pytest.raises(helm_python.HelmValuesError, match=word):
+            render_manifests.render(profile_values("default", {"web": web}))
+    with pytest.raises(helm_python.HelmRenderError, match=r"web\.terminationGracePeriodSeconds"):
+        render_manifests.render(profile_values("default", {"web": {"terminationGracePeriodSeconds": 10}}))

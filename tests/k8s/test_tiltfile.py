@@ -62,6 +62,8 @@ def test_live_update_syncs_every_package_of_the_image(
 ) -> None:
     objects = _dev_render(tilt)
     for ref, build in tilt.images.items():
+        if ref == "phs-web":
+            continue  # its files, not Python packages (test_live_update_syncs_the_web_apps_build)
         steps = build["live_update"]
         assert steps[0] == {
             "fall_back_on": ["pyproject.toml", "requirements.lock", "docker/build-requirements.lock"]
@@ -89,6 +91,52 @@ def test_live_update_syncs_every_package_of_the_image(
                 assert env["PYTHONPATH"] == live_dir
                 assert c["securityContext"]["readOnlyRootFilesystem"] is True
                 assert c["command"] == ["python"], "Tilt's entrypoint replaces the command, keeps the args"
+
+
+def test_live_update_syncs_the_web_apps_build(tilt: kube.TiltEvaluation, tmp_path: Path) -> None:
+    """`make web` runs on source changes; its output is synced into a writable emptyDir the
+    dev pod serves from, seeded once from the image's build; Python changes rebuild."""
+    build = tilt.images["phs-web"]
+    steps = build["live_update"]
+    assert steps[0]["fall_back_on"][:3] == [
+        "pyproject.toml",
+        "requirements.lock",
+        "docker/build-requirements.lock",
+    ]
+    assert {"services/web/phs_web", "services/runtime/phs_runtime"} <= set(steps[0]["fall_back_on"])
+    assert [s["sync"] for s in steps if "sync" in s] == [["services/web/dist", "/opt/phs/live/dist"]]
+    assert not [s for s in steps if "run" in s], "the server re-reads changed files: no restart"
+    web_build = tilt.resources["phs-web-build"]
+    assert web_build["cmd"] == "make web" and "services/web/src" in web_build["deps"]
+    assert "phs-web-build" in tilt.resources["phs-web"]["resource_deps"]
+    (web,) = [w for w in kube.workloads(_dev_render(tilt)) if w["metadata"]["name"] == "phs-web"]
+    (c,) = kube.pod_spec(web)["containers"]
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in kube.pod_spec(web)["volumes"]}
+    assert "emptyDir" in volumes[mounts["/opt/phs/live"]]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["PHS_WEB_ROOT"] == "/opt/phs/live/dist" and c["securityContext"]["readOnlyRootFilesystem"]
+    assert c["command"] == ["python"], "Tilt's entrypoint replaces the command, keeps the args"
+    # The entrypoint seeds the live dir once (here with the image's /app/dist moved to a
+    # temporary folder), then runs the chart's command; a second start keeps synced files.
+    image_dist, live = tmp_path / "app-dist", tmp_path / "live"
+    image_dist.mkdir()
+    live.mkdir()
+    (image_dist / "index.html").write_text("image")
+    entrypoint = [a.replace("/app/dist", str(image_dist)) for a in build["entrypoint"]]
+    assert entrypoint[-1] == "python"
+    run_env = {"PATH": "/usr/bin:/bin", "PHS_WEB_ROOT": str(live / "dist")}
+    argv = [*entrypoint[:-1], "sh", "-c", 'cat "$PHS_WEB_ROOT/index.html"']
+    first = subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=30, check=True)
+    assert first.stdout == "image"
+    (live / "dist" / "index.html").write_text("synced")
+    again = subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=30, check=True)
+    assert again.stdout == "synced"
+    # Outside Tilt's live dir (the image's own root, not writable) nothing is copied.
+    run_env["PHS_WEB_ROOT"] = "/proc/phs-web-dist"
+    argv = [*entrypoint[:-1], "sh", "-c", "echo started"]
+    plain = subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=30, check=True)
+    assert plain.stdout == "started\n"
 
 
 def test_resources_exist_and_nothing_is_uncategorized(tilt: kube.TiltEvaluation) -> None:

@@ -1,5 +1,6 @@
 """The local stack: a real Kafka-protocol broker (Tansu), the scheduling service,
-the reports API and worker, and Envoy, as child processes on loopback ports.
+the reports API and worker, the web app's static server, and Envoy, as child
+processes on loopback ports.
 
 `make up` runs it with fixed ports and SQLite under ./data; the end-to-end tests
 run the very same code with free ports and temporary folders. Each process logs
@@ -102,6 +103,7 @@ class Ports:
     worker: int = 50053
     worker_metrics: int = 9103
     oidc: int = 8090
+    web: int = 8070
 
     @classmethod
     def free(cls) -> Ports:
@@ -123,6 +125,8 @@ class Stack:
     scheduling_replicas: list[tuple[str, int]] = field(default_factory=list)  # (name, gRPC port)
     # Where the development signing key and JWKS live (default <root>/dev-keys).
     keys: Path | None = None
+    # The built web app phs_web serves (default PHS_WEB_ROOT, else services/web/dist).
+    web_root: Path | None = None
     supervisor: Supervisor = field(init=False, repr=False)
     _console: Console | None = field(init=False, default=None, repr=False)
 
@@ -138,6 +142,9 @@ class Stack:
             generate_keys(self.keys, DEV_KID)
         self.scheduling_db = self.scheduling_db or f"sqlite:///{self.root / 'scheduling.db'}"
         self.reports_db = self.reports_db or f"sqlite:///{self.root / 'reports.db'}"
+        self.web_root = self.web_root or Path(
+            os.environ.get("PHS_WEB_ROOT") or REPO / "services" / "web" / "dist"
+        )
 
     # -- addresses ---------------------------------------------------------------
 
@@ -315,6 +322,7 @@ class Stack:
                 scheduling=self.scheduling_endpoints,
                 reports=("127.0.0.1", self.ports.reports),
                 descriptor=DESCRIPTOR,
+                web=("127.0.0.1", self.ports.web),
             )
         )
         self.spawn(
@@ -334,6 +342,24 @@ class Stack:
             without_faketime(os.environ),
         )
         _wait_port(self.ports.rest, 15, self.procs["envoy"])
+
+    def spawn_web(self) -> None:
+        """The web app's static server (phs_web); it signs in with the development
+        OpenID provider. Without a build it answers / with 503 ("run make web")."""
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "PHS_WEB_HOST": "127.0.0.1",
+            "PHS_WEB_PORT": str(self.ports.web),
+            "PHS_WEB_ROOT": str(self.web_root),
+            "PHS_WEB_OIDC_AUTHORITY": self.oidc_url,
+            **self.extra_env,
+        }
+        self.spawn("web", [sys.executable, "-m", "phs_web"], env)
+
+    def start_web(self) -> None:
+        self.spawn_web()
+        _wait_port(self.ports.web, 60, self.procs["web"])
 
     def start_oidc(self) -> None:
         """The development OpenID provider (phs_devstack.oidc) the web app signs in with."""
@@ -361,8 +387,10 @@ class Stack:
         the APIs (it waits for them by itself); the gateway last, once they serve."""
         self._spawn_backends()
         self.start_worker()
+        self.spawn_web()
         self._wait_backends()
         wait_serving(self.worker_target, "phs.reports.v1.ReportWorker", 60, self.procs["reports-worker"])
+        _wait_port(self.ports.web, 60, self.procs["web"])
         self.start_envoy()
         self.start_oidc()
 

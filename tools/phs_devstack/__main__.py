@@ -52,7 +52,8 @@ def main() -> None:
         print(
             f"""
 PHS is up after {time.monotonic() - began:.1f}s (Ctrl-C stops everything).
-  REST gateway (Envoy)   {stack.rest_url}
+  REST gateway (Envoy)   {stack.rest_url}   (the web app at {stack.rest_url}/, the API under /v1/)
+  web app server         http://127.0.0.1:{p.web}   serving {stack.web_root}
   Envoy admin            http://127.0.0.1:{p.envoy_admin}/stats/prometheus
   scheduling gRPC        {stack.scheduling_target}   metrics http://127.0.0.1:{p.scheduling_metrics}/metrics
   (scheduling processes  {", ".join(f"{h}:{port}" for h, port in stack.scheduling_endpoints)})

@@ -24,6 +24,7 @@ def render_envoy_config(
     scheduling: Sequence[tuple[str, int]],
     reports: tuple[str, int],
     descriptor: Path,
+    web: tuple[str, int] = ("127.0.0.1", 8070),
     gateway_lua: Path = GATEWAY_LUA,
     listen_host: str = "127.0.0.1",
     admin_host: str = "127.0.0.1",
@@ -36,6 +37,8 @@ def render_envoy_config(
         "SCHEDULING_ENDPOINTS": lb_endpoints(scheduling),
         "REPORTS_HOST": reports[0],
         "REPORTS_PORT": str(reports[1]),
+        "WEB_HOST": web[0],
+        "WEB_PORT": str(web[1]),
         "DESCRIPTOR_PATH": str(descriptor),
         "GATEWAY_LUA_PATH": str(gateway_lua),
     }

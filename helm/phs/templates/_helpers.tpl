@@ -379,6 +379,16 @@ Databases.
 {{- end -}}
 {{- end -}}
 
+{{/* The web app's OpenID provider: web.oidc.authority, else auth.issuer when it is an
+http(s) URL (a development issuer such as "phs-dev" is not one: the app then has none). */}}
+{{- define "phs.webAuthority" -}}
+{{- if .Values.web.oidc.authority -}}
+{{- .Values.web.oidc.authority -}}
+{{- else if regexMatch "^https?://[^/]" (toString .Values.auth.issuer) -}}
+{{- .Values.auth.issuer -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "phs.postgresqlAuthSecretName" -}}
 {{- default (printf "%s-postgresql-auth" (include "phs.fullname" .)) .Values.postgresql.auth.existingSecret -}}
 {{- end -}}
@@ -403,6 +413,8 @@ must be replaced, as in tools/phs_devstack/gateway.py (string.Template.substitut
   "SCHEDULING_ENDPOINTS" (printf "[{endpoint: {address: {socket_address: {address: %s-grpc.%s.svc.%s, port_value: %v}}}}]" (include "phs.componentName" (dict "root" . "component" "scheduling")) $ns $domain .Values.scheduling.grpcPort)
   "REPORTS_HOST" (printf "%s-grpc.%s.svc.%s" (include "phs.componentName" (dict "root" . "component" "reports-api")) $ns $domain)
   "REPORTS_PORT" (toString .Values.reportsApi.grpcPort)
+  "WEB_HOST" (printf "%s.%s.svc.%s" (include "phs.componentName" (dict "root" . "component" "web")) $ns $domain)
+  "WEB_PORT" (toString .Values.web.port)
   "DESCRIPTOR_PATH" "/etc/envoy/descriptor/phs.pb"
   "GATEWAY_LUA_PATH" "/etc/envoy/descriptor/gateway.lua"
 -}}

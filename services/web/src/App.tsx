@@ -1,0 +1,84 @@
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { useState } from "react";
+import { BrowserRouter, Route, Routes } from "react-router";
+import { ApiError } from "./api/errors";
+import { AuthProvider, useAuth } from "./auth/AuthProvider";
+import type { AppConfig } from "./config";
+import { AppointmentsPage } from "./portal/AppointmentsPage";
+import { BookPage } from "./portal/BookPage";
+import { CancelPage } from "./portal/CancelPage";
+import { MovePage } from "./portal/MovePage";
+import { OverviewPage } from "./portal/OverviewPage";
+import { AppShell, Page } from "./ui/Layout";
+import { SignInPage } from "./ui/SignInPage";
+import { Loading } from "./ui/states";
+
+function makeQueryClient(): QueryClient {
+  return new QueryClient({
+    defaultOptions: {
+      queries: {
+        // Only failures that a second try may fix are retried (never a 4xx).
+        retry: (count, error) => count < 2 && error instanceof ApiError && error.retryable,
+        refetchOnWindowFocus: true,
+      },
+    },
+  });
+}
+
+function Routed() {
+  const { state } = useAuth();
+  if (state.status === "loading") {
+    return (
+      <Page title="Signing you in">
+        <Loading what="your sign-in" />
+      </Page>
+    );
+  }
+  if (state.status === "signedOut") return <SignInPage ended={state.ended} error={state.error} />;
+  const { principal } = state;
+  if (principal.role !== "client") {
+    return (
+      <AppShell nav={false}>
+        <Page title={`Welcome, ${principal.displayName}`}>
+          <p>
+            {principal.role === null
+              ? "Your account has no access to this practice's scheduling. Please contact the practice."
+              : "This release has the client's pages only; the pages for psychologists and practice staff come next."}
+          </p>
+        </Page>
+      </AppShell>
+    );
+  }
+  return (
+    <AppShell>
+      <Routes>
+        <Route path="/" element={<OverviewPage client={principal.subject} />} />
+        <Route path="/book" element={<BookPage client={principal.subject} />} />
+        <Route path="/appointments" element={<AppointmentsPage />} />
+        <Route path="/appointments/:pid/:aid/cancel" element={<CancelPage />} />
+        <Route path="/appointments/:pid/:aid/move" element={<MovePage />} />
+        <Route
+          path="*"
+          element={
+            <Page title="Page not found">
+              <p>There is nothing at this address.</p>
+            </Page>
+          }
+        />
+      </Routes>
+    </AppShell>
+  );
+}
+
+export function App({ config }: { config: AppConfig }) {
+  const [queryClient] = useState(makeQueryClient);
+  return (
+    <QueryClientProvider client={queryClient}>
+      <BrowserRouter>
+        <AuthProvider config={config}>
+          <Routed />
+        </AuthProvider>
+      </BrowserRouter>
+    </QueryClientProvider>
+  );
+}
