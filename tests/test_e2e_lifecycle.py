@@ -241,3 +241,31 @@ def test_the_late_cancel_window_is_the_psychologists_own(stack: Stack) -> None:
     assert short.status == 200
     second = _verb(stack, _create(stack, p, c, start).body["name"], "cancel", body)
     assert second.body["cancellation"]["late"] is False  # 3 h ahead is outside a 1-hour window
+
+
+def test_reads_say_after_which_instant_a_cancellation_is_late(stack: Stack) -> None:
+    """What a client's page warns with: the start minus the psychologist's own window,
+    on Get and List, while the appointment can still be cancelled."""
+    p, c = _setup(stack)
+    start = future_slot(30, hour=10)
+    booked = _create(stack, p, c, start).body["name"]
+    other = _create(stack, p, c, start + dt.timedelta(hours=2)).body["name"]
+    done = _verb(stack, other, "cancel", {"reason": "REASON_CLIENT_REQUEST", "cancelledBy": "ACTOR_CLIENT"})
+    assert done.status == 200
+
+    def late_times() -> tuple[str | None, dict[str, str | None]]:
+        got = rest(stack.rest_url, "GET", f"/v1/{booked}").body.get("lateCancelTime")
+        resp = rest(stack.rest_url, "GET", f"/v1/{p}/appointments")
+        assert resp.status == 200, resp.body
+        listed = resp.body["appointments"]
+        return got, {a["name"]: a.get("lateCancelTime") for a in listed}
+
+    got, listed = late_times()
+    assert got == rfc3339(start - dt.timedelta(hours=24)) == listed[booked]  # the default window
+    assert listed[done.body["name"]] is None  # cancelled: nothing left to warn about
+    policy = {"bookingPolicy": {"minimumNotice": "0s", "lateCancelWindow": "172800s"}}
+    assert (
+        rest(stack.rest_url, "PATCH", f"/v1/{p}/availability?updateMask=bookingPolicy", policy).status == 200
+    )
+    got, listed = late_times()
+    assert got == rfc3339(start - dt.timedelta(hours=48)) == listed[booked]

@@ -108,7 +108,8 @@ def _make_practice(base: str) -> Practice:
                     "minimumNotice": "86400s",
                     "bookingHorizon": "2592000s",
                     "slotAlignment": "3600s",
-                    "lateCancelWindow": "86400s",
+                    # Not the 24-hour default: the page must warn with the psychologist's own.
+                    "lateCancelWindow": "43200s",
                 },
             },
         )

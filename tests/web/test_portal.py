@@ -159,6 +159,7 @@ def test_client_journey_on_a_phone(browser: Any, web_stack: Stack, practice: Pra
     card(page, practice.late).get_by_role("link", name=re.compile("^Cancel")).click()
     page.get_by_role("heading", name="Cancel a session").wait_for()
     page.get_by_text("This is a late cancellation.").wait_for()
+    page.get_by_text("The session starts in less than 12 hours.").wait_for()
     page.get_by_role("button", name="Cancel anyway (late)").click()
     page.get_by_text("Please choose a reason.").wait_for()
     shot("late-cancel-warning")

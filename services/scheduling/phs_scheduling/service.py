@@ -93,6 +93,9 @@ def client_pb(row: Any) -> r.Client:
 
 # FHIR R4 Appointment.status for each state (one to one where FHIR has one;
 # DECLINED is "cancelled" with the cancellation reason "declined").
+# The states an appointment can still be cancelled (or declined, or moved) from.
+OPEN_STATES = ("PENDING", "BOOKED")
+
 FHIR_STATUS = {
     "PENDING": "pending",
     "BOOKED": "booked",
@@ -707,7 +710,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             "CancelAppointment",
             request,
             context,
-            ("PENDING", "BOOKED"),
+            OPEN_STATES,
             "CANCELLED",
             ev.AppointmentEvent.TYPE_CANCELLED,
             self._cancellation(reason, actor),
@@ -1139,7 +1142,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         ids = parse_child_name(request.name, "psychologists", "appointments")
         if ids is None:
             raise invalid_argument([("name", "must look like psychologists/{id}/appointments/{id}")])
-        return appointment_pb(self.store.get_appointment(*ids))
+        return self._with_late_cancel_times([self.store.get_appointment(*ids)])[0]
 
     def ListAppointments(
         self, request: s.ListAppointmentsRequest, context: grpc.ServicerContext
@@ -1185,8 +1188,21 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             f,
         )
         return s.ListAppointmentsResponse(
-            appointments=[appointment_pb(x) for x in rows], next_page_token=token
+            appointments=self._with_late_cancel_times(rows), next_page_token=token
         )
+
+    def _with_late_cancel_times(self, rows: Sequence[Any]) -> list[r.Appointment]:
+        """Appointments as read, each still open to cancellation with the instant after
+        which cancelling it counts as late (what `_cancellation` decides)."""
+        open_rows = [x for x in rows if x.state in OPEN_STATES]
+        windows = self.store.late_cancel_windows(x.psychologist_id for x in open_rows)
+        out = []
+        for row in rows:
+            a = appointment_pb(row)
+            if row.state in OPEN_STATES:
+                a.late_cancel_time.CopyFrom(to_timestamp(row.start_time - windows[row.psychologist_id]))
+            out.append(a)
+        return out
 
 
 EXPORT_BATCH = 500

@@ -4,7 +4,7 @@ together with its idempotency record; overlap is enforced by the database."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -458,6 +458,21 @@ class Store(db.BaseStore):
             )
         after: Row[Any] = conn.execute(select(appointments).where(a.id == appointment_id)).one()
         return before, after
+
+    def late_cancel_windows(self, psychologist_ids: Iterable[str]) -> dict[str, dt.timedelta]:
+        """Each psychologist's late-cancel window (the policy default when none is set)."""
+        ids = sorted(set(psychologist_ids))
+        if not ids:
+            return {}
+        with self.reader.connect() as conn:
+            query = select(availability.c.psychologist_id, availability.c.spec).where(
+                availability.c.psychologist_id.in_(ids)
+            )
+            specs = {row.psychologist_id: row.spec for row in conn.execute(query)}
+        return {
+            pid: Policy.of(r.Availability.FromString(specs.get(pid) or b"").booking_policy).late_cancel
+            for pid in ids
+        }
 
     @staticmethod
     def late_cancel_window(conn: Connection, psychologist_id: str) -> dt.timedelta:

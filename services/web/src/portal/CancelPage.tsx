@@ -4,7 +4,8 @@ import { Link, useNavigate } from "react-router";
 import { call, newAction, type Action } from "../api/client";
 import { ApiError } from "../api/errors";
 import { keys, S, startOf } from "../api/scheduling";
-import { Cancellation_Actor, Cancellation_Reason } from "../gen/phs/scheduling/v1/resources_pb";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { Cancellation_Actor, Cancellation_Reason, type Appointment } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
 import { ErrorNotice, Loading } from "../ui/states";
 import { dateTimeLabel } from "../ui/time";
@@ -13,10 +14,23 @@ import { PsychologistName, SessionTypeName } from "./AppointmentCard";
 import { isActive, stateWords } from "./stateWords";
 import { useAppointmentFromRoute } from "./useAppointment";
 
-// Clients cannot read their psychologist's booking policy (the service keeps it to staff
-// and the psychologist), so the warning uses the practice default window; the answer
-// says whether it was in fact recorded as late.
-const LATE_WINDOW_MS = 24 * 3_600_000;
+// The service says after which instant a cancellation counts as late (the psychologist's
+// window); an older server that does not falls back to the policy default.
+const DEFAULT_LATE_WINDOW_MS = 24 * 3_600_000;
+
+function lateFrom(a: Appointment): Date {
+  return a.lateCancelTime
+    ? timestampDate(a.lateCancelTime)
+    : new Date(startOf(a).getTime() - DEFAULT_LATE_WINDOW_MS);
+}
+
+/** "24 hours", "2 days", "90 minutes": the window, as the person would say it. */
+function windowWords(ms: number): string {
+  const minutes = Math.round(ms / 60_000);
+  if (minutes % 1440 === 0 && minutes >= 2880) return `${minutes / 1440} days`;
+  if (minutes % 60 === 0) return minutes === 60 ? "1 hour" : `${minutes / 60} hours`;
+  return `${minutes} minutes`;
+}
 
 const REASONS: { value: Cancellation_Reason; label: string }[] = [
   { value: Cancellation_Reason.CLIENT_REQUEST, label: "I can't make it" },
@@ -56,7 +70,8 @@ export function CancelPage() {
   else {
     const a = query.data;
     const start = startOf(a);
-    const late = start.getTime() - now < LATE_WINDOW_MS;
+    const lateAfter = lateFrom(a);
+    const late = now > lateAfter.getTime();
     const reasonErrors = [
       ...(missing ? ["Please choose a reason."] : []),
       ...(mutation.error instanceof ApiError ? mutation.error.violationsOf("reason") : []),
@@ -88,8 +103,8 @@ export function CancelPage() {
           <div className="notice notice--warning" id="late-warning">
             <p className="notice__title">This is a late cancellation.</p>
             <p>
-              The session starts in less than 24 hours. Cancelling now is recorded as late, and your practice may
-              charge for it.
+              The session starts in less than {windowWords(start.getTime() - lateAfter.getTime())}. Cancelling now is
+              recorded as late, and your practice may charge for it.
             </p>
           </div>
         ) : null}

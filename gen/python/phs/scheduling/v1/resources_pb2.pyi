@@ -120,7 +120,7 @@ class Availability(_message.Message):
     def __init__(self, name: _Optional[str] = ..., weekly_hours: _Optional[_Iterable[_Union[WeeklyInterval, _Mapping]]] = ..., date_overrides: _Optional[_Iterable[_Union[DateOverride, _Mapping]]] = ..., booking_policy: _Optional[_Union[BookingPolicy, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Appointment(_message.Message):
-    __slots__ = ("name", "client", "session_type", "start_time", "end_time", "state", "create_time", "update_time", "etag", "cancellation", "rescheduled_from", "rescheduled_to", "fhir_status", "series", "original_start_time")
+    __slots__ = ("name", "client", "session_type", "start_time", "end_time", "state", "create_time", "update_time", "etag", "cancellation", "rescheduled_from", "rescheduled_to", "fhir_status", "series", "original_start_time", "late_cancel_time")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Appointment.State]
@@ -152,6 +152,7 @@ class Appointment(_message.Message):
     FHIR_STATUS_FIELD_NUMBER: _ClassVar[int]
     SERIES_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    LATE_CANCEL_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     client: str
     session_type: str
@@ -167,7 +168,8 @@ class Appointment(_message.Message):
     fhir_status: str
     series: str
     original_start_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., client: _Optional[str] = ..., session_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[Appointment.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., cancellation: _Optional[_Union[Cancellation, _Mapping]] = ..., rescheduled_from: _Optional[str] = ..., rescheduled_to: _Optional[str] = ..., fhir_status: _Optional[str] = ..., series: _Optional[str] = ..., original_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    late_cancel_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., client: _Optional[str] = ..., session_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[Appointment.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., cancellation: _Optional[_Union[Cancellation, _Mapping]] = ..., rescheduled_from: _Optional[str] = ..., rescheduled_to: _Optional[str] = ..., fhir_status: _Optional[str] = ..., series: _Optional[str] = ..., original_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., late_cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Slot(_message.Message):
     __slots__ = ("start_time", "end_time")
