@@ -311,9 +311,10 @@ def test_sigterm_drains_before_the_listener_closes(tmp_path: Path) -> None:
     """Readiness turns 503 first (the gateway and Kubernetes stop sending), files are still
     served during the drain, then the process exits 0."""
     fake_build(tmp_path / "dist")
-    served = start(tmp_path / "dist", tmp_path / "web.log", PHS_SHUTDOWN_DRAIN_SECONDS="3")
+    # A drain long enough that a loaded machine still sees readiness turn before it ends.
+    served = start(tmp_path / "dist", tmp_path / "web.log", PHS_SHUTDOWN_DRAIN_SECONDS="6")
     served.proc.send_signal(signal.SIGTERM)
-    eventually(lambda: request(served.port, "GET", "/healthz")[0] == 503, timeout=2, what="not ready")
+    eventually(lambda: request(served.port, "GET", "/healthz")[0] == 503, timeout=5, what="not ready")
     assert request(served.port, "GET", "/")[0] == 200
     assert request(served.port, "GET", "/livez")[0] == 200
     assert served.proc.wait(15) == 0
