@@ -26,6 +26,7 @@ from phs_runtime.health import Check, HealthMonitor
 from phs_runtime.interceptors import ServerInterceptor
 from phs_runtime.metrics import serve_metrics
 from phs_runtime.policy import Guard
+from phs_runtime.signals import wait_for
 
 log = logging.getLogger(__name__)
 
@@ -124,5 +125,5 @@ class GrpcProcess:
         """Start, wait for SIGTERM/SIGINT, stop gracefully. For the main thread."""
         self.install_signal_handlers()
         self.start()
-        self.stop_event.wait()
+        wait_for(self.stop_event)
         self.stop()
