@@ -253,6 +253,62 @@ def test_through_the_gateway_each_message_is_one_json_line(two: Stack) -> None:
         resp.close()
 
 
+# What src/api/stream.ts relies on, in the browser: fetch hands over each line as the
+# gateway flushes it, long before the response ends.
+_READ_LINES = """async ([path, token, most]) => {
+  const res = await fetch(path, {headers: {Authorization: `Bearer ${token}`}});
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  const lines = [];
+  let pending = "";
+  while (lines.length < most && !lines.some((l) => "change" in l)) {
+    const {value, done} = await reader.read();
+    if (done) break;
+    pending += value;
+    let i;
+    while ((i = pending.indexOf("\\n")) >= 0) {
+      if (lines.length < most) lines.push(JSON.parse(pending.slice(0, i)));
+      pending = pending.slice(i + 1);
+      if (lines.length === 1) window.firstLine = true;
+    }
+  }
+  await reader.cancel();
+  return {status: res.status, type: res.headers.get("content-type"), lines};
+}"""
+
+
+def test_a_browser_reads_the_watch_line_by_line(two: Stack) -> None:
+    from tests.web.conftest import CHROMIUM_ARGS, _unavailable, chromium_path
+
+    exe = chromium_path()
+    if exe is None:
+        _unavailable("no Chromium found (Debian: apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    psych, client = _pair(two)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        try:
+            # The API's origin; no web app runs here, and Envoy's own page forbids scripts
+            # (the app's page allows fetch to its origin).
+            page = browser.new_page(bypass_csp=True)
+            page.goto(two.rest_url + "/")
+            token = two.token(psych, "psychologist")
+            path = f"/v1/{psych}/appointments:watch"
+            args = json.dumps([path, token, 30])
+            page.evaluate(f"() => {{ ({_READ_LINES})({args}).then((r) => {{ window.result = r; }}); }}")
+            page.wait_for_function("() => window.firstLine === true", timeout=10_000)
+            _, booked = _book_via(_targets(two)[1], psych, client, rfc3339(future_slot(24)))
+            page.wait_for_function("() => window.result !== undefined", timeout=10_000)
+            result = page.evaluate("() => window.result")
+        finally:
+            browser.close()
+    assert result["status"] == 200 and result["type"].startswith("application/json"), result
+    kinds = [next(iter(line)) for line in result["lines"]]
+    assert kinds[0] == "heartbeatTime", result
+    changes = [line["change"] for line in result["lines"] if "change" in line]
+    assert changes and changes[0]["appointment"]["name"] == booked.name, result
+
+
 def test_unary_calls_answer_while_many_watches_are_open(two: Stack) -> None:
     psych, _ = _pair(two)
     a = _targets(two)[0]
