@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import queue
+import signal
 import threading
 import time
 import urllib.request
@@ -340,6 +341,54 @@ def _finished_watches(st: Stack) -> int:
     return sum(
         1 for x in json_lines(st.log("scheduling")) if x.get("grpc_method", "").endswith("/WatchAppointments")
     )
+
+
+def test_watches_end_when_the_broker_goes_and_work_again_when_it_is_back(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Without the topic a watch would stay open and miss changes: it ends instead
+    (UNAVAILABLE; the web app then polls), and new ones are refused until the broker is
+    back. The broker here keeps no log across a restart: the feed starts again at its end."""
+    st = Stack(
+        root=tmp_path_factory.mktemp("watch-broker"),
+        ports=Ports.free(),
+        extra_env={"PHS_WATCH_HEARTBEAT_SECONDS": str(HEARTBEAT_S)},
+    )
+    try:
+        st.start_kafka()
+        st.start_scheduling()
+        st.wait_scheduling()
+        target = _targets(st)[0]
+        psych, client = _pair_grpc(target)
+        watcher = GrpcWatcher(target, psych)
+        watcher.live()
+        st.stop_proc("kafka", sig=signal.SIGKILL)
+        assert watcher.ended.get(timeout=20) == grpc.StatusCode.UNAVAILABLE
+        refused = GrpcWatcher(target, psych)
+        assert refused.ended.get(timeout=20) == grpc.StatusCode.UNAVAILABLE
+        refused.close()
+        st.start_kafka()
+        again = GrpcWatcher(target, psych)
+        try:
+            again.live(timeout=40)
+            _, booked = _book_via(target, psych, client, rfc3339(future_slot(25)))
+            again.change_for(booked.name, 15)  # the outbox relay publishes once it reconnects
+        finally:
+            again.close()
+        watcher.close()
+    finally:
+        st.stop()
+
+
+def _pair_grpc(target: str) -> tuple[str, str]:
+    with channel(target) as ch:
+        stub = s_grpc.SchedulingServiceStub(ch)
+        p = stub.CreatePsychologist(
+            s.CreatePsychologistRequest(psychologist=r.Psychologist(display_name="Dr B", time_zone="UTC")),
+            timeout=10,
+        )
+        c = stub.CreateClient(s.CreateClientRequest(client=r.Client(display_name="Client B")), timeout=10)
+        return p.name, c.name
 
 
 def test_a_stopping_process_ends_its_watches_cleanly(two: Stack) -> None:

@@ -16,6 +16,7 @@ import collections
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
@@ -78,12 +79,14 @@ class AppointmentFeed:
         partitions: int,
         max_watchers: int = 64,
         ready_wait_s: float = 5.0,
+        check_s: float = 3.0,
     ) -> None:
         self._kafka = kafka
         self._max_watchers = max_watchers
         self._topic = topic
         self._partitions = partitions
         self._ready_wait_s = ready_wait_s
+        self._check_s = check_s
         self._subs: set[Subscription] = set()
         self._lock = threading.Lock()
         self._ready = threading.Event()
@@ -159,6 +162,9 @@ class AppointmentFeed:
                     **client_settings(self._kafka),
                     group_id=None,
                     enable_auto_commit=False,
+                    # A position the broker no longer has (it lost its log) is an error,
+                    # not a silent jump that would skip events.
+                    auto_offset_reset="none",
                     fetch_max_wait_ms=100,
                     request_timeout_ms=10000,
                 )
@@ -173,10 +179,16 @@ class AppointmentFeed:
                 self._ready.set()
                 backoff = 0.5
                 log.info("appointment feed live", extra={"topic": self._topic, "partitions": len(tps)})
+                checked = time.monotonic()
                 while not self._stopping.is_set():
                     for records in consumer.poll(timeout_ms=200).values():
                         for record in records:
                             self._publish(record.value)
+                    if time.monotonic() - checked >= self._check_s:
+                        # The consumer itself waits quietly for a broker that went away;
+                        # asking for the log ends fails instead, and ends the watches.
+                        consumer.end_offsets(tps, timeout_ms=int(self._check_s * 1000))
+                        checked = time.monotonic()
             except (KafkaError, OSError, RuntimeError) as exc:
                 if self._stopping.is_set():
                     break
