@@ -99,6 +99,12 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
     [psy] = [p for p in listed if p["displayName"] == psy_name]
     assert psy["timeZone"] == PSY_ZONE and psy["active"] is True
     p = psy["name"]
+    row_with(page, psy_name).get_by_role("button", name=f"Deactivate {psy_name}").click()
+    row_with(page, psy_name).get_by_text("Inactive", exact=True).wait_for()
+    assert rest(base, "GET", f"/v1/{p}").body.get("active", False) is False
+    row_with(page, psy_name).get_by_role("button", name=f"Reactivate {psy_name}").click()
+    row_with(page, psy_name).get_by_text("Active", exact=True).wait_for()
+    assert rest(base, "GET", f"/v1/{p}").body["active"] is True
     week = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]
     hours = [{"dayOfWeek": d, "startTime": {"hours": 9}, "endTime": {"hours": 17}} for d in week]
     assert rest(base, "PATCH", f"/v1/{p}/availability", {"weeklyHours": hours}).status == 200
@@ -172,7 +178,7 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
     report_form.get_by_role("button", name="Create report").click()
     export = report_row(page, f"Export: {psy_name}")
     export.locator('[data-state="Succeeded"]').wait_for(timeout=60_000)
-    export.get_by_text("1 rows").wait_for()
+    export.get_by_text("1 row", exact=True).wait_for()
     shot("export-succeeded")
     assert_accessible(page, "reports")
     export_name = export.get_attribute("data-report")
@@ -214,6 +220,15 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
         timeout=10,
         what="only the download listed",
     )
+    filters.get_by_label("Outcome").select_option(label="Refused")
+    filters.get_by_role("button", name="Show events").click()
+    page.get_by_text("No events match these filters.").wait_for()
+    # A period that ends before the export was made holds none of its events.
+    filters.get_by_label("Outcome").select_option(label="Any outcome")
+    filters.get_by_label("Until").fill(wall(SESSION_START - dt.timedelta(days=1), VIEWER_ZONE))
+    filters.get_by_role("button", name="Show events").click()
+    page.get_by_text("No events match these filters.").wait_for()
+    filters.get_by_label("Until").fill("")
     # And the scheduling log: the staff booking, as Alice.
     filters.get_by_label("Service").select_option("scheduling")
     filters.get_by_label("Resource").fill(appointment)

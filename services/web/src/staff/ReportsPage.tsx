@@ -217,7 +217,9 @@ function ReportRow({ initial, names }: { initial: Report; names: Map<string, str
           <div className="staff-progress">{String(r.progressAppointments)} appointments read</div>
         ) : null}
         {r.state === Report_State.SUCCEEDED && r.result.case === "export" ? (
-          <div className="muted">{String(r.result.value.rows)} rows</div>
+          <div className="muted">
+            {String(r.result.value.rows)} {r.result.value.rows === 1n ? "row" : "rows"}
+          </div>
         ) : null}
         {r.state === Report_State.FAILED && r.error ? <div className="field-error">{r.error.message}</div> : null}
       </td>
