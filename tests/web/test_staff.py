@@ -20,7 +20,7 @@ import pytest
 from phs_devstack import Stack
 from tests.helpers import SESSION_START, eventually, local_slot, rest
 from tests.web.conftest import PSY_ZONE, VIEWER_ZONE, Shots, new_page
-from tests.web.test_portal import assert_accessible
+from tests.web.test_portal import assert_accessible, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +84,7 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
 
     # 2. A violation is shown beside its field; then the psychologist is added.
     form = page.get_by_role("form", name="New psychologist")
-    form.get_by_label("Name").fill(psy_name)
+    form.get_by_label("Name").fill(f"Dr Draft {tag}")
     form.get_by_label("Time zone").fill("Mars/Olympus")
     form.get_by_role("button", name="Add psychologist").click()
     form.locator(".field-errors").get_by_text("is not an IANA time zone").wait_for()
@@ -93,7 +93,13 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
     assert_accessible(page, "psychologist form with a violation")
     form.get_by_label("Time zone").fill(PSY_ZONE)
     form.get_by_role("button", name="Add psychologist").click()
-    page.get_by_text(f"Added {psy_name}.").wait_for()
+    page.get_by_text(f"Added Dr Draft {tag}.").wait_for()
+    # Renamed through its row's edit form.
+    draft = row_with(page, f"Dr Draft {tag}")
+    draft.get_by_role("button", name=f"Edit Dr Draft {tag}").click()
+    edit = draft.get_by_role("form", name=f"Edit Dr Draft {tag}")
+    edit.get_by_label("Name").fill(psy_name)
+    edit.get_by_role("button", name="Save").click()
     row_with(page, psy_name).get_by_text("Active", exact=True).wait_for()
     listed = rest(base, "GET", "/v1/psychologists?pageSize=1000").body["psychologists"]
     [psy] = [p for p in listed if p["displayName"] == psy_name]
@@ -237,3 +243,22 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
         'tbody tr[data-method="/phs.scheduling.v1.SchedulingService/CreateAppointment"]'
     ).first.wait_for()
     shot("audit-scheduling")
+
+
+def test_a_client_never_loads_the_console(browser: Any, web_stack: Stack) -> None:
+    """The console is its own chunk: a client's pages never fetch it; staff's do."""
+    name = f"Ciro Portal {uuid.uuid4().hex[:6]}"
+    made = rest(web_stack.rest_url, "POST", "/v1/clients", {"displayName": name})
+    assert made.status == 200, made
+    for who, expect in ((name, False), (STAFF, True)):
+        page = new_page(browser)
+        scripts: list[str] = []
+        page.on("request", lambda r, seen=scripts: seen.append(r.url) if r.url.endswith(".js") else None)
+        if who == STAFF:
+            sign_in_staff(page, web_stack)
+        else:
+            sign_in(page, web_stack, name)
+        page.wait_for_load_state("networkidle")
+        console = [u for u in scripts if "/assets/StaffConsole-" in u]
+        assert bool(console) is expect, (who, scripts)
+        page.context.close()
