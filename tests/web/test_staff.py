@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import signal
 import uuid
 from pathlib import Path
 from typing import Any
@@ -262,3 +263,38 @@ def test_a_client_never_loads_the_console(browser: Any, web_stack: Stack) -> Non
         console = [u for u in scripts if "/assets/StaffConsole-" in u]
         assert bool(console) is expect, (who, scripts)
         page.context.close()
+
+
+def test_staff_cancel_a_queued_caseload(browser: Any, web_stack: Stack) -> None:
+    """With the worker paused the job stays QUEUED: the page shows it, and cancels it."""
+    psy_name = f"Dr Paused {uuid.uuid4().hex[:6]}"
+    made = rest(
+        web_stack.rest_url, "POST", "/v1/psychologists", {"displayName": psy_name, "timeZone": PSY_ZONE}
+    )
+    assert made.status == 200, made
+    page = new_page(browser)
+    shot = Shots(page, "staff-cancel")
+    sign_in_staff(page, web_stack)
+    open_page(page, "Reports", "Reports")
+    form = page.get_by_role("form", name="New report")
+    form.get_by_label("Caseload of one psychologist").check()
+    form.get_by_label("Psychologist", exact=True).select_option(label=psy_name)
+    worker = web_stack.procs["reports-worker"].popen
+    worker.send_signal(signal.SIGSTOP)
+    try:
+        form.get_by_role("button", name="Create report").click()
+        row = report_row(page, f"Caseload: {psy_name}")
+        row.locator('[data-state="Queued"]').wait_for()
+        shot("queued")
+        assert_accessible(page, "reports with a queued job")
+        row.get_by_role("button", name="Cancel").click()
+        row.locator('[data-state="Cancelled"]').wait_for()
+        assert row.get_by_role("button", name="Cancel").count() == 0
+        shot("cancelled")
+    finally:
+        worker.send_signal(signal.SIGCONT)
+    name = row.get_attribute("data-report")
+    job = rest(web_stack.rest_url, "GET", f"/v1/{name}").body
+    assert job["state"] == "STATE_CANCELLED" and job["caseloadParams"]["psychologist"] == made.body["name"], (
+        job
+    )
