@@ -227,6 +227,14 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
         timeout=10,
         what="only the download listed",
     )
+    # An over-long filter: the API's violation appears beside that field.
+    filters.get_by_label("Who (subject)").fill("s" * 201)
+    filters.get_by_role("button", name="Show events").click()
+    filters.locator(".field-errors").wait_for()
+    assert filters.get_by_label("Who (subject)").get_attribute("aria-invalid") == "true"
+    shot("audit-violation")
+    assert_accessible(page, "audit log with a violation")
+    filters.get_by_label("Who (subject)").fill("staff/alice")
     filters.get_by_label("Outcome").select_option(label="Refused")
     filters.get_by_role("button", name="Show events").click()
     page.get_by_text("No events match these filters.").wait_for()

@@ -68,7 +68,7 @@ function EventRow({ e }: { e: AuditEvent }) {
   );
 }
 
-function FilterForm({ initial, onApply }: { initial: Filters; onApply: (f: Filters) => void }) {
+function FilterForm({ initial, error, onApply }: { initial: Filters; error: unknown; onApply: (f: Filters) => void }) {
   const [f, setF] = useState(initial);
   const set = (patch: Partial<Filters>) => {
     setF((old) => ({ ...old, ...patch }));
@@ -83,7 +83,7 @@ function FilterForm({ initial, onApply }: { initial: Filters; onApply: (f: Filte
       }}
     >
       <div className="staff-filters">
-        <Field label="Service" error={null} field="parent">
+        <Field label="Service" error={error} field="parent">
           {(p) => (
             <select {...p} value={f.log} onChange={(e) => { set({ log: e.target.value as AuditLog, method: "" }); }}>
               <option value="scheduling">Scheduling</option>
@@ -91,10 +91,10 @@ function FilterForm({ initial, onApply }: { initial: Filters; onApply: (f: Filte
             </select>
           )}
         </Field>
-        <Field label="Who (subject)" error={null} field="subject" hint="e.g. staff/alice, psychologists/…">
+        <Field label="Who (subject)" error={error} field="subject" hint="e.g. staff/alice, psychologists/…">
           {(p) => <input {...p} value={f.subject} onChange={(e) => { set({ subject: e.target.value }); }} />}
         </Field>
-        <Field label="Method" error={null} field="method">
+        <Field label="Method" error={error} field="method">
           {(p) => (
             <select {...p} value={f.method} onChange={(e) => { set({ method: e.target.value }); }}>
               <option value="">Any method</option>
@@ -106,10 +106,10 @@ function FilterForm({ initial, onApply }: { initial: Filters; onApply: (f: Filte
             </select>
           )}
         </Field>
-        <Field label="Resource" error={null} field="entity" hint="a resource name, e.g. reports/…">
+        <Field label="Resource" error={error} field="entity" hint="a resource name, e.g. reports/…">
           {(p) => <input {...p} value={f.entity} onChange={(e) => { set({ entity: e.target.value }); }} />}
         </Field>
-        <Field label="Outcome" error={null} field="outcome">
+        <Field label="Outcome" error={error} field="outcome">
           {(p) => (
             <select {...p} value={f.outcome} onChange={(e) => { set({ outcome: Number(e.target.value) as AuditEvent_Outcome }); }}>
               <option value={AuditEvent_Outcome.UNSPECIFIED}>Any outcome</option>
@@ -121,10 +121,10 @@ function FilterForm({ initial, onApply }: { initial: Filters; onApply: (f: Filte
             </select>
           )}
         </Field>
-        <Field label="From" error={null} field="start_time" hint={`Your time zone, ${zoneName(viewerZone)}`}>
+        <Field label="From" error={error} field="start_time" hint={`Your time zone, ${zoneName(viewerZone)}`}>
           {(p) => <input {...p} type="datetime-local" value={f.from} onChange={(e) => { set({ from: e.target.value }); }} />}
         </Field>
-        <Field label="Until" error={null} field="end_time">
+        <Field label="Until" error={error} field="end_time">
           {(p) => <input {...p} type="datetime-local" value={f.to} onChange={(e) => { set({ to: e.target.value }); }} />}
         </Field>
       </div>
@@ -174,6 +174,7 @@ export function AuditPage() {
     <Page title="Audit log">
       <FilterForm
         initial={filters}
+        error={list.error}
         onApply={(f) => {
           setFilters(f);
           pager.reset();
