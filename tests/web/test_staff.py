@@ -182,6 +182,8 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
     shot("summary-succeeded")
     report_form.get_by_label("Appointment export (CSV)").check()
     report_form.get_by_label("Psychologist", exact=True).select_option(label=psy_name)
+    note = report_form.locator(".zone-note").inner_text()
+    assert "Europe/Paris" in note and f"works in {PSY_ZONE.replace('_', ' ')}" in note, note
     report_form.get_by_role("button", name="Create report").click()
     export = report_row(page, f"Export: {psy_name}")
     export.locator('[data-state="Succeeded"]').wait_for(timeout=60_000)

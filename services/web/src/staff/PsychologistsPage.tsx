@@ -8,6 +8,19 @@ import { Empty, ErrorNotice, Loading, Notice } from "../ui/states";
 import { viewerZone } from "../ui/time";
 import { Field, PAGE_SIZE, PagerNav, staffKeys, usePager } from "./common";
 
+const ZONE_LIST = "staff-time-zones";
+
+/** The IANA zones this browser knows, offered as suggestions (the server has the last word). */
+function TimeZoneList() {
+  return (
+    <datalist id={ZONE_LIST}>
+      {Intl.supportedValuesOf("timeZone").map((z) => (
+        <option key={z} value={z} />
+      ))}
+    </datalist>
+  );
+}
+
 function PsychologistForm({
   existing,
   onDone,
@@ -50,7 +63,9 @@ function PsychologistForm({
         {(p) => <input {...p} value={displayName} onChange={(e) => { setDisplayName(e.target.value); }} />}
       </Field>
       <Field label="Time zone" error={save.error} field="time_zone" hint="IANA name, e.g. America/Toronto">
-        {(p) => <input {...p} value={timeZone} onChange={(e) => { setTimeZone(e.target.value); }} />}
+        {(p) => (
+          <input {...p} list={ZONE_LIST} value={timeZone} onChange={(e) => { setTimeZone(e.target.value); }} />
+        )}
       </Field>
       {save.error ? <ErrorNotice error={save.error} /> : null}
       <button type="submit" className="button button--primary" disabled={save.isPending}>
@@ -129,6 +144,7 @@ export function PsychologistsPage() {
   });
   return (
     <Page title="Psychologists">
+      <TimeZoneList />
       <h2>Add a psychologist</h2>
       {added ? <Notice>Added {added.displayName}.</Notice> : null}
       <PsychologistForm

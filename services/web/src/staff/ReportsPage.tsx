@@ -7,7 +7,7 @@ import { Report_State, type CaseloadSummary, type Report } from "../gen/phs/repo
 import type { Psychologist } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading } from "../ui/states";
-import { dateTimeLabel, viewerZone, zoneName } from "../ui/time";
+import { dateTimeLabel, viewerZone, zoneName, zonesDiffer } from "../ui/time";
 import { Field, PAGE_SIZE, PagerNav, PsychologistOptions, staffKeys, useAllPsychologists, usePager } from "./common";
 
 type Kind = "practiceSummaryParams" | "caseloadParams" | "exportParams";
@@ -46,6 +46,7 @@ function CreateReportForm({ psychologists, onCreated }: { psychologists: Psychol
   const [from, setFrom] = useState(() => isoDay(new Date(Date.now() - 30 * 86_400_000)));
   const [to, setTo] = useState(() => isoDay(new Date()));
   const [action, setAction] = useState(newAction);
+  const chosen = kind === "practiceSummaryParams" ? undefined : psychologists.find((p) => p.name === psychologist);
   const create = useMutation({
     mutationFn: () => {
       const start = dayStart(from);
@@ -105,6 +106,12 @@ function CreateReportForm({ psychologists, onCreated }: { psychologists: Psychol
           )}
         </Field>
       )}
+      {chosen && zonesDiffer(chosen.timeZone) ? (
+        <p className="zone-note">
+          Days are counted in your time zone, {zoneName(viewerZone)}; {chosen.displayName} works in{" "}
+          {zoneName(chosen.timeZone)}.
+        </p>
+      ) : null}
       <Field label="From (first day)" error={create.error} field="start_time" hint={`Days in your time zone, ${zoneName(viewerZone)}`}>
         {(p) => <input {...p} type="date" value={from} onChange={(e) => { setFrom(e.target.value); }} />}
       </Field>
