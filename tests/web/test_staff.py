@@ -135,12 +135,33 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
     [client] = [c for c in listed if c["displayName"] == client_name]
     c = client["name"]
 
+    # 4. A session type (staff only): a bad code is shown beside its field; then edited.
     open_page(page, "Session types", "Session types")
     page.locator("tbody tr").first.wait_for()
+    kind = f"Walk and talk {tag}"
+    form = page.get_by_role("form", name="New session type")
+    form.get_by_label("Code").fill("bad code!")
+    form.get_by_label("Name").fill(kind)
+    form.get_by_label("Length in minutes").fill("60")
+    form.get_by_role("button", name="Add session type").click()
+    form.locator(".field-errors").get_by_text("letters, digits or dashes").wait_for()
+    form.get_by_label("Code").fill(f"walk-{tag}")
+    form.get_by_role("button", name="Add session type").click()
+    page.get_by_text(f"Added {kind}.").wait_for()
+    row = row_with(page, kind)
+    row.get_by_role("button", name=f"Edit {kind}").click()
+    edit = row.get_by_role("form", name=f"Edit {kind}")
+    edit.get_by_label("Length in minutes").fill("50")
+    edit.get_by_role("button", name="Save").click()
+    row_with(page, kind).get_by_role("cell", name="50 min", exact=True).wait_for()
+    made_type = rest(base, "GET", "/v1/sessionTypes?pageSize=1000").body["sessionTypes"]
+    [walk] = [t for t in made_type if t["displayName"] == kind]
+    assert walk["name"] == f"sessionTypes/walk-{tag}" and walk["duration"] == "3000s", walk
+    assert not walk.get("clientBookable", False)
     shot("session-types")
     assert_accessible(page, "session types")
 
-    # 4. Booking for the client: 06:00 in Toronto (outside 9-17) is warned about, and booked.
+    # 5. Booking for the client: 06:00 in Toronto (outside 9-17) is warned about, and booked.
     open_page(page, "Book for a client", "Book for a client")
     shot("book-empty")
     assert_accessible(page, "book for a client")
@@ -168,7 +189,7 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
     ], made
     appointment = made[0]["name"]
 
-    # 5. A practice summary and an export of the psychologist, watched to SUCCEEDED.
+    # 6. A practice summary and an export of the psychologist, watched to SUCCEEDED.
     open_page(page, "Reports", "Reports")
     report_form = page.get_by_role("form", name="New report")
     today = SESSION_START.astimezone(ZoneInfo(VIEWER_ZONE)).date()
@@ -195,7 +216,7 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
     job = rest(base, "GET", f"/v1/{export_name}").body
     assert job["state"] == "STATE_SUCCEEDED" and job["exportParams"]["psychologist"] == p, job
 
-    # 6. The CSV: a header and the one appointment, by resource names only.
+    # 7. The CSV: a header and the one appointment, by resource names only.
     with page.expect_download() as info:
         export.get_by_role("button", name="Download CSV").click()
     path = info.value.path()
@@ -206,7 +227,7 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
     ] == [(appointment, p, c, "BOOKED", early.strftime("%Y-%m-%dT%H:%M:%SZ"))], text
     assert client_name not in text and info.value.suggested_filename.endswith(".csv")
 
-    # 7. The audit viewer: the reports log shows those reads of the export.
+    # 8. The audit viewer: the reports log shows those reads of the export.
     open_page(page, "Audit log", "Audit log")
     filters = page.get_by_role("form", name="Audit filters")
     filters.get_by_label("Service").select_option("reports")
