@@ -1,5 +1,5 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { useState } from "react";
+import { lazy, Suspense, useState } from "react";
 import { BrowserRouter, Route, Routes } from "react-router";
 import { ApiError } from "./api/errors";
 import { AuthProvider, useAuth } from "./auth/AuthProvider";
@@ -12,6 +12,9 @@ import { OverviewPage } from "./portal/OverviewPage";
 import { AppShell, Page } from "./ui/Layout";
 import { SignInPage } from "./ui/SignInPage";
 import { Loading } from "./ui/states";
+
+// The staff console is its own chunk: a client's portal never loads it.
+const StaffConsole = lazy(() => import("./staff/StaffConsole"));
 
 function makeQueryClient(): QueryClient {
   return new QueryClient({
@@ -36,6 +39,15 @@ function Routed() {
   }
   if (state.status === "signedOut") return <SignInPage ended={state.ended} error={state.error} />;
   const { principal } = state;
+  if (principal.role === "admin") {
+    return (
+      <AppShell nav="staff">
+        <Suspense fallback={<Loading what="the staff console" />}>
+          <StaffConsole />
+        </Suspense>
+      </AppShell>
+    );
+  }
   if (principal.role !== "client") {
     return (
       <AppShell nav={false}>
