@@ -161,9 +161,3 @@ export async function call<I extends DescMessage, O extends DescMessage>(
   const body = (await res.json()) as JsonValue;
   return fromJson(method.output, body, { ignoreUnknownFields: true });
 }
-
-/** The current access token, for the one call that answers a file rather than JSON
- *  (a report download, through `routeFor`); null when signed out. */
-export function sessionToken(): Promise<string | null> {
-  return session.token();
-}

@@ -4,7 +4,7 @@ import { create, type DescMessage, type DescMethodUnary, type MessageInitShape }
 import { ReportService } from "../gen/phs/reports/v1/reports_service_pb";
 import { Report_State, type Report } from "../gen/phs/reports/v1/resources_pb";
 import { SchedulingService } from "../gen/phs/scheduling/v1/scheduling_service_pb";
-import { newAction, routeFor, sessionToken } from "./client";
+import { currentSession, newAction, routeFor } from "./client";
 import { parseErrorBody, ApiError } from "./errors";
 
 export const S = SchedulingService.method;
@@ -42,7 +42,7 @@ export async function download<I extends DescMessage, O extends DescMessage>(
   const route = routeFor(method, create(method.input, init));
   const url = route.path + (route.query.size ? `?${route.query.toString()}` : "");
   const headers: Record<string, string> = { "X-Request-ID": action.requestId };
-  const token = await sessionToken();
+  const token = await currentSession().token();
   if (token) headers.Authorization = `Bearer ${token}`;
   let res: Response;
   try {
