@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from phs_devstack import REPO, Ports, Stack
+from tests.browser import CHROMIUM_ARGS, chromium_path
 from tests.helpers import rest
-from tests.web.conftest import CHROMIUM_ARGS, chromium_path
 
 DIST = REPO / "services" / "web" / "dist"
 

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -14,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from phs_devstack import DEV_KID, Ports, Stack, dev_token
 from phs_runtime.auth import generate_keys
-from tests import helpers
+from tests import browser, helpers
 
 PG_ADMIN_URL = os.environ.get("PHS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -44,6 +45,12 @@ def dev_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 token_for = dev_token  # tests mint with the session's shared dev key
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, one for the whole session (tests/browser.py)."""
+    yield from browser.launch()
 
 
 @pytest.fixture(scope="session")

@@ -277,32 +277,23 @@ _READ_LINES = """async ([path, token, most]) => {
 }"""
 
 
-def test_a_browser_reads_the_watch_line_by_line(two: Stack) -> None:
-    from tests.web.conftest import CHROMIUM_ARGS, _unavailable, chromium_path
-
-    exe = chromium_path()
-    if exe is None:
-        _unavailable("no Chromium found (Debian: apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
+def test_a_browser_reads_the_watch_line_by_line(two: Stack, chromium: Any) -> None:
     psych, client = _pair(two)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        try:
-            # The API's origin; no web app runs here, and Envoy's own page forbids scripts
-            # (the app's page allows fetch to its origin).
-            page = browser.new_page(bypass_csp=True)
-            page.goto(two.rest_url + "/")
-            token = two.token(psych, "psychologist")
-            path = f"/v1/{psych}/appointments:watch"
-            args = json.dumps([path, token, 30])
-            page.evaluate(f"() => {{ ({_READ_LINES})({args}).then((r) => {{ window.result = r; }}); }}")
-            page.wait_for_function("() => window.firstLine === true", timeout=10_000)
-            _, booked = _book_via(_targets(two)[1], psych, client, rfc3339(future_slot(24)))
-            page.wait_for_function("() => window.result !== undefined", timeout=10_000)
-            result = page.evaluate("() => window.result")
-        finally:
-            browser.close()
+    page = chromium.new_page(bypass_csp=True)
+    try:
+        # The API's origin; no web app runs here, and Envoy's own page forbids scripts
+        # (the app's page allows fetch to its origin).
+        page.goto(two.rest_url + "/")
+        token = two.token(psych, "psychologist")
+        path = f"/v1/{psych}/appointments:watch"
+        args = json.dumps([path, token, 30])
+        page.evaluate(f"() => {{ ({_READ_LINES})({args}).then((r) => {{ window.result = r; }}); }}")
+        page.wait_for_function("() => window.firstLine === true", timeout=10_000)
+        _, booked = _book_via(_targets(two)[1], psych, client, rfc3339(future_slot(24)))
+        page.wait_for_function("() => window.result !== undefined", timeout=10_000)
+        result = page.evaluate("() => window.result")
+    finally:
+        page.close()
     assert result["status"] == 200 and result["type"].startswith("application/json"), result
     kinds = [next(iter(line)) for line in result["lines"]]
     assert kinds[0] == "heartbeatTime", result

@@ -8,9 +8,7 @@ under CI=true, where they fail."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,53 +19,22 @@ import pytest
 
 from phs_devstack import REPO, Ports, Stack
 from phs_scheduling.store import Store
+from tests.browser import unavailable
 from tests.helpers import local_slot, rest, rfc3339
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 WEB_DIST = REPO / "services" / "web" / "dist" / "index.html"
 # The psychologist works in Toronto; the browser sits in Paris, so the app must say so.
 PSY_ZONE = "America/Toronto"
 VIEWER_ZONE = "Europe/Paris"
-# Debian's wrapper script at /usr/bin/chromium is noisy; the binary behind it is not.
-CHROMIUM_CANDIDATES = ["/usr/lib/chromium/chromium", "/usr/bin/chromium", "chromium", "chromium-browser"]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: browser tests may not skip)")
-    pytest.skip(reason)
-
-
-def chromium_path() -> str | None:
-    for c in CHROMIUM_CANDIDATES:
-        found = c if os.path.isabs(c) and os.access(c, os.X_OK) else shutil.which(c)
-        if found:
-            return found
-    return None
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    exe = chromium_path()
-    if exe is None:
-        _unavailable("no Chromium found (Debian: apt-get install -y chromium)")
+def browser(chromium: Any) -> Any:
+    """The shared Chromium, once the web app is built."""
     if not WEB_DIST.exists():
-        _unavailable("the web app is not built (run `make web`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        unavailable("the web app is not built (run `make web`)")
+    return chromium
 
 
 @dataclass
