@@ -1,5 +1,5 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { useState } from "react";
+import { lazy, Suspense, useState } from "react";
 import { BrowserRouter, Route, Routes } from "react-router";
 import { ApiError } from "./api/errors";
 import { AuthProvider, useAuth } from "./auth/AuthProvider";
@@ -12,6 +12,9 @@ import { OverviewPage } from "./portal/OverviewPage";
 import { AppShell, Page } from "./ui/Layout";
 import { SignInPage } from "./ui/SignInPage";
 import { Loading } from "./ui/states";
+
+// The psychologist's workspace (calendar included) is its own chunk: the portal never loads it.
+const Workspace = lazy(() => import("./psychologist/Workspace"));
 
 function makeQueryClient(): QueryClient {
   return new QueryClient({
@@ -36,6 +39,21 @@ function Routed() {
   }
   if (state.status === "signedOut") return <SignInPage ended={state.ended} error={state.error} />;
   const { principal } = state;
+  if (principal.role === "psychologist") {
+    return (
+      <AppShell>
+        <Suspense
+          fallback={
+            <Page title="Opening your workspace">
+              <Loading what="your workspace" />
+            </Page>
+          }
+        >
+          <Workspace psychologist={principal.subject} />
+        </Suspense>
+      </AppShell>
+    );
+  }
   if (principal.role !== "client") {
     return (
       <AppShell nav={false}>
