@@ -7,6 +7,8 @@ import listPlugin from "@fullcalendar/react/list";
 import timeGridPlugin from "@fullcalendar/react/timegrid";
 import "@fullcalendar/react/skeleton.css";
 import { useMemo, useState } from "react";
+import { useSearchParams } from "react-router";
+import { Temporal } from "temporal-polyfill";
 import { useAgenda, useAvailability } from "../api/psychologist";
 import { startOf } from "../api/scheduling";
 import type { Appointment } from "../gen/phs/scheduling/v1/resources_pb";
@@ -26,14 +28,27 @@ interface Range {
   to: Date;
 }
 
-function initialRange(zone: string): Range {
-  const today = todayIn(zone);
+/** The week holding `?date=YYYY-MM-DD` (a link to a given week), else this week. */
+function initialDay(zone: string, param: string | null): Temporal.PlainDate {
+  if (param && /^\d{4}-\d{2}-\d{2}$/.test(param)) {
+    try {
+      return Temporal.PlainDate.from(param);
+    } catch {
+      // An impossible date falls back to today.
+    }
+  }
+  return todayIn(zone);
+}
+
+function initialRange(today: Temporal.PlainDate, zone: string): Range {
   const monday = today.subtract({ days: today.dayOfWeek - 1 });
   return { from: startOfDay(monday, zone), to: startOfDay(monday.add({ days: 7 }), zone) };
 }
 
 export function WeekPage({ parent, zone }: { parent: string; zone: string }) {
-  const [range, setRange] = useState<Range>(() => initialRange(zone));
+  const [params] = useSearchParams();
+  const [day] = useState(() => initialDay(zone, params.get("date")));
+  const [range, setRange] = useState<Range>(() => initialRange(day, zone));
   const agenda = useAgenda(parent, range.from, range.to);
   const availability = useAvailability(parent);
   const names = useNames(parent);
@@ -93,6 +108,7 @@ export function WeekPage({ parent, zone }: { parent: string; zone: string }) {
         <FullCalendar
           plugins={[timeGridPlugin, listPlugin, interactionPlugin]}
           initialView="timeGridWeek"
+          initialDate={day.toString()}
           timeZone={zone}
           firstDay={1}
           headerToolbar={{ start: "prev,today,next", center: "title", end: "timeGridDay,timeGridWeek,listWeek" }}
@@ -108,6 +124,10 @@ export function WeekPage({ parent, zone }: { parent: string; zone: string }) {
             if (info.start.getTime() !== range.from.getTime() || info.end.getTime() !== range.to.getTime()) {
               setRange({ from: info.start, to: info.end });
             }
+          }}
+          eventDidMount={(info: { event: { id: string }; el: HTMLElement }) => {
+            // Tests and assistive tools find an appointment by its resource name.
+            if (info.event.id) info.el.dataset.appointment = info.event.id;
           }}
           eventClick={(info: { event: { id: string } }) => {
             if (info.event.id) setSelected(info.event.id);
