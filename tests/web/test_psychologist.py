@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from phs_devstack import Stack
-from tests.helpers import eventually, rest
+from tests.helpers import eventually, local_slot, rest, rfc3339
 from tests.web.conftest import PSY_ZONE, VIEWER_ZONE, Shots, new_page
-from tests.web.psy_practice import TZ, Workspace, workspace
+from tests.web.psy_practice import THERAPY, TZ, Workspace, workspace
 from tests.web.test_portal import assert_accessible, instant
 from tests.web.test_portal import sign_in as sign_in_client
 
@@ -227,3 +227,106 @@ def test_move_through_the_keyboard_dialog(browser: Any, web_stack: Stack, worksp
     assert later.astimezone(TZ).hour == 15
     shot("dialog-moved")
     page.context.close()
+
+
+def test_availability_change_reaches_the_clients_slots(
+    browser: Any, web_stack: Stack, workspace: Workspace
+) -> None:
+    ws = workspace
+    saturday = local_slot(TZ, 6, 9, weeks_ahead=1)  # not a working day yet
+    offered = slot_starts(web_stack, ws, saturday)
+    assert saturday not in offered, "Saturday is offered before any change"
+
+    page = new_page(browser)
+    shot = Shots(page, "psychologist-availability")
+    sign_in(page, web_stack, ws.psychologist_name)
+    page.get_by_role("link", name="Availability").click()
+    page.get_by_role("heading", name="Availability").wait_for()
+    page.get_by_role("group", name="Monday interval 2").wait_for()  # the break shows as two intervals
+    shot("editor")
+    assert_accessible(page, "availability")
+
+    page.get_by_role("button", name="Add extra hours").click()
+    extra = page.get_by_role("group", name="Other hours")
+    extra.get_by_label("Date", exact=True).fill(saturday.date().isoformat())
+    page.get_by_role("button", name="Save availability").click()
+    page.get_by_text(re.compile("^Saved")).wait_for()
+    page.get_by_label("Session type").select_option(THERAPY)
+    page.locator(f'[data-slot="{rfc3339(saturday).replace("Z", ".000Z")}"]').wait_for()
+    shot("saved-with-preview")
+    assert_accessible(page, "availability after saving")
+    assert saturday in slot_starts(web_stack, ws, saturday)
+
+    client = new_page(browser)
+    sign_in_client(client, web_stack, ws.asker_name)
+    client.get_by_role("link", name="Book a session").click()
+    client.get_by_role("group", name="Session type").get_by_label(re.compile("45 min")).check()
+    client.locator('input[name="slot"]').first.wait_for()
+    values = client.locator('input[name="slot"]').evaluate_all("els => els.map(e => e.value)")
+    assert any(instant(v) == saturday for v in values), "the client does not see the new Saturday hours"
+    Shots(client, "psychologist-availability-client")("saturday-offered")
+    client.context.close()
+    page.context.close()
+
+
+def test_series_conflict_shown_before_saving(browser: Any, web_stack: Stack, workspace: Workspace) -> None:
+    ws = workspace
+    page = new_page(browser)
+    shot = Shots(page, "psychologist-series")
+    sign_in(page, web_stack, ws.psychologist_name)
+    page.get_by_role("link", name="Series").click()
+    page.get_by_role("heading", name="Weekly series").wait_for()
+    page.get_by_label("Client").select_option(ws.regular)
+    page.get_by_label("Session type").select_option(THERAPY)
+    first = ws.taken.date()
+    page.get_by_label("First date").fill(first.isoformat())
+    page.get_by_label("Start time").fill("14:00")  # the regular's booked Wednesday session
+    page.get_by_label("Number of sessions").fill("3")
+    dates = [(first + dt.timedelta(weeks=i)).isoformat() for i in range(3)]
+    for d in dates:
+        page.locator(f'[data-date="{d}"]').wait_for()
+    shot("preview")
+    assert_accessible(page, "series")
+
+    page.get_by_role("button", name="Book the series").click()
+    clash = page.locator(f'[data-date="{dates[0]}"]')
+    clash.get_by_text(re.compile("conflict")).wait_for()
+    assert "conflict" not in page.locator(f'[data-date="{dates[1]}"]').inner_text()
+    page.get_by_role("alert").get_by_text("1 date conflicts").wait_for()
+    assert not [a for a in agenda(web_stack, ws) if a.get("series")], "a conflicting series was saved"
+    shot("conflict")
+    assert_accessible(page, "series with a conflict")
+
+    page.get_by_label("Start time").fill("16:00")
+    page.get_by_role("button", name="Book the series").click()
+    page.get_by_text("The series is saved: 3 sessions booked.").wait_for()
+    made = [a for a in agenda(web_stack, ws) if a.get("series")]
+    starts = sorted(instant(a["startTime"]).astimezone(TZ) for a in made)
+    assert [s.date().isoformat() for s in starts] == dates and {s.hour for s in starts} == {16}
+    shot("saved")
+
+    # One occurrence moves on its own (an exception); the others keep their time.
+    second = next(a for a in made if instant(a["startTime"]).astimezone(TZ).date().isoformat() == dates[1])
+    open_week(page, web_stack, instant(second["startTime"]).astimezone(TZ))
+    event(page, second["name"]).click()
+    page.get_by_role("region", name="Selected appointment").get_by_role("button", name="Move…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("New start time").fill("17:00")
+    dialog.get_by_role("button", name="Move", exact=True).click()
+    dialog.wait_for(state="hidden")
+    moved = eventually(
+        lambda: next((a for a in agenda(web_stack, ws) if a.get("rescheduledFrom") == second["name"]), None),
+        timeout=10,
+        what="the moved occurrence",
+    )
+    assert instant(moved["startTime"]).astimezone(TZ).hour == 17 and moved["series"] == second["series"]
+    shot("occurrence-moved")
+    page.context.close()
+
+
+def slot_starts(stack: Stack, ws: Workspace, day: dt.datetime) -> list[dt.datetime]:
+    start, end = rfc3339(day - dt.timedelta(hours=12)), rfc3339(day + dt.timedelta(hours=12))
+    path = f"/v1/{ws.psychologist}/slots?sessionType={THERAPY}&startTime={start}&endTime={end}"
+    resp = rest(stack.rest_url, "GET", path)
+    assert resp.status == 200, resp
+    return [instant(s["startTime"]) for s in resp.body.get("slots", [])]

@@ -266,7 +266,7 @@ function Editor({ parent, zone, initial }: { parent: string; zone: string; initi
             {o.intervals.map((iv, k) => (
               <IntervalFields
                 key={k}
-                label={`${o.date || "date"} interval ${k + 1}`}
+                label={`Hours ${k + 1} on ${o.date || "the new date"}`}
                 value={iv}
                 onChange={(v) => {
                   setOverride(i, { ...o, intervals: o.intervals.map((x, j) => (j === k ? v : x)) });

@@ -3,7 +3,7 @@ import { startOf } from "../api/scheduling";
 import type { Appointment, Cancellation_Reason } from "../gen/phs/scheduling/v1/resources_pb";
 import { ErrorNotice } from "../ui/states";
 import { Dialog } from "./Dialog";
-import { useChange } from "./useActions";
+import { useChange, useSeriesChange } from "./useActions";
 import { CANCEL_REASONS } from "./words";
 import { labelIn } from "./zone";
 
@@ -20,7 +20,10 @@ export function CancelDialog({
 }) {
   const [reason, setReason] = useState<Cancellation_Reason | null>(null);
   const [missing, setMissing] = useState(false);
-  const change = useChange();
+  const one = useChange();
+  const many = useSeriesChange();
+  const [following, setFollowing] = useState(false);
+  const change = following ? many : one;
   return (
     <Dialog title={`Cancel ${who}'s session`} onClose={onClose}>
       <form
@@ -31,7 +34,8 @@ export function CancelDialog({
             setMissing(true);
             return;
           }
-          change.mutate({ appointment, change: { kind: "cancel", reason } }, { onSuccess: onClose });
+          if (following) many.mutate({ appointment, change: { kind: "cancel", reason } }, { onSuccess: onClose });
+          else one.mutate({ appointment, change: { kind: "cancel", reason } }, { onSuccess: onClose });
         }}
       >
         <p>{labelIn(startOf(appointment), zone)}</p>
@@ -57,6 +61,18 @@ export function CancelDialog({
             </label>
           ))}
         </fieldset>
+        {appointment.series ? (
+          <label className="choice">
+            <input
+              type="checkbox"
+              checked={following}
+              onChange={(e) => {
+                setFollowing(e.target.checked);
+              }}
+            />
+            <span>Also cancel the following sessions of this weekly series</span>
+          </label>
+        ) : null}
         {change.error ? <ErrorNotice error={change.error} focus /> : null}
         <div className="actions">
           <button type="submit" className="button button--danger" disabled={change.isPending}>

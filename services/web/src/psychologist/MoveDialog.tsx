@@ -3,7 +3,7 @@ import { useState } from "react";
 import { startOf } from "../api/scheduling";
 import type { Appointment } from "../gen/phs/scheduling/v1/resources_pb";
 import { Dialog } from "./Dialog";
-import { moveRefusal, useChange } from "./useActions";
+import { moveRefusal, useChange, useSeriesChange } from "./useActions";
 import { instantAt, labelIn, wallClock } from "./zone";
 
 export function MoveDialog({
@@ -22,17 +22,19 @@ export function MoveDialog({
   const initial = wallClock(start, zone);
   const [date, setDate] = useState(initial.date);
   const [time, setTime] = useState(initial.time);
-  const change = useChange();
+  const one = useChange();
+  const many = useSeriesChange();
+  const [following, setFollowing] = useState(false);
+  const change = following ? many : one;
   return (
     <Dialog title={`Move ${who}'s session`} onClose={onClose}>
       <form
         className="stack"
         onSubmit={(e) => {
           e.preventDefault();
-          change.mutate(
-            { appointment, change: { kind: "move", start: instantAt(date, time, zone) } },
-            { onSuccess: onClose },
-          );
+          const start = instantAt(date, time, zone);
+          if (following) many.mutate({ appointment, change: { kind: "move", start } }, { onSuccess: onClose });
+          else one.mutate({ appointment, change: { kind: "move", start } }, { onSuccess: onClose });
         }}
       >
         <p>
@@ -46,7 +48,8 @@ export function MoveDialog({
             value={date}
             onChange={(e) => {
               setDate(e.target.value);
-              change.reset();
+              one.reset();
+              many.reset();
             }}
           />
         </label>
@@ -59,10 +62,25 @@ export function MoveDialog({
             value={time}
             onChange={(e) => {
               setTime(e.target.value);
-              change.reset();
+              one.reset();
+              many.reset();
             }}
           />
         </label>
+        {appointment.series ? (
+          <label className="choice">
+            <input
+              type="checkbox"
+              checked={following}
+              onChange={(e) => {
+                setFollowing(e.target.checked);
+                one.reset();
+                many.reset();
+              }}
+            />
+            <span>Also move the following sessions of this weekly series (same weekday and time)</span>
+          </label>
+        ) : null}
         {change.error ? (
           <div className="notice notice--error" role="alert">
             <p className="notice__title">Not moved. {moveRefusal(change.error)}</p>

@@ -60,3 +60,37 @@ export function moveRefusal(error: unknown): string {
   }
   return "Something went wrong. Please try again.";
 }
+
+export type SeriesChange = { kind: "move"; start: Date } | { kind: "cancel"; reason: Cancellation_Reason };
+
+/** This occurrence and the following ones of its series. */
+export function useSeriesChange() {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (v: { appointment: Appointment; change: SeriesChange }) => {
+      const a = v.appointment;
+      const action = newAction();
+      return v.change.kind === "move"
+        ? call(
+            S.rescheduleSeries,
+            {
+              name: a.series,
+              fromTime: a.startTime,
+              newStartTime: timestampFromDate(v.change.start),
+              rescheduledBy: Actor.PSYCHOLOGIST,
+            },
+            { action },
+          )
+        : call(
+            S.cancelSeries,
+            { name: a.series, fromTime: a.startTime, reason: v.change.reason, cancelledBy: Actor.PSYCHOLOGIST },
+            { action },
+          );
+    },
+    retry: (count, error) => count < 2 && error instanceof ApiError && error.retryable,
+    onSettled: () => {
+      void queryClient.invalidateQueries({ queryKey: ["agenda"] });
+      void queryClient.invalidateQueries({ queryKey: ["slots"] });
+    },
+  });
+}
