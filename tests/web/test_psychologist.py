@@ -276,12 +276,12 @@ def test_series_conflict_shown_before_saving(browser: Any, web_stack: Stack, wor
     sign_in(page, web_stack, ws.psychologist_name)
     page.get_by_role("link", name="Series").click()
     page.get_by_role("heading", name="Weekly series").wait_for()
-    page.get_by_label("Client").select_option(ws.regular)
-    page.get_by_label("Session type").select_option(THERAPY)
+    page.get_by_role("combobox", name=re.compile("^Client")).select_option(ws.regular)
+    page.get_by_role("combobox", name=re.compile("^Session type")).select_option(THERAPY)
     first = ws.taken.date()
-    page.get_by_label("First date").fill(first.isoformat())
-    page.get_by_label("Start time").fill("14:00")  # the regular's booked Wednesday session
-    page.get_by_label("Number of sessions").fill("3")
+    page.get_by_label("First date", exact=True).fill(first.isoformat())
+    page.get_by_label("Start time", exact=True).fill("14:00")  # the regular's booked Wednesday session
+    page.get_by_label("Number of sessions", exact=True).fill("3")
     dates = [(first + dt.timedelta(weeks=i)).isoformat() for i in range(3)]
     for d in dates:
         page.locator(f'[data-date="{d}"]').wait_for()
@@ -297,7 +297,7 @@ def test_series_conflict_shown_before_saving(browser: Any, web_stack: Stack, wor
     shot("conflict")
     assert_accessible(page, "series with a conflict")
 
-    page.get_by_label("Start time").fill("16:00")
+    page.get_by_label("Start time", exact=True).fill("16:00")
     page.get_by_role("button", name="Book the series").click()
     page.get_by_text("The series is saved: 3 sessions booked.").wait_for()
     made = [a for a in agenda(web_stack, ws) if a.get("series")]
