@@ -330,3 +330,23 @@ def slot_starts(stack: Stack, ws: Workspace, day: dt.datetime) -> list[dt.dateti
     resp = rest(stack.rest_url, "GET", path)
     assert resp.status == 200, resp
     return [instant(s["startTime"]) for s in resp.body.get("slots", [])]
+
+
+def test_caseload_report_as_charts_and_figures(browser: Any, web_stack: Stack, workspace: Workspace) -> None:
+    ws = workspace
+    page = new_page(browser)
+    shot = Shots(page, "psychologist-caseload")
+    sign_in(page, web_stack, ws.psychologist_name)
+    page.get_by_role("link", name="Caseload").click()
+    page.get_by_role("heading", name="My caseload").wait_for()
+    page.get_by_label("From", exact=True).fill((ws.wednesday.date() - dt.timedelta(days=1)).isoformat())
+    page.get_by_label("To (inclusive)").fill((ws.thursday.date() + dt.timedelta(days=21)).isoformat())
+    page.get_by_role("button", name="Show my caseload").click()
+    figures = page.get_by_role("table", name="The figures")
+    figures.wait_for(timeout=30_000)
+    sessions = figures.get_by_role("row", name=re.compile("^Sessions")).get_by_role("cell").inner_text()
+    assert int(sessions) >= 3, sessions  # the workspace's bookings in that period
+    assert page.locator(".psy-chart svg").count() >= 3, "the charts are not drawn"
+    shot("report")
+    assert_accessible(page, "caseload")
+    page.context.close()

@@ -38,7 +38,7 @@ export function useAgenda(parent: string, from: Date, to: Date) {
   return useQuery({
     queryKey: psyKeys.agendaRange(parent, from.getTime(), to.getTime()),
     queryFn: ({ signal }) => listAgenda(parent, from, to, signal),
-    // TODO(watch): useAppointmentWatch(parent) replaces this polling once the stream lands.
+    // Polling until the server stream is wired (see Workspace).
     refetchInterval: AGENDA_POLL_MS,
     placeholderData: (previous) => previous,
   });

@@ -21,7 +21,7 @@ export function usePendingRequests(parent: string) {
       );
       return res.appointments.sort((a, b) => startOf(a).getTime() - startOf(b).getTime());
     },
-    // TODO(watch): useAppointmentWatch(parent) replaces this polling once the stream lands.
+    // Polling until the server stream is wired (see Workspace).
     refetchInterval: AGENDA_POLL_MS,
   });
 }

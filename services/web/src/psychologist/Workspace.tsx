@@ -1,5 +1,6 @@
 // The psychologist's workspace: its own lazily loaded chunk, so a client's portal never
 // downloads the calendar.
+import { lazy, Suspense } from "react";
 import { Route, Routes } from "react-router";
 import { usePsychologist } from "../api/scheduling";
 import { Page } from "../ui/Layout";
@@ -12,8 +13,12 @@ import { TodayPage } from "./TodayPage";
 import { WeekPage } from "./WeekPage";
 import "./psychologist.css";
 
+// The charts load only with the caseload page.
+const CaseloadPage = lazy(() => import("./CaseloadPage"));
+
 export default function Workspace({ psychologist }: { psychologist: string }) {
   const me = usePsychologist(psychologist);
+  // TODO(watch): useAppointmentWatch(psychologist) here; the agenda's polling then stays as the fallback.
   if (me.isPending)
     return (
       <Page title="Your workspace">
@@ -36,6 +41,14 @@ export default function Workspace({ psychologist }: { psychologist: string }) {
       <Route path="/availability" element={<AvailabilityPage {...p} />} />
       <Route path="/series" element={<SeriesPage {...p} />} />
       <Route path="/clients" element={<ClientsPage {...p} />} />
+      <Route
+        path="/caseload"
+        element={
+          <Suspense fallback={<Loading what="the charts" />}>
+            <CaseloadPage {...p} />
+          </Suspense>
+        }
+      />
       <Route
         path="*"
         element={

@@ -15,6 +15,7 @@ const PSYCHOLOGIST_LINKS = [
   { to: "/availability", label: "Availability" },
   { to: "/series", label: "Series" },
   { to: "/clients", label: "Clients" },
+  { to: "/caseload", label: "Caseload" },
 ];
 
 export function AppShell({ children, nav = true }: { children: ReactNode; nav?: boolean }) {
