@@ -5,7 +5,10 @@ import FullCalendar from "@fullcalendar/react";
 import interactionPlugin from "@fullcalendar/react/interaction";
 import listPlugin from "@fullcalendar/react/list";
 import timeGridPlugin from "@fullcalendar/react/timegrid";
+import classicTheme from "@fullcalendar/react/themes/classic";
 import "@fullcalendar/react/skeleton.css";
+import "@fullcalendar/react/themes/classic/theme.css";
+import "@fullcalendar/react/themes/classic/palette.css";
 import { useMemo, useState } from "react";
 import { useSearchParams } from "react-router";
 import { Temporal } from "temporal-polyfill";
@@ -65,7 +68,8 @@ export function WeekPage({ parent, zone }: { parent: string; zone: string }) {
       const who = names.client(a.client);
       return {
         id: a.name,
-        title: `${who} · ${w.label}${a.series ? " · Series" : ""}`,
+        // The state first: a 45-minute event has room for two short lines.
+        title: `${w.label}${a.series ? " · Series" : ""} · ${who}`,
         start: startOf(a),
         end: a.endTime ? new Date(Number(a.endTime.seconds) * 1000) : startOf(a),
         editable: isActive(a) && startOf(a).getTime() > now,
@@ -106,7 +110,7 @@ export function WeekPage({ parent, zone }: { parent: string; zone: string }) {
       {agenda.isError ? <ErrorNotice error={agenda.error} onRetry={() => void agenda.refetch()} /> : null}
       <div className="psy-calendar" aria-busy={agenda.isPending}>
         <FullCalendar
-          plugins={[timeGridPlugin, listPlugin, interactionPlugin]}
+          plugins={[classicTheme, timeGridPlugin, listPlugin, interactionPlugin]}
           initialView="timeGridWeek"
           initialDate={day.toString()}
           timeZone={zone}
