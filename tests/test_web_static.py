@@ -263,9 +263,33 @@ def test_config_json_names_the_openid_provider(web: Served) -> None:
     status, headers, body = request(web.port, "GET", "/config.json")
     assert status == 200 and headers["cache-control"] == "no-cache"
     assert json.loads(body) == {
-        "oidc": {"authority": AUTHORITY, "clientId": "phs-web", "scope": "openid profile offline_access"}
+        "oidc": {"authority": AUTHORITY, "clientId": "phs-web", "scope": "openid profile offline_access"},
+        "claims": {"subject": "sub", "role": "role", "roleMap": {}},
     }
     assert_security_headers(headers)
+
+
+def test_config_json_hands_the_services_claim_settings_to_the_app(tmp_path: Path) -> None:
+    """A provider that names roles its own way (Keycloak's realm roles, here): the app
+    reads the person and role from the same claims the services verify."""
+    fake_build(tmp_path / "dist")
+    served = start(
+        tmp_path / "dist",
+        tmp_path / "web.log",
+        PHS_AUTH_SUBJECT_CLAIM="phs_subject",
+        PHS_AUTH_ROLE_CLAIM="realm_access.roles",
+        PHS_AUTH_ROLE_MAP="phs-staff:admin,phs-psy:psychologist",
+    )
+    try:
+        _, _, body = request(served.port, "GET", "/config.json")
+        assert json.loads(body)["claims"] == {
+            "subject": "phs_subject",
+            "role": "realm_access.roles",
+            "roleMap": {"phs-staff": "admin", "phs-psy": "psychologist"},
+        }
+    finally:
+        served.proc.terminate()
+        served.proc.wait(15)
 
 
 def test_text_is_gzipped_when_accepted(web: Served) -> None:

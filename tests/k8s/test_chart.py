@@ -595,12 +595,23 @@ def test_services_get_the_token_keys_and_only_the_worker_its_signing_key(renders
             ], where
             # Owner (root) and the pod's fsGroup may read it; nobody may write or run it.
             assert key_volume["defaultMode"] == 0o440, where
+        # The web app reads the same claims as the services, and nothing else of auth.
+        web_env = {e["name"]: e.get("value") for e in _container(r, "phs-web")["env"]}
+        assert {k: v for k, v in web_env.items() if k.startswith("PHS_AUTH_")} == {
+            "PHS_AUTH_SUBJECT_CLAIM": auth["subjectClaim"],
+            "PHS_AUTH_ROLE_CLAIM": auth["roleClaim"],
+            "PHS_AUTH_ROLE_MAP": ",".join(f"{k}:{v}" for k, v in sorted(auth["roleMap"].items())),
+        }, profile
         # Nothing of auth reaches the gateway, the topic job or the in-chart infrastructure.
         for w in kube.workloads(r.objects):
             if w["metadata"]["name"] in GRPC_DEPLOYMENTS:
                 continue
             for c in kube.all_containers(w):
-                assert not any(e["name"].startswith("PHS_AUTH_") for e in c.get("env", [])), w["metadata"]
+                claims = ("PHS_AUTH_SUBJECT_CLAIM", "PHS_AUTH_ROLE_CLAIM", "PHS_AUTH_ROLE_MAP")
+                allowed = claims if w["metadata"]["name"] == "phs-web" else ()
+                assert not any(
+                    e["name"].startswith("PHS_AUTH_") and e["name"] not in allowed for e in c.get("env", [])
+                ), w["metadata"]
             volumes = kube.pod_spec(w).get("volumes", [])
             assert not any(v["name"].startswith("auth-") for v in volumes), w["metadata"]["name"]
 
@@ -901,7 +912,10 @@ def test_web_app_is_told_its_openid_provider(renders: dict[str, Render]) -> None
         env = web_env(r)
         assert env["PHS_WEB_HOST"] == "0.0.0.0" and env["PHS_WEB_ROOT"] == "/app/dist"
         assert env["PHS_WEB_PORT"] == str(kube.container_port(r.get("Deployment", "phs-web"), "http"))
-        assert not [k for k in env if k.startswith("PHS_AUTH_") or k == "PHS_DATABASE_URL"], "it needs none"
+        claims = {"PHS_AUTH_SUBJECT_CLAIM", "PHS_AUTH_ROLE_CLAIM", "PHS_AUTH_ROLE_MAP"}
+        assert not [
+            k for k in env if (k.startswith("PHS_AUTH_") and k not in claims) or k == "PHS_DATABASE_URL"
+        ], "it needs no keys or database"
     live = web_env(render_profile("dev", {"devLiveUpdate": {"enabled": True}}))
     assert live["PHS_WEB_ROOT"] == "/opt/phs/live/dist"
 

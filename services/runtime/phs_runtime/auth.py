@@ -48,18 +48,22 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+# Roles and claim settings live in phs_runtime.claims (no JWT libraries: phs_web reads
+# them too); re-exported here, where most callers look for them.
+from phs_runtime.claims import ADMIN as ADMIN
+from phs_runtime.claims import CLIENT as CLIENT
+from phs_runtime.claims import PERSON_ROLES as PERSON_ROLES
+from phs_runtime.claims import PSYCHOLOGIST as PSYCHOLOGIST
+from phs_runtime.claims import claim_settings_from_env
+from phs_runtime.claims import parse_list as parse_list
+from phs_runtime.claims import parse_role_map as parse_role_map
 from phs_runtime.config import ConfigError, env_bool, env_float, env_str
 
 log = logging.getLogger(__name__)
 
-ADMIN = "admin"
-PSYCHOLOGIST = "psychologist"
-CLIENT = "client"
 # Internal callers (the report worker); never issued to people.
 SERVICE = "service"
 ROLES = frozenset({ADMIN, PSYCHOLOGIST, CLIENT, SERVICE})
-# The roles a person (not a service) can have.
-PERSON_ROLES = frozenset({ADMIN, PSYCHOLOGIST, CLIENT})
 # The resource collection a role's subject must name.
 _SUBJECT_COLLECTION = {PSYCHOLOGIST: "psychologists", CLIENT: "clients"}
 
@@ -127,31 +131,6 @@ def claim_at(claims: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def parse_list(text: str) -> tuple[str, ...]:
-    """A comma-separated setting: its non-empty items, trimmed."""
-    return tuple(item.strip() for item in text.split(",") if item.strip())
-
-
-def parse_role_map(text: str) -> dict[str, str]:
-    """`provider-value:role,...` (e.g. `phs-staff:admin,phs-psychologists:psychologist`)
-    into {provider value: PHS role}. The value is what precedes the last colon, so it
-    may hold colons itself; each role must be a person's role."""
-    mapping: dict[str, str] = {}
-    for item in parse_list(text):
-        value, sep, role = item.rpartition(":")
-        value, role = value.strip(), role.strip()
-        if not sep or not value:
-            raise ConfigError(f"PHS_AUTH_ROLE_MAP: {item!r} is not provider-value:role")
-        if role not in PERSON_ROLES:
-            raise ConfigError(
-                f"PHS_AUTH_ROLE_MAP: {value!r} maps to {role!r}; roles are {', '.join(sorted(PERSON_ROLES))}"
-            )
-        if value in mapping:
-            raise ConfigError(f"PHS_AUTH_ROLE_MAP: {value!r} appears twice")
-        mapping[value] = role
-    return mapping
-
-
 @dataclass(frozen=True)
 class ClaimLayout:
     """Where a token names the person and their role.
@@ -170,11 +149,8 @@ class ClaimLayout:
 
     @classmethod
     def from_env(cls) -> ClaimLayout:
-        return cls(
-            subject_claim=env_str("PHS_AUTH_SUBJECT_CLAIM", "sub"),
-            role_claim=env_str("PHS_AUTH_ROLE_CLAIM", "role"),
-            role_map=parse_role_map(os.environ.get("PHS_AUTH_ROLE_MAP", "")),
-        )
+        subject_claim, role_claim, role_map = claim_settings_from_env()
+        return cls(subject_claim=subject_claim, role_claim=role_claim, role_map=role_map)
 
     def _accepted(self) -> list[str]:
         return sorted(self.role_map) if self.role_map else sorted(PERSON_ROLES)

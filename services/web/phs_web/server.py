@@ -36,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
+from phs_runtime.claims import claim_settings_from_env
 from phs_runtime.config import ConfigError, env_float, env_int, env_str
 from phs_runtime.context import sanitize_request_id
 from phs_runtime.logs import setup_logging
@@ -142,12 +143,17 @@ class Settings:
     client_id: str
     scope: str
     drain_s: float
+    # Which token claims name the person and the role: the services' own settings.
+    subject_claim: str = "sub"
+    role_claim: str = "role"
+    role_map: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:
         authority = os.environ.get("PHS_WEB_OIDC_AUTHORITY", "").strip()
         if authority:
             origin_of(authority)  # refuse a malformed issuer at start, not in the browser
+        subject_claim, role_claim, role_map = claim_settings_from_env()
         return cls(
             root=Path(os.environ.get("PHS_WEB_ROOT") or DEFAULT_ROOT),
             host=env_str("PHS_WEB_HOST", "127.0.0.1"),
@@ -156,6 +162,9 @@ class Settings:
             client_id=env_str("PHS_WEB_OIDC_CLIENT_ID", "phs-web"),
             scope=env_str("PHS_WEB_OIDC_SCOPE", "openid profile offline_access"),
             drain_s=env_float("PHS_SHUTDOWN_DRAIN_SECONDS", 0.0),
+            subject_claim=subject_claim,
+            role_claim=role_claim,
+            role_map=role_map,
         )
 
 
@@ -346,7 +355,12 @@ class App:
                     "authority": settings.authority,
                     "clientId": settings.client_id,
                     "scope": settings.scope,
-                }
+                },
+                "claims": {
+                    "subject": settings.subject_claim,
+                    "role": settings.role_claim,
+                    "roleMap": settings.role_map,
+                },
             }
         ).encode()
         self.draining = threading.Event()
