@@ -90,7 +90,7 @@ def drag_by(page: Any, el: Any, minutes: int, length_minutes: int = 45) -> None:
 def test_today_week_and_the_inbox(browser: Any, web_stack: Stack, workspace: Workspace) -> None:
     ws = workspace
     page = new_page(browser)
-    shot = Shots(page, "psychologist")
+    shot = Shots(page, "workspace-week")
     sign_in(page, web_stack, ws.psychologist_name)
     line = page.locator(".zone-line").first.inner_text()
     assert PSY_ZONE.replace("_", " ") in line and VIEWER_ZONE in line, line
@@ -113,7 +113,7 @@ def test_today_week_and_the_inbox(browser: Any, web_stack: Stack, workspace: Wor
 
     # The client asks for a time in a second browser context.
     client = new_page(browser)
-    client_shot = Shots(client, "psychologist-client")
+    client_shot = Shots(client, "workspace-inbox-client")
     sign_in_client(client, web_stack, ws.asker_name)
     client.get_by_role("link", name="Book a session").click()
     client.get_by_role("group", name="Session type").get_by_label(re.compile("45 min")).check()
@@ -155,7 +155,7 @@ def test_today_week_and_the_inbox(browser: Any, web_stack: Stack, workspace: Wor
 def test_drag_to_free_then_taken_time(browser: Any, web_stack: Stack, workspace: Workspace) -> None:
     ws = workspace
     page = new_page(browser)
-    shot = Shots(page, "psychologist-drag")
+    shot = Shots(page, "workspace-drag")
     sign_in(page, web_stack, ws.psychologist_name)
     open_week(page, web_stack, ws.wednesday)
     first = at(web_stack, ws, ws.wednesday)
@@ -193,7 +193,7 @@ def test_drag_to_free_then_taken_time(browser: Any, web_stack: Stack, workspace:
 def test_move_through_the_keyboard_dialog(browser: Any, web_stack: Stack, workspace: Workspace) -> None:
     ws = workspace
     page = new_page(browser)
-    shot = Shots(page, "psychologist-dialog")
+    shot = Shots(page, "workspace-dialog")
     sign_in(page, web_stack, ws.psychologist_name)
     open_week(page, web_stack, ws.thursday)
     thu = at(web_stack, ws, ws.thursday)
@@ -238,7 +238,7 @@ def test_availability_change_reaches_the_clients_slots(
     assert saturday not in offered, "Saturday is offered before any change"
 
     page = new_page(browser)
-    shot = Shots(page, "psychologist-availability")
+    shot = Shots(page, "workspace-availability")
     sign_in(page, web_stack, ws.psychologist_name)
     page.get_by_role("link", name="Availability").click()
     page.get_by_role("heading", name="Availability").wait_for()
@@ -264,7 +264,7 @@ def test_availability_change_reaches_the_clients_slots(
     client.locator('input[name="slot"]').first.wait_for()
     values = client.locator('input[name="slot"]').evaluate_all("els => els.map(e => e.value)")
     assert any(instant(v) == saturday for v in values), "the client does not see the new Saturday hours"
-    Shots(client, "psychologist-availability-client")("saturday-offered")
+    Shots(client, "workspace-availability-client")("saturday-offered")
     client.context.close()
     page.context.close()
 
@@ -272,7 +272,7 @@ def test_availability_change_reaches_the_clients_slots(
 def test_series_conflict_shown_before_saving(browser: Any, web_stack: Stack, workspace: Workspace) -> None:
     ws = workspace
     page = new_page(browser)
-    shot = Shots(page, "psychologist-series")
+    shot = Shots(page, "workspace-series")
     sign_in(page, web_stack, ws.psychologist_name)
     page.get_by_role("link", name="Series").click()
     page.get_by_role("heading", name="Weekly series").wait_for()
@@ -335,7 +335,7 @@ def slot_starts(stack: Stack, ws: Workspace, day: dt.datetime) -> list[dt.dateti
 def test_caseload_report_as_charts_and_figures(browser: Any, web_stack: Stack, workspace: Workspace) -> None:
     ws = workspace
     page = new_page(browser)
-    shot = Shots(page, "psychologist-caseload")
+    shot = Shots(page, "workspace-caseload")
     sign_in(page, web_stack, ws.psychologist_name)
     page.get_by_role("link", name="Caseload").click()
     page.get_by_role("heading", name="My caseload").wait_for()

@@ -9,7 +9,7 @@ import classicTheme from "@fullcalendar/react/themes/classic";
 import "@fullcalendar/react/skeleton.css";
 import "@fullcalendar/react/themes/classic/theme.css";
 import "@fullcalendar/react/themes/classic/palette.css";
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { useSearchParams } from "react-router";
 import { Temporal } from "temporal-polyfill";
 import { useAgenda, useAvailability } from "../api/psychologist";
@@ -90,6 +90,14 @@ export function WeekPage({ parent, zone }: { parent: string; zone: string }) {
     return [...shading, ...appointments];
   }, [agenda.data, availability.data, names, range, zone, now]);
 
+  useEffect(() => {
+    // Measured once the calendar has painted these events (phs:agenda-data is set on arrival).
+    requestAnimationFrame(() => {
+      if (performance.getEntriesByName("phs:agenda-data").length && !performance.getEntriesByName("phs:week-render").length) {
+        performance.measure("phs:week-render", "phs:agenda-data");
+      }
+    });
+  }, [events]);
   const chosen = selected ? byName.get(selected) : undefined;
   return (
     <Page title="Your week">
