@@ -56,7 +56,10 @@ def rest(
     headers: dict[str, str] | None = None,
     timeout: float = 10,
     token: str | None = _DEFAULT,
+    stream: bool = False,
 ) -> Response:
+    """`stream`: the call is a server stream; a success's body is then the list of its
+    messages (the gateway sends one JSON message per line)."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(
         base + path,
@@ -75,6 +78,8 @@ def rest(
         status, hdrs, raw = err.code, dict(err.headers), err.read()
     hdrs = {k.lower(): v for k, v in hdrs.items()}
     try:
+        if stream and status == 200:
+            return Response(status, hdrs, [json.loads(line) for line in raw.splitlines() if line.strip()])
         parsed: Any = json.loads(raw) if raw else None
     except ValueError:
         parsed = raw.decode()

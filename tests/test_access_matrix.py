@@ -24,7 +24,9 @@ import json
 import re
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,7 +51,7 @@ from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs_devstack import Stack
 from tests.conftest import token_for
-from tests.helpers import rest
+from tests.helpers import auth_headers, rest
 
 S, R = "scheduling", "reports"
 ADMIN, PSY, CLI = "admin", "psychologist", "client"
@@ -393,7 +395,12 @@ def call_grpc(w: World, m: MethodDescriptor, call: Call, who: Who, request_id: s
     try:
         if m.server_streaming:
             stream = channel.unary_stream(_rpc_path(m), _serialize, out.FromString)
-            return Outcome(OK, response=list(stream(call.request, metadata=md, timeout=15)))
+            responses: Any = stream(call.request, metadata=md, timeout=15)
+            if m.name == "WatchAppointments":  # never ends by itself: its first message shows it is open
+                first = next(responses)
+                responses.cancel()
+                return Outcome(OK, response=[first])
+            return Outcome(OK, response=list(responses))
         unary = channel.unary_unary(_rpc_path(m), _serialize, out.FromString)
         return Outcome(OK, response=unary(call.request, metadata=md, timeout=15))
     except grpc.RpcError as err:
@@ -453,7 +460,18 @@ def rest_request(m: MethodDescriptor, request: Message) -> tuple[str, str, Any]:
 
 def call_rest(w: World, m: MethodDescriptor, call: Call, who: Who, request_id: str) -> Outcome:
     verb, path, body = rest_request(m, call.request)
-    resp = rest(w.stack.rest_url, verb, path, body, {"x-request-id": request_id}, token=who.token, timeout=15)
+    if m.name == "WatchAppointments":
+        return _watch_rest(w, path, who, request_id)
+    resp = rest(
+        w.stack.rest_url,
+        verb,
+        path,
+        body,
+        {"x-request-id": request_id},
+        token=who.token,
+        timeout=15,
+        stream=m.server_streaming,
+    )
     out = GetMessageClass(m.output_type)
     if resp.status == 200:
         if m.output_type.full_name == "google.api.HttpBody":
@@ -470,6 +488,23 @@ def call_rest(w: World, m: MethodDescriptor, call: Call, who: Who, request_id: s
     code = CODES[resp.body["code"]]
     assert resp.status == HTTP_STATUS.get(code, resp.status), f"{verb} {path}: {resp.status} for {code.name}"
     return Outcome(code, resp.detail("google.rpc.ErrorInfo")["reason"])
+
+
+def _watch_rest(w: World, path: str, who: Who, request_id: str) -> Outcome:
+    """A watch through the gateway: its first line (a heartbeat) once open, else the error."""
+    headers = {"x-request-id": request_id, **auth_headers(who.token)}
+    req = urllib.request.Request(w.stack.rest_url + path, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            assert resp.headers["content-type"].startswith("application/json"), resp.headers
+            first = json.loads(resp.readline())
+    except urllib.error.HTTPError as err:
+        status = json.loads(err.read())
+        code = CODES[status["code"]]
+        assert err.code == HTTP_STATUS.get(code, err.code), f"GET {path}: {err.code} for {code.name}"
+        reason = next(d["reason"] for d in status["details"] if d["@type"].endswith("ErrorInfo"))
+        return Outcome(code, reason)
+    return Outcome(OK, response=[json_format.ParseDict(first, ss.WatchAppointmentsResponse())])
 
 
 # -- the matrix -----------------------------------------------------------------------------
@@ -776,6 +811,20 @@ row(S, "ExportAppointments", PSY, "own", OK, lambda w: export(w.p1))
 row(S, "ExportAppointments", PSY, "other", DENIED, lambda w: export(w.p2))
 row(S, "ExportAppointments", CLI, "own-psychologist", DENIED, lambda w: export(w.p1))
 
+
+def watch(p: str) -> Call:
+    def verify(messages: Any) -> None:
+        assert [m.WhichOneof("kind") for m in messages] == ["heartbeat_time"], messages
+
+    return Call(ss.WatchAppointmentsRequest(parent=p), verify=verify, entity=p)
+
+
+row(S, "WatchAppointments", ADMIN, "all", OK, lambda w: watch("psychologists/-"))
+row(S, "WatchAppointments", PSY, "own", OK, lambda w: watch(w.p1))
+row(S, "WatchAppointments", PSY, "other", DENIED, lambda w: watch(w.p2))
+row(S, "WatchAppointments", PSY, "all", DENIED, lambda w: watch("psychologists/-"))
+row(S, "WatchAppointments", CLI, "own-psychologist", DENIED, lambda w: watch(w.p1))
+
 # State changes a psychologist (or the staff) makes.
 DECISIONS: dict[str, tuple[type[Message], int]] = {
     "ApproveAppointment": (ss.ApproveAppointmentRequest, A.STATE_BOOKED),
@@ -1064,8 +1113,14 @@ def test_access(world: World, case: Case, transport: str) -> None:
     else:
         assert outcome.reason, f"{case.id}: a refusal names its reason (ErrorInfo)"
 
-    # The audit entry, written before the reply.
+    # The audit entry, written before the reply (a stream's when it ends: a watch's once
+    # the test has closed it, a moment later).
     events = [e for e in audit_events(world, case.service, since) if e.request_id == request_id]
+    for _ in range(50 if case.method == "WatchAppointments" and not events else 0):
+        time.sleep(0.1)
+        events = [e for e in audit_events(world, case.service, since) if e.request_id == request_id]
+        if events:
+            break
     if outcome.code is OK and (case.service, case.method) in NOT_AUDITED:
         assert events == [], f"{case.id}: not about clients, yet audited"
         return

@@ -48,7 +48,9 @@ def test_book_get_and_list_through_envoy(stack: Stack) -> None:
     assert a["startTime"] == start and a["sessionType"] == "sessionTypes/90834"
 
     got = rest(stack.rest_url, "GET", f"/v1/{a['name']}")
-    assert got.status == 200 and got.body == a
+    # Reads add when a cancellation turns late (the default window: a day before).
+    late_from = rfc3339(future_slot(5) - dt.timedelta(days=1))
+    assert got.status == 200 and got.body == {**a, "lateCancelTime": late_from}
 
     listed = rest(stack.rest_url, "GET", f"/v1/{p['name']}/appointments?pageSize=10")
     assert listed.status == 200

@@ -25,6 +25,7 @@ local ROUTES = {
   {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/series/[^/]+%:cancel$", body = "phs.scheduling.v1.CancelSeriesRequest", prefix = "", verb = "cancel"}, -- phs.scheduling.v1.SchedulingService/CancelSeries
   {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/series/[^/]+%:reschedule$", body = "phs.scheduling.v1.RescheduleSeriesRequest", prefix = "", verb = "reschedule"}, -- phs.scheduling.v1.SchedulingService/RescheduleSeries
   {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%/appointments%:export$", body = "", prefix = "", verb = "export"}, -- phs.scheduling.v1.SchedulingService/ExportAppointments
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+%/appointments%:watch$", body = "", prefix = "", verb = "watch"}, -- phs.scheduling.v1.SchedulingService/WatchAppointments
   {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:approve$", body = "phs.scheduling.v1.ApproveAppointmentRequest", prefix = "", verb = "approve"}, -- phs.scheduling.v1.SchedulingService/ApproveAppointment
   {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:decline$", body = "phs.scheduling.v1.DeclineAppointmentRequest", prefix = "", verb = "decline"}, -- phs.scheduling.v1.SchedulingService/DeclineAppointment
   {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:cancel$", body = "phs.scheduling.v1.CancelAppointmentRequest", prefix = "", verb = "cancel"}, -- phs.scheduling.v1.SchedulingService/CancelAppointment

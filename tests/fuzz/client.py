@@ -30,7 +30,10 @@ def send(
     headers: list[tuple[str, str]],
     body: bytes | None,
     timeout: float,
+    first_line: bool = False,
 ) -> Answer:
+    """`first_line`: the call may be an open-ended stream (a watch): a success is read up
+    to its first message (one line), then the connection is closed."""
     start = time.monotonic()
     head = [f"{method} {target} HTTP/1.1", f"host: 127.0.0.1:{port}", "connection: close"]
     head += [f"{k}: {v}" for k, v in headers]
@@ -48,7 +51,7 @@ def send(
         resp = http.client.HTTPResponse(sock, method=method)
         try:
             resp.begin()
-            payload = resp.read()
+            payload = resp.readline() if first_line and resp.status == 200 else resp.read()
         except TimeoutError:
             return Answer(None, elapsed=time.monotonic() - start, error="timeout")
         except (OSError, http.client.HTTPException) as err:

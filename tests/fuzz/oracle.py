@@ -2,7 +2,7 @@
 
 - Never a 5xx (a 503 included), and always an answer within the route's timeout.
 - A success (2xx) is JSON of the method's response message (an array of them for a
-  server stream); a google.api.HttpBody method answers with the file's own type.
+  server stream, one per line); a google.api.HttpBody method answers with the file's own type.
 - Anything else is `application/json` holding a google.rpc.Status: `code` an int that
   maps to the HTTP status (google/rpc/code.proto's mapping; the gateway's own 405,
   408, 413, 414 and 431, which no code maps to, carry UNIMPLEMENTED,
@@ -154,9 +154,11 @@ def _not_response_of(route: Route, answer: Answer) -> tuple[str, str] | None:
     if not answer.content_type.startswith("application/json"):
         return (answer.content_type or "no content type", "a success that is not JSON")
     try:
-        data = json.loads(answer.body)
+        # A stream through the gateway: one JSON message per line.
+        lines = answer.body.splitlines() if route.streams else [answer.body]
+        items = [json.loads(line) for line in lines if line.strip()]
         cls = GetMessageClass(route.output)
-        for item in data if route.streams else [data]:
+        for item in items:
             json_format.ParseDict(item, cls(), descriptor_pool=pool())
     except (ValueError, TypeError, AttributeError, json_format.ParseError) as err:
         return ("not the response message", f"{type(err).__name__}: {str(err)[:120]}")

@@ -18,6 +18,8 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 
 from phs_devstack.gateway import DESCRIPTOR
 
+# Streams that end only when their caller leaves (WatchReport ends with its report).
+OPEN_ENDED = {"phs.scheduling.v1.SchedulingService.WatchAppointments"}
 HTTP_BODY = "google.api.HttpBody"
 
 
@@ -108,6 +110,11 @@ class Route:
     @property
     def streams(self) -> bool:
         return bool(self.method.server_streaming)
+
+    @property
+    def open_ended(self) -> bool:
+        """A stream that lasts until the caller leaves (a watch): judged by its first message."""
+        return self.method.full_name in OPEN_ENDED
 
     @property
     def raw_output(self) -> bool:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import threading
 import time
 from pathlib import Path
 
 from phs_devstack import REPO, Ports, Stack
 from phs_devstack.oidc.console import seed_on_first_start, sign_in_summary
+from phs_runtime.signals import stop_on_signals, wait_for
 
 
 def main() -> None:
@@ -28,9 +27,7 @@ def main() -> None:
         help="free loopback ports instead of the fixed ones (a second stack beside another)",
     )
     ns = ap.parse_args()
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_on_signals()
     stack = Stack(
         root=ns.data,
         ports=Ports.free() if ns.free_ports else Ports(),
@@ -70,7 +67,7 @@ Every call needs a token (health and reflection excepted). Mint a development on
             flush=True,
         )
         print(sign_in_summary(stack), flush=True)
-        stop.wait()
+        wait_for(stop)
     finally:
         print("stopping ...", flush=True)
         stack.stop()

@@ -149,6 +149,11 @@ def unavailable(reason: str, message: str) -> ApiError:
     return ApiError(grpc.StatusCode.UNAVAILABLE, message, reason)
 
 
+def resource_exhausted(reason: str, message: str) -> ApiError:
+    """A server-side capacity limit (HTTP 429)."""
+    return ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, message, reason)
+
+
 def unauthenticated(message: str) -> ApiError:
     """No acceptable credentials (HTTP 401). The message says what is wrong with the
     token, never the token itself."""

@@ -26,6 +26,7 @@ from phs_runtime.health import Check, HealthMonitor
 from phs_runtime.interceptors import ServerInterceptor
 from phs_runtime.metrics import serve_metrics
 from phs_runtime.policy import Guard
+from phs_runtime.signals import wait_for
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class GrpcProcess:
         self.stop_event = stop_event or threading.Event()
         self.health = HealthMonitor(service_names, checks, config.health_interval_s, readiness)
         self._on_stop: list[Callable[[], None]] = []
+        self._on_drain: list[Callable[[], None]] = []
         # Streams (exports, watches, reflection) run in a pool of their own: a long one
         # never holds a thread that unary calls need.
         self._stream_pool = futures.ThreadPoolExecutor(config.max_streams, thread_name_prefix="stream")
@@ -85,6 +87,11 @@ class GrpcProcess:
         """Run `hook` after the server has drained (hooks run in reverse order of registration)."""
         self._on_stop.append(hook)
 
+    def on_drain(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once the listener has closed, while in-flight calls finish: long
+        streams (watches) end there cleanly instead of being cut at the grace period."""
+        self._on_drain.append(hook)
+
     def install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: FrameType | None) -> None:
             log.info("signal received, shutting down", extra={"signal": signal.Signals(signum).name})
@@ -111,6 +118,11 @@ class GrpcProcess:
         if self.config.shutdown_drain_s > 0:
             time.sleep(self.config.shutdown_drain_s)
         done = self.server.stop(self.config.shutdown_grace_s)
+        for hook in self._on_drain:
+            try:
+                hook()
+            except Exception:
+                log.exception("drain hook failed")
         done.wait(self.config.shutdown_grace_s + 1)
         self._stream_pool.shutdown(wait=False)
         for hook in reversed(self._on_stop):
@@ -124,5 +136,5 @@ class GrpcProcess:
         """Start, wait for SIGTERM/SIGINT, stop gracefully. For the main thread."""
         self.install_signal_handlers()
         self.start()
-        self.stop_event.wait()
+        wait_for(self.stop_event)
         self.stop()

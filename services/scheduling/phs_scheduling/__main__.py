@@ -8,7 +8,7 @@ import grpc
 
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as s_grpc
 from phs_runtime.audit import AuditLog
-from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_str
+from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_float, env_str
 from phs_runtime.logs import setup_logging
 from phs_runtime.outbox import OutboxRelay
 from phs_runtime.policy import guard_from_env
@@ -17,6 +17,7 @@ from phs_scheduling import SERVICE_NAME, policy
 from phs_scheduling.service import SchedulingServicer
 from phs_scheduling.store import Store
 from phs_scheduling.tables import audit_events, outbox
+from phs_scheduling.watch import AppointmentFeed
 
 log = logging.getLogger("phs_scheduling")
 
@@ -28,8 +29,10 @@ def main() -> None:
     # 39-55 ms) with 4 and 730-840 (p99 52-63 ms) with 8 (bench/rest_booking.py,
     # SQLite): fewer threads fight less for the GIL and the cores. Scale out with
     # processes (replicas), not threads. Streams (exports read by report workers,
-    # health watches) run on four threads of their own, never on these.
-    config = ServerConfig.from_env("scheduling", max_workers=3, max_streams=4)
+    # health watches, appointment watches) run on threads of their own, never on these.
+    # A watch holds its stream thread while it lasts (waiting, not computing): watches
+    # may take all but four, which stay for exports and health watches.
+    config = ServerConfig.from_env("scheduling", max_workers=3, max_streams=4 + 64)
     store = Store.open(
         env_str("PHS_DATABASE_URL", "sqlite:///data/scheduling.db"),
         migrate=env_bool("PHS_MIGRATE_ON_START", True),
@@ -41,11 +44,20 @@ def main() -> None:
         store.engine, outbox, kafka, {kafka.appointment_events_topic: kafka.appointment_events_partitions}
     )
     audit_log = AuditLog(store.engine, audit_events, "scheduling")
+    feed = AppointmentFeed(
+        kafka,
+        kafka.appointment_events_topic,
+        kafka.appointment_events_partitions,
+        max_watchers=max(1, config.max_streams - 4),
+    )
     servicer = SchedulingServicer(
         store,
         events_topic=kafka.appointment_events_topic,
         on_event=relay.wake,
         audit_log=audit_log,
+        feed=feed,
+        # Below the gateway's idle timeout for the watch route (services/gateway/envoy.yaml.tmpl).
+        heartbeat_s=env_float("PHS_WATCH_HEARTBEAT_SECONDS", 15.0),
     )
     guard = guard_from_env(policy.build(store), audit_log)
 
@@ -56,7 +68,10 @@ def main() -> None:
     process.on_stop(store.close)
     process.on_stop(audit_log.close)
     process.on_stop(relay.stop)
+    process.on_stop(feed.stop)
+    process.on_drain(feed.drain)
     relay.start()
+    feed.start()
     process.serve_forever()
 
 

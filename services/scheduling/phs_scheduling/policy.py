@@ -202,6 +202,8 @@ def build(store: Store) -> dict[str, Rule]:
         "GetAppointment": rule(*EVERYONE, check=c.appointment(), target=["name"]),
         "ListAppointments": rule(*EVERYONE, check=list_appointments, target=["parent", "client"]),
         "ExportAppointments": rule(ADMIN, PSYCHOLOGIST, SERVICE, check=own_parent, target=["parent"]),
+        # Live changes: staff any psychologist's (or all), a psychologist their own.
+        "WatchAppointments": rule(ADMIN, PSYCHOLOGIST, check=own_parent, target=["parent"]),
         "ApproveAppointment": rule(
             ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
         ),

@@ -33,6 +33,7 @@ from phs_runtime.errors import (
     excerpt,
     failed_precondition,
     invalid_argument,
+    unavailable,
 )
 from phs_runtime.outbox import OutboxMessage
 from phs_runtime.resources import (
@@ -47,6 +48,7 @@ from phs_scheduling import availability
 from phs_scheduling.slots import Busy, Hours, free_slots, working_minutes
 from phs_scheduling.store import AppointmentFilter, SlotConflict, Store, etag_of
 from phs_scheduling.tables import ACTIVE_STATES, audit_events, clients, outbox, psychologists, session_types
+from phs_scheduling.watch import AppointmentFeed
 
 State = r.Appointment.State
 STATE_TO_DB = {
@@ -229,11 +231,15 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         events_topic: str = "phs.scheduling.appointments.v1",
         on_event: Callable[[], None] = lambda: None,
         audit_log: AuditLog | None = None,
+        feed: AppointmentFeed | None = None,
+        heartbeat_s: float = 15.0,
     ) -> None:
         self.store = store
         self.audit_log = audit_log or AuditLog(store.engine, audit_events, "scheduling")
         self.events_topic = events_topic
         self.on_event = on_event  # wakes the outbox relay after a commit
+        self.feed = feed  # the appointment topic as read by this process (WatchAppointments)
+        self.heartbeat_s = heartbeat_s
 
     def ListAuditEvents(
         self, request: audit_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
@@ -1136,6 +1142,35 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         if batch:
             yield s.ExportAppointmentsResponse(appointments=batch)
 
+    def WatchAppointments(
+        self, request: s.WatchAppointmentsRequest, context: grpc.ServicerContext
+    ) -> Iterator[s.WatchAppointmentsResponse]:
+        pid = parse_name(request.parent, "psychologists", allow_wildcard=True)
+        if pid is None:
+            raise invalid_argument([("parent", "must look like psychologists/{id} or psychologists/-")])
+        if pid != "-":
+            self.store.get_psychologist(pid)  # NOT_FOUND before the stream opens
+        if self.feed is None:
+            raise unavailable("WATCH_UNAVAILABLE", "this server does not read appointment changes")
+        feed = self.feed
+        sub = feed.subscribe(None if pid == "-" else pid)
+        # The caller going away (or the deadline) wakes the loop at once.
+        context.add_callback(sub.end)
+        try:
+            yield _heartbeat()  # the watch is live: nothing committed from now on is missed
+            while context.is_active():
+                event = sub.next(self.heartbeat_s)
+                if event is not None:
+                    yield s.WatchAppointmentsResponse(change=event)
+                elif sub.closed:
+                    break
+                else:
+                    yield _heartbeat()
+        finally:
+            feed.unsubscribe(sub)
+        if sub.failure:
+            raise unavailable(sub.failure, "the watch ended; list again and watch again")
+
     def GetAppointment(
         self, request: s.GetAppointmentRequest, context: grpc.ServicerContext
     ) -> r.Appointment:
@@ -1209,6 +1244,10 @@ EXPORT_BATCH = 500
 
 
 _EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _heartbeat() -> s.WatchAppointmentsResponse:
+    return s.WatchAppointmentsResponse(heartbeat_time=to_timestamp(utcnow()))
 
 
 def _set_time(ts: Timestamp, value: Any) -> None:

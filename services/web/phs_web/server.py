@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from phs_runtime.claims import claim_settings_from_env
 from phs_runtime.config import ConfigError, env_float, env_int, env_str
 from phs_runtime.context import sanitize_request_id
 from phs_runtime.logs import setup_logging
+from phs_runtime.signals import stop_on_signals, wait_for
 from phs_web import SERVICE_NAME
 
 log = logging.getLogger("phs.web")
@@ -579,9 +579,7 @@ def main() -> None:
     setup_logging(SERVICE_NAME)
     settings = Settings.from_env()
     server, app = make_server(settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_on_signals()
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     log.info(
         "serving the web app",
@@ -595,7 +593,7 @@ def main() -> None:
     )
     if not app.files.built():
         log.warning("the web app is not built: / answers 503 until it is (make web)")
-    stop.wait()
+    wait_for(stop)
     # Health says NOT_SERVING first, so the gateway and Kubernetes stop sending requests;
     # then the listener closes and requests in flight finish.
     app.draining.set()

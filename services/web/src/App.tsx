@@ -15,6 +15,8 @@ import { Loading } from "./ui/states";
 
 // The psychologist's workspace (calendar included) is its own chunk: the portal never loads it.
 const Workspace = lazy(() => import("./psychologist/Workspace"));
+// The staff console is its own chunk: a client's portal never loads it.
+const StaffConsole = lazy(() => import("./staff/StaffConsole"));
 
 function makeQueryClient(): QueryClient {
   return new QueryClient({
@@ -54,15 +56,20 @@ function Routed() {
       </AppShell>
     );
   }
+  if (principal.role === "admin") {
+    return (
+      <AppShell nav="staff">
+        <Suspense fallback={<Loading what="the staff console" />}>
+          <StaffConsole />
+        </Suspense>
+      </AppShell>
+    );
+  }
   if (principal.role !== "client") {
     return (
       <AppShell nav={false}>
         <Page title={`Welcome, ${principal.displayName}`}>
-          <p>
-            {principal.role === null
-              ? "Your account has no access to this practice's scheduling. Please contact the practice."
-              : "This release has the client's pages only; the pages for psychologists and practice staff come next."}
-          </p>
+          <p>Your account has no access to this practice's scheduling. Please contact the practice.</p>
         </Page>
       </AppShell>
     );

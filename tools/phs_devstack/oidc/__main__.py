@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from typing import Any
 
@@ -15,6 +14,7 @@ from phs_devstack.oidc.app import create_app
 from phs_devstack.oidc.directory import AdminTokens, Directory
 from phs_devstack.oidc.server import Provider
 from phs_runtime.logs import setup_logging
+from phs_runtime.signals import stop_on_signals, wait_for
 
 log = logging.getLogger("phs.oidc")
 
@@ -34,15 +34,13 @@ def main() -> None:
     tokens = AdminTokens(cfg.signing_key_file.read_bytes(), cfg.key_id, cfg.issuer, cfg.audience, cfg.layout)
     app = create_app(provider, Directory(cfg.scheduling_target, tokens))
     server = make_server(cfg.bind_host, cfg.port, app, threaded=True, request_handler=_QuietHandler)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_on_signals()
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     log.warning(
         f"{DEV_BANNER}: development OpenID provider, never deploy it",
         extra={"issuer": cfg.issuer, "client_id": cfg.client_id, "access_token_seconds": cfg.access_ttl_s},
     )
-    stop.wait()
+    wait_for(stop)
     server.shutdown()
     log.info("stopped")
 

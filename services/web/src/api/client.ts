@@ -7,6 +7,7 @@ import {
   toJson,
   type DescField,
   type DescMessage,
+  type DescMethodServerStreaming,
   type DescMethodUnary,
   type JsonValue,
   type MessageInitShape,
@@ -38,9 +39,14 @@ export function setSession(s: Session): void {
   session = s;
 }
 
+/** The session calls and streams take their token from. */
+export function currentSession(): Session {
+  return session;
+}
+
 type Json = Record<string, JsonValue>;
 
-interface Route {
+export interface Route {
   verb: string;
   path: string;
   body: JsonValue | undefined;
@@ -88,7 +94,7 @@ function flatten(prefix: string, value: JsonValue, out: URLSearchParams): void {
 }
 
 export function routeFor<I extends DescMessage, O extends DescMessage>(
-  method: DescMethodUnary<I, O>,
+  method: DescMethodUnary<I, O> | DescMethodServerStreaming<I, O>,
   request: MessageShape<I>,
 ): Route {
   const rule = getOption(method, http);

@@ -18,7 +18,16 @@ const PSYCHOLOGIST_LINKS = [
   { to: "/caseload", label: "Caseload" },
 ];
 
-export function AppShell({ children, nav = true }: { children: ReactNode; nav?: boolean }) {
+const STAFF_LINKS: [string, string][] = [
+  ["/psychologists", "Psychologists"],
+  ["/clients", "Clients"],
+  ["/session-types", "Session types"],
+  ["/reports", "Reports"],
+  ["/audit", "Audit log"],
+  ["/book-for-client", "Book for a client"],
+];
+
+export function AppShell({ children, nav = true }: { children: ReactNode; nav?: boolean | "staff" }) {
   const { state, signOut } = useAuth();
   const name = state.status === "signedIn" ? state.principal.displayName : "";
   const role = state.status === "signedIn" ? state.principal.role : null;
@@ -30,7 +39,17 @@ export function AppShell({ children, nav = true }: { children: ReactNode; nav?: 
       <header className="app-header">
         <div className="app-header__inner">
           <span className="brand">PHS</span>
-          {nav ? (
+          {nav === "staff" ? (
+            <nav aria-label="Main">
+              <ul className="nav">
+                {STAFF_LINKS.map(([to, label]) => (
+                  <li key={to}>
+                    <NavLink to={to}>{label}</NavLink>
+                  </li>
+                ))}
+              </ul>
+            </nav>
+          ) : nav ? (
           <nav aria-label="Main">
             <ul className="nav">
               {(role === "psychologist" ? PSYCHOLOGIST_LINKS : CLIENT_LINKS).map((l) => (

@@ -7,6 +7,7 @@ from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from phs.api.v1 import field_limits_pb2 as _field_limits_pb2
 from phs.audit.v1 import audit_pb2 as _audit_pb2
+from phs.scheduling.v1 import events_pb2 as _events_pb2
 from phs.scheduling.v1 import resources_pb2 as _resources_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -339,6 +340,20 @@ class ExportAppointmentsResponse(_message.Message):
     APPOINTMENTS_FIELD_NUMBER: _ClassVar[int]
     appointments: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Appointment]
     def __init__(self, appointments: _Optional[_Iterable[_Union[_resources_pb2.Appointment, _Mapping]]] = ...) -> None: ...
+
+class WatchAppointmentsRequest(_message.Message):
+    __slots__ = ("parent",)
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    def __init__(self, parent: _Optional[str] = ...) -> None: ...
+
+class WatchAppointmentsResponse(_message.Message):
+    __slots__ = ("change", "heartbeat_time")
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_TIME_FIELD_NUMBER: _ClassVar[int]
+    change: _events_pb2.AppointmentEvent
+    heartbeat_time: _timestamp_pb2.Timestamp
+    def __init__(self, change: _Optional[_Union[_events_pb2.AppointmentEvent, _Mapping]] = ..., heartbeat_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ComputeWorkingTimeRequest(_message.Message):
     __slots__ = ("psychologist", "start_time", "end_time")

@@ -157,6 +157,11 @@ class SchedulingServiceStub:
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsRequest.SerializeToString,
                 response_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsResponse.FromString,
                 _registered_method=True)
+        self.WatchAppointments = channel.unary_stream(
+                '/phs.scheduling.v1.SchedulingService/WatchAppointments',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.WatchAppointmentsRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.WatchAppointmentsResponse.FromString,
+                _registered_method=True)
         self.ApproveAppointment = channel.unary_unary(
                 '/phs.scheduling.v1.SchedulingService/ApproveAppointment',
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ApproveAppointmentRequest.SerializeToString,
@@ -387,6 +392,18 @@ class SchedulingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchAppointments(self, request, context):
+        """Streams the changes to appointments (the events of the appointment
+        topic) as they happen, from now on; no history. A heartbeat comes first,
+        once the watch is live, and then whenever nothing changed for a while, so
+        idle proxies keep the stream. Through the gateway each message is one line
+        of JSON. Delivery is at least once: deduplicate by `change.event_id`. Use
+        `psychologists/-` for all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ApproveAppointment(self, request, context):
         """Approves a client's request: PENDING -> BOOKED.
         """
@@ -558,6 +575,11 @@ def add_SchedulingServiceServicer_to_server(servicer, server):
                     servicer.ExportAppointments,
                     request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsRequest.FromString,
                     response_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsResponse.SerializeToString,
+            ),
+            'WatchAppointments': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAppointments,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.WatchAppointmentsRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.WatchAppointmentsResponse.SerializeToString,
             ),
             'ApproveAppointment': grpc.unary_unary_rpc_method_handler(
                     servicer.ApproveAppointment,
@@ -1222,6 +1244,33 @@ class SchedulingService:
             '/phs.scheduling.v1.SchedulingService/ExportAppointments',
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsRequest.SerializeToString,
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.ExportAppointmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAppointments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/WatchAppointments',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.WatchAppointmentsRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.WatchAppointmentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -122,6 +122,14 @@ class SchedulingServiceStub:
     (memory stays flat however large the practice). Use `psychologists/-`
     for all.
     """
+    WatchAppointments: _grpc.UnaryStreamMultiCallable[_scheduling_service_pb2.WatchAppointmentsRequest, _scheduling_service_pb2.WatchAppointmentsResponse]
+    """Streams the changes to appointments (the events of the appointment
+    topic) as they happen, from now on; no history. A heartbeat comes first,
+    once the watch is live, and then whenever nothing changed for a while, so
+    idle proxies keep the stream. Through the gateway each message is one line
+    of JSON. Delivery is at least once: deduplicate by `change.event_id`. Use
+    `psychologists/-` for all.
+    """
     ApproveAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.ApproveAppointmentRequest, _resources_pb2.Appointment]
     """Approves a client's request: PENDING -> BOOKED."""
     DeclineAppointment: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.DeclineAppointmentRequest, _resources_pb2.Appointment]
@@ -237,6 +245,14 @@ class SchedulingServiceAsyncStub(SchedulingServiceStub):
     batches, without paging: for report workers aggregating as they read
     (memory stays flat however large the practice). Use `psychologists/-`
     for all.
+    """
+    WatchAppointments: _aio.UnaryStreamMultiCallable[_scheduling_service_pb2.WatchAppointmentsRequest, _scheduling_service_pb2.WatchAppointmentsResponse]  # type: ignore[assignment]
+    """Streams the changes to appointments (the events of the appointment
+    topic) as they happen, from now on; no history. A heartbeat comes first,
+    once the watch is live, and then whenever nothing changed for a while, so
+    idle proxies keep the stream. Through the gateway each message is one line
+    of JSON. Delivery is at least once: deduplicate by `change.event_id`. Use
+    `psychologists/-` for all.
     """
     ApproveAppointment: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.ApproveAppointmentRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
     """Approves a client's request: PENDING -> BOOKED."""
@@ -488,6 +504,20 @@ class SchedulingServiceServicer(metaclass=_abc_1.ABCMeta):
         batches, without paging: for report workers aggregating as they read
         (memory stays flat however large the practice). Use `psychologists/-`
         for all.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchAppointments(
+        self,
+        request: _scheduling_service_pb2.WatchAppointmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_scheduling_service_pb2.WatchAppointmentsResponse], _abc.AsyncIterator[_scheduling_service_pb2.WatchAppointmentsResponse]]:
+        """Streams the changes to appointments (the events of the appointment
+        topic) as they happen, from now on; no history. A heartbeat comes first,
+        once the watch is live, and then whenever nothing changed for a while, so
+        idle proxies keep the stream. Through the gateway each message is one line
+        of JSON. Delivery is at least once: deduplicate by `change.event_id`. Use
+        `psychologists/-` for all.
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,133 @@
+// Small pieces every console page shares: paging by page token, a form field with its
+// violations next to it, and the psychologists every picker offers.
+import { useQuery } from "@tanstack/react-query";
+import { useId, useState, type ReactNode } from "react";
+import { call } from "../api/client";
+import { ApiError } from "../api/errors";
+import { S } from "../api/staff";
+import type { Psychologist } from "../gen/phs/scheduling/v1/resources_pb";
+
+export const staffKeys = {
+  psychologists: ["staff", "psychologists"] as const,
+  allPsychologists: ["staff", "psychologists", "all"] as const,
+  clients: ["staff", "clients"] as const,
+  sessionTypes: ["staff", "sessionTypes"] as const,
+  reports: ["staff", "reports"] as const,
+  report: (name: string) => ["staff", "report", name] as const,
+  audit: ["staff", "audit"] as const,
+};
+
+export const PAGE_SIZE = 20;
+
+/** Page tokens seen so far: the last one is the page shown. */
+export function usePager() {
+  const [tokens, setTokens] = useState<string[]>([""]);
+  return {
+    token: tokens[tokens.length - 1] ?? "",
+    page: tokens.length,
+    next: (t: string) => {
+      setTokens((ts) => [...ts, t]);
+    },
+    previous: () => {
+      setTokens((ts) => (ts.length > 1 ? ts.slice(0, -1) : ts));
+    },
+    reset: () => {
+      setTokens([""]);
+    },
+  };
+}
+
+export function PagerNav({
+  pager,
+  nextToken,
+  label,
+}: {
+  pager: ReturnType<typeof usePager>;
+  nextToken: string | undefined;
+  label: string;
+}) {
+  return (
+    <nav className="pager" aria-label={`${label} pages`}>
+      <button type="button" className="button button--quiet" disabled={pager.page === 1} onClick={pager.previous}>
+        Previous page
+      </button>
+      <span aria-live="polite">Page {pager.page}</span>
+      <button
+        type="button"
+        className="button button--quiet"
+        disabled={!nextToken}
+        onClick={() => {
+          if (nextToken) pager.next(nextToken);
+        }}
+      >
+        Next page
+      </button>
+    </nav>
+  );
+}
+
+/** A labelled control with the API's field violations beside it. */
+export function Field({
+  label,
+  error,
+  field,
+  children,
+  hint,
+}: {
+  label: string;
+  error: unknown;
+  field: string;
+  hint?: string;
+  children: (props: { id: string; "aria-describedby"?: string; "aria-invalid"?: boolean }) => ReactNode;
+}) {
+  const id = useId();
+  const problems = error instanceof ApiError ? error.violationsOf(field) : [];
+  const described = [hint ? `${id}-hint` : "", problems.length ? `${id}-err` : ""].filter(Boolean).join(" ");
+  return (
+    <div className="staff-field">
+      <label htmlFor={id}>{label}</label>
+      {hint ? (
+        <p className="muted staff-field__hint" id={`${id}-hint`}>
+          {hint}
+        </p>
+      ) : null}
+      {children({
+        id,
+        "aria-describedby": described || undefined,
+        "aria-invalid": problems.length ? true : undefined,
+      })}
+      {problems.length ? (
+        <ul className="field-errors" id={`${id}-err`}>
+          {problems.map((p) => (
+            <li key={p}>{p}</li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
+/** Every psychologist (for pickers and names), active or not. */
+export function useAllPsychologists() {
+  return useQuery({
+    queryKey: staffKeys.allPsychologists,
+    queryFn: async ({ signal }): Promise<Psychologist[]> =>
+      (await call(S.listPsychologists, { pageSize: 1000 }, { signal })).psychologists,
+    staleTime: 60_000,
+  });
+}
+
+export function PsychologistOptions({ list, activeOnly = false }: { list: Psychologist[]; activeOnly?: boolean }) {
+  return (
+    <>
+      {list
+        .filter((p) => p.active || !activeOnly)
+        .map((p) => (
+          <option key={p.name} value={p.name}>
+            {p.displayName}
+            {p.active ? "" : " (inactive)"}
+          </option>
+        ))}
+    </>
+  );
+}
