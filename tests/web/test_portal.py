@@ -386,7 +386,7 @@ def test_a_refused_field_is_shown_next_to_it(browser: Any, web_stack: Stack, pra
     assert_accessible(page, "book, field violation")
 
 
-def test_a_psychologist_is_told_their_pages_come_next(
+def test_a_psychologist_gets_their_workspace_not_the_portal(
     browser: Any, web_stack: Stack, practice: Practice
 ) -> None:
     page = new_page(browser, width=390, height=844)
@@ -396,8 +396,9 @@ def test_a_psychologist_is_told_their_pages_come_next(
     page.get_by_label("Filter people by name or resource name").fill(practice.psychologist_name)
     page.get_by_role("button", name="Filter").click()
     page.get_by_role("button", name=f"Sign in as {practice.psychologist_name}").click()
-    page.get_by_role("heading", name=f"Welcome, {practice.psychologist_name}").wait_for()
-    page.get_by_text("the pages for psychologists and practice staff come next").wait_for()
-    assert page.get_by_role("navigation", name="Main").count() == 0  # no client pages offered
+    page.get_by_role("heading", name="Today").wait_for()
+    nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("link", name="Week").wait_for()
+    assert nav.get_by_role("link", name="Book").count() == 0  # no client pages offered
     shot("welcome")
-    assert_accessible(page, "psychologist's welcome")
+    assert_accessible(page, "psychologist's landing page")

@@ -13,6 +13,8 @@ import { AppShell, Page } from "./ui/Layout";
 import { SignInPage } from "./ui/SignInPage";
 import { Loading } from "./ui/states";
 
+// The psychologist's workspace (calendar included) is its own chunk: the portal never loads it.
+const Workspace = lazy(() => import("./psychologist/Workspace"));
 // The staff console is its own chunk: a client's portal never loads it.
 const StaffConsole = lazy(() => import("./staff/StaffConsole"));
 
@@ -39,6 +41,21 @@ function Routed() {
   }
   if (state.status === "signedOut") return <SignInPage ended={state.ended} error={state.error} />;
   const { principal } = state;
+  if (principal.role === "psychologist") {
+    return (
+      <AppShell>
+        <Suspense
+          fallback={
+            <Page title="Opening your workspace">
+              <Loading what="your workspace" />
+            </Page>
+          }
+        >
+          <Workspace psychologist={principal.subject} />
+        </Suspense>
+      </AppShell>
+    );
+  }
   if (principal.role === "admin") {
     return (
       <AppShell nav="staff">
@@ -52,11 +69,7 @@ function Routed() {
     return (
       <AppShell nav={false}>
         <Page title={`Welcome, ${principal.displayName}`}>
-          <p>
-            {principal.role === null
-              ? "Your account has no access to this practice's scheduling. Please contact the practice."
-              : "This release has the client's pages only; the pages for psychologists and practice staff come next."}
-          </p>
+          <p>Your account has no access to this practice's scheduling. Please contact the practice.</p>
         </Page>
       </AppShell>
     );

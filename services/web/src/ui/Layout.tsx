@@ -2,6 +2,22 @@ import { useEffect, useRef, type ReactNode } from "react";
 import { NavLink } from "react-router";
 import { useAuth } from "../auth/AuthProvider";
 
+const CLIENT_LINKS = [
+  { to: "/", label: "Home" },
+  { to: "/book", label: "Book" },
+  { to: "/appointments", label: "Appointments" },
+];
+
+const PSYCHOLOGIST_LINKS = [
+  { to: "/", label: "Today" },
+  { to: "/week", label: "Week" },
+  { to: "/requests", label: "Requests" },
+  { to: "/availability", label: "Availability" },
+  { to: "/series", label: "Series" },
+  { to: "/clients", label: "Clients" },
+  { to: "/caseload", label: "Caseload" },
+];
+
 const STAFF_LINKS: [string, string][] = [
   ["/psychologists", "Psychologists"],
   ["/clients", "Clients"],
@@ -14,6 +30,7 @@ const STAFF_LINKS: [string, string][] = [
 export function AppShell({ children, nav = true }: { children: ReactNode; nav?: boolean | "staff" }) {
   const { state, signOut } = useAuth();
   const name = state.status === "signedIn" ? state.principal.displayName : "";
+  const role = state.status === "signedIn" ? state.principal.role : null;
   return (
     <>
       <a className="skip-link" href="#main">
@@ -35,17 +52,13 @@ export function AppShell({ children, nav = true }: { children: ReactNode; nav?: 
           ) : nav ? (
           <nav aria-label="Main">
             <ul className="nav">
-              <li>
-                <NavLink to="/" end>
-                  Home
-                </NavLink>
-              </li>
-              <li>
-                <NavLink to="/book">Book</NavLink>
-              </li>
-              <li>
-                <NavLink to="/appointments">Appointments</NavLink>
-              </li>
+              {(role === "psychologist" ? PSYCHOLOGIST_LINKS : CLIENT_LINKS).map((l) => (
+                <li key={l.to}>
+                  <NavLink to={l.to} end={l.to === "/"}>
+                    {l.label}
+                  </NavLink>
+                </li>
+              ))}
             </ul>
           </nav>
           ) : null}
