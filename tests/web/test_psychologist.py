@@ -108,6 +108,8 @@ def test_today_week_and_the_inbox(browser: Any, web_stack: Stack, workspace: Wor
 
     page.get_by_role("link", name="Requests").click()
     page.get_by_role("heading", name="Requests").wait_for()
+    # The workspace's appointment watch is open through the gateway: no polling from here on.
+    page.get_by_text("New requests appear here as clients send them.").wait_for()
     shot("inbox-empty")
     assert_accessible(page, "requests")
 

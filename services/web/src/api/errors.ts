@@ -26,6 +26,7 @@ const REASONS: Record<string, string> = {
   PSYCHOLOGIST_INACTIVE: "This psychologist is not taking bookings at the moment.",
   PSYCHOLOGIST_UNAVAILABLE: "This psychologist is not available.",
   INVALID_STATE_TRANSITION: "This appointment can no longer be changed this way.",
+  SERIES_CONFLICTS: "Some dates clash with other sessions, so nothing was saved. The clashing dates are marked.",
   NOTHING_TO_RESCHEDULE: "This appointment can no longer be moved.",
   ETAG_MISMATCH: "This appointment was changed in the meantime. We reloaded it: please check and try again.",
   CONCURRENT_MODIFICATION: "This appointment was changed in the meantime. Please try again.",

@@ -2,6 +2,7 @@
 // generic client. Mutations invalidate the agenda so every view shows the server's word.
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { useQuery } from "@tanstack/react-query";
+import { createContext, useContext } from "react";
 import type { Appointment, Availability, Client, Slot } from "../gen/phs/scheduling/v1/resources_pb";
 import { call } from "./client";
 import { S } from "./scheduling";
@@ -9,12 +10,20 @@ import { S } from "./scheduling";
 /** How often the agenda is refreshed while no server stream feeds it. */
 export const AGENDA_POLL_MS = 3_000;
 
+/** Whether the workspace's appointment watch is live: pages poll only while it is not. */
+export const WatchLive = createContext(false);
+
+export function useAgendaPolling(): number | false {
+  return useContext(WatchLive) ? false : AGENDA_POLL_MS;
+}
+
 export const psyKeys = {
-  agenda: (parent: string) => ["agenda", parent] as const,
-  agendaRange: (parent: string, from: number, to: number) => ["agenda", parent, from, to] as const,
+  // Under "appointments": the appointment watch invalidates everything there.
+  agenda: (parent: string) => ["appointments", "agenda", parent] as const,
+  agendaRange: (parent: string, from: number, to: number) => ["appointments", "agenda", parent, from, to] as const,
   availability: (parent: string) => ["availability", parent] as const,
   clients: (parent: string) => ["clients", parent] as const,
-  history: (parent: string, client: string) => ["agenda", parent, "client", client] as const,
+  history: (parent: string, client: string) => ["appointments", "agenda", parent, "client", client] as const,
   preview: (parent: string, sessionType: string) => ["slots", parent, sessionType, "preview"] as const,
 };
 
@@ -42,8 +51,7 @@ export function useAgenda(parent: string, from: Date, to: Date) {
   return useQuery({
     queryKey: psyKeys.agendaRange(parent, from.getTime(), to.getTime()),
     queryFn: ({ signal }) => listAgenda(parent, from, to, signal),
-    // Polling until the server stream is wired (see Workspace).
-    refetchInterval: AGENDA_POLL_MS,
+    refetchInterval: useAgendaPolling(),
     placeholderData: (previous) => previous,
   });
 }

@@ -1,7 +1,8 @@
 // Pending requests (new bookings and moves) to approve or decline, soonest first.
 import { useQuery } from "@tanstack/react-query";
 import { call } from "../api/client";
-import { AGENDA_POLL_MS } from "../api/psychologist";
+import { useContext } from "react";
+import { psyKeys, useAgendaPolling, WatchLive } from "../api/psychologist";
 import { S, startOf } from "../api/scheduling";
 import { Appointment_State, type Appointment } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
@@ -12,7 +13,7 @@ import { ZoneLine } from "./ZoneLine";
 
 export function usePendingRequests(parent: string) {
   return useQuery({
-    queryKey: ["agenda", parent, "pending"],
+    queryKey: [...psyKeys.agenda(parent), "pending"],
     queryFn: async ({ signal }): Promise<Appointment[]> => {
       const res = await call(
         S.listAppointments,
@@ -21,14 +22,14 @@ export function usePendingRequests(parent: string) {
       );
       return res.appointments.sort((a, b) => startOf(a).getTime() - startOf(b).getTime());
     },
-    // Polling until the server stream is wired (see Workspace).
-    refetchInterval: AGENDA_POLL_MS,
+    refetchInterval: useAgendaPolling(),
   });
 }
 
 export function RequestsPage({ parent, zone }: { parent: string; zone: string }) {
   const pending = usePendingRequests(parent);
   const names = useNames(parent);
+  const live = useContext(WatchLive);
   let body;
   if (pending.isPending) body = <Loading what="requests" />;
   else if (pending.isError) body = <ErrorNotice error={pending.error} onRetry={() => void pending.refetch()} />;
@@ -49,6 +50,11 @@ export function RequestsPage({ parent, zone }: { parent: string; zone: string })
       <p className="muted">
         A request holds its time until you answer. Declining tells the client the time is not possible; they
         can pick another.
+      </p>
+      <p className="muted" role="status">
+        {live
+          ? "New requests appear here as clients send them."
+          : "Connecting for live updates; meanwhile this list refreshes every few seconds."}
       </p>
       {body}
     </Page>

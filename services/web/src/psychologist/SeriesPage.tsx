@@ -91,7 +91,7 @@ export function SeriesPage({ parent, zone }: { parent: string; zone: string }) {
         { action: newAction() },
       ),
     onSuccess: () => {
-      void queryClient.invalidateQueries({ queryKey: ["agenda"] });
+      void queryClient.invalidateQueries({ queryKey: ["appointments", "agenda"] });
       void queryClient.invalidateQueries({ queryKey: ["slots"] });
     },
   });

@@ -2,7 +2,9 @@
 // downloads the calendar.
 import { lazy, Suspense } from "react";
 import { Route, Routes } from "react-router";
+import { WatchLive } from "../api/psychologist";
 import { usePsychologist } from "../api/scheduling";
+import { useAppointmentWatch } from "../api/useAppointmentWatch";
 import { Page } from "../ui/Layout";
 import { ErrorNotice, Loading } from "../ui/states";
 import { AvailabilityPage } from "./AvailabilityPage";
@@ -18,7 +20,8 @@ const CaseloadPage = lazy(() => import("./CaseloadPage"));
 
 export default function Workspace({ psychologist }: { psychologist: string }) {
   const me = usePsychologist(psychologist);
-  // TODO(watch): useAppointmentWatch(psychologist) here; the agenda's polling then stays as the fallback.
+  // Live changes (a client's request, a move elsewhere); the pages poll only while it is down.
+  const { live } = useAppointmentWatch(psychologist);
   if (me.isPending)
     return (
       <Page title="Your workspace">
@@ -34,29 +37,31 @@ export default function Workspace({ psychologist }: { psychologist: string }) {
   const zone = me.data.timeZone || "UTC";
   const p = { parent: psychologist, zone };
   return (
-    <Routes>
-      <Route path="/" element={<TodayPage {...p} />} />
-      <Route path="/week" element={<WeekPage {...p} />} />
-      <Route path="/requests" element={<RequestsPage {...p} />} />
-      <Route path="/availability" element={<AvailabilityPage {...p} />} />
-      <Route path="/series" element={<SeriesPage {...p} />} />
-      <Route path="/clients" element={<ClientsPage {...p} />} />
-      <Route
-        path="/caseload"
-        element={
-          <Suspense fallback={<Loading what="the charts" />}>
-            <CaseloadPage {...p} />
-          </Suspense>
-        }
-      />
-      <Route
-        path="*"
-        element={
-          <Page title="Page not found">
-            <p>There is nothing at this address.</p>
-          </Page>
-        }
-      />
-    </Routes>
+    <WatchLive.Provider value={live}>
+      <Routes>
+        <Route path="/" element={<TodayPage {...p} />} />
+        <Route path="/week" element={<WeekPage {...p} />} />
+        <Route path="/requests" element={<RequestsPage {...p} />} />
+        <Route path="/availability" element={<AvailabilityPage {...p} />} />
+        <Route path="/series" element={<SeriesPage {...p} />} />
+        <Route path="/clients" element={<ClientsPage {...p} />} />
+        <Route
+          path="/caseload"
+          element={
+            <Suspense fallback={<Loading what="the charts" />}>
+              <CaseloadPage {...p} />
+            </Suspense>
+          }
+        />
+        <Route
+          path="*"
+          element={
+            <Page title="Page not found">
+              <p>There is nothing at this address.</p>
+            </Page>
+          }
+        />
+      </Routes>
+    </WatchLive.Provider>
   );
 }

@@ -46,7 +46,7 @@ export function useChange() {
     // Each action's own key makes a retry safe; only failures a second try may fix.
     retry: (count, error) => count < 2 && error instanceof ApiError && error.retryable,
     onSettled: () => {
-      void queryClient.invalidateQueries({ queryKey: ["agenda"] });
+      void queryClient.invalidateQueries({ queryKey: ["appointments", "agenda"] });
       void queryClient.invalidateQueries({ queryKey: ["slots"] });
     },
   });
@@ -89,7 +89,7 @@ export function useSeriesChange() {
     },
     retry: (count, error) => count < 2 && error instanceof ApiError && error.retryable,
     onSettled: () => {
-      void queryClient.invalidateQueries({ queryKey: ["agenda"] });
+      void queryClient.invalidateQueries({ queryKey: ["appointments", "agenda"] });
       void queryClient.invalidateQueries({ queryKey: ["slots"] });
     },
   });
