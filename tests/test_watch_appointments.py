@@ -414,3 +414,40 @@ def test_a_stopping_process_ends_its_watches_cleanly(two: Stack) -> None:
         caller.join()
         watcher.close()
     assert statuses and set(statuses) == {200}, sorted(set(statuses))
+
+
+def test_the_topic_is_read_only_while_someone_watches(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Reading every appointment event costs each process CPU that bookings need: the
+    reader starts with the first watch and stops a linger after the last one ended."""
+    st = Stack(
+        root=tmp_path_factory.mktemp("watch-linger"),
+        ports=Ports.free(),
+        extra_env={"PHS_WATCH_HEARTBEAT_SECONDS": str(HEARTBEAT_S), "PHS_WATCH_LINGER_SECONDS": "1"},
+    )
+
+    def said(message: str) -> int:
+        return sum(1 for x in json_lines(st.log("scheduling")) if x.get("message") == message)
+
+    try:
+        st.start_kafka()
+        st.start_scheduling()
+        st.wait_scheduling()
+        target = _targets(st)[0]
+        psych, client = _pair_grpc(target)
+        _book_via(target, psych, client, rfc3339(future_slot(40)))
+        time.sleep(1)
+        assert said("appointment feed live") == 0  # bookings, but nobody watching
+        for round_ in (1, 2):
+            watcher = GrpcWatcher(target, psych)
+            watcher.live()
+            _, booked = _book_via(target, psych, client, rfc3339(future_slot(40, hour=8 + round_)))
+            watcher.change_for(booked.name, 10)
+            watcher.close()
+
+            def idle(round_: int = round_) -> bool:
+                live = said("appointment feed live")
+                return said("appointment feed idle, stopped reading") == round_ and live == round_
+
+            eventually(idle, 15, what=f"reader started and stopped {round_} time(s)")
+    finally:
+        st.stop()

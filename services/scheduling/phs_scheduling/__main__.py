@@ -49,6 +49,7 @@ def main() -> None:
         kafka.appointment_events_topic,
         kafka.appointment_events_partitions,
         max_watchers=max(1, config.max_streams - 4),
+        linger_s=env_float("PHS_WATCH_LINGER_SECONDS", 60.0),
     )
     servicer = SchedulingServicer(
         store,

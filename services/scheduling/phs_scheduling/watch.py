@@ -6,6 +6,9 @@ process's commits) is what lets a watcher on one replica see a change made throu
 another. The reader has no consumer group: it assigns itself every partition and
 commits nothing, so it never waits for a group to rebalance and leaves nothing behind.
 
+The reader runs only while someone watches (and LINGER_S after the last watch ends):
+reading every appointment event costs each process CPU that bookings need.
+
 A watch is either live or ended: when the broker goes away the open watches end with
 UNAVAILABLE (a client then refetches and watches again), never silently miss events.
 """
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 QUEUE_LIMIT = 1000
 # Event ids remembered to drop the relay's redeliveries.
 SEEN_LIMIT = 4096
+# How long the reader keeps reading after the last watch ended (a page reload reconnects).
+LINGER_S = 60.0
 
 
 @dataclass(eq=False)
@@ -71,6 +76,10 @@ class Subscription:
             return None
 
 
+def _not_now() -> Exception:
+    return unavailable("WATCH_UNAVAILABLE", "appointment changes cannot be watched now; try again")
+
+
 class AppointmentFeed:
     def __init__(
         self,
@@ -80,6 +89,7 @@ class AppointmentFeed:
         max_watchers: int = 64,
         ready_wait_s: float = 5.0,
         check_s: float = 3.0,
+        linger_s: float = LINGER_S,
     ) -> None:
         self._kafka = kafka
         self._max_watchers = max_watchers
@@ -87,28 +97,53 @@ class AppointmentFeed:
         self._partitions = partitions
         self._ready_wait_s = ready_wait_s
         self._check_s = check_s
+        self._linger_s = linger_s
         self._subs: set[Subscription] = set()
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self._thread = threading.Thread(target=self._run, name="appointment-feed", daemon=True)
+        self._thread: threading.Thread | None = None  # the reader, while one runs
 
     def start(self) -> None:
-        self._thread.start()
+        """Nothing to do until the first watch: the reader starts with it."""
+
+    def _ensure_reader(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._stopping.is_set():
+                self._thread = threading.Thread(target=self._run, name="appointment-feed", daemon=True)
+                self._thread.start()
+
+    def _retire_if_unwatched(self, idle_since: float) -> bool:
+        """Whether the reader should stop: nobody has watched for linger_s. Decided under
+        the lock, so a watch arriving now starts a new reader instead."""
+        with self._lock:
+            if self._subs or time.monotonic() - idle_since < self._linger_s:
+                return False
+            self._ready.clear()
+            self._thread = None
+            return True
 
     def subscribe(self, psychologist_id: str | None) -> Subscription:
         """A new watch, once the feed reads the topic's end (so nothing committed from
         now on is missed); UNAVAILABLE when it cannot within a few seconds."""
-        if self._stopping.is_set() or not self._ready.wait(self._ready_wait_s) or self._stopping.is_set():
-            raise unavailable("WATCH_UNAVAILABLE", "appointment changes cannot be watched now; try again")
-        sub = Subscription(psychologist_id)
-        with self._lock:
-            # Refused, not queued: a queued watch would look to its caller like a live one.
-            if len(self._subs) >= self._max_watchers:
-                raise resource_exhausted("TOO_MANY_WATCHES", "too many open watches; poll instead")
-            self._subs.add(sub)
-        return sub
+        deadline = time.monotonic() + self._ready_wait_s
+        while True:
+            self._ensure_reader()
+            remaining = deadline - time.monotonic()
+            if self._stopping.is_set() or remaining <= 0 or not self._ready.wait(remaining):
+                raise _not_now()
+            with self._lock:
+                if self._stopping.is_set():
+                    raise _not_now()
+                if self._thread is None or not self._ready.is_set():
+                    continue  # the reader retired just now: start another
+                # Refused, not queued: a queued watch would look to its caller like a live one.
+                if len(self._subs) >= self._max_watchers:
+                    raise resource_exhausted("TOO_MANY_WATCHES", "too many open watches; poll instead")
+                sub = Subscription(psychologist_id)
+                self._subs.add(sub)
+                return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         sub.end()
@@ -126,7 +161,10 @@ class AppointmentFeed:
 
     def stop(self) -> None:
         self.drain()
-        self._thread.join(timeout=5)
+        with self._lock:
+            reader = self._thread
+        if reader is not None:
+            reader.join(timeout=5)
 
     def _end_all(self, failure: str) -> None:
         with self._lock:
@@ -154,7 +192,8 @@ class AppointmentFeed:
 
     def _run(self) -> None:
         backoff = 0.5
-        while not self._stopping.is_set():
+        retired = False
+        while not self._stopping.is_set() and not retired:
             consumer: KafkaConsumer | None = None
             try:
                 ensure_topic(self._kafka, self._topic, self._partitions)
@@ -179,11 +218,17 @@ class AppointmentFeed:
                 self._ready.set()
                 backoff = 0.5
                 log.info("appointment feed live", extra={"topic": self._topic, "partitions": len(tps)})
-                checked = time.monotonic()
+                checked = idle_since = time.monotonic()
                 while not self._stopping.is_set():
                     for records in consumer.poll(timeout_ms=200).values():
                         for record in records:
                             self._publish(record.value)
+                    if self.watchers():
+                        idle_since = time.monotonic()
+                    elif self._retire_if_unwatched(idle_since):
+                        retired = True
+                        log.info("appointment feed idle, stopped reading", extra={"topic": self._topic})
+                        break
                     if time.monotonic() - checked >= self._check_s:
                         # The consumer itself waits quietly for a broker that went away;
                         # asking for the log ends fails instead, and ends the watches.
@@ -194,6 +239,8 @@ class AppointmentFeed:
                     break
                 self._ready.clear()
                 self._end_all("BROKER_UNAVAILABLE")
+                if self._retire_if_unwatched(0.0):
+                    break  # nobody watches: the next watch starts a reader again
                 log.warning(
                     "appointment feed lost the broker, retrying",
                     extra={"error": type(exc).__name__, "retry_in_s": backoff},
