@@ -311,10 +311,13 @@ def test_staff_cancel_a_queued_caseload(browser: Any, web_stack: Stack) -> None:
     sign_in_staff(page, web_stack)
     # The paths of the page's calls on single reports (GetReport, WatchReport, CancelReport).
     reads: list[str] = []
-    page.on(
-        "request",
-        lambda r: reads.append(urlsplit(r.url).path) if urlsplit(r.url).path.startswith("/v1/reports/") else None,
-    )
+
+    def seen(request: Any) -> None:
+        path = urlsplit(request.url).path
+        if path.startswith("/v1/reports/"):
+            reads.append(path)
+
+    page.on("request", seen)
     open_page(page, "Reports", "Reports")
     form = page.get_by_role("form", name="New report")
     form.get_by_label("Caseload of one psychologist").check()
