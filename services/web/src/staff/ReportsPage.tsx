@@ -132,8 +132,11 @@ const FALLBACK_POLL_MS = 1000;
 
 /** One report, followed through its watch until it is final (polled only while the watch is down). */
 function useReport(initial: Report) {
-  // The watch ends by itself at a final state; the list's copy says when not to open one.
-  const watch = useReportWatch(initial.name, isFinal(initial));
+  // The cached copy (the row re-renders on each change of it), not the list's: a job may
+  // be final in a refetched list while the cache still holds it as created.
+  const qc = useQueryClient();
+  const cached = qc.getQueryData<Report>(staffKeys.report(initial.name)) ?? initial;
+  const watch = useReportWatch(initial.name, isFinal(cached));
   const q = useQuery({
     queryKey: staffKeys.report(initial.name),
     queryFn: ({ signal }) => call(R.getReport, { name: initial.name }, { signal }),
