@@ -14,6 +14,7 @@ import signal
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -236,7 +237,8 @@ def test_staff_console(browser: Any, web_stack: Stack) -> None:
     filters.get_by_role("button", name="Show events").click()
     download_row = page.locator('tbody tr[data-method="/phs.reports.v1.ReportService/GetReportContent"]')
     download_row.first.get_by_text("Success").wait_for()
-    read_row = page.locator('tbody tr[data-method="/phs.reports.v1.ReportService/GetReport"]')
+    # The page followed the export through its watch (no GetReport polling).
+    read_row = page.locator('tbody tr[data-method="/phs.reports.v1.ReportService/WatchReport"]')
     read_row.first.wait_for()
     methods = page.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.method)")
     assert methods[0].endswith("/GetReportContent"), methods  # newest first
@@ -297,7 +299,8 @@ def test_a_client_never_loads_the_console(browser: Any, web_stack: Stack) -> Non
 
 
 def test_staff_cancel_a_queued_caseload(browser: Any, web_stack: Stack) -> None:
-    """With the worker paused the job stays QUEUED: the page shows it, and cancels it."""
+    """With the worker paused the job stays QUEUED: the page follows it through its
+    WatchReport stream (says so, and reads no GetReport meanwhile), and cancels it."""
     psy_name = f"Dr Paused {uuid.uuid4().hex[:6]}"
     made = rest(
         web_stack.rest_url, "POST", "/v1/psychologists", {"displayName": psy_name, "timeZone": PSY_ZONE}
@@ -306,6 +309,15 @@ def test_staff_cancel_a_queued_caseload(browser: Any, web_stack: Stack) -> None:
     page = new_page(browser)
     shot = Shots(page, "staff-cancel")
     sign_in_staff(page, web_stack)
+    # The paths of the page's calls on single reports (GetReport, WatchReport, CancelReport).
+    reads: list[str] = []
+
+    def seen(request: Any) -> None:
+        path = urlsplit(request.url).path
+        if path.startswith("/v1/reports/"):
+            reads.append(path)
+
+    page.on("request", seen)
     open_page(page, "Reports", "Reports")
     form = page.get_by_role("form", name="New report")
     form.get_by_label("Caseload of one psychologist").check()
@@ -316,15 +328,23 @@ def test_staff_cancel_a_queued_caseload(browser: Any, web_stack: Stack) -> None:
         form.get_by_role("button", name="Create report").click()
         row = report_row(page, f"Caseload: {psy_name}")
         row.locator('[data-state="Queued"]').wait_for()
+        row.get_by_role("status").filter(has_text="Progress updates live.").wait_for()
+        name = row.get_attribute("data-report")
+        assert reads == [f"/v1/{name}:watch"], reads
+        # Polling would read the job every second; while the watch is open, nothing is read.
+        page.wait_for_timeout(3_000)
+        assert reads == [f"/v1/{name}:watch"], reads
         shot("queued")
         assert_accessible(page, "reports with a queued job")
         row.get_by_role("button", name="Cancel").click()
         row.locator('[data-state="Cancelled"]').wait_for()
         assert row.get_by_role("button", name="Cancel").count() == 0
+        # Final: the watch is closed and no longer announced.
+        row.get_by_role("status").wait_for(state="detached")
+        assert f"/v1/{name}" not in reads, reads
         shot("cancelled")
     finally:
         worker.send_signal(signal.SIGCONT)
-    name = row.get_attribute("data-report")
     job = rest(web_stack.rest_url, "GET", f"/v1/{name}").body
     assert job["state"] == "STATE_CANCELLED" and job["caseloadParams"]["psychologist"] == made.body["name"], (
         job

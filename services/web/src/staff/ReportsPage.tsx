@@ -8,6 +8,7 @@ import type { Psychologist } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading } from "../ui/states";
 import { dateTimeLabel, viewerZone, zoneName, zonesDiffer } from "../ui/time";
+import { useReportWatch, type WatchState } from "./useReportWatch";
 import { Field, PAGE_SIZE, PagerNav, PsychologistOptions, staffKeys, useAllPsychologists, usePager } from "./common";
 
 type Kind = "practiceSummaryParams" | "caseloadParams" | "exportParams";
@@ -126,16 +127,30 @@ function CreateReportForm({ psychologists, onCreated }: { psychologists: Psychol
   );
 }
 
-/** One report, polled until it is final. */
+/** How often a report is read while its watch is down. */
+const FALLBACK_POLL_MS = 1000;
+
+/** One report, followed through its watch until it is final (polled only while the watch is down). */
 function useReport(initial: Report) {
-  return useQuery({
+  // The cached copy (the row re-renders on each change of it), not the list's: a job may
+  // be final in a refetched list while the cache still holds it as created.
+  const qc = useQueryClient();
+  const cached = qc.getQueryData<Report>(staffKeys.report(initial.name)) ?? initial;
+  const watch = useReportWatch(initial.name, isFinal(cached));
+  const q = useQuery({
     queryKey: staffKeys.report(initial.name),
-    // TODO: follow WatchReport through src/api/stream.ts instead of polling once it exists.
     queryFn: ({ signal }) => call(R.getReport, { name: initial.name }, { signal }),
     initialData: initial,
     staleTime: 2000,
-    refetchInterval: (q) => (q.state.data && !isFinal(q.state.data) ? 1000 : false),
+    refetchInterval: (q) => (q.state.data && !isFinal(q.state.data) && watch === "down" ? FALLBACK_POLL_MS : false),
   });
+  return { q, watch };
+}
+
+function WatchLine({ watch }: { watch: WatchState }) {
+  if (watch === "live") return <div className="muted" role="status">Progress updates live.</div>;
+  if (watch === "down") return <div className="muted" role="status">Live updates paused; checking every second.</div>;
+  return null;
 }
 
 function kindOf(r: Report, names: Map<string, string>): string {
@@ -200,7 +215,7 @@ function DownloadButton({ r }: { r: Report }) {
 }
 
 function ReportRow({ initial, names }: { initial: Report; names: Map<string, string> }) {
-  const q = useReport(initial);
+  const { q, watch } = useReport(initial);
   const r = q.data;
   const qc = useQueryClient();
   const cancel = useMutation({
@@ -229,6 +244,7 @@ function ReportRow({ initial, names }: { initial: Report; names: Map<string, str
           </div>
         ) : null}
         {r.state === Report_State.FAILED && r.error ? <div className="field-error">{r.error.message}</div> : null}
+        {isFinal(r) ? null : <WatchLine watch={watch} />}
       </td>
       <td className="staff-actions">
         {!isFinal(r) ? (

@@ -113,8 +113,8 @@ class ReportServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchReport(self, request, context):
-        """Streams the job each time it changes, until it is final (for gRPC
-        clients; REST clients poll GetReport).
+        """Streams the job each time it changes, until it is final (through the
+        gateway one JSON message per line; the staff console follows jobs so).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -52,8 +52,8 @@ class ReportServiceStub:
     CancelReport: _grpc.UnaryUnaryMultiCallable[_reports_service_pb2.CancelReportRequest, _resources_pb2.Report]
     """Cancels a QUEUED or RUNNING job; a worker that picks it up skips it."""
     WatchReport: _grpc.UnaryStreamMultiCallable[_reports_service_pb2.WatchReportRequest, _resources_pb2.Report]
-    """Streams the job each time it changes, until it is final (for gRPC
-    clients; REST clients poll GetReport).
+    """Streams the job each time it changes, until it is final (through the
+    gateway one JSON message per line; the staff console follows jobs so).
     """
     ListReports: _grpc.UnaryUnaryMultiCallable[_reports_service_pb2.ListReportsRequest, _reports_service_pb2.ListReportsResponse]
     """Lists report jobs, newest first."""
@@ -83,8 +83,8 @@ class ReportServiceAsyncStub(ReportServiceStub):
     CancelReport: _aio.UnaryUnaryMultiCallable[_reports_service_pb2.CancelReportRequest, _resources_pb2.Report]  # type: ignore[assignment]
     """Cancels a QUEUED or RUNNING job; a worker that picks it up skips it."""
     WatchReport: _aio.UnaryStreamMultiCallable[_reports_service_pb2.WatchReportRequest, _resources_pb2.Report]  # type: ignore[assignment]
-    """Streams the job each time it changes, until it is final (for gRPC
-    clients; REST clients poll GetReport).
+    """Streams the job each time it changes, until it is final (through the
+    gateway one JSON message per line; the staff console follows jobs so).
     """
     ListReports: _aio.UnaryUnaryMultiCallable[_reports_service_pb2.ListReportsRequest, _reports_service_pb2.ListReportsResponse]  # type: ignore[assignment]
     """Lists report jobs, newest first."""
@@ -141,8 +141,8 @@ class ReportServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _reports_service_pb2.WatchReportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_resources_pb2.Report], _abc.AsyncIterator[_resources_pb2.Report]]:
-        """Streams the job each time it changes, until it is final (for gRPC
-        clients; REST clients poll GetReport).
+        """Streams the job each time it changes, until it is final (through the
+        gateway one JSON message per line; the staff console follows jobs so).
         """
 
     @_abc_1.abstractmethod

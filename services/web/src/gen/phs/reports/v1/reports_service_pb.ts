@@ -324,8 +324,8 @@ export const ReportService: GenService<{
     output: typeof ReportSchema;
   },
   /**
-   * Streams the job each time it changes, until it is final (for gRPC
-   * clients; REST clients poll GetReport).
+   * Streams the job each time it changes, until it is final (through the
+   * gateway one JSON message per line; the staff console follows jobs so).
    *
    * @generated from rpc phs.reports.v1.ReportService.WatchReport
    */
