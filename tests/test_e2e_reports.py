@@ -193,8 +193,10 @@ def test_every_process_logs_json_lines_with_a_request_id_field(stack: Stack) -> 
     # Envoy's own lines (warnings, start-up) are JSON too, but only requests have an id.
     envoy = json_lines(stack.log("envoy"))
     assert all({"time", "level", "message", "service"} <= x.keys() for x in envoy)
+    # Every request has an id, save what Envoy could not parse as one (DPE: a downstream
+    # protocol error, e.g. headers over the limit; other tests on this stack send those).
     access = [x for x in envoy if x.get("logger") == "envoy.access"]
-    assert access and all(a["request_id"] for a in access)
+    assert access and all(a["request_id"] for a in access if "DPE" not in a["response_flags"])
 
 
 def test_no_client_name_or_contact_reaches_any_log(stack: Stack) -> None:
