@@ -95,9 +95,6 @@ def client_pb(row: Any) -> r.Client:
 
 # FHIR R4 Appointment.status for each state (one to one where FHIR has one;
 # DECLINED is "cancelled" with the cancellation reason "declined").
-# The states an appointment can still be cancelled (or declined, or moved) from.
-OPEN_STATES = ("PENDING", "BOOKED")
-
 FHIR_STATUS = {
     "PENDING": "pending",
     "BOOKED": "booked",
@@ -716,7 +713,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             "CancelAppointment",
             request,
             context,
-            OPEN_STATES,
+            ACTIVE_STATES,
             "CANCELLED",
             ev.AppointmentEvent.TYPE_CANCELLED,
             self._cancellation(reason, actor),
@@ -789,7 +786,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 
         def write(conn: Connection, now: dt.datetime) -> r.Appointment:
             return self._move(
-                conn, now, pid, aid, ("PENDING", "BOOKED"), request.etag, actor, start, new_state=new_state
+                conn, now, pid, aid, ACTIVE_STATES, request.etag, actor, start, new_state=new_state
             )
 
         code = self.store.session_type_of(pid, aid)
@@ -1229,12 +1226,12 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     def _with_late_cancel_times(self, rows: Sequence[Any]) -> list[r.Appointment]:
         """Appointments as read, each still open to cancellation with the instant after
         which cancelling it counts as late (what `_cancellation` decides)."""
-        open_rows = [x for x in rows if x.state in OPEN_STATES]
+        open_rows = [x for x in rows if x.state in ACTIVE_STATES]
         windows = self.store.late_cancel_windows(x.psychologist_id for x in open_rows)
         out = []
         for row in rows:
             a = appointment_pb(row)
-            if row.state in OPEN_STATES:
+            if row.state in ACTIVE_STATES:
                 a.late_cancel_time.CopyFrom(to_timestamp(row.start_time - windows[row.psychologist_id]))
             out.append(a)
         return out

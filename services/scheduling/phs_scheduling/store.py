@@ -469,10 +469,7 @@ class Store(db.BaseStore):
                 availability.c.psychologist_id.in_(ids)
             )
             specs = {row.psychologist_id: row.spec for row in conn.execute(query)}
-        return {
-            pid: Policy.of(r.Availability.FromString(specs.get(pid) or b"").booking_policy).late_cancel
-            for pid in ids
-        }
+        return {pid: _late_cancel_of(specs.get(pid)) for pid in ids}
 
     @staticmethod
     def late_cancel_window(conn: Connection, psychologist_id: str) -> dt.timedelta:
@@ -480,7 +477,7 @@ class Store(db.BaseStore):
         spec = conn.execute(
             select(availability.c.spec).where(availability.c.psychologist_id == psychologist_id)
         ).scalar()
-        return Policy.of(r.Availability.FromString(spec or b"").booking_policy).late_cancel
+        return _late_cancel_of(spec)
 
     @staticmethod
     def link_reschedule(conn: Connection, old_id: str, new_id: str) -> None:
@@ -719,3 +716,8 @@ class Store(db.BaseStore):
             ):
                 raise not_found("Psychologist", f"psychologists/{f.psychologist_id}")
             return conn.execute(q).all()
+
+
+def _late_cancel_of(spec: bytes | None) -> dt.timedelta:
+    """The late-cancel window of a stored availability (the policy default without one)."""
+    return Policy.of(r.Availability.FromString(spec or b"").booking_policy).late_cancel
