@@ -10,7 +10,11 @@
 It prints each figure and the ratios the structure issue set as targets (read
 ≥ 0.7 of the constant ceiling; booking ≥ 0.6 of the one-INSERT ceiling, p99 ≤ 50 ms).
 
-    python -m bench.ceiling [--clients 16] [--seconds 10] [--processes 2] [--postgres URL]
+    python -m bench.ceiling [--clients 16] [--seconds 10] [--processes 2] [--postgres URL] [--profile]
+
+With --profile (py-spy on PATH or in the venv), one real scheduling process is sampled
+during the read and the booking runs (only threads holding the GIL: where its Python
+time goes), and the functions in most samples are printed.
 
 Both sides get the same number of processes and unary threads, the same database
 kind and the same load generator, one measurement after the other.
@@ -23,11 +27,13 @@ import datetime as dt
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -175,6 +181,55 @@ class BareGateway:
             p.wait(10)
 
 
+def _py_spy() -> str | None:
+    here = Path(sys.executable).parent / "py-spy"
+    return str(here) if here.exists() else shutil.which("py-spy")
+
+
+def _start_profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    spy = _py_spy()
+    if spy is None:
+        print("  (--profile: py-spy not found; pip install py-spy)")
+        return None
+    cmd = [spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))), "--gil"]
+    return subprocess.Popen(
+        [*cmd, "--rate", "250", "--format", "raw", "--nonblocking", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _frame(raw: str) -> str:
+    """`fn (path/to/module.py:123)` -> `fn (module.py)`."""
+    fn, _, where = raw.partition(" (")
+    return f"{fn} ({Path(where.split(':')[0]).name})"
+
+
+def print_profile(path: Path, top: int = 12) -> None:
+    """Collapsed stacks -> the frames present in most samples (inclusive) and the
+    leaves (where the time is spent itself), each as a share of all samples."""
+    inclusive: Counter[str] = Counter()
+    leaf: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        frames = [_frame(f) for f in stack.split(";") if f and not f.startswith("process ")]
+        if not frames:
+            continue
+        total += n
+        for f in set(frames):
+            if not f.endswith(("(threading.py)", "(thread.py)")):  # every worker's own frames
+                inclusive[f] += n
+        leaf[frames[-1]] += n
+    if not total:
+        print("    (no busy samples)")
+        return
+    print(f"    busy samples: {total}")
+    print("    inclusive: " + "; ".join(f"{f} {n / total:.0%}" for f, n in inclusive.most_common(top)))
+    print("    self:      " + "; ".join(f"{f} {n / total:.0%}" for f, n in leaf.most_common(top)))
+
+
 def _line(label: str, result: loadgen.Result, elapsed: float) -> float:
     n = len(result.latencies)
     rate = n / elapsed
@@ -193,6 +248,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--processes", type=int, default=2, help="gRPC processes behind each Envoy")
     ap.add_argument("--postgres", help="a PostgreSQL server URL (default: SQLite, the embedded default)")
+    ap.add_argument("--profile", action="store_true", help="sample one real process with py-spy")
     ns = ap.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -234,9 +290,16 @@ def main() -> None:
             )
             rates, booking = [], loadgen.Result()
             for label, port, clients in runs:
-                loadgen.run(port, clients, 1.0)  # warm connections, caches and the JIT-free paths alike
+                loadgen.run(port, clients, 1.0)  # warm connections and caches
+                spy = None
+                if ns.profile and port == stack.ports.rest:
+                    spy = _start_profile(
+                        stack.procs["scheduling"].popen.pid, ns.seconds, root / "profile.txt"
+                    )
                 result, elapsed = loadgen.run(port, clients, ns.seconds)
                 rates.append(_line(label, result, elapsed))
+                if spy is not None and spy.wait(30) == 0:
+                    print_profile(root / "profile.txt")
                 booking = result
         finally:
             if bare is not None:
