@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table
 
-from phs_runtime.audit import audit_table
 from phs_runtime.db import UtcDateTime
-from phs_runtime.idempotency import keys_table
-from phs_runtime.outbox import outbox_table
+from phs_runtime.tables import audit_table, keys_table, outbox_table
 
 metadata = MetaData()
 
@@ -37,8 +35,9 @@ reports = Table(
 
 # Transactional outbox: written with the job, published to Kafka by the relay.
 outbox = outbox_table(metadata)
+# Who read or changed what (phs_runtime.audit).
 audit_events = audit_table(metadata)
-
+# AIP-155 request ids: the first successful response of each (caller, method, id).
 idempotency_keys = keys_table(metadata)
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"

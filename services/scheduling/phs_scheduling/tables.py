@@ -16,10 +16,8 @@ from sqlalchemy import (
     Table,
 )
 
-from phs_runtime.audit import audit_table
 from phs_runtime.db import UtcDateTime
-from phs_runtime.idempotency import keys_table
-from phs_runtime.outbox import outbox_table
+from phs_runtime.tables import audit_table, keys_table, outbox_table
 
 metadata = MetaData()
 
@@ -117,6 +115,7 @@ idempotency_keys = keys_table(metadata)
 
 # Appointment events, written with each change, published by the relay.
 outbox = outbox_table(metadata)
+# Who read or changed what (phs_runtime.audit).
 audit_events = audit_table(metadata)
 
 ACTIVE_STATES = ("PENDING", "BOOKED")
