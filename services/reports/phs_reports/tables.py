@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table
+from sqlalchemy import Column, Index, Integer, LargeBinary, MetaData, String, Table
 
 from phs_runtime.db import UtcDateTime
 from phs_runtime.tables import audit_table, keys_table, outbox_table
@@ -31,6 +31,9 @@ reports = Table(
     Column("requester", String(200), nullable=False, server_default=""),  # token subject
     Column("requester_role", String(20), nullable=False, server_default=""),
     Column("progress", Integer, nullable=False, server_default="0"),
+    Index("ix_reports_create", "create_time", "id"),
+    Index("ix_reports_state_update", "state", "update_time"),
+    Index("ix_reports_requester", "requester", "create_time", "id"),
 )
 
 # Transactional outbox: written with the job, published to Kafka by the relay.

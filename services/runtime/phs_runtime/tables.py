@@ -42,7 +42,9 @@ def outbox_table(metadata: MetaData) -> Table:
         # Where the broker acknowledged it (to notice a broker that lost it): the
         # partition, and the offset where the message's batch started there.
         Column("kafka_partition", Integer, nullable=True),
-        Column("kafka_offset", BigInteger().with_variant(Integer, "sqlite"), nullable=True),
+        Column("kafka_offset", BigInteger, nullable=True),
+        # The relay's scan for what is not yet published.
+        Index("ix_outbox_unpublished", "published_time", "id"),
     )
 
 

@@ -30,6 +30,7 @@ psychologists = Table(
     Column("active", Boolean, nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
+    Index("ix_psychologists_create", "create_time", "id"),
 )
 
 clients = Table(
@@ -42,6 +43,8 @@ clients = Table(
     Column("psychologist_id", String(64), ForeignKey("psychologists.id"), nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
+    Index("ix_clients_create", "create_time", "id"),
+    Index("ix_clients_psychologist", "psychologist_id", "create_time", "id"),
 )
 
 session_types = Table(
@@ -84,6 +87,7 @@ appointments = Table(
     Index("ix_appointments_psychologist_start", "psychologist_id", "start_time", "id"),
     Index("ix_appointments_client_start", "client_id", "start_time"),
     Index("ix_appointments_start", "start_time", "id"),
+    Index("ix_appointments_series", "series_id", "start_time"),
 )
 
 # The Availability message of each psychologist (absent: no working hours yet).
