@@ -125,6 +125,7 @@ def appointment_pb(row: Any) -> r.Appointment:
                 cancelled_by=f"ACTOR_{row.cancelled_by}",
                 late=bool(row.cancel_late),
                 cancel_time=to_timestamp(row.cancel_time),
+                explanation=row.cancel_explanation or "",
             )
         )
     if row.rescheduled_from_id:
@@ -608,6 +609,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         event = ev.AppointmentEvent(
             event_id=new_id(), type=kind, appointment=appointment, event_time=to_timestamp(now)
         )
+        if event.appointment.HasField("cancellation"):
+            # Free text that may hold health information stays out of the event stream.
+            event.appointment.cancellation.explanation = ""
         if replacement is not None:
             event.replacement.CopyFrom(replacement)
         return OutboxMessage(
@@ -660,13 +664,21 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         return changed
 
     @staticmethod
-    def _cancellation(reason: str, actor: str) -> Callable[[Connection, Any, dt.datetime], dict[str, Any]]:
+    def _cancellation(
+        reason: str, actor: str, explanation: str = ""
+    ) -> Callable[[Connection, Any, dt.datetime], dict[str, Any]]:
         """Cancellation columns; late when inside the psychologist's late-cancel window."""
 
         def values(conn: Connection, before: Any, now: dt.datetime) -> dict[str, Any]:
             window = Store.late_cancel_window(conn, before.psychologist_id)
             late = reason != "DECLINED" and now > before.start_time - window
-            return {"cancel_reason": reason, "cancelled_by": actor, "cancel_late": late, "cancel_time": now}
+            return {
+                "cancel_reason": reason,
+                "cancelled_by": actor,
+                "cancel_late": late,
+                "cancel_time": now,
+                "cancel_explanation": explanation.strip() or None,
+            }
 
         return values
 
@@ -697,7 +709,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             ("PENDING",),
             "DECLINED",
             ev.AppointmentEvent.TYPE_DECLINED,
-            self._cancellation("DECLINED", "PSYCHOLOGIST"),
+            self._cancellation("DECLINED", "PSYCHOLOGIST", request.explanation),
         )
 
     def CancelAppointment(
@@ -716,7 +728,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             ACTIVE_STATES,
             "CANCELLED",
             ev.AppointmentEvent.TYPE_CANCELLED,
-            self._cancellation(reason, actor),
+            self._cancellation(reason, actor, request.explanation),
         )
 
     def _move(
