@@ -30,7 +30,7 @@ from phs_runtime import audit as audit_mod
 from phs_runtime import limits, metrics
 from phs_runtime.auth import AUTHORIZATION_HEADER, Principal, TokenSource, reset_principal, set_principal
 from phs_runtime.context import REQUEST_ID_HEADER, current_annotations, current_request_id, request_context
-from phs_runtime.errors import ApiError, internal, invalid_argument, unavailable
+from phs_runtime.errors import ApiError, api_error, internal, invalid_argument, unavailable
 from phs_runtime.policy import Guard
 
 log = logging.getLogger("phs.rpc")
@@ -172,8 +172,9 @@ class _Call:
 
     def _fail(self, context: grpc.ServicerContext, exc: BaseException) -> grpc.StatusCode:
         """The status an exception ends the RPC with (called before _abort)."""
-        if isinstance(exc, ApiError):
-            return exc.code
+        expected = api_error(exc)  # an ApiError, or a refusal raised below gRPC
+        if expected is not None:
+            return expected.code
         if isinstance(exc, GeneratorExit):  # the client went away mid-stream
             return grpc.StatusCode.CANCELLED
         if isinstance(exc, OperationalError):  # the database is unreachable: worth a retry
@@ -188,8 +189,9 @@ class _Call:
     @staticmethod
     def _abort(context: grpc.ServicerContext, exc: BaseException, code: grpc.StatusCode) -> None:
         """Send the rich status for expected errors and hide unexpected ones behind INTERNAL."""
-        if isinstance(exc, ApiError):
-            context.abort_with_status(rpc_status.to_status(exc.to_status()))
+        expected = api_error(exc)
+        if expected is not None:
+            context.abort_with_status(rpc_status.to_status(expected.to_status()))
         if _code_of(context) is not grpc.StatusCode.OK:
             return  # the handler aborted itself
         if code is grpc.StatusCode.UNAVAILABLE:
