@@ -26,6 +26,7 @@ from phs_runtime import outbox as outbox_mod
 from phs_runtime.audit import AuditLog
 from phs_runtime.auth import CLIENT, current_principal
 from phs_runtime.context import REQUEST_ID_HEADER, annotate, current_request_id
+from phs_runtime.decision import current_scope
 from phs_runtime.errors import (
     ApiError,
     Violations,
@@ -330,8 +331,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         self, request: s.ListClientsRequest, context: grpc.ServicerContext
     ) -> s.ListClientsResponse:
         pid = None
-        if request.psychologist:
-            pid = parse_name(request.psychologist, "psychologists")
+        psychologist = current_scope().pinned("psychologist", request.psychologist)  # a psychologist's own
+        if psychologist:
+            pid = parse_name(psychologist, "psychologists")
             if pid is None:
                 raise invalid_argument([("psychologist", "must look like psychologists/{id}")])
         limit = paging.page_size(request.page_size)
@@ -505,6 +507,13 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         self, request: s.CreateAppointmentRequest, context: grpc.ServicerContext
     ) -> r.Appointment:
         rid = idempotency.effective_request_id(request.request_id, context)
+        if current_scope().approval_required and not request.request_approval:
+            # A client's booking is a request until approved; booked and fingerprinted as
+            # one, so a retry that says so itself is the same request.
+            scoped = s.CreateAppointmentRequest()
+            scoped.CopyFrom(request)
+            scoped.request_approval = True
+            request = scoped
         a = request.appointment
         v = Violations()
         pid = parse_name(request.parent, "psychologists")
@@ -1196,8 +1205,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         if pid is None:
             v.add("parent", "must look like psychologists/{id} or psychologists/-")
         cid = None
-        if request.client:
-            cid = parse_name(request.client, "clients")
+        client = current_scope().pinned("client", request.client)  # a client's own appointments
+        if client:
+            cid = parse_name(client, "clients")
             if cid is None:
                 v.add("client", "must look like clients/{id}")
         start_from = start_before = None
