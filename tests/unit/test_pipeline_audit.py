@@ -14,13 +14,14 @@ from phs.audit.v1 import audit_pb2
 from phs.scheduling.v1 import resources_pb2 as r
 from phs.scheduling.v1 import scheduling_service_pb2 as s
 from phs_runtime import audit as audit_mod
-from phs_runtime.audit import AuditLog, audit_table
+from phs_runtime.audit import AuditLog
 from phs_runtime.auth import PSYCHOLOGIST, Principal
 from phs_runtime.decision import Decision, Scope
 from phs_runtime.errors import ApiError
 from phs_runtime.pipeline.audit import Audit
 from phs_runtime.pipeline.call import Call
 from phs_runtime.policy import rule
+from phs_runtime.tables import audit_table
 from tests.unit.fakes import guard
 
 PREFIX = "/phs.scheduling.v1.SchedulingService/"
