@@ -19,20 +19,20 @@ from phs.reports.v1 import resources_pb2 as r
 from phs_reports import SERVICE_NAME, policy
 from phs_reports.messages import job_message
 from phs_reports.resources import CSV, KIND_EXPORT, report_pb, validate_params
+from phs_reports.settings import ApiSettings
 from phs_reports.store import Store
-from phs_reports.sweeper import Sweeper, SweeperConfig
+from phs_reports.sweeper import Sweeper
 from phs_reports.tables import audit_events, outbox
 from phs_runtime import idempotency, paging
 from phs_runtime.audit import AuditLog
 from phs_runtime.auth import current_principal
-from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_str
 from phs_runtime.context import current_request_id
 from phs_runtime.decision import current_scope
 from phs_runtime.errors import failed_precondition, invalid_argument
 from phs_runtime.kafka import BrokerCheck
 from phs_runtime.logs import setup_logging
 from phs_runtime.outbox import OutboxRelay
-from phs_runtime.policy import guard_from_env
+from phs_runtime.policy import guard_for
 from phs_runtime.resources import new_id, parse_name
 from phs_runtime.server import GrpcProcess
 
@@ -155,21 +155,18 @@ def _job_id(name: str) -> str:
 
 def main() -> None:
     setup_logging("reports-api")
-    config = ServerConfig.from_env("reports-api")
-    kafka = KafkaConfig.from_env()
-    store = Store.open(
-        env_str("PHS_DATABASE_URL", "sqlite:///data/reports.db"),
-        migrate=env_bool("PHS_MIGRATE_ON_START", True),
-    )
+    settings = ApiSettings.from_env()
+    config, kafka = settings.server, settings.kafka
+    store = Store.from_config(settings.database)
     topics = {
         kafka.report_jobs_topic: kafka.report_jobs_partitions,
         kafka.report_dead_letter_topic: kafka.report_dead_letter_partitions,
     }
-    relay = OutboxRelay(store.engine, outbox, kafka, topics)
-    sweeper = Sweeper(store, kafka, SweeperConfig.from_env(), relay.wake)
+    relay = OutboxRelay.from_config(store.engine, outbox, kafka, topics, settings.outbox)
+    sweeper = Sweeper(store, kafka, settings.sweeper, relay.wake)
     audit_log = AuditLog(store.engine, audit_events, "reports-api")
     servicer = ReportServicer(store, kafka.report_jobs_topic, relay.wake, audit_log)
-    guard = guard_from_env(policy.build(store), audit_log)
+    guard = guard_for(policy.build(store), audit_log, settings.auth)
 
     def add(server: grpc.Server) -> None:
         s_grpc.add_ReportServiceServicer_to_server(servicer, server)

@@ -10,12 +10,10 @@ to the remaining workers at once.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -32,9 +30,10 @@ from phs_reports import WORKER_HEALTH_NAME, compute
 from phs_reports.messages import job_message
 from phs_reports.policy import scope_error
 from phs_reports.resources import CSV, KIND_CASELOAD, KIND_EXPORT, KIND_PRACTICE, KINDS
+from phs_reports.settings import WorkerConfig, WorkerSettings
 from phs_reports.store import Store
 from phs_runtime.auth import Principal, ServiceTokens
-from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_float, env_int, env_str
+from phs_runtime.config import KafkaConfig
 from phs_runtime.context import REQUEST_ID_HEADER, current_request_id, request_context
 from phs_runtime.errors import ApiError, permission_denied
 from phs_runtime.health import Check
@@ -73,37 +72,6 @@ TRANSIENT = {
 
 class JobCancelled(Exception):
     """The job was cancelled while this worker computed it."""
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    group_id: str
-    scheduling_target: str
-    max_attempts: int
-    retry_backoff_s: float
-    rpc_timeout_s: float
-    session_timeout_ms: int
-    heartbeat_interval_ms: int
-    fetch_max_wait_ms: int
-    retention: dt.timedelta
-    progress_every: int
-
-    @classmethod
-    def from_env(cls) -> WorkerConfig:
-        return cls(
-            group_id=env_str("PHS_REPORT_WORKER_GROUP", "phs-report-workers"),
-            scheduling_target=env_str("PHS_SCHEDULING_TARGET", "127.0.0.1:50051"),
-            max_attempts=env_int("PHS_REPORT_MAX_ATTEMPTS", 5),
-            retry_backoff_s=env_float("PHS_REPORT_RETRY_BACKOFF_SECONDS", 0.5),
-            rpc_timeout_s=env_float("PHS_REPORT_RPC_TIMEOUT_SECONDS", 30.0),
-            session_timeout_ms=env_int("PHS_KAFKA_SESSION_TIMEOUT_MS", 10000),
-            heartbeat_interval_ms=env_int("PHS_KAFKA_HEARTBEAT_INTERVAL_MS", 3000),
-            # How long a fetch may wait for new jobs: bounds pick-up latency.
-            fetch_max_wait_ms=env_int("PHS_KAFKA_FETCH_MAX_WAIT_MS", 100),
-            # How long results (and export files) are kept.
-            retention=dt.timedelta(days=env_float("PHS_REPORT_RETENTION_DAYS", 30.0)),
-            progress_every=env_int("PHS_REPORT_PROGRESS_EVERY", 5000),
-        )
 
 
 class Worker:
@@ -334,16 +302,13 @@ class Worker:
 
 def main() -> None:
     setup_logging("reports-worker")
-    config = ServerConfig.from_env("reports-worker")
-    kafka = KafkaConfig.from_env()
-    cfg = WorkerConfig.from_env()
-    # API and worker both migrate (serialized by a lock), so either may start first.
-    store = Store.open(
-        env_str("PHS_DATABASE_URL", "sqlite:///data/reports.db"),
-        migrate=env_bool("PHS_MIGRATE_ON_START", True),
-    )
+    settings = WorkerSettings.from_env()
+    config, kafka, cfg = settings.server, settings.kafka, settings.worker
+    store = Store.from_config(settings.database)
     stop = threading.Event()
-    worker = Worker(store, kafka, cfg, stop, ServiceTokens.from_env("services/reports-worker"))
+    worker = Worker(
+        store, kafka, cfg, stop, ServiceTokens.from_config(settings.signing, "services/reports-worker")
+    )
     broker = BrokerCheck(kafka)
     checks: dict[str, Check] = {
         "database": store.ping,

@@ -244,6 +244,25 @@ class AuthConfig:
         )
 
 
+@dataclass(frozen=True)
+class SigningConfig:
+    """The key a service signs its own tokens with (calls to other services)."""
+
+    key_file: str
+    key_id: str
+    issuer: str
+    audience: str
+
+    @classmethod
+    def from_env(cls) -> SigningConfig:
+        return cls(
+            key_file=env_str("PHS_AUTH_SIGNING_KEY_FILE"),
+            key_id=env_str("PHS_AUTH_SIGNING_KEY_ID"),
+            issuer=parse_list(env_str("PHS_AUTH_ISSUER", "phs-dev"))[0],
+            audience=env_str("PHS_AUTH_AUDIENCE", "phs-api"),
+        )
+
+
 class KeySet:
     """The JWKS, re-read every `refresh_s` and (at most every few seconds) when a
     token names a key id it does not know yet."""
@@ -547,14 +566,8 @@ class ServiceTokens:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_env(cls, subject: str) -> ServiceTokens:
-        return cls(
-            env_str("PHS_AUTH_SIGNING_KEY_FILE"),
-            env_str("PHS_AUTH_SIGNING_KEY_ID"),
-            subject,
-            parse_list(env_str("PHS_AUTH_ISSUER", "phs-dev"))[0],
-            env_str("PHS_AUTH_AUDIENCE", "phs-api"),
-        )
+    def from_config(cls, config: SigningConfig, subject: str) -> ServiceTokens:
+        return cls(config.key_file, config.key_id, subject, config.issuer, config.audience)
 
     def header(self) -> str:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 
@@ -139,4 +140,41 @@ class KafkaConfig:
             ),
             appointment_events_partitions=env_int("PHS_APPOINTMENT_EVENTS_PARTITIONS", 4),
             replication_factor=env_int("PHS_KAFKA_REPLICATION_FACTOR", 1),
+        )
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """Where a service keeps its data, and how it treats the database."""
+
+    url: str
+    # Apply pending migrations at start (one process at a time, under a lock).
+    migrate: bool
+    # PostgreSQL's server-side deadline for every statement (0: none), so a runaway
+    # query ends with an error instead of holding a connection and a thread.
+    statement_timeout_ms: int
+
+    @classmethod
+    def from_env(cls, default_url: str) -> DatabaseConfig:
+        return cls(
+            url=env_str("PHS_DATABASE_URL", default_url),
+            migrate=env_bool("PHS_MIGRATE_ON_START", True),
+            statement_timeout_ms=env_int("PHS_DB_STATEMENT_TIMEOUT_MS", 30_000),
+        )
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    """The transactional outbox's relay."""
+
+    # Published messages are kept this long for inspection.
+    retention: dt.timedelta
+    # How often the leader checks that the broker still has what it acknowledged (0: never).
+    check_s: float
+
+    @classmethod
+    def from_env(cls) -> OutboxConfig:
+        return cls(
+            retention=dt.timedelta(hours=env_int("PHS_OUTBOX_RETENTION_HOURS", 24)),
+            check_s=env_float("PHS_OUTBOX_CHECK_SECONDS", 2.0),
         )

@@ -46,7 +46,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
-from phs_runtime.config import env_int
+from phs_runtime.config import DatabaseConfig
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,9 @@ def sqlite_file(database: str | None) -> str | None:
     return database if database and database != ":memory:" else None
 
 
-def make_engine(url: str, *, pool_size: int = 10, background_checkpoints: bool = False) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, background_checkpoints: bool = False, statement_timeout_ms: int = 30_000
+) -> Engine:
     """An engine for `url`; SQLite files get WAL, foreign keys and BEGIN IMMEDIATE.
 
     `background_checkpoints` (SQLite files; BaseStore asks for it): a thread copies
@@ -199,7 +201,7 @@ def make_engine(url: str, *, pool_size: int = 10, background_checkpoints: bool =
         return engine
     # A server-side deadline for every statement: a runaway query ends with an error
     # instead of holding a connection and a worker thread forever.
-    timeout_ms = env_int("PHS_DB_STATEMENT_TIMEOUT_MS", 30_000)
+    timeout_ms = statement_timeout_ms
     engine = create_engine(
         url,
         pool_size=pool_size,
@@ -326,7 +328,7 @@ class WalCheckpoints:
     at checkpoints. By default the commit that takes the WAL past 1000 pages runs the
     checkpoint itself while it holds the write slot: about every 100 bookings, every
     writer stalled for its duration; bench/rest_booking.py serves fewer bookings
-    that way than with this thread (README, "Figures").
+    that way than with this thread (README, "Benchmarks").
 
     Here a thread copies the WAL every `interval_s` without the write slot (a PASSIVE
     checkpoint runs beside readers and writers). A WAL file is only started over when
@@ -502,11 +504,15 @@ class BaseStore:
         self.reader = reader(engine)
 
     @classmethod
-    def open(cls: type[S], url: str, *, migrate: bool = True) -> S:
-        engine = make_engine(url, background_checkpoints=True)
+    def open(cls: type[S], url: str, *, migrate: bool = True, statement_timeout_ms: int = 30_000) -> S:
+        engine = make_engine(url, background_checkpoints=True, statement_timeout_ms=statement_timeout_ms)
         if migrate:
             upgrade_schema(engine, cls.MIGRATIONS, cls.VERSION_TABLE)
         return cls(engine)
+
+    @classmethod
+    def from_config(cls: type[S], config: DatabaseConfig) -> S:
+        return cls.open(config.url, migrate=config.migrate, statement_timeout_ms=config.statement_timeout_ms)
 
     def ping(self) -> None:
         ping(self.reader)

@@ -60,7 +60,7 @@ from sqlalchemy import (
 )
 
 from phs_runtime import db
-from phs_runtime.config import KafkaConfig, env_float, env_int
+from phs_runtime.config import KafkaConfig, OutboxConfig
 from phs_runtime.kafka import admin_client, client_settings, ensure_topic, log_ends
 from phs_runtime.resources import utcnow
 
@@ -321,6 +321,12 @@ class OutboxRelay:
     than the bookings themselves (bench/rest_booking.py). A lone commit is
     published at once."""
 
+    @classmethod
+    def from_config(
+        cls, engine: Engine, table: Table, kafka: KafkaConfig, topics: dict[str, int], config: OutboxConfig
+    ) -> OutboxRelay:
+        return cls(engine, table, kafka, topics, retention=config.retention, check_s=config.check_s)
+
     def __init__(
         self,
         engine: Engine,
@@ -346,13 +352,12 @@ class OutboxRelay:
         self._linger_s = linger_s
         self._busy_s = busy_s
         self._last_sent = -1e9  # monotonic time of the last non-empty batch
-        # Published messages are kept a day (PHS_OUTBOX_RETENTION_HOURS) for inspection.
-        self._retention = retention or dt.timedelta(hours=env_int("PHS_OUTBOX_RETENTION_HOURS", 24))
+        # Published messages are kept for inspection (config.OutboxConfig).
+        self._retention = retention or dt.timedelta(hours=24)
         self._prune_every_s = prune_every_s
         self._next_prune = 0.0  # monotonic time of the next retention pass
-        # How often the leader checks that the broker still has what it acknowledged
-        # (PHS_OUTBOX_CHECK_SECONDS, 2; 0: never).
-        self._check_s = env_float("PHS_OUTBOX_CHECK_SECONDS", 2.0) if check_s is None else check_s
+        # How often the leader checks that the broker still has what it acknowledged (0: never).
+        self._check_s = 2.0 if check_s is None else check_s
         self._next_check = 0.0  # monotonic time of the next check; 0: at once
         self._marks: Marks | None = None  # loaded when this relay takes the lead
         self._highest: Marks = {}  # the highest offset acknowledged since they were loaded

@@ -176,6 +176,6 @@ class Guard:
         self.audit_log.record(entry)
 
 
-def guard_from_env(rules: Mapping[str, Rule], audit_log: audit_mod.AuditLog) -> Guard:
-    """The guard of a server process: keys and issuer from PHS_AUTH_* variables."""
-    return Guard(TokenVerifier.from_config(AuthConfig.from_env()), rules, audit_log)
+def guard_for(rules: Mapping[str, Rule], audit_log: audit_mod.AuditLog, auth: AuthConfig) -> Guard:
+    """The guard of a server process: its rules, its audit log, the keys and issuers it trusts."""
+    return Guard(TokenVerifier.from_config(auth), rules, audit_log)

@@ -8,13 +8,13 @@ import grpc
 
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as s_grpc
 from phs_runtime.audit import AuditLog
-from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_float, env_str
 from phs_runtime.logs import setup_logging
 from phs_runtime.outbox import OutboxRelay
-from phs_runtime.policy import guard_from_env
+from phs_runtime.policy import guard_for
 from phs_runtime.server import GrpcProcess
 from phs_scheduling import SERVICE_NAME, policy
 from phs_scheduling.service import SchedulingServicer
+from phs_scheduling.settings import Settings
 from phs_scheduling.store import Store
 from phs_scheduling.tables import audit_events, outbox
 from phs_scheduling.watch import AppointmentFeed
@@ -24,23 +24,18 @@ log = logging.getLogger("phs_scheduling")
 
 def main() -> None:
     setup_logging("scheduling")
-    # Three threads for unary calls: fewer threads fight less for the GIL and the
-    # cores, and bench/rest_booking.py served more bookings, with a shorter tail, with
-    # 3 than with 4 or 8 (README, "Figures"). Scale out with
-    # processes (replicas), not threads. Streams (exports read by report workers,
-    # health watches, appointment watches) run on threads of their own, never on these.
-    # A watch holds its stream thread while it lasts (waiting, not computing): watches
-    # may take all but four, which stay for exports and health watches.
-    config = ServerConfig.from_env("scheduling", max_workers=3, max_streams=4 + 64)
-    store = Store.open(
-        env_str("PHS_DATABASE_URL", "sqlite:///data/scheduling.db"),
-        migrate=env_bool("PHS_MIGRATE_ON_START", True),
-    )
-    kafka = KafkaConfig.from_env()
+    settings = Settings.from_env()
+    config = settings.server
+    store = Store.from_config(settings.database)
+    kafka = settings.kafka
     # Appointment events wait in the outbox while the broker is away, so the
     # broker is not a health dependency of scheduling: bookings go on.
-    relay = OutboxRelay(
-        store.engine, outbox, kafka, {kafka.appointment_events_topic: kafka.appointment_events_partitions}
+    relay = OutboxRelay.from_config(
+        store.engine,
+        outbox,
+        kafka,
+        {kafka.appointment_events_topic: kafka.appointment_events_partitions},
+        settings.outbox,
     )
     audit_log = AuditLog(store.engine, audit_events, "scheduling")
     feed = AppointmentFeed(
@@ -48,7 +43,7 @@ def main() -> None:
         kafka.appointment_events_topic,
         kafka.appointment_events_partitions,
         max_watchers=max(1, config.max_streams - 4),
-        linger_s=env_float("PHS_WATCH_LINGER_SECONDS", 60.0),
+        linger_s=settings.watch_linger_s,
     )
     servicer = SchedulingServicer(
         store,
@@ -56,10 +51,9 @@ def main() -> None:
         on_event=relay.wake,
         audit_log=audit_log,
         feed=feed,
-        # Below the gateway's idle timeout for the watch route (services/gateway/envoy.yaml.tmpl).
-        heartbeat_s=env_float("PHS_WATCH_HEARTBEAT_SECONDS", 15.0),
+        heartbeat_s=settings.watch_heartbeat_s,
     )
-    guard = guard_from_env(policy.build(store), audit_log)
+    guard = guard_for(policy.build(store), audit_log, settings.auth)
 
     def add(server: grpc.Server) -> None:
         s_grpc.add_SchedulingServiceServicer_to_server(servicer, server)
