@@ -24,6 +24,8 @@ from phs_runtime.auth import ADMIN, CLIENT, PSYCHOLOGIST, SERVICE, Principal
 from phs_runtime.errors import NAME_CHARS, excerpt, invalid_argument, not_found, permission_denied
 from phs_runtime.policy import Check, Rule, field_value, rule
 from phs_runtime.resources import parse_child_name
+from phs_scheduling.domain.lifecycle import RULES as LIFECYCLE
+from phs_scheduling.domain.lifecycle import Action
 from phs_scheduling.store import Store
 
 PREFIX = "/phs.scheduling.v1.SchedulingService/"
@@ -204,26 +206,30 @@ def build(store: Store) -> dict[str, Rule]:
         "ExportAppointments": rule(ADMIN, PSYCHOLOGIST, SERVICE, check=own_parent, target=["parent"]),
         # Live changes: staff any psychologist's (or all), a psychologist their own.
         "WatchAppointments": rule(ADMIN, PSYCHOLOGIST, check=own_parent, target=["parent"]),
+        # The lifecycle's actions: who may take each is the lifecycle table's.
         "ApproveAppointment": rule(
-            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
+            *LIFECYCLE[Action.APPROVE].by, action=EXECUTE, check=c.appointment(), target=["name"]
         ),
         "DeclineAppointment": rule(
-            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
+            *LIFECYCLE[Action.DECLINE].by, action=EXECUTE, check=c.appointment(), target=["name"]
         ),
         "CancelAppointment": rule(
-            *EVERYONE, action=DELETE, check=c.appointment(client_actor_field="cancelled_by"), target=["name"]
+            *LIFECYCLE[Action.CANCEL].by,
+            action=DELETE,
+            check=c.appointment(client_actor_field="cancelled_by"),
+            target=["name"],
         ),
         "RescheduleAppointment": rule(
-            *EVERYONE,
+            *LIFECYCLE[Action.RESCHEDULE].by,
             action=EXECUTE,
             check=c.appointment(client_actor_field="rescheduled_by"),
             target=["name"],
         ),
         "CompleteAppointment": rule(
-            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
+            *LIFECYCLE[Action.COMPLETE].by, action=EXECUTE, check=c.appointment(), target=["name"]
         ),
         "MarkAppointmentNoShow": rule(
-            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
+            *LIFECYCLE[Action.NO_SHOW].by, action=EXECUTE, check=c.appointment(), target=["name"]
         ),
         # Weekly series (run by the psychologist; clients act on single occurrences).
         "CreateSeries": rule(

@@ -31,7 +31,6 @@ from phs_runtime.errors import (
     Violations,
     already_exists,
     excerpt,
-    failed_precondition,
     invalid_argument,
     unavailable,
 )
@@ -45,9 +44,14 @@ from phs_runtime.resources import (
     utcnow,
 )
 from phs_scheduling import availability
-from phs_scheduling.slots import Busy, Hours, free_slots, working_minutes
+from phs_scheduling.domain import cancellation, lifecycle
+from phs_scheduling.domain import series as series_rules
+from phs_scheduling.domain.lifecycle import Action
+from phs_scheduling.domain.slots import Busy, free_slots, working_minutes
+from phs_scheduling.errors import aip193_handlers
+from phs_scheduling.mapping import hours_of
 from phs_scheduling.store import AppointmentFilter, SlotConflict, Store, etag_of
-from phs_scheduling.tables import ACTIVE_STATES, audit_events, clients, outbox, psychologists, session_types
+from phs_scheduling.tables import audit_events, clients, outbox, psychologists, session_types
 from phs_scheduling.watch import AppointmentFeed
 
 State = r.Appointment.State
@@ -221,6 +225,7 @@ def _page(rows: Sequence[Row[Any]], limit: int, key: Any, filters: Any) -> tuple
     return rows, paging.encode_token(key(rows[-1]), filters)
 
 
+@aip193_handlers
 class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     def __init__(
         self,
@@ -518,7 +523,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         start = _check_start(v, "appointment.start_time", a, "start_time")
         v.raise_if_any()
         assert pid is not None and cid is not None and start is not None
-        state = "PENDING" if request.request_approval else "BOOKED"
+        state = lifecycle.booking_state(request_approval=request.request_approval).value
         if request.request_approval:
             self._check_client_request(pid, cid, code, start, "appointment.start_time")
         request_hash = idempotency.fingerprint(request)
@@ -627,8 +632,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         method: str,
         request: Any,
         context: grpc.ServicerContext,
-        allowed_from: tuple[str, ...],
-        to_state: str,
+        action: Action,
         kind: ev.AppointmentEvent.Type,
         values: Callable[[Connection, Any, dt.datetime], dict[str, Any]] | None = None,
     ) -> r.Appointment:
@@ -643,8 +647,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
                 conn,
                 now,
                 *ids,
-                allowed_from,
-                to_state,
+                action,
                 request.etag,
                 (lambda before: values(conn, before, now)) if values else None,
             )
@@ -656,7 +659,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             method, rid, idempotency.fingerprint(request), r.Appointment, write
         )
         self.on_event()
-        annotate(event="appointment changed", **{"resource": changed.name, "state": to_state})
+        annotate(
+            event="appointment changed", **{"resource": changed.name, "state": lifecycle.RULES[action].target}
+        )
         return changed
 
     @staticmethod
@@ -665,26 +670,21 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 
         def values(conn: Connection, before: Any, now: dt.datetime) -> dict[str, Any]:
             window = Store.late_cancel_window(conn, before.psychologist_id)
-            late = reason != "DECLINED" and now > before.start_time - window
-            return {"cancel_reason": reason, "cancelled_by": actor, "cancel_late": late, "cancel_time": now}
+            c = cancellation.cancel(reason, actor, before.start_time, now, window)
+            return {
+                "cancel_reason": c.reason,
+                "cancelled_by": c.actor,
+                "cancel_late": c.late,
+                "cancel_time": c.time,
+            }
 
         return values
-
-    @staticmethod
-    def _after_start(_conn: Connection, before: Any, now: dt.datetime) -> dict[str, Any]:
-        if now < before.start_time:
-            raise failed_precondition(
-                "APPOINTMENT_NOT_STARTED",
-                "an appointment can only be closed once it has started",
-                {"start_time": before.start_time.isoformat()},
-            )
-        return {}
 
     def ApproveAppointment(
         self, request: s.ApproveAppointmentRequest, context: grpc.ServicerContext
     ) -> r.Appointment:
         return self._change(
-            "ApproveAppointment", request, context, ("PENDING",), "BOOKED", ev.AppointmentEvent.TYPE_APPROVED
+            "ApproveAppointment", request, context, Action.APPROVE, ev.AppointmentEvent.TYPE_APPROVED
         )
 
     def DeclineAppointment(
@@ -694,10 +694,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             "DeclineAppointment",
             request,
             context,
-            ("PENDING",),
-            "DECLINED",
+            Action.DECLINE,
             ev.AppointmentEvent.TYPE_DECLINED,
-            self._cancellation("DECLINED", "PSYCHOLOGIST"),
+            self._cancellation(cancellation.DECLINED, "PSYCHOLOGIST"),
         )
 
     def CancelAppointment(
@@ -706,15 +705,14 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         v = Violations()
         reason = _enum_code(v, "reason", r.Cancellation.Reason, request.reason, "REASON_")
         actor = _enum_code(v, "cancelled_by", r.Cancellation.Actor, request.cancelled_by, "ACTOR_")
-        if reason in ("RESCHEDULED", "DECLINED"):
+        if reason in cancellation.RESERVED_REASONS:
             v.add("reason", "use RescheduleAppointment or DeclineAppointment for that")
         v.raise_if_any()
         return self._change(
             "CancelAppointment",
             request,
             context,
-            ACTIVE_STATES,
-            "CANCELLED",
+            Action.CANCEL,
             ev.AppointmentEvent.TYPE_CANCELLED,
             self._cancellation(reason, actor),
         )
@@ -725,29 +723,26 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         now: dt.datetime,
         pid: str,
         aid: str,
-        allowed_from: tuple[str, ...],
         etag: str,
         actor: str,
         start: dt.datetime,
         series_id: str | None = None,
-        new_state: str | None = None,
+        by_client: bool = False,
     ) -> r.Appointment:
-        """Cancel one appointment as RESCHEDULED and create its replacement at `start` in
-        the same state (or `new_state`), linked both ways, with its event; returns the
-        replacement. Without `series_id`, a moved series occurrence stays in its series as
-        an exception that remembers its original start."""
+        """Cancel one appointment as RESCHEDULED and create its replacement at `start`
+        (in the state domain.lifecycle.rescheduled_state gives), linked both ways, with
+        its event; returns the replacement. Without `series_id`, a moved series
+        occurrence stays in its series as an exception that remembers its original start."""
         # Free the old slot first, so a move by a few minutes can overlap itself.
         before, old = Store.transition(
             conn,
             now,
             pid,
             aid,
-            allowed_from,
-            "CANCELLED",
+            Action.RESCHEDULE,
             etag,
-            lambda b: self._cancellation("RESCHEDULED", actor)(conn, b, now),
+            lambda b: self._cancellation(cancellation.RESCHEDULED, actor)(conn, b, now),
         )
-        exception = series_id is None and old.series_id is not None
         new = Store.insert_appointment(
             conn,
             now,
@@ -755,10 +750,12 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             old.client_id,
             old.session_type_code,
             start,
-            new_state or before.state,
+            lifecycle.rescheduled_state(before.state, by_client=by_client).value,
             rescheduled_from_id=aid,
             series_id=series_id or old.series_id,
-            original_start_time=(old.original_start_time or old.start_time) if exception else None,
+            original_start_time=series_rules.original_start(
+                old.series_id, old.original_start_time, old.start_time, keeps_rhythm=series_id is not None
+            ),
         )
         Store.link_reschedule(conn, aid, new["id"])
         old_pb = appointment_pb(SimpleNamespace(**{**old._asdict(), "rescheduled_to_id": new["id"]}))
@@ -782,15 +779,13 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 
         # A client's move is a request, like a client's booking: it waits for approval.
         who = current_principal()
-        new_state = "PENDING" if who is not None and who.role == CLIENT else None
+        by_client = who is not None and who.role == CLIENT
 
         def write(conn: Connection, now: dt.datetime) -> r.Appointment:
-            return self._move(
-                conn, now, pid, aid, ACTIVE_STATES, request.etag, actor, start, new_state=new_state
-            )
+            return self._move(conn, now, pid, aid, request.etag, actor, start, by_client=by_client)
 
         code = self.store.session_type_of(pid, aid)
-        if actor == "CLIENT":
+        if actor == cancellation.CLIENT:
             client_id = self.store.get_appointment(pid, aid).client_id
             self._check_client_request(pid, client_id, code, start, "start_time")
         moved = self._write_booking(
@@ -806,10 +801,8 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             "CompleteAppointment",
             request,
             context,
-            ("BOOKED",),
-            "COMPLETED",
+            Action.COMPLETE,
             ev.AppointmentEvent.TYPE_COMPLETED,
-            self._after_start,
         )
 
     def MarkAppointmentNoShow(
@@ -819,10 +812,8 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             "MarkAppointmentNoShow",
             request,
             context,
-            ("BOOKED",),
-            "NO_SHOW",
+            Action.NO_SHOW,
             ev.AppointmentEvent.TYPE_NO_SHOW,
-            self._after_start,
         )
 
     # -- availability and slot search -----------------------------------------------------------
@@ -831,29 +822,15 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         """A client may only take what slot search offers (the same code decides)."""
         ctx = self.store.slot_context(pid, code, start, start + dt.timedelta(minutes=1))
         client = self.store.get_client(cid)
-        if not ctx.session_type.client_bookable and client.psychologist_id != pid:
-            raise failed_precondition(
-                "SESSION_TYPE_NOT_SELF_BOOKABLE",
-                "clients new to this psychologist may only request an intake",
-                {"session_type": f"sessionTypes/{code}"},
-            )
-        rules = availability.rules_for(ctx)
-        if not rules.on_grid(start):
-            step = int(rules.policy.alignment.total_seconds() // 60)
-            raise invalid_argument([(field, f"must be on the {step}-minute grid of the psychologist's day")])
-        now = utcnow()
-        earliest, latest = rules.window(now)
-        if start < earliest:
-            raise failed_precondition(
-                "TOO_SHORT_NOTICE", "requests need more notice", {"earliest_start": earliest.isoformat()}
-            )
-        if start > latest:
-            raise failed_precondition(
-                "BEYOND_BOOKING_HORIZON", "too far ahead to request", {"latest_start": latest.isoformat()}
-            )
-        if start not in set(rules.candidates(start, start + dt.timedelta(minutes=1), now)):
-            raise failed_precondition("OUTSIDE_WORKING_HOURS", "the psychologist does not work then")
-        # Overlap is left to the database: it is the only check that cannot race.
+        cancellation.check_client_request(
+            availability.rules_for(ctx),
+            start,
+            utcnow(),
+            client_bookable=ctx.session_type.client_bookable,
+            session_type=f"sessionTypes/{code}",
+            known_client=client.psychologist_id == pid,
+            field=field,
+        )
 
     def FindSlots(self, request: s.FindSlotsRequest, context: grpc.ServicerContext) -> s.FindSlotsResponse:
         v = Violations()
@@ -902,7 +879,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         assert pid is not None and start is not None and end is not None
         psych = self.store.get_psychologist(pid)
         spec, _ = self.store.get_availability(pid)
-        hours = Hours.of(r.Availability.FromString(spec))
+        hours = hours_of(r.Availability.FromString(spec))
         minutes = working_minutes(hours, ZoneInfo(psych.time_zone), start, end)
         return s.WorkingTime(psychologist=request.psychologist, minutes=minutes)
 
@@ -956,27 +933,23 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         code = _session_type_code(v, "series.session_type", x.session_type)
         first = _check_start(v, "series.first_start_time", x, "first_start_time")
         interval = x.interval_weeks or 1
-        if not 1 <= interval <= availability.MAX_INTERVAL_WEEKS:
-            v.add("series.interval_weeks", f"must be 1 to {availability.MAX_INTERVAL_WEEKS}")
+        if not 1 <= interval <= series_rules.MAX_INTERVAL_WEEKS:
+            v.add("series.interval_weeks", f"must be 1 to {series_rules.MAX_INTERVAL_WEEKS}")
         which = x.WhichOneof("end")
         count = x.count if which == "count" else None
         end_date = None
         if which is None:
             v.add("series.end", "set count or end_date")
-        elif count is not None and not 1 <= count <= availability.MAX_SERIES_OCCURRENCES:
-            v.add("series.count", f"must be 1 to {availability.MAX_SERIES_OCCURRENCES}")
+        elif count is not None and not 1 <= count <= series_rules.MAX_SERIES_OCCURRENCES:
+            v.add("series.count", f"must be 1 to {series_rules.MAX_SERIES_OCCURRENCES}")
         elif which == "end_date":
             end_date = availability._date(v, "series.end_date", x.end_date)
         v.raise_if_any()
         assert pid is not None and cid is not None and first is not None
         psych = self.store.get_psychologist(pid)
-        starts = availability.series_starts(first, ZoneInfo(psych.time_zone), interval, count, end_date)
-        if end_date is not None and (not starts or len(starts) > availability.MAX_SERIES_OCCURRENCES):
-            raise invalid_argument(
-                [("series.end_date", f"must give 1 to {availability.MAX_SERIES_OCCURRENCES} occurrences")]
-            )
-        if starts[-1] > utcnow() + MAX_BOOKING_AHEAD:
-            raise invalid_argument([("series.end", "the last occurrence must be within two years")])
+        starts = series_rules.plan(
+            first, ZoneInfo(psych.time_zone), interval, count, end_date, utcnow() + MAX_BOOKING_AHEAD
+        )
         sid = new_id()
 
         def write(conn: Connection, now: dt.datetime) -> r.Series:
@@ -1052,19 +1025,17 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 
         def write(conn: Connection, now: dt.datetime) -> r.Series:
             Store.series_row(conn, pid, sid)
-            for occ in Store.occurrences(conn, sid):
-                if occ.state in ACTIVE_STATES and (from_time is None or occ.start_time >= from_time):
-                    _, row = Store.transition(
-                        conn,
-                        now,
-                        pid,
-                        occ.id,
-                        ACTIVE_STATES,
-                        "CANCELLED",
-                        "",
-                        lambda b: self._cancellation(reason, actor)(conn, b, now),
-                    )
-                    self._event(conn, now, ev.AppointmentEvent.TYPE_CANCELLED, appointment_pb(row))
+            for occ in series_rules.to_move(Store.occurrences(conn, sid), from_time):
+                _, row = Store.transition(
+                    conn,
+                    now,
+                    pid,
+                    occ.id,
+                    Action.CANCEL,
+                    "",
+                    lambda b: self._cancellation(reason, actor)(conn, b, now),
+                )
+                self._event(conn, now, ev.AppointmentEvent.TYPE_CANCELLED, appointment_pb(row))
             return _series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
 
         done = self.store.idempotent_write(
@@ -1086,20 +1057,14 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         v.raise_if_any()
         assert new_first is not None
         row, occurrences = self.store.read_series(pid, sid)
-        moving = [
-            o
-            for o in occurrences
-            if o.state in ACTIVE_STATES and (from_time is None or o.start_time >= from_time)
-        ]
-        if not moving:
-            raise failed_precondition("NOTHING_TO_RESCHEDULE", "no active occurrence from that time on")
+        moving = series_rules.to_reschedule(occurrences, from_time)
         tz = ZoneInfo(self.store.get_psychologist(pid).time_zone)
-        starts = availability.series_starts(new_first, tz, row.interval_weeks, len(moving), None)
+        starts = series_rules.series_starts(new_first, tz, row.interval_weeks, len(moving), None)
 
         def write(conn: Connection, now: dt.datetime) -> r.Series:
             for old_occ, start in zip(moving, starts, strict=True):
                 # The new rhythm belongs to the series, not as exceptions.
-                self._move(conn, now, pid, old_occ.id, ACTIVE_STATES, "", actor, start, series_id=sid)
+                self._move(conn, now, pid, old_occ.id, "", actor, start, series_id=sid)
             return _series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
 
         try:
@@ -1226,13 +1191,14 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     def _with_late_cancel_times(self, rows: Sequence[Any]) -> list[r.Appointment]:
         """Appointments as read, each still open to cancellation with the instant after
         which cancelling it counts as late (what `_cancellation` decides)."""
-        open_rows = [x for x in rows if x.state in ACTIVE_STATES]
+        open_rows = [x for x in rows if lifecycle.is_open(x.state)]
         windows = self.store.late_cancel_windows(x.psychologist_id for x in open_rows)
         out = []
         for row in rows:
             a = appointment_pb(row)
-            if row.state in ACTIVE_STATES:
-                a.late_cancel_time.CopyFrom(to_timestamp(row.start_time - windows[row.psychologist_id]))
+            if lifecycle.is_open(row.state):
+                late_after = cancellation.late_cancel_time(row.start_time, windows[row.psychologist_id])
+                a.late_cancel_time.CopyFrom(to_timestamp(late_after))
             out.append(a)
         return out
 

@@ -33,7 +33,8 @@ from phs_runtime import db, idempotency
 from phs_runtime.db import UtcDateTime
 from phs_runtime.errors import aborted, already_exists, failed_precondition, not_found
 from phs_runtime.resources import new_id
-from phs_scheduling.slots import Policy
+from phs_scheduling.domain import lifecycle
+from phs_scheduling.mapping import late_cancel_of
 from phs_scheduling.tables import (
     ACTIVE_STATES,
     appointments,
@@ -417,14 +418,13 @@ class Store(db.BaseStore):
         now: dt.datetime,
         psychologist_id: str,
         appointment_id: str,
-        allowed_from: tuple[str, ...],
-        to_state: str,
+        action: lifecycle.Action,
         etag: str,
         values: Callable[[Row[Any]], dict[str, Any]] | None = None,
     ) -> tuple[Row[Any], Row[Any]]:
-        """Move one appointment to `to_state` if its state allows it and its etag
-        (when given) still matches. `values(before)` may check the row (raising)
-        and returns extra columns to set. Returns (before, after)."""
+        """Apply `action` to one appointment if the lifecycle allows it from its state
+        and its etag (when given) still matches. `values(before)` returns extra columns
+        to set. Returns (before, after)."""
         a = appointments.c
         before = conn.execute(
             select(appointments).where(a.id == appointment_id, a.psychologist_id == psychologist_id)
@@ -438,17 +438,14 @@ class Store(db.BaseStore):
                 "the appointment changed since it was read; read it again",
                 {"appointment": name, "etag": etag_of(before.version)},
             )
-        if before.state not in allowed_from:
-            raise failed_precondition(
-                "INVALID_STATE_TRANSITION",
-                f"a {before.state} appointment cannot become {to_state}",
-                {"appointment": name, "from": before.state, "to": to_state},
-            )
+        to_state = lifecycle.next_state(
+            action, before.state, start_time=before.start_time, now=now, appointment=name
+        )
         extra = values(before) if values is not None else {}
         res = conn.execute(
             update(appointments)
             .where(a.id == appointment_id, a.version == before.version)
-            .values(state=to_state, version=before.version + 1, update_time=now, **extra)
+            .values(state=to_state.value, version=before.version + 1, update_time=now, **extra)
         )
         if res.rowcount != 1:  # changed between our read and our write
             raise aborted(
@@ -469,7 +466,7 @@ class Store(db.BaseStore):
                 availability.c.psychologist_id.in_(ids)
             )
             specs = {row.psychologist_id: row.spec for row in conn.execute(query)}
-        return {pid: _late_cancel_of(specs.get(pid)) for pid in ids}
+        return {pid: late_cancel_of(specs.get(pid)) for pid in ids}
 
     @staticmethod
     def late_cancel_window(conn: Connection, psychologist_id: str) -> dt.timedelta:
@@ -477,7 +474,7 @@ class Store(db.BaseStore):
         spec = conn.execute(
             select(availability.c.spec).where(availability.c.psychologist_id == psychologist_id)
         ).scalar()
-        return _late_cancel_of(spec)
+        return late_cancel_of(spec)
 
     @staticmethod
     def link_reschedule(conn: Connection, old_id: str, new_id: str) -> None:
@@ -716,8 +713,3 @@ class Store(db.BaseStore):
             ):
                 raise not_found("Psychologist", f"psychologists/{f.psychologist_id}")
             return conn.execute(q).all()
-
-
-def _late_cancel_of(spec: bytes | None) -> dt.timedelta:
-    """The late-cancel window of a stored availability (the policy default without one)."""
-    return Policy.of(r.Availability.FromString(spec or b"").booking_policy).late_cancel

@@ -20,6 +20,7 @@ from phs_runtime.audit import audit_table
 from phs_runtime.db import UtcDateTime
 from phs_runtime.idempotency import keys_table
 from phs_runtime.outbox import outbox_table
+from phs_scheduling.domain.lifecycle import OPEN
 
 metadata = MetaData()
 
@@ -119,4 +120,5 @@ idempotency_keys = keys_table(metadata)
 outbox = outbox_table(metadata)
 audit_events = audit_table(metadata)
 
-ACTIVE_STATES = ("PENDING", "BOOKED")
+# The open states (domain.lifecycle.OPEN) as stored codes, for queries.
+ACTIVE_STATES: tuple[str, ...] = tuple(state.value for state in OPEN)
