@@ -83,6 +83,46 @@ def test_a_request_holds_its_slot_until_approved_or_declined(stack: Stack) -> No
     assert _create(stack, p, c, start + dt.timedelta(hours=3)).status == 200  # the slot is free again
 
 
+def test_a_decline_says_why_to_the_client_but_not_on_the_event_stream(stack: Stack) -> None:
+    p, c = _setup(stack)
+    req = _create(stack, p, c, future_slot(19), pending=True)
+    why = "I am fully booked that week; Thursday mornings are open."
+    too_long = _verb(stack, req.body["name"], "decline", {"explanation": "x" * 501})
+    assert too_long.status == 400
+    violation = too_long.detail("google.rpc.BadRequest")["fieldViolations"][0]
+    assert violation["field"] == "explanation" and "x" * 100 not in str(too_long.body)
+    assert rest(stack.rest_url, "GET", f"/v1/{req.body['name']}").body["state"] == "STATE_PENDING"
+
+    declined = _verb(stack, req.body["name"], "decline", {"explanation": f"  {why}  "})
+    assert declined.status == 200, declined.body
+    assert declined.body["cancellation"]["explanation"] == why
+    read = rest(stack.rest_url, "GET", f"/v1/{req.body['name']}")
+    assert read.body["cancellation"] == declined.body["cancellation"]
+
+    cancelled = _create(stack, p, c, future_slot(20))
+    body = {"reason": "REASON_OTHER", "cancelledBy": "ACTOR_PSYCHOLOGIST", "explanation": "Unwell today."}
+    assert _verb(stack, cancelled.body["name"], "cancel", body).body["cancellation"]["explanation"] == (
+        "Unwell today."
+    )
+
+    consumer = audit_consumer(stack.kafka_bootstrap, "phs.scheduling.appointments.v1")
+    T = events_pb2.AppointmentEvent
+    wanted = {req.body["name"]: T.TYPE_DECLINED, cancelled.body["name"]: T.TYPE_CANCELLED}
+    found: dict[str, events_pb2.AppointmentEvent] = {}
+    try:
+        for msg in consumer:
+            event = T.FromString(msg.value)
+            if wanted.get(event.appointment.name) == event.type:
+                found[event.appointment.name] = event
+                assert why.encode() not in msg.value and b"Unwell" not in msg.value
+            if len(found) == len(wanted):
+                break
+    finally:
+        consumer.close()
+    declined_event = found[req.body["name"]].appointment.cancellation
+    assert declined_event.reason == declined_event.REASON_DECLINED and declined_event.explanation == ""
+
+
 def test_cancel_records_who_why_and_whether_it_was_late(stack: Stack) -> None:
     p, c = _setup(stack)
     far = _create(stack, p, c, future_slot(12))

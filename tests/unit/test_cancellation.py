@@ -35,6 +35,15 @@ def test_a_cancellation_records_its_reason_actor_lateness_and_time() -> None:
     assert cancellation.cancel("RESCHEDULED", "PSYCHOLOGIST", START, now, dt.timedelta(0)).late is False
 
 
+def test_an_explanation_is_kept_trimmed_and_a_blank_one_is_none() -> None:
+    now = START - dt.timedelta(days=3)
+    assert cancellation.cancel(
+        "DECLINED", "PSYCHOLOGIST", START, now, DAY, "  Fully booked.\n"
+    ).explanation == ("Fully booked.")
+    assert cancellation.cancel("DECLINED", "PSYCHOLOGIST", START, now, DAY, " \n ").explanation is None
+    assert cancellation.cancel("OTHER", "CLIENT", START, now, DAY).explanation is None
+
+
 def test_decline_and_reschedule_have_their_own_rpcs() -> None:
     assert set(cancellation.RESERVED_REASONS) == {"DECLINED", "RESCHEDULED"}
 

@@ -154,6 +154,56 @@ def test_today_week_and_the_inbox(browser: Any, web_stack: Stack, workspace: Wor
     page.context.close()
 
 
+def test_decline_with_a_word_for_the_client(browser: Any, web_stack: Stack, workspace: Workspace) -> None:
+    ws = workspace
+    start = local_slot(TZ, 5, 11, weeks_ahead=1)  # a Friday morning, inside working hours
+    body = {"client": ws.asker, "sessionType": THERAPY, "startTime": rfc3339(start)}
+    path = f"/v1/{ws.psychologist}/appointments?requestApproval=true"
+    created = rest(web_stack.rest_url, "POST", path, body)
+    assert created.status == 200 and created.body["state"] == "STATE_PENDING", created
+    name = created.body["name"]
+    why = "That week is full for me; Tuesday mornings are open, please ask for one."
+
+    page = new_page(browser)
+    shot = Shots(page, "workspace-decline")
+    sign_in(page, web_stack, ws.psychologist_name)
+    page.get_by_role("link", name="Requests").click()
+    item = page.locator(f'[data-appointment="{name}"]')
+    item.wait_for()
+    item.get_by_role("button", name=re.compile("^Decline")).click()
+    dialog = page.get_by_role("dialog", name=re.compile("^Decline"))
+    box = dialog.get_by_label(re.compile("^Why"))
+    assert box.evaluate("el => el === document.activeElement") or dialog.is_visible()
+    box.fill(why)
+    dialog.get_by_text(f"{500 - len(why)} characters left", exact=False).wait_for()
+    shot("dialog")
+    assert_accessible(page, "decline dialog")
+    # Escape keeps the request as it was.
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+    assert get(web_stack, name)["state"] == "STATE_PENDING"
+
+    item.get_by_role("button", name=re.compile("^Decline")).click()
+    dialog.get_by_label(re.compile("^Why")).fill(why)
+    dialog.get_by_role("button", name="Decline the request").click()
+    item.wait_for(state="detached")
+    stored = get(web_stack, name)
+    assert stored["state"] == "STATE_DECLINED" and stored["cancellation"]["explanation"] == why
+    shot("declined")
+
+    client = new_page(browser)
+    client_shot = Shots(client, "workspace-decline-client")
+    sign_in_client(client, web_stack, ws.asker_name)
+    client.get_by_role("link", name="Appointments", exact=True).click()
+    card = client.locator(f'[data-appointment="{name}"]')
+    card.get_by_text("Declined by your psychologist").wait_for()
+    assert why in card.inner_text() and f"{ws.psychologist_name} wrote:" in card.inner_text()
+    client_shot("declined-with-reason")
+    assert_accessible(client, "appointments with a declined request")
+    client.context.close()
+    page.context.close()
+
+
 def test_drag_to_free_then_taken_time(browser: Any, web_stack: Stack, workspace: Workspace) -> None:
     ws = workspace
     page = new_page(browser)

@@ -129,6 +129,7 @@ def appointment_pb(row: Any) -> r.Appointment:
                 cancelled_by=f"ACTOR_{row.cancelled_by}",
                 late=bool(row.cancel_late),
                 cancel_time=to_timestamp(row.cancel_time),
+                explanation=row.cancel_explanation or "",
             )
         )
     if row.rescheduled_from_id:
@@ -613,6 +614,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         event = ev.AppointmentEvent(
             event_id=new_id(), type=kind, appointment=appointment, event_time=to_timestamp(now)
         )
+        if event.appointment.HasField("cancellation"):
+            # Free text that may hold health information stays out of the event stream.
+            event.appointment.cancellation.explanation = ""
         if replacement is not None:
             event.replacement.CopyFrom(replacement)
         return OutboxMessage(
@@ -665,17 +669,20 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         return changed
 
     @staticmethod
-    def _cancellation(reason: str, actor: str) -> Callable[[Connection, Any, dt.datetime], dict[str, Any]]:
+    def _cancellation(
+        reason: str, actor: str, explanation: str = ""
+    ) -> Callable[[Connection, Any, dt.datetime], dict[str, Any]]:
         """Cancellation columns; late when inside the psychologist's late-cancel window."""
 
         def values(conn: Connection, before: Any, now: dt.datetime) -> dict[str, Any]:
             window = Store.late_cancel_window(conn, before.psychologist_id)
-            c = cancellation.cancel(reason, actor, before.start_time, now, window)
+            c = cancellation.cancel(reason, actor, before.start_time, now, window, explanation)
             return {
                 "cancel_reason": c.reason,
                 "cancelled_by": c.actor,
                 "cancel_late": c.late,
                 "cancel_time": c.time,
+                "cancel_explanation": c.explanation,
             }
 
         return values
@@ -696,7 +703,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             context,
             Action.DECLINE,
             ev.AppointmentEvent.TYPE_DECLINED,
-            self._cancellation(cancellation.DECLINED, "PSYCHOLOGIST"),
+            self._cancellation(cancellation.DECLINED, "PSYCHOLOGIST", request.explanation),
         )
 
     def CancelAppointment(
@@ -714,7 +721,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             context,
             Action.CANCEL,
             ev.AppointmentEvent.TYPE_CANCELLED,
-            self._cancellation(reason, actor),
+            self._cancellation(reason, actor, request.explanation),
         )
 
     def _move(

@@ -335,6 +335,7 @@ class Store(db.BaseStore):
             "cancelled_by": None,
             "cancel_late": None,
             "cancel_time": None,
+            "cancel_explanation": None,
             "rescheduled_from_id": rescheduled_from_id,
             "rescheduled_to_id": None,
             "series_id": series_id,

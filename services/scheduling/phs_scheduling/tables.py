@@ -80,6 +80,7 @@ appointments = Table(
     Column("cancelled_by", String(16), nullable=True),
     Column("cancel_late", Boolean, nullable=True),
     Column("cancel_time", UtcDateTime, nullable=True),
+    Column("cancel_explanation", String(500), nullable=True),
     Column("rescheduled_from_id", String(64), nullable=True),
     Column("rescheduled_to_id", String(64), nullable=True),
     Column("series_id", String(64), nullable=True),

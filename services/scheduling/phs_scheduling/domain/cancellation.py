@@ -23,12 +23,14 @@ CLIENT = "CLIENT"
 
 @dataclass(frozen=True)
 class Cancellation:
-    """Why, by whom and when an appointment was cancelled; the stored codes."""
+    """Why, by whom and when an appointment was cancelled (the stored codes), and the
+    canceller's word to the other party (None when they left none)."""
 
     reason: str
     actor: str
     late: bool
     time: dt.datetime
+    explanation: str | None = None
 
 
 def late_cancel_time(start_time: dt.datetime, window: dt.timedelta) -> dt.datetime:
@@ -41,9 +43,15 @@ def is_late(reason: str, start_time: dt.datetime, now: dt.datetime, window: dt.t
 
 
 def cancel(
-    reason: str, actor: str, start_time: dt.datetime, now: dt.datetime, window: dt.timedelta
+    reason: str,
+    actor: str,
+    start_time: dt.datetime,
+    now: dt.datetime,
+    window: dt.timedelta,
+    explanation: str = "",
 ) -> Cancellation:
-    return Cancellation(reason, actor, is_late(reason, start_time, now, window), now)
+    late = is_late(reason, start_time, now, window)
+    return Cancellation(reason, actor, late, now, explanation.strip() or None)
 
 
 def check_client_request(

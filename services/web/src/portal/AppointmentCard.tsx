@@ -1,6 +1,6 @@
 import { Link } from "react-router";
 import { startOf, usePsychologist, useSessionTypes } from "../api/scheduling";
-import type { Appointment } from "../gen/phs/scheduling/v1/resources_pb";
+import { Cancellation_Actor as Actor, type Appointment } from "../gen/phs/scheduling/v1/resources_pb";
 import { dateTimeLabel, timeIn, zoneName, zonesDiffer } from "../ui/time";
 import { useNow } from "../ui/useNow";
 import { appointmentPath, psychologistOf } from "./names";
@@ -14,6 +14,12 @@ export function SessionTypeName({ name }: { name: string }) {
 export function PsychologistName({ name }: { name: string }) {
   const p = usePsychologist(name);
   return <>{p.data?.displayName ?? "your psychologist"}</>;
+}
+
+function ExplanationAuthor({ appointment: a }: { appointment: Appointment }) {
+  if (a.cancellation?.cancelledBy === Actor.CLIENT) return <>You</>;
+  if (a.cancellation?.cancelledBy === Actor.STAFF) return <>The practice</>;
+  return <PsychologistName name={psychologistOf(a.name)} />;
 }
 
 export function AppointmentCard({ appointment: a, actions = true }: { appointment: Appointment; actions?: boolean }) {
@@ -35,6 +41,14 @@ export function AppointmentCard({ appointment: a, actions = true }: { appointmen
         <SessionTypeName name={a.sessionType} /> with <PsychologistName name={psychologistOf(a.name)} />
       </p>
       <p className={`badge badge--${words.tone}`}>{words.label}</p>
+      {a.cancellation?.explanation ? (
+        <blockquote className="explanation">
+          <p className="muted">
+            <ExplanationAuthor appointment={a} /> wrote:
+          </p>
+          <p>{a.cancellation.explanation}</p>
+        </blockquote>
+      ) : null}
       {canChange ? (
         <div className="actions">
           <Link className="button button--secondary" to={appointmentPath(a.name, "move")}>

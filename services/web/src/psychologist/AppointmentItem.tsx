@@ -1,10 +1,11 @@
 // One appointment in a list: when, who, what, its state in words, and what can be done.
 import { useState } from "react";
 import { startOf } from "../api/scheduling";
-import type { Appointment } from "../gen/phs/scheduling/v1/resources_pb";
+import { Cancellation_Actor as Actor, type Appointment } from "../gen/phs/scheduling/v1/resources_pb";
 import { ErrorNotice } from "../ui/states";
 import { useNow } from "../ui/useNow";
 import { CancelDialog } from "./CancelDialog";
+import { DeclineDialog } from "./DeclineDialog";
 import { MoveDialog } from "./MoveDialog";
 import type { Names } from "./names";
 import { useChange } from "./useActions";
@@ -29,7 +30,7 @@ export function AppointmentItem({
 }) {
   const change = useChange();
   const now = useNow();
-  const [dialog, setDialog] = useState<"cancel" | "move" | null>(null);
+  const [dialog, setDialog] = useState<"cancel" | "decline" | "move" | null>(null);
   const start = startOf(a);
   const who = names.client(a.client);
   const started = start.getTime() <= now;
@@ -64,11 +65,11 @@ export function AppointmentItem({
                 className="button button--danger"
                 disabled={busy}
                 onClick={() => {
-                  change.mutate({ appointment: a, change: { kind: "decline" } });
+                  setDialog("decline");
                 }}
-                aria-label={`Decline ${who}, ${labelIn(start, zone)}`}
+                aria-label={`Decline ${who}, ${labelIn(start, zone)}…`}
               >
-                Decline
+                Decline…
               </button>
             </>
           ) : null}
@@ -125,6 +126,22 @@ export function AppointmentItem({
           zone={zone}
           parent={parent}
           who={who}
+          onClose={() => {
+            setDialog(null);
+          }}
+        />
+      ) : null}
+      {a.cancellation?.explanation ? (
+        <p className="explanation">
+          <span className="muted">{a.cancellation.cancelledBy === Actor.CLIENT ? "The client wrote: " : "Told the client: "}</span>
+          {a.cancellation.explanation}
+        </p>
+      ) : null}
+      {dialog === "decline" ? (
+        <DeclineDialog
+          appointment={a}
+          who={who}
+          zone={zone}
           onClose={() => {
             setDialog(null);
           }}

@@ -10,7 +10,7 @@ import { Cancellation_Actor as Actor, type Appointment, type Cancellation_Reason
 
 export type Change =
   | { kind: "approve" }
-  | { kind: "decline" }
+  | { kind: "decline"; explanation: string }
   | { kind: "cancel"; reason: Cancellation_Reason }
   | { kind: "complete" }
   | { kind: "noShow" }
@@ -23,7 +23,7 @@ function send(a: Appointment, c: Change): Promise<Appointment> {
     case "approve":
       return call(S.approveAppointment, base, { action });
     case "decline":
-      return call(S.declineAppointment, base, { action });
+      return call(S.declineAppointment, { ...base, explanation: c.explanation.trim() }, { action });
     case "cancel":
       return call(S.cancelAppointment, { ...base, reason: c.reason, cancelledBy: Actor.PSYCHOLOGIST }, { action });
     case "complete":

@@ -202,7 +202,7 @@ class Series(_message.Message):
     def __init__(self, name: _Optional[str] = ..., client: _Optional[str] = ..., session_type: _Optional[str] = ..., first_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., interval_weeks: _Optional[int] = ..., count: _Optional[int] = ..., end_date: _Optional[_Union[_date_pb2.Date, _Mapping]] = ..., occurrences: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Cancellation(_message.Message):
-    __slots__ = ("reason", "cancelled_by", "late", "cancel_time")
+    __slots__ = ("reason", "cancelled_by", "late", "cancel_time", "explanation")
     class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REASON_UNSPECIFIED: _ClassVar[Cancellation.Reason]
@@ -233,8 +233,10 @@ class Cancellation(_message.Message):
     CANCELLED_BY_FIELD_NUMBER: _ClassVar[int]
     LATE_FIELD_NUMBER: _ClassVar[int]
     CANCEL_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     reason: Cancellation.Reason
     cancelled_by: Cancellation.Actor
     late: bool
     cancel_time: _timestamp_pb2.Timestamp
-    def __init__(self, reason: _Optional[_Union[Cancellation.Reason, str]] = ..., cancelled_by: _Optional[_Union[Cancellation.Actor, str]] = ..., late: _Optional[bool] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    explanation: str
+    def __init__(self, reason: _Optional[_Union[Cancellation.Reason, str]] = ..., cancelled_by: _Optional[_Union[Cancellation.Actor, str]] = ..., late: _Optional[bool] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ...) -> None: ...

@@ -150,28 +150,32 @@ class ApproveAppointmentRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeclineAppointmentRequest(_message.Message):
-    __slots__ = ("name", "etag", "request_id")
+    __slots__ = ("name", "etag", "request_id", "explanation")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     etag: str
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    explanation: str
+    def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class CancelAppointmentRequest(_message.Message):
-    __slots__ = ("name", "reason", "cancelled_by", "etag", "request_id")
+    __slots__ = ("name", "reason", "cancelled_by", "etag", "request_id", "explanation")
     NAME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_BY_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     reason: _resources_pb2.Cancellation.Reason
     cancelled_by: _resources_pb2.Cancellation.Actor
     etag: str
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., reason: _Optional[_Union[_resources_pb2.Cancellation.Reason, str]] = ..., cancelled_by: _Optional[_Union[_resources_pb2.Cancellation.Actor, str]] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    explanation: str
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[_Union[_resources_pb2.Cancellation.Reason, str]] = ..., cancelled_by: _Optional[_Union[_resources_pb2.Cancellation.Actor, str]] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class RescheduleAppointmentRequest(_message.Message):
     __slots__ = ("name", "start_time", "rescheduled_by", "etag", "request_id")
