@@ -26,6 +26,7 @@ from phs_runtime.policy import Check, Rule, field_value, rule
 from phs_runtime.resources import parse_child_name
 from phs_scheduling.domain.lifecycle import RULES as LIFECYCLE
 from phs_scheduling.domain.lifecycle import Action
+from phs_scheduling.errors import translated
 from phs_scheduling.store import Store
 
 PREFIX = "/phs.scheduling.v1.SchedulingService/"
@@ -84,7 +85,7 @@ class Checks:
                 raise invalid_argument([(path, "must look like psychologists/{id}/appointments/{id}")])
             if p.role == PSYCHOLOGIST and ids[0] == p.resource_id:
                 return
-            if p.role == CLIENT and self.store.get_appointment(*ids).client_id == p.resource_id:
+            if p.role == CLIENT and self._appointment_client(*ids) == p.resource_id:
                 if client_actor_field and getattr(request, client_actor_field) != r.Cancellation.ACTOR_CLIENT:
                     raise permission_denied(
                         "CLIENT_ACTS_AS_CLIENT", f"clients must set {client_actor_field} to ACTOR_CLIENT"
@@ -93,6 +94,10 @@ class Checks:
             raise not_found("Appointment", name)
 
         return check
+
+    def _appointment_client(self, psychologist_id: str, appointment_id: str) -> str:
+        with translated():  # NOT_FOUND for a missing appointment
+            return str(self.store.get_appointment(psychologist_id, appointment_id).client_id)
 
     def series(self, request: Any, p: Principal) -> None:
         ids = parse_child_name(request.name, "psychologists", "series")
@@ -109,7 +114,8 @@ class Checks:
             if p.role == CLIENT and name == p.subject:
                 return
             if p.role == PSYCHOLOGIST and name.startswith("clients/"):
-                row = self.store.get_client(name.removeprefix("clients/"))
+                with translated():  # NOT_FOUND for a missing client
+                    row = self.store.get_client(name.removeprefix("clients/"))
                 if row.psychologist_id == p.resource_id:
                     return
             raise not_found("Client", name)

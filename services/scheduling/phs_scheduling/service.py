@@ -13,7 +13,6 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2
 from sqlalchemy import Connection, Row
 
 from phs.audit.v1 import audit_pb2
@@ -27,9 +26,7 @@ from phs_runtime.audit import AuditLog
 from phs_runtime.auth import CLIENT, current_principal
 from phs_runtime.context import REQUEST_ID_HEADER, annotate, current_request_id
 from phs_runtime.errors import (
-    ApiError,
     Violations,
-    already_exists,
     excerpt,
     invalid_argument,
     unavailable,
@@ -46,9 +43,10 @@ from phs_runtime.resources import (
 from phs_scheduling import availability
 from phs_scheduling.domain import cancellation, lifecycle
 from phs_scheduling.domain import series as series_rules
+from phs_scheduling.domain.errors import Conflict
 from phs_scheduling.domain.lifecycle import Action
 from phs_scheduling.domain.slots import Busy, free_slots, working_minutes
-from phs_scheduling.errors import aip193_handlers
+from phs_scheduling.errors import SLOT_UNAVAILABLE_MESSAGE, aip193_handlers
 from phs_scheduling.mapping import hours_of
 from phs_scheduling.store import AppointmentFilter, SlotConflict, Store, etag_of
 from phs_scheduling.tables import audit_events, clients, outbox, psychologists, session_types
@@ -582,16 +580,12 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         self.on_event()
         return result
 
-    def _slot_unavailable(self, pid: str, code: str, start: dt.datetime) -> ApiError:
+    def _slot_unavailable(self, pid: str, code: str, start: dt.datetime) -> Conflict:
         other = self.store.conflicting_appointment(pid, code, start)
         meta = {"psychologist": f"psychologists/{pid}"}
         if other:
             meta["conflicting_appointment"] = f"psychologists/{pid}/appointments/{other}"
-        return already_exists(
-            "SLOT_UNAVAILABLE",
-            "the psychologist already has an appointment at that time (buffers included)",
-            meta,
-        )
+        return Conflict("SLOT_UNAVAILABLE", SLOT_UNAVAILABLE_MESSAGE, meta)
 
     def _event(
         self,
@@ -991,7 +985,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         annotate(event="series created", **{"resource": created.name, "occurrences": len(starts)})
         return created
 
-    def _series_conflicts(self, pid: str, code: str, starts: list[dt.datetime], tz: ZoneInfo) -> ApiError:
+    def _series_conflicts(self, pid: str, code: str, starts: list[dt.datetime], tz: ZoneInfo) -> Conflict:
         """ALREADY_EXISTS naming every conflicting date (nothing was created)."""
         st = self.store.slot_context(pid, code, starts[0], starts[0]).session_type
         before = dt.timedelta(minutes=st.buffer_before_minutes)
@@ -1001,18 +995,13 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         # session, which the weekly interval rules out; so the database's refusal names a date here.
         # One short violation per date (the message says what they mean): all 104 of a
         # series fit the status's size bound (errors.MAX_STATUS_BYTES).
-        violations = [
-            error_details_pb2.PreconditionFailure.Violation(
-                type="SLOT_UNAVAILABLE", subject=x.astimezone(tz).date().isoformat()
-            )
-            for x in clashes
-        ]
-        return already_exists(
+        violations = [("SLOT_UNAVAILABLE", x.astimezone(tz).date().isoformat()) for x in clashes]
+        return Conflict(
             "SERIES_CONFLICTS",
             f"{len(clashes)} of {len(starts)} occurrences conflict with appointments the psychologist "
             "already has (one violation per date); nothing was created",
             {"conflicts": str(len(clashes)), "occurrences": str(len(starts))},
-            details=[error_details_pb2.PreconditionFailure(violations=violations)],
+            violations,
         )
 
     def GetSeries(self, request: s.GetSeriesRequest, context: grpc.ServicerContext) -> r.Series:
