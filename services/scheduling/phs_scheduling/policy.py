@@ -21,9 +21,9 @@ from typing import Any
 from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime.audit import CREATE, DELETE, EXECUTE, UPDATE
 from phs_runtime.auth import ADMIN, CLIENT, PSYCHOLOGIST, SERVICE, Principal
-from phs_runtime.errors import NAME_CHARS, excerpt, invalid_argument, not_found, permission_denied
+from phs_runtime.errors import NAME_CHARS, excerpt, not_found, permission_denied
 from phs_runtime.policy import Check, Rule, field_value, rule
-from phs_runtime.resources import parse_child_name
+from phs_scheduling import names
 from phs_scheduling.domain.lifecycle import RULES as LIFECYCLE
 from phs_scheduling.domain.lifecycle import Action
 from phs_scheduling.errors import translated
@@ -80,9 +80,7 @@ class Checks:
 
         def check(request: Any, p: Principal) -> None:
             name = field_value(request, path)
-            ids = parse_child_name(name, "psychologists", "appointments")
-            if ids is None:
-                raise invalid_argument([(path, "must look like psychologists/{id}/appointments/{id}")])
+            ids = names.APPOINTMENT.require(path, name)
             if p.role == PSYCHOLOGIST and ids[0] == p.resource_id:
                 return
             if p.role == CLIENT and self._appointment_client(*ids) == p.resource_id:
@@ -100,9 +98,7 @@ class Checks:
             return str(self.store.get_appointment(psychologist_id, appointment_id).client_id)
 
     def series(self, request: Any, p: Principal) -> None:
-        ids = parse_child_name(request.name, "psychologists", "series")
-        if ids is None:
-            raise invalid_argument([("name", "must look like psychologists/{id}/series/{id}")])
+        ids = names.SERIES.require("name", request.name)
         if p.role != PSYCHOLOGIST or ids[0] != p.resource_id:
             raise not_found("Series", request.name)
 

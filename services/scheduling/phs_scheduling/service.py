@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterator, Sequence
 from types import SimpleNamespace
 from typing import Any, cast
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 import grpc
-from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Connection, Row
 
 from phs.audit.v1 import audit_pb2
@@ -28,193 +25,49 @@ from phs_runtime.context import REQUEST_ID_HEADER, annotate, current_request_id
 from phs_runtime.errors import (
     Violations,
     excerpt,
-    invalid_argument,
     unavailable,
 )
 from phs_runtime.outbox import OutboxMessage
 from phs_runtime.resources import (
-    from_timestamp,
     new_id,
-    parse_child_name,
-    parse_name,
     to_timestamp,
     utcnow,
 )
-from phs_scheduling import availability
+from phs_scheduling import availability, names
 from phs_scheduling.domain import cancellation, lifecycle
 from phs_scheduling.domain import series as series_rules
 from phs_scheduling.domain.errors import Conflict
 from phs_scheduling.domain.lifecycle import Action
 from phs_scheduling.domain.slots import Busy, free_slots, working_minutes
 from phs_scheduling.errors import SLOT_UNAVAILABLE_MESSAGE, aip193_handlers
-from phs_scheduling.mapping import hours_of
-from phs_scheduling.store import AppointmentFilter, SlotConflict, Store, etag_of
+from phs_scheduling.mapping import (
+    STATE_TO_DB,
+    appointment_pb,
+    availability_pb,
+    client_pb,
+    export_pb,
+    hours_of,
+    psychologist_pb,
+    series_pb,
+    session_type_pb,
+)
+from phs_scheduling.store import AppointmentFilter, SlotConflict, Store
 from phs_scheduling.tables import audit_events, clients, outbox, psychologists, session_types
+from phs_scheduling.validation import (
+    MAX_BOOKING_AHEAD,
+    MAX_SLOT_RANGE,
+    SESSION_TYPE_FIELDS,
+    check_display_name,
+    check_email,
+    check_start,
+    check_time_zone,
+    check_timestamp,
+    enum_code,
+    mask,
+    optional_timestamp,
+    session_type_values,
+)
 from phs_scheduling.watch import AppointmentFeed
-
-State = r.Appointment.State
-STATE_TO_DB = {
-    State.STATE_PENDING: "PENDING",
-    State.STATE_BOOKED: "BOOKED",
-    State.STATE_DECLINED: "DECLINED",
-    State.STATE_CANCELLED: "CANCELLED",
-    State.STATE_COMPLETED: "COMPLETED",
-    State.STATE_NO_SHOW: "NO_SHOW",
-}
-DB_TO_STATE = {v: k for k, v in STATE_TO_DB.items()}
-
-# How far ahead anything may be booked, and the widest range a list may ask for.
-MAX_BOOKING_AHEAD = dt.timedelta(days=2 * 366)
-MAX_SLOT_RANGE = dt.timedelta(days=93)
-_ZONES = frozenset(available_timezones())
-
-
-# -- row -> resource ------------------------------------------------------------
-
-
-def psychologist_pb(row: Any) -> r.Psychologist:
-    return r.Psychologist(
-        name=f"psychologists/{row.id}",
-        display_name=row.display_name,
-        time_zone=row.time_zone,
-        active=row.active,
-        create_time=to_timestamp(row.create_time),
-        update_time=to_timestamp(row.update_time),
-    )
-
-
-def client_pb(row: Any) -> r.Client:
-    return r.Client(
-        name=f"clients/{row.id}",
-        display_name=row.display_name,
-        email=row.email,
-        phone=row.phone,
-        psychologist=f"psychologists/{row.psychologist_id}" if row.psychologist_id else "",
-        create_time=to_timestamp(row.create_time),
-        update_time=to_timestamp(row.update_time),
-    )
-
-
-# FHIR R4 Appointment.status for each state (one to one where FHIR has one;
-# DECLINED is "cancelled" with the cancellation reason "declined").
-FHIR_STATUS = {
-    "PENDING": "pending",
-    "BOOKED": "booked",
-    "DECLINED": "cancelled",
-    "CANCELLED": "cancelled",
-    "COMPLETED": "fulfilled",
-    "NO_SHOW": "noshow",
-}
-
-
-def appointment_pb(row: Any) -> r.Appointment:
-    a = r.Appointment(
-        name=f"psychologists/{row.psychologist_id}/appointments/{row.id}",
-        client=f"clients/{row.client_id}",
-        session_type=f"sessionTypes/{row.session_type_code}",
-        start_time=to_timestamp(row.start_time),
-        end_time=to_timestamp(row.end_time),
-        state=DB_TO_STATE[row.state],
-        create_time=to_timestamp(row.create_time),
-        update_time=to_timestamp(row.update_time),
-        etag=etag_of(row.version),
-        fhir_status=FHIR_STATUS[row.state],
-    )
-    if row.cancel_time is not None:
-        a.cancellation.CopyFrom(
-            r.Cancellation(
-                reason=f"REASON_{row.cancel_reason}",
-                cancelled_by=f"ACTOR_{row.cancelled_by}",
-                late=bool(row.cancel_late),
-                cancel_time=to_timestamp(row.cancel_time),
-                explanation=row.cancel_explanation or "",
-            )
-        )
-    if row.rescheduled_from_id:
-        a.rescheduled_from = f"psychologists/{row.psychologist_id}/appointments/{row.rescheduled_from_id}"
-    if row.rescheduled_to_id:
-        a.rescheduled_to = f"psychologists/{row.psychologist_id}/appointments/{row.rescheduled_to_id}"
-    if row.series_id:
-        a.series = f"psychologists/{row.psychologist_id}/series/{row.series_id}"
-    if row.original_start_time is not None:
-        a.original_start_time.CopyFrom(to_timestamp(row.original_start_time))
-    return a
-
-
-def _minutes_pb(minutes: int) -> Duration:
-    return Duration(seconds=minutes * 60)
-
-
-def session_type_pb(row: Any) -> r.SessionType:
-    return r.SessionType(
-        name=f"sessionTypes/{row.code}",
-        display_name=row.display_name,
-        duration=_minutes_pb(row.duration_minutes),
-        buffer_before=_minutes_pb(row.buffer_before_minutes),
-        buffer_after=_minutes_pb(row.buffer_after_minutes),
-        client_bookable=row.client_bookable,
-    )
-
-
-# -- validation helpers -------------------------------------------------------------
-
-
-# Lengths and characters of every field are the contract's (phs.api.v1.limits), checked
-# by the server interceptor before a handler runs; handlers check what is left.
-
-
-def _check_display_name(v: Violations, field: str, value: str) -> None:
-    if not value.strip():
-        v.add(field, "is required")
-
-
-def _check_time_zone(v: Violations, field: str, value: str) -> None:
-    if not value:
-        v.add(field, "is required (an IANA zone such as America/Toronto)")
-    elif value not in _ZONES:
-        v.add(field, f'"{excerpt(value)}" is not an IANA time zone')
-
-
-def _check_timestamp(v: Violations, field: str, ts: Timestamp) -> dt.datetime | None:
-    # Timestamp's valid range (AIP-142): 0001-01-01 to 9999-12-31, nanos in range.
-    if not (-62135596800 <= ts.seconds <= 253402300799) or not (0 <= ts.nanos < 1_000_000_000):
-        v.add(field, "is not a valid timestamp")
-        return None
-    return from_timestamp(ts)
-
-
-def _check_start(v: Violations, field: str, msg: Any, attr: str) -> dt.datetime | None:
-    """A bookable start: set, on a whole minute, in the future, within two years."""
-    if not msg.HasField(attr):
-        v.add(field, "is required")
-        return None
-    ts = getattr(msg, attr)
-    start = _check_timestamp(v, field, ts)
-    if start is None:
-        return None
-    now = utcnow()
-    if ts.nanos or ts.seconds % 60:
-        v.add(field, "must be on a whole minute")
-    elif start < now:
-        v.add(field, "must not be in the past")
-    elif start > now + MAX_BOOKING_AHEAD:
-        v.add(field, "must be within two years from now")
-    else:
-        return start
-    return None
-
-
-def _enum_code(v: Violations, field: str, enum: Any, value: int, prefix: str) -> str:
-    """The stored code of a required enum value (its name without the prefix)."""
-    if value == 0 or value not in enum.values():
-        names = [x.name for x in enum.DESCRIPTOR.values if x.number]
-        v.add(field, "is required: one of " + ", ".join(names))
-        return ""
-    return str(enum.Name(value)).removeprefix(prefix)
-
-
-def _optional_timestamp(v: Violations, field: str, msg: Any) -> dt.datetime | None:
-    return _check_timestamp(v, field, getattr(msg, field)) if msg.HasField(field) else None
 
 
 def _page(rows: Sequence[Row[Any]], limit: int, key: Any, filters: Any) -> tuple[Sequence[Row[Any]], str]:
@@ -257,8 +110,8 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         v = Violations()
         if not request.HasField("psychologist"):
             v.add("psychologist", "is required")
-        _check_display_name(v, "psychologist.display_name", p.display_name)
-        _check_time_zone(v, "psychologist.time_zone", p.time_zone)
+        check_display_name(v, "psychologist.display_name", p.display_name)
+        check_time_zone(v, "psychologist.time_zone", p.time_zone)
         v.raise_if_any()
 
         def write(conn: Connection, now: dt.datetime) -> r.Psychologist:
@@ -276,9 +129,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     def GetPsychologist(
         self, request: s.GetPsychologistRequest, context: grpc.ServicerContext
     ) -> r.Psychologist:
-        pid = parse_name(request.name, "psychologists")
-        if pid is None:
-            raise invalid_argument([("name", "must look like psychologists/{id}")])
+        pid = names.PSYCHOLOGIST.require("name", request.name).id
         return psychologist_pb(self.store.get_psychologist(pid))
 
     def ListPsychologists(
@@ -304,14 +155,11 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         v = Violations()
         if not request.HasField("client"):
             v.add("client", "is required")
-        _check_display_name(v, "client.display_name", c.display_name)
-        _check_email(v, "client.email", c.email)
-        psych_id = None
-        if c.psychologist:
-            psych_id = parse_name(c.psychologist, "psychologists")
-            if psych_id is None:
-                v.add("client.psychologist", "must look like psychologists/{id}")
+        check_display_name(v, "client.display_name", c.display_name)
+        check_email(v, "client.email", c.email)
+        psych = names.PSYCHOLOGIST.parse(v, "client.psychologist", c.psychologist) if c.psychologist else None
         v.raise_if_any()
+        psych_id = psych.id if psych else None
 
         def write(conn: Connection, now: dt.datetime) -> r.Client:
             row = Store.insert_client(conn, now, c.display_name.strip(), c.email, c.phone, psych_id)
@@ -324,19 +172,16 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         return created
 
     def GetClient(self, request: s.GetClientRequest, context: grpc.ServicerContext) -> r.Client:
-        cid = parse_name(request.name, "clients")
-        if cid is None:
-            raise invalid_argument([("name", "must look like clients/{id}")])
-        return client_pb(self.store.get_client(cid))
+        return client_pb(self.store.get_client(names.CLIENT.require("name", request.name).id))
 
     def ListClients(
         self, request: s.ListClientsRequest, context: grpc.ServicerContext
     ) -> s.ListClientsResponse:
-        pid = None
-        if request.psychologist:
-            pid = parse_name(request.psychologist, "psychologists")
-            if pid is None:
-                raise invalid_argument([("psychologist", "must look like psychologists/{id}")])
+        pid = (
+            names.PSYCHOLOGIST.require("psychologist", request.psychologist).id
+            if request.psychologist
+            else None
+        )
         limit = paging.page_size(request.page_size)
         filters = ["clients", pid]
         after = paging.decode_token(request.page_token, filters)
@@ -377,17 +222,15 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     ) -> r.Psychologist:
         rid = idempotency.effective_request_id(request.request_id, context)
         p = request.psychologist
-        pid = parse_name(p.name, "psychologists")
-        if pid is None:
-            raise invalid_argument([("psychologist.name", "must look like psychologists/{id}")])
-        paths = _mask(request, ("display_name", "time_zone", "active"))
+        pid = names.PSYCHOLOGIST.require("psychologist.name", p.name).id
+        paths = mask(request, ("display_name", "time_zone", "active"))
         v = Violations()
         values: dict[str, Any] = {}
         if "display_name" in paths:
-            _check_display_name(v, "psychologist.display_name", p.display_name)
+            check_display_name(v, "psychologist.display_name", p.display_name)
             values["display_name"] = p.display_name.strip()
         if "time_zone" in paths:
-            _check_time_zone(v, "psychologist.time_zone", p.time_zone)
+            check_time_zone(v, "psychologist.time_zone", p.time_zone)
             values["time_zone"] = p.time_zone
         if "active" in paths:
             values["active"] = p.active
@@ -411,27 +254,25 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     def UpdateClient(self, request: s.UpdateClientRequest, context: grpc.ServicerContext) -> r.Client:
         rid = idempotency.effective_request_id(request.request_id, context)
         c = request.client
-        cid = parse_name(c.name, "clients")
-        if cid is None:
-            raise invalid_argument([("client.name", "must look like clients/{id}")])
-        paths = _mask(request, ("display_name", "email", "phone", "psychologist"))
+        cid = names.CLIENT.require("client.name", c.name).id
+        paths = mask(request, ("display_name", "email", "phone", "psychologist"))
         v = Violations()
         values: dict[str, Any] = {}
         if "display_name" in paths:
-            _check_display_name(v, "client.display_name", c.display_name)
+            check_display_name(v, "client.display_name", c.display_name)
             values["display_name"] = c.display_name.strip()
         if "email" in paths:
-            _check_email(v, "client.email", c.email)
+            check_email(v, "client.email", c.email)
             values["email"] = c.email
         if "phone" in paths:
             values["phone"] = c.phone
         if "psychologist" in paths:
-            pid = parse_name(c.psychologist, "psychologists") if c.psychologist else None
-            if c.psychologist and pid is None:
-                v.add("client.psychologist", "must look like psychologists/{id}")
-            elif pid is not None:
-                self.store.get_psychologist(pid)  # NOT_FOUND for an unknown psychologist
-            values["psychologist_id"] = pid
+            psych = (
+                names.PSYCHOLOGIST.parse(v, "client.psychologist", c.psychologist) if c.psychologist else None
+            )
+            if psych is not None:
+                self.store.get_psychologist(psych.id)  # NOT_FOUND for an unknown psychologist
+            values["psychologist_id"] = psych.id if psych else None
         v.raise_if_any()
         return cast(
             r.Client,
@@ -446,9 +287,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         rid = idempotency.effective_request_id(request.request_id, context)
         v = Violations()
         code = request.session_type_id
-        if not _CODE.fullmatch(code):
+        if not names.SESSION_TYPE_CODE.fullmatch(code):
             v.add("session_type_id", "is required: 1-32 letters, digits or dashes (e.g. a CPT code)")
-        values = _session_type_values(v, request.session_type, SESSION_TYPE_FIELDS, creating=True)
+        values = session_type_values(v, request.session_type, SESSION_TYPE_FIELDS, creating=True)
         v.raise_if_any()
 
         def write(conn: Connection, now: dt.datetime) -> r.SessionType:
@@ -467,9 +308,8 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         rid = idempotency.effective_request_id(request.request_id, context)
         st = request.session_type
         v = Violations()
-        code = _session_type_code(v, "session_type.name", st.name)
-        v.raise_if_any()
-        values = _session_type_values(v, st, _mask(request, SESSION_TYPE_FIELDS), creating=False)
+        code = names.SESSION_TYPE.require("session_type.name", st.name).code
+        values = session_type_values(v, st, mask(request, SESSION_TYPE_FIELDS), creating=False)
         v.raise_if_any()
         updated = self._update(
             "UpdateSessionType",
@@ -510,18 +350,15 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         rid = idempotency.effective_request_id(request.request_id, context)
         a = request.appointment
         v = Violations()
-        pid = parse_name(request.parent, "psychologists")
-        if pid is None:
-            v.add("parent", "must look like psychologists/{id}")
+        psych = names.PSYCHOLOGIST.parse(v, "parent", request.parent)
         if not request.HasField("appointment"):
             v.add("appointment", "is required")
-        cid = parse_name(a.client, "clients")
-        if cid is None:
-            v.add("appointment.client", "is required, like clients/{id}")
-        code = _session_type_code(v, "appointment.session_type", a.session_type)
-        start = _check_start(v, "appointment.start_time", a, "start_time")
+        client = names.CLIENT.parse(v, "appointment.client", a.client)
+        st = names.SESSION_TYPE.parse(v, "appointment.session_type", a.session_type)
+        start = check_start(v, "appointment.start_time", a, "start_time")
         v.raise_if_any()
-        assert pid is not None and cid is not None and start is not None
+        assert psych is not None and client is not None and st is not None and start is not None
+        pid, cid, code = psych.id, client.id, st.code
         state = lifecycle.booking_state(request_approval=request.request_approval).value
         if request.request_approval:
             self._check_client_request(pid, cid, code, start, "appointment.start_time")
@@ -636,9 +473,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     ) -> r.Appointment:
         """One state transition: validate the name, apply it with its event, idempotently."""
         rid = idempotency.effective_request_id(request.request_id, context)
-        ids = parse_child_name(request.name, "psychologists", "appointments")
-        if ids is None:
-            raise invalid_argument([("name", "must look like psychologists/{id}/appointments/{id}")])
+        ids = names.APPOINTMENT.require("name", request.name)
 
         def write(conn: Connection, now: dt.datetime) -> r.Appointment:
             _, row = Store.transition(
@@ -704,8 +539,8 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         self, request: s.CancelAppointmentRequest, context: grpc.ServicerContext
     ) -> r.Appointment:
         v = Violations()
-        reason = _enum_code(v, "reason", r.Cancellation.Reason, request.reason, "REASON_")
-        actor = _enum_code(v, "cancelled_by", r.Cancellation.Actor, request.cancelled_by, "ACTOR_")
+        reason = enum_code(v, "reason", r.Cancellation.Reason, request.reason, "REASON_")
+        actor = enum_code(v, "cancelled_by", r.Cancellation.Actor, request.cancelled_by, "ACTOR_")
         if reason in cancellation.RESERVED_REASONS:
             v.add("reason", "use RescheduleAppointment or DeclineAppointment for that")
         v.raise_if_any()
@@ -769,11 +604,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     ) -> r.Appointment:
         rid = idempotency.effective_request_id(request.request_id, context)
         v = Violations()
-        ids = parse_child_name(request.name, "psychologists", "appointments")
-        if ids is None:
-            v.add("name", "must look like psychologists/{id}/appointments/{id}")
-        actor = _enum_code(v, "rescheduled_by", r.Cancellation.Actor, request.rescheduled_by, "ACTOR_")
-        start = _check_start(v, "start_time", request, "start_time")
+        ids = names.APPOINTMENT.parse(v, "name", request.name)
+        actor = enum_code(v, "rescheduled_by", r.Cancellation.Actor, request.rescheduled_by, "ACTOR_")
+        start = check_start(v, "start_time", request, "start_time")
         v.raise_if_any()
         assert ids is not None and start is not None
         pid, aid = ids
@@ -835,14 +668,12 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 
     def FindSlots(self, request: s.FindSlotsRequest, context: grpc.ServicerContext) -> s.FindSlotsResponse:
         v = Violations()
-        pid = parse_name(request.psychologist, "psychologists")
-        if pid is None:
-            v.add("psychologist", "must look like psychologists/{id}")
-        code = _session_type_code(v, "session_type", request.session_type)
+        psych = names.PSYCHOLOGIST.parse(v, "psychologist", request.psychologist)
+        st = names.SESSION_TYPE.parse(v, "session_type", request.session_type)
         start = (
-            _check_timestamp(v, "start_time", request.start_time) if request.HasField("start_time") else None
+            check_timestamp(v, "start_time", request.start_time) if request.HasField("start_time") else None
         )
-        end = _check_timestamp(v, "end_time", request.end_time) if request.HasField("end_time") else None
+        end = check_timestamp(v, "end_time", request.end_time) if request.HasField("end_time") else None
         if start is None and not request.HasField("start_time"):
             v.add("start_time", "is required")
         if end is None and not request.HasField("end_time"):
@@ -853,8 +684,8 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             elif end - start > MAX_SLOT_RANGE:
                 v.add("end_time", f"the range may span at most {MAX_SLOT_RANGE.days} days")
         v.raise_if_any()
-        assert pid is not None and start is not None and end is not None
-        ctx = self.store.slot_context(pid, code, start, end)
+        assert psych is not None and st is not None and start is not None and end is not None
+        ctx = self.store.slot_context(psych.id, st.code, start, end)
         rules = availability.rules_for(ctx)
         found = free_slots(rules, Busy(ctx.busy_blocks), start, end, utcnow())
         return s.FindSlotsResponse(
@@ -865,11 +696,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         self, request: s.ComputeWorkingTimeRequest, context: grpc.ServicerContext
     ) -> s.WorkingTime:
         v = Violations()
-        pid = parse_name(request.psychologist, "psychologists")
-        if pid is None:
-            v.add("psychologist", "must look like psychologists/{id}")
-        start = _optional_timestamp(v, "start_time", request)
-        end = _optional_timestamp(v, "end_time", request)
+        psych_name = names.PSYCHOLOGIST.parse(v, "psychologist", request.psychologist)
+        start = optional_timestamp(v, "start_time", request)
+        end = optional_timestamp(v, "end_time", request)
         if start is None or end is None:
             v.add("start_time" if start is None else "end_time", "is required")
         elif end <= start:
@@ -877,7 +706,8 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         elif end - start > dt.timedelta(days=366):
             v.add("end_time", "the range may span at most 366 days")
         v.raise_if_any()
-        assert pid is not None and start is not None and end is not None
+        assert psych_name is not None and start is not None and end is not None
+        pid = psych_name.id
         psych = self.store.get_psychologist(pid)
         spec, _ = self.store.get_availability(pid)
         hours = hours_of(r.Availability.FromString(spec))
@@ -887,15 +717,15 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     def GetAvailability(
         self, request: s.GetAvailabilityRequest, context: grpc.ServicerContext
     ) -> r.Availability:
-        pid = _availability_id(request.name, "name")
+        pid = names.AVAILABILITY.require("name", request.name).psychologist_id
         spec, updated = self.store.get_availability(pid)
-        return _availability_pb(pid, spec, updated)
+        return availability_pb(pid, spec, updated)
 
     def UpdateAvailability(
         self, request: s.UpdateAvailabilityRequest, context: grpc.ServicerContext
     ) -> r.Availability:
         rid = idempotency.effective_request_id(request.request_id, context)
-        pid = _availability_id(request.availability.name, "availability.name")
+        pid = names.AVAILABILITY.require("availability.name", request.availability.name).psychologist_id
         paths = tuple(request.update_mask.paths) or availability.MASK_PATHS
         v = Violations()
         for path in paths:
@@ -912,7 +742,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             merged.ClearField("update_time")
             spec = merged.SerializeToString(deterministic=True)
             Store.put_availability(conn, now, pid, spec)
-            return _availability_pb(pid, spec, now)
+            return availability_pb(pid, spec, now)
 
         fingerprint = idempotency.fingerprint(request)
         updated = self.store.idempotent_write("UpdateAvailability", rid, fingerprint, r.Availability, write)
@@ -925,14 +755,10 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         rid = idempotency.effective_request_id(request.request_id, context)
         x = request.series
         v = Violations()
-        pid = parse_name(request.parent, "psychologists")
-        if pid is None:
-            v.add("parent", "must look like psychologists/{id}")
-        cid = parse_name(x.client, "clients")
-        if cid is None:
-            v.add("series.client", "is required, like clients/{id}")
-        code = _session_type_code(v, "series.session_type", x.session_type)
-        first = _check_start(v, "series.first_start_time", x, "first_start_time")
+        psych_name = names.PSYCHOLOGIST.parse(v, "parent", request.parent)
+        client = names.CLIENT.parse(v, "series.client", x.client)
+        st = names.SESSION_TYPE.parse(v, "series.session_type", x.session_type)
+        first = check_start(v, "series.first_start_time", x, "first_start_time")
         interval = x.interval_weeks or 1
         if not 1 <= interval <= series_rules.MAX_INTERVAL_WEEKS:
             v.add("series.interval_weeks", f"must be 1 to {series_rules.MAX_INTERVAL_WEEKS}")
@@ -946,7 +772,8 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         elif which == "end_date":
             end_date = availability._date(v, "series.end_date", x.end_date)
         v.raise_if_any()
-        assert pid is not None and cid is not None and first is not None
+        assert psych_name is not None and client is not None and st is not None and first is not None
+        pid, cid, code = psych_name.id, client.id, st.code
         psych = self.store.get_psychologist(pid)
         starts = series_rules.plan(
             first, ZoneInfo(psych.time_zone), interval, count, end_date, utcnow() + MAX_BOOKING_AHEAD
@@ -973,7 +800,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
                 self._event(
                     conn, now, ev.AppointmentEvent.TYPE_CREATED, appointment_pb(SimpleNamespace(**row))
                 )
-            return _series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
+            return series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
 
         try:
             created = self.store.idempotent_write(
@@ -1005,17 +832,17 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         )
 
     def GetSeries(self, request: s.GetSeriesRequest, context: grpc.ServicerContext) -> r.Series:
-        pid, sid = _series_ids(request.name)
-        return _series_pb(*self.store.read_series(pid, sid))
+        pid, sid = names.SERIES.require("name", request.name)
+        return series_pb(*self.store.read_series(pid, sid))
 
     def CancelSeries(self, request: s.CancelSeriesRequest, context: grpc.ServicerContext) -> r.Series:
         rid = idempotency.effective_request_id(request.request_id, context)
-        pid, sid = _series_ids(request.name)
+        pid, sid = names.SERIES.require("name", request.name)
         v = Violations()
-        reason = _enum_code(v, "reason", r.Cancellation.Reason, request.reason, "REASON_")
-        actor = _enum_code(v, "cancelled_by", r.Cancellation.Actor, request.cancelled_by, "ACTOR_")
+        reason = enum_code(v, "reason", r.Cancellation.Reason, request.reason, "REASON_")
+        actor = enum_code(v, "cancelled_by", r.Cancellation.Actor, request.cancelled_by, "ACTOR_")
         from_time = (
-            _check_timestamp(v, "from_time", request.from_time) if request.HasField("from_time") else None
+            check_timestamp(v, "from_time", request.from_time) if request.HasField("from_time") else None
         )
         v.raise_if_any()
 
@@ -1032,7 +859,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
                     lambda b: self._cancellation(reason, actor)(conn, b, now),
                 )
                 self._event(conn, now, ev.AppointmentEvent.TYPE_CANCELLED, appointment_pb(row))
-            return _series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
+            return series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
 
         done = self.store.idempotent_write(
             "CancelSeries", rid, idempotency.fingerprint(request), r.Series, write
@@ -1043,12 +870,12 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 
     def RescheduleSeries(self, request: s.RescheduleSeriesRequest, context: grpc.ServicerContext) -> r.Series:
         rid = idempotency.effective_request_id(request.request_id, context)
-        pid, sid = _series_ids(request.name)
+        pid, sid = names.SERIES.require("name", request.name)
         v = Violations()
-        actor = _enum_code(v, "rescheduled_by", r.Cancellation.Actor, request.rescheduled_by, "ACTOR_")
-        new_first = _check_start(v, "new_start_time", request, "new_start_time")
+        actor = enum_code(v, "rescheduled_by", r.Cancellation.Actor, request.rescheduled_by, "ACTOR_")
+        new_first = check_start(v, "new_start_time", request, "new_start_time")
         from_time = (
-            _check_timestamp(v, "from_time", request.from_time) if request.HasField("from_time") else None
+            check_timestamp(v, "from_time", request.from_time) if request.HasField("from_time") else None
         )
         v.raise_if_any()
         assert new_first is not None
@@ -1061,7 +888,7 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
             for old_occ, start in zip(moving, starts, strict=True):
                 # The new rhythm belongs to the series, not as exceptions.
                 self._move(conn, now, pid, old_occ.id, "", actor, start, series_id=sid)
-            return _series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
+            return series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
 
         try:
             moved = self.store.idempotent_write(
@@ -1077,11 +904,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         self, request: s.ExportAppointmentsRequest, context: grpc.ServicerContext
     ) -> Iterator[s.ExportAppointmentsResponse]:
         v = Violations()
-        pid = parse_name(request.parent, "psychologists", allow_wildcard=True)
-        if pid is None:
-            v.add("parent", "must look like psychologists/{id} or psychologists/-")
-        start = _optional_timestamp(v, "start_time", request)
-        end = _optional_timestamp(v, "end_time", request)
+        parent = names.PSYCHOLOGISTS.parse(v, "parent", request.parent)
+        start = optional_timestamp(v, "start_time", request)
+        end = optional_timestamp(v, "end_time", request)
         if not request.HasField("start_time"):
             v.add("start_time", "is required")
         if not request.HasField("end_time"):
@@ -1089,8 +914,8 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         if start and end and end <= start:
             v.add("end_time", "must be after start_time")
         v.raise_if_any()
-        assert pid is not None and start is not None and end is not None
-        rows = self.store.stream_appointments(None if pid == "-" else pid, start, end)
+        assert parent is not None and start is not None and end is not None
+        rows = self.store.stream_appointments(None if parent.any else parent.id, start, end)
         batch: list[r.Appointment] = []
         for row in rows:  # NOT_FOUND surfaces before the first message
             batch.append(export_pb(row))
@@ -1103,10 +928,9 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     def WatchAppointments(
         self, request: s.WatchAppointmentsRequest, context: grpc.ServicerContext
     ) -> Iterator[s.WatchAppointmentsResponse]:
-        pid = parse_name(request.parent, "psychologists", allow_wildcard=True)
-        if pid is None:
-            raise invalid_argument([("parent", "must look like psychologists/{id} or psychologists/-")])
-        if pid != "-":
+        parent = names.PSYCHOLOGISTS.require("parent", request.parent)
+        pid = parent.id
+        if not parent.any:
             self.store.get_psychologist(pid)  # NOT_FOUND before the stream opens
         if self.feed is None:
             raise unavailable("WATCH_UNAVAILABLE", "this server does not read appointment changes")
@@ -1132,28 +956,20 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
     def GetAppointment(
         self, request: s.GetAppointmentRequest, context: grpc.ServicerContext
     ) -> r.Appointment:
-        ids = parse_child_name(request.name, "psychologists", "appointments")
-        if ids is None:
-            raise invalid_argument([("name", "must look like psychologists/{id}/appointments/{id}")])
+        ids = names.APPOINTMENT.require("name", request.name)
         return self._with_late_cancel_times([self.store.get_appointment(*ids)])[0]
 
     def ListAppointments(
         self, request: s.ListAppointmentsRequest, context: grpc.ServicerContext
     ) -> s.ListAppointmentsResponse:
         v = Violations()
-        pid = parse_name(request.parent, "psychologists", allow_wildcard=True)
-        if pid is None:
-            v.add("parent", "must look like psychologists/{id} or psychologists/-")
-        cid = None
-        if request.client:
-            cid = parse_name(request.client, "clients")
-            if cid is None:
-                v.add("client", "must look like clients/{id}")
+        parent = names.PSYCHOLOGISTS.parse(v, "parent", request.parent)
+        client = names.CLIENT.parse(v, "client", request.client) if request.client else None
         start_from = start_before = None
         if request.HasField("start_time"):
-            start_from = _check_timestamp(v, "start_time", request.start_time)
+            start_from = check_timestamp(v, "start_time", request.start_time)
         if request.HasField("end_time"):
-            start_before = _check_timestamp(v, "end_time", request.end_time)
+            start_before = check_timestamp(v, "end_time", request.end_time)
         if start_from and start_before and start_before <= start_from:
             v.add("end_time", "must be after start_time")
         states: list[str] = []
@@ -1165,9 +981,10 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
         if request.page_size < 0:
             v.add("page_size", "must not be negative")
         v.raise_if_any()
+        assert parent is not None
         f = AppointmentFilter(
-            psychologist_id=None if pid == "-" else pid,
-            client_id=cid,
+            psychologist_id=None if parent.any else parent.id,
+            client_id=client.id if client else None,
             start_from=start_from,
             start_before=start_before,
             states=tuple(sorted(set(states))),
@@ -1202,154 +1019,5 @@ class SchedulingServicer(s_grpc.SchedulingServiceServicer):
 EXPORT_BATCH = 500
 
 
-_EPOCH = dt.datetime(1970, 1, 1)
-
-
 def _heartbeat() -> s.WatchAppointmentsResponse:
     return s.WatchAppointmentsResponse(heartbeat_time=to_timestamp(utcnow()))
-
-
-def _set_time(ts: Timestamp, value: Any) -> None:
-    """Fill a Timestamp from a raw column value: SQLite's UTC text or a datetime."""
-    if isinstance(value, str):
-        delta = dt.datetime.fromisoformat(value) - _EPOCH
-    else:
-        delta = value.astimezone(dt.UTC).replace(tzinfo=None) - _EPOCH
-    ts.seconds = delta.days * 86400 + delta.seconds
-    ts.nanos = delta.microseconds * 1000
-
-
-def export_pb(row: Any) -> r.Appointment:
-    """appointment_pb for raw export rows, built field by field: the export path
-    turns a million rows into messages, and this is most of its cost."""
-    parent = f"psychologists/{row.psychologist_id}"
-    a = r.Appointment(
-        name=f"{parent}/appointments/{row.id}",
-        client=f"clients/{row.client_id}",
-        session_type=f"sessionTypes/{row.session_type_code}",
-        state=DB_TO_STATE[row.state],
-        etag=etag_of(row.version),
-        fhir_status=FHIR_STATUS[row.state],
-    )
-    _set_time(a.start_time, row.start_time)
-    _set_time(a.end_time, row.end_time)
-    _set_time(a.create_time, row.create_time)
-    _set_time(a.update_time, row.update_time)
-    if row.cancel_time is not None:
-        c = a.cancellation
-        c.reason = f"REASON_{row.cancel_reason}"  # type: ignore[assignment]
-        c.cancelled_by = f"ACTOR_{row.cancelled_by}"  # type: ignore[assignment]
-        c.late = bool(row.cancel_late)
-        _set_time(c.cancel_time, row.cancel_time)
-    if row.rescheduled_from_id:
-        a.rescheduled_from = f"{parent}/appointments/{row.rescheduled_from_id}"
-    if row.rescheduled_to_id:
-        a.rescheduled_to = f"{parent}/appointments/{row.rescheduled_to_id}"
-    if row.series_id:
-        a.series = f"{parent}/series/{row.series_id}"
-    if row.original_start_time is not None:
-        _set_time(a.original_start_time, row.original_start_time)
-    return a
-
-
-def _availability_id(name: str, field: str) -> str:
-    parts = name.split("/")
-    pid = parse_name("/".join(parts[:2]), "psychologists") if len(parts) == 3 else None
-    if pid is None or parts[2] != "availability":
-        raise invalid_argument([(field, "must look like psychologists/{id}/availability")])
-    return pid
-
-
-def _availability_pb(pid: str, spec: bytes, updated: dt.datetime | None) -> r.Availability:
-    a = r.Availability.FromString(spec)
-    a.name = f"psychologists/{pid}/availability"
-    if updated is not None:
-        a.update_time.CopyFrom(to_timestamp(updated))
-    return a
-
-
-def _series_ids(name: str) -> tuple[str, str]:
-    ids = parse_child_name(name, "psychologists", "series")
-    if ids is None:
-        raise invalid_argument([("name", "must look like psychologists/{id}/series/{id}")])
-    return ids
-
-
-def _series_pb(row: Any, occurrences: Sequence[Any]) -> r.Series:
-    x = r.Series(
-        name=f"psychologists/{row.psychologist_id}/series/{row.id}",
-        client=f"clients/{row.client_id}",
-        session_type=f"sessionTypes/{row.session_type_code}",
-        first_start_time=to_timestamp(row.first_start_time),
-        interval_weeks=row.interval_weeks,
-        occurrences=[f"psychologists/{o.psychologist_id}/appointments/{o.id}" for o in occurrences],
-        create_time=to_timestamp(row.create_time),
-    )
-    if row.count is not None:
-        x.count = row.count
-    elif row.end_date is not None:
-        x.end_date.year, x.end_date.month, x.end_date.day = (
-            row.end_date.year,
-            row.end_date.month,
-            row.end_date.day,
-        )
-    return x
-
-
-_CODE = re.compile(r"[A-Za-z0-9-]{1,32}")
-
-
-def _session_type_code(v: Violations, field: str, name: str) -> str:
-    """The code of a `sessionTypes/{code}` reference; "" (and a violation) when malformed."""
-    code = name.removeprefix("sessionTypes/")
-    if code == name or not _CODE.fullmatch(code):
-        v.add(field, "is required, like sessionTypes/90834")
-        return ""
-    return code
-
-
-SESSION_TYPE_FIELDS = ("display_name", "duration", "buffer_before", "buffer_after", "client_bookable")
-
-
-def _mask(request: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
-    """The update_mask's paths (all allowed fields when empty), or INVALID_ARGUMENT."""
-    paths = tuple(request.update_mask.paths) or allowed
-    bad = [p for p in paths if p not in allowed]
-    if bad:
-        raise invalid_argument(
-            [("update_mask", f'"{excerpt(p)}" is not one of {", ".join(allowed)}') for p in bad]
-        )
-    return paths
-
-
-def _check_email(v: Violations, field: str, email: str) -> None:
-    if email and ("@" not in email or len(email) > 254 or " " in email):
-        v.add(field, "is not an email address")
-
-
-def _minutes_of(v: Violations, field: str, d: Duration, low: int, high: int) -> int:
-    if d.nanos or d.seconds % 60 or not low * 60 <= d.seconds <= high * 60:
-        v.add(field, f"must be whole minutes from {low} to {high}")
-    return d.seconds // 60
-
-
-def _session_type_values(
-    v: Violations, st: r.SessionType, paths: tuple[str, ...], *, creating: bool
-) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if "display_name" in paths:
-        _check_display_name(v, "session_type.display_name", st.display_name)
-        values["display_name"] = st.display_name.strip()
-    if "duration" in paths:
-        if creating and not st.HasField("duration"):
-            v.add("session_type.duration", "is required")
-        values["duration_minutes"] = _minutes_of(v, "session_type.duration", st.duration, 5, 480)
-    if "buffer_before" in paths:
-        values["buffer_before_minutes"] = _minutes_of(
-            v, "session_type.buffer_before", st.buffer_before, 0, 120
-        )
-    if "buffer_after" in paths:
-        values["buffer_after_minutes"] = _minutes_of(v, "session_type.buffer_after", st.buffer_after, 0, 120)
-    if "client_bookable" in paths:
-        values["client_bookable"] = st.client_bookable
-    return values

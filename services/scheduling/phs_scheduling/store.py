@@ -45,7 +45,7 @@ from phs_scheduling.domain.errors import (
     SlotConflict,
     StaleEtag,
 )
-from phs_scheduling.mapping import late_cancel_of
+from phs_scheduling.mapping import etag_of, late_cancel_of
 from phs_scheduling.tables import (
     ACTIVE_STATES,
     appointments,
@@ -120,10 +120,6 @@ def _require_psychologist(conn: Connection, psychologist_id: str) -> None:
     """NotFound unless the psychologist exists."""
     if conn.execute(select(psychologists.c.id).where(psychologists.c.id == psychologist_id)).first() is None:
         raise NotFound("Psychologist", f"psychologists/{psychologist_id}")
-
-
-def etag_of(version: int) -> str:
-    return f'W/"{version}"'
 
 
 __all__ = ["AppointmentFilter", "SessionShape", "SlotConflict", "SlotContext", "Store", "etag_of"]
