@@ -134,6 +134,7 @@ bench: install $(WEB_DIST)
 	$(PY) -m bench.practice_summary --appointments 100000
 	$(PY) -m bench.field_limits
 	$(PY) -m bench.web_portal
+	$(PY) -m bench.ceiling
 
 manifests: install
 	$(PY) tools/render_manifests.py

@@ -19,7 +19,8 @@ from google.protobuf.message import Message
 
 from phs.scheduling.v1 import resources_pb2 as r
 from phs.scheduling.v1 import scheduling_service_pb2 as ss
-from phs_runtime import interceptors, limits
+from phs_runtime import limits
+from phs_runtime.pipeline import Pipeline
 
 
 def booking() -> Message:
@@ -54,7 +55,7 @@ def availability() -> Message:
 
 
 class _Context:
-    """The part of grpc.ServicerContext the interceptor's path reads."""
+    """The part of grpc.ServicerContext the server pipeline reads."""
 
     def time_remaining(self) -> None:
         return None
@@ -79,9 +80,10 @@ def measure(name: str, request: Message, calls: int, rounds: int) -> None:
     parse = type(request).FromString
     ctx: Any = _Context()
     method = "/phs.scheduling.v1.SchedulingService/Bench"
+    pipeline = Pipeline()
 
     def through_interceptor() -> Any:
-        return interceptors._Call("unary", method, None).run(ctx, request, lambda: None)
+        return pipeline.unary(pipeline.call("unary", method), ctx, request, lambda: None)
 
     assert limits.violations(request) == []
     real = limits.violations

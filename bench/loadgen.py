@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-MakeBody = Callable[[int], tuple[str, bytes]]  # i -> (path, JSON body) of the i-th request
+MakeBody = Callable[[int], tuple[str, bytes]]  # i -> (path, JSON body) of the i-th request; b"" for a GET
 
 
 @dataclass
@@ -28,8 +28,9 @@ class Result:
 
 
 def _request(host: str, path: str, body: bytes, token: str) -> bytes:
+    method = "POST" if body else "GET"
     head = (
-        f"POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
+        f"{method} {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
         f"authorization: Bearer {token}\r\ncontent-length: {len(body)}\r\n\r\n"
     )
     return head.encode("ascii") + body

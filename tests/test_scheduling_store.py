@@ -14,7 +14,7 @@ from sqlalchemy import insert, text, update
 from sqlalchemy.exc import IntegrityError
 
 from phs.scheduling.v1 import resources_pb2 as r
-from phs_runtime.errors import ApiError
+from phs_runtime.idempotency import RequestIdReused
 from phs_scheduling.mapping import appointment_pb
 from phs_scheduling.store import AppointmentFilter, SlotConflict, Store
 from phs_scheduling.tables import appointments
@@ -146,7 +146,7 @@ def test_request_id_replays_the_first_result_and_refuses_a_changed_request(store
     first = _book(store, pid, cid, T0, request_id="key-1", request_hash="body-a")
     replay = _book(store, pid, cid, T0, request_id="key-1", request_hash="body-a")
     assert replay == first
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(RequestIdReused) as err:
         _book(store, pid, cid, T0 + dt.timedelta(hours=2), request_id="key-1", request_hash="body-b")
     assert err.value.reason == "IDEMPOTENCY_KEY_REUSED"
     with store.engine.connect() as conn:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
 from phs_runtime import db, idempotency
+from phs_runtime.idempotency import store as idempotency_store
 from phs_scheduling.store import Store
 from phs_scheduling.tables import idempotency_keys
 
@@ -83,7 +84,7 @@ def test_a_deadlock_victim_runs_again(store: Store) -> None:
 def test_the_deadlock_is_real_without_the_retry(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """The control: with no retries left the victim's error reaches the caller, and it is
     one db.is_retryable recognises."""
-    monkeypatch.setattr(idempotency, "RETRIES", 0)
+    monkeypatch.setattr(idempotency_store, "RETRIES", 0)
     with pytest.raises(OperationalError) as caught:
         _Crossing(store).run()
     assert db.is_retryable(caught.value)

@@ -27,6 +27,7 @@ from phs_runtime.audit import AuditLog
 from phs_runtime.auth import current_principal
 from phs_runtime.config import KafkaConfig, ServerConfig, env_bool, env_str
 from phs_runtime.context import current_request_id
+from phs_runtime.decision import current_scope
 from phs_runtime.errors import failed_precondition, invalid_argument
 from phs_runtime.kafka import BrokerCheck
 from phs_runtime.logs import setup_logging
@@ -125,10 +126,11 @@ class ReportServicer(s_grpc.ReportServiceServicer):
     def ListReports(
         self, request: s.ListReportsRequest, context: grpc.ServicerContext
     ) -> s.ListReportsResponse:
+        requester = current_scope().pinned("requester", request.requester)  # a psychologist's own jobs
         limit = paging.page_size(request.page_size)
-        filters = ["reports", request.requester]
+        filters = ["reports", requester]
         after = paging.decode_token(request.page_token, filters)
-        rows = self.store.list(after, limit, request.requester)
+        rows = self.store.list(after, limit, requester)
         token = ""
         if len(rows) > limit:
             rows = rows[:limit]

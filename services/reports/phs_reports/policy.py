@@ -5,7 +5,8 @@
   appointments' export), and only the jobs they created.
 - client: none.
 The worker applies the same scope again to the requester carried in the job's
-Kafka message (phs_reports.worker).
+Kafka message (phs_reports.worker). ListReports is admitted with a Scope
+(phs_runtime.decision) that its handler applies.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from phs.reports.v1 import resources_pb2 as r
 from phs_reports.store import Store
 from phs_runtime.audit import DELETE, EXECUTE, READ
 from phs_runtime.auth import ADMIN, PSYCHOLOGIST, Principal
+from phs_runtime.decision import Scope
 from phs_runtime.errors import ApiError, invalid_argument, not_found, permission_denied
 from phs_runtime.policy import Check, Rule, rule
 from phs_runtime.resources import parse_name
@@ -60,11 +62,10 @@ def own_job(store: Store) -> Check:
     return check
 
 
-def list_reports(request: Any, p: Principal) -> None:
-    if not request.requester:
-        request.requester = p.subject
-    elif request.requester != p.subject:
+def list_reports(request: Any, p: Principal) -> Scope:
+    if request.requester and request.requester != p.subject:
         raise permission_denied("NOT_YOURSELF", "psychologists list their own report jobs only")
+    return Scope(only={"requester": p.subject})  # the handler lists the caller's jobs
 
 
 def build(store: Store) -> dict[str, Rule]:

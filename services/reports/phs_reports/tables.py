@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table
+from sqlalchemy import Column, Index, Integer, LargeBinary, MetaData, String, Table
 
-from phs_runtime.audit import audit_table
 from phs_runtime.db import UtcDateTime
-from phs_runtime.idempotency import keys_table
-from phs_runtime.outbox import outbox_table
+from phs_runtime.tables import audit_table, keys_table, outbox_table
 
 metadata = MetaData()
 
@@ -33,12 +31,16 @@ reports = Table(
     Column("requester", String(200), nullable=False, server_default=""),  # token subject
     Column("requester_role", String(20), nullable=False, server_default=""),
     Column("progress", Integer, nullable=False, server_default="0"),
+    Index("ix_reports_create", "create_time", "id"),
+    Index("ix_reports_state_update", "state", "update_time"),
+    Index("ix_reports_requester", "requester", "create_time", "id"),
 )
 
 # Transactional outbox: written with the job, published to Kafka by the relay.
 outbox = outbox_table(metadata)
+# Who read or changed what (phs_runtime.audit).
 audit_events = audit_table(metadata)
-
+# AIP-155 request ids: the first successful response of each (caller, method, id).
 idempotency_keys = keys_table(metadata)
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"

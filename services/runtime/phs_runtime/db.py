@@ -212,8 +212,8 @@ def make_engine(url: str, *, pool_size: int = 10, background_checkpoints: bool =
 
 
 # A pooled connection idle longer than this is pinged before use. One used a moment
-# ago is alive; pinging it too (pool_pre_ping) costs a round trip per transaction,
-# about 5% of a booking's CPU on PostgreSQL (bench/rest_booking.py). Should the
+# ago is alive; pinging it too (pool_pre_ping) costs a round trip per transaction, a
+# share of a booking's CPU that bench/rest_booking.py --postgres shows. Should the
 # server restart within that window, the next statement fails, that call answers
 # UNAVAILABLE and SQLAlchemy discards the whole pool.
 IDLE_PING_S = 5.0
@@ -244,8 +244,8 @@ class _WriterLock:
 
     The writers of this process also share one connection per engine, used by one of
     them at a time under the slot: checking a connection out of the pool and back in
-    for every transaction cost a fifth of a booking's write (47 of 245 µs, measured
-    in-process), all of it while the other writers waited."""
+    for every transaction cost a large share of a booking's write, all of it while the
+    other writers waited."""
 
     def __init__(self, path: str | None) -> None:
         self._mutex = threading.Lock()
@@ -325,15 +325,14 @@ class WalCheckpoints:
     """SQLite writes commits to its WAL file and copies them into the database file
     at checkpoints. By default the commit that takes the WAL past 1000 pages runs the
     checkpoint itself while it holds the write slot: about every 100 bookings, every
-    writer stalled for its duration. Booking with 2 processes (bench/rest_booking.py)
-    served 997-1013 req/s that way and 1067-1130 req/s with this thread, in
-    alternating runs.
+    writer stalled for its duration; bench/rest_booking.py serves fewer bookings
+    that way than with this thread (README, "Figures").
 
     Here a thread copies the WAL every `interval_s` without the write slot (a PASSIVE
     checkpoint runs beside readers and writers). A WAL file is only started over when
     a writer finds it entirely copied, which never happens while commits keep coming;
     so once it passes `restart_pages` the thread copies again and then, holding the
-    write slot, copies the little that came in meanwhile (1-4 ms under that load).
+    write slot, copies the little that came in meanwhile (a few milliseconds).
     The next writer then starts the WAL over, and the file stays bounded."""
 
     def __init__(self, path: str, lock: _WriterLock, interval_s: float, restart_pages: int) -> None:

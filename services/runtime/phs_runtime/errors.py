@@ -1,7 +1,8 @@
 """Rich gRPC errors (AIP-193): every failure carries a google.rpc.Status with an
 ErrorInfo (machine-readable reason) and, for bad input, a BadRequest listing each
-field violation. Handlers raise ApiError; the server interceptor turns it into the
-status, which Envoy renders as a 4xx JSON body.
+field violation. Handlers raise ApiError; code below gRPC raises a
+phs_runtime.refusals exception instead, which `api_error` maps. The server interceptor
+turns either into the status, which Envoy renders as a 4xx JSON body.
 
 Messages must never contain client names or other health information, and never
 echo unbounded input: a request value goes into a message, a metadata value or a
@@ -18,6 +19,8 @@ import grpc
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from phs_runtime.refusals import PreconditionFailed, Refused
 
 ERROR_DOMAIN = "phs.health"
 
@@ -167,6 +170,24 @@ def permission_denied(reason: str, message: str, metadata: Mapping[str, str] | N
 
 def internal() -> ApiError:
     return ApiError(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL")
+
+
+# The status of each kind of refusal raised below gRPC (phs_runtime.refusals).
+_REFUSAL_CODES: dict[type[Refused], grpc.StatusCode] = {
+    PreconditionFailed: grpc.StatusCode.FAILED_PRECONDITION,
+}
+
+
+def api_error(exc: BaseException) -> ApiError | None:
+    """The ApiError an exception ends its RPC with: itself, or the status of a refusal
+    of a mapped kind; None for anything else (a fault, not the caller's)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, Refused):
+        for kind, code in _REFUSAL_CODES.items():
+            if isinstance(exc, kind):
+                return ApiError(code, exc.message, exc.reason, exc.metadata)
+    return None
 
 
 class Violations:

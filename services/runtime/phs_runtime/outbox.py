@@ -46,15 +46,11 @@ from kafka.producer.future import RecordMetadata
 from prometheus_client import Counter, Gauge
 from sqlalchemy import (
     BigInteger,
-    Column,
     Connection,
     Engine,
     Integer,
-    LargeBinary,
-    MetaData,
     String,
     Table,
-    Text,
     bindparam,
     delete,
     func,
@@ -80,24 +76,6 @@ OUTBOX_REPUBLISHED = Counter(
 
 # (topic, partition): the offset where the latest batch acknowledged there started.
 Marks = dict[tuple[str, int], int]
-
-
-def outbox_table(metadata: MetaData) -> Table:
-    return Table(
-        "outbox",
-        metadata,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("topic", String(200), nullable=False),
-        Column("key", String(200), nullable=False),
-        Column("payload", LargeBinary, nullable=False),
-        Column("headers", Text, nullable=False),  # JSON object of string headers
-        Column("create_time", db.UtcDateTime, nullable=False),
-        Column("published_time", db.UtcDateTime, nullable=True),
-        # Where the broker acknowledged it (to notice a broker that lost it): the
-        # partition, and the offset where the message's batch started there.
-        Column("kafka_partition", Integer, nullable=True),
-        Column("kafka_offset", BigInteger().with_variant(Integer, "sqlite"), nullable=True),
-    )
 
 
 def add_broker_positions(op: Any) -> None:

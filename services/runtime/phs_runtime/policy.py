@@ -1,5 +1,5 @@
 """Who may call what: one declared table per service, enforced by the server
-interceptor before the handler runs.
+pipeline (phs_runtime.pipeline) before the handler runs.
 
 Each RPC has a Rule: the roles that may call it, an ownership check for the
 roles that only see their own data (admins and internal services skip it),
@@ -7,6 +7,9 @@ the FHIR audit action, whether calls are audited, and the request fields that
 name the resources concerned (for the audit entry). An RPC missing from the
 table is refused for everybody; a test walks the descriptors so that cannot
 ship unnoticed.
+
+A check refuses, or admits with a Scope (phs_runtime.decision) that the handler
+applies; it never rewrites the request.
 
 Denials are PERMISSION_DENIED, or NOT_FOUND where a refusal would reveal that
 another person's resource exists (the checks choose).
@@ -31,9 +34,11 @@ from phs_runtime.auth import (
     Principal,
     TokenVerifier,
 )
+from phs_runtime.decision import UNSCOPED, Decision, Scope
 from phs_runtime.errors import permission_denied, unauthenticated
 
-Check = Callable[[Any, Principal], None]
+# Raises to refuse; returns the scope the caller is limited to, or None (not limited).
+Check = Callable[[Any, Principal], Scope | None]
 
 # Callers that see everything the rule's roles allow, without ownership checks.
 _UNSCOPED = frozenset({ADMIN, SERVICE})
@@ -87,7 +92,8 @@ class Guard:
         except AuthenticationError as exc:
             raise unauthenticated(str(exc)) from None
 
-    def authorize(self, method: str, request: Any, principal: Principal) -> None:
+    def authorize(self, method: str, request: Any, principal: Principal) -> Decision:
+        """Refuse the call, or admit it with the scope its handler must apply."""
         r = self.rules.get(method)
         if r is None:
             raise permission_denied("NO_POLICY", "this method has no access policy")
@@ -97,12 +103,21 @@ class Guard:
                 f"the {principal.role} role may not call this method",
                 {"role": principal.role},
             )
+        scope = None
         if r.check is not None and principal.role not in _UNSCOPED:
-            r.check(request, principal)
+            scope = r.check(request, principal)
+        return Decision(principal, scope or UNSCOPED)
 
     def _entry(
-        self, method: str, request: Any, principal: Principal | None, code: grpc.StatusCode, rid: str
+        self,
+        method: str,
+        request: Any,
+        principal: Principal | None,
+        code: grpc.StatusCode,
+        rid: str,
+        scope: Scope = UNSCOPED,
     ) -> audit_mod.Entry:
+        """A target field the request left empty names what the scope pinned it to."""
         r = self.rules.get(method)
         return audit_mod.Entry(
             action=r.action if r else audit_mod.EXECUTE,
@@ -110,19 +125,28 @@ class Guard:
             subject=principal.subject if principal else "",
             role=principal.role if principal else "",
             method=method,
-            entities=[field_value(request, p) for p in r.target] if r and request is not None else [],
+            entities=[scope.pinned(p, field_value(request, p)) for p in r.target]
+            if r and request is not None
+            else [],
             request_id=rid,
         )
 
     def begin(
-        self, method: str, request: Any, principal: Principal, request_id: str
+        self, method: str, request: Any, decision: Decision, request_id: str
     ) -> contextvars.Token[audit_mod.Pending | None] | None:
         """An admitted call: its entry may be written by the change's own transaction."""
         r = self.rules.get(method)
         if self.audit_log is None or r is None or not r.audit:
             return None
-        entry = self._entry(method, request, principal, grpc.StatusCode.OK, request_id)
+        entry = self._entry(
+            method, request, decision.principal, grpc.StatusCode.OK, request_id, decision.scope
+        )
         return audit_mod.begin(self.audit_log, entry)
+
+    @staticmethod
+    def end(token: contextvars.Token[audit_mod.Pending | None]) -> None:
+        """The call is over: its entry is no longer the current one."""
+        audit_mod.end(token)
 
     def record(
         self,
@@ -132,6 +156,7 @@ class Guard:
         principal: Principal | None,
         code: grpc.StatusCode,
         request_id: str,
+        scope: Scope = UNSCOPED,
     ) -> None:
         """Append the call's audit entry when the table asks for it (always for a
         refusal), unless its change already wrote it. Raises if it cannot be written."""
@@ -144,7 +169,7 @@ class Guard:
         denied = code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
         if not denied and (r is None or not r.audit):
             return
-        entry = self._entry(method, request, principal, code, request_id)
+        entry = self._entry(method, request, principal, code, request_id, scope)
         name = getattr(response, "name", None)
         if isinstance(name, str) and name:
             entry.entities = [*entry.entities, name]

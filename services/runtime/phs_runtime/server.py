@@ -1,5 +1,5 @@
-"""One gRPC process: server with the shared interceptors, reflection, health,
-/metrics, and a graceful SIGTERM sequence:
+"""One gRPC process: server with the shared interceptor (phs_runtime.pipeline),
+reflection, health, /metrics, and a graceful SIGTERM sequence:
 
 1. health turns NOT_SERVING (load balancers and probes see it first),
 2. after an optional drain delay the listener stops accepting new RPCs,
@@ -22,9 +22,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from phs_runtime.config import ServerConfig
+from phs_runtime.db_errors import database_unavailable
 from phs_runtime.health import Check, HealthMonitor
-from phs_runtime.interceptors import ServerInterceptor
 from phs_runtime.metrics import serve_metrics
+from phs_runtime.pipeline import ServerInterceptor
 from phs_runtime.policy import Guard
 from phs_runtime.signals import wait_for
 
@@ -59,7 +60,7 @@ class GrpcProcess:
         self._stream_pool = futures.ThreadPoolExecutor(config.max_streams, thread_name_prefix="stream")
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
-            interceptors=[ServerInterceptor(guard, self._stream_pool)],
+            interceptors=[ServerInterceptor(guard, self._stream_pool, [database_unavailable])],
             options=[
                 ("grpc.max_receive_message_length", config.max_request_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),

@@ -24,10 +24,9 @@ log = logging.getLogger("phs_scheduling")
 
 def main() -> None:
     setup_logging("scheduling")
-    # Three threads for unary calls: booking through Envoy with 16 clients and two
-    # processes served 940-1045 req/s (p99 36-45 ms) with 3 threads, 910-1050 (p99
-    # 39-55 ms) with 4 and 730-840 (p99 52-63 ms) with 8 (bench/rest_booking.py,
-    # SQLite): fewer threads fight less for the GIL and the cores. Scale out with
+    # Three threads for unary calls: fewer threads fight less for the GIL and the
+    # cores, and bench/rest_booking.py served more bookings, with a shorter tail, with
+    # 3 than with 4 or 8 (README, "Figures"). Scale out with
     # processes (replicas), not threads. Streams (exports read by report workers,
     # health watches, appointment watches) run on threads of their own, never on these.
     # A watch holds its stream thread while it lasts (waiting, not computing): watches

@@ -11,7 +11,8 @@ psychologist's or a client's call is limited to their own data.
 
 Another person's appointment, client record or series answers NOT_FOUND (as a
 missing one would); a request about another psychologist's collection answers
-PERMISSION_DENIED.
+PERMISSION_DENIED. A list the caller may only see part of is admitted with a Scope
+(phs_runtime.decision) its handler applies: the policy never rewrites a request.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime.audit import CREATE, DELETE, EXECUTE, UPDATE
 from phs_runtime.auth import ADMIN, CLIENT, PSYCHOLOGIST, SERVICE, Principal
+from phs_runtime.decision import Scope
 from phs_runtime.errors import NAME_CHARS, excerpt, not_found, permission_denied
 from phs_runtime.policy import Check, Rule, field_value, rule
 from phs_scheduling import names
@@ -132,30 +134,28 @@ def create_client(request: Any, p: Principal) -> None:
         )
 
 
-def list_clients(request: Any, p: Principal) -> None:
-    if not request.psychologist:
-        request.psychologist = p.subject  # a psychologist's client list is theirs
-    elif request.psychologist != p.subject:
+def list_clients(request: Any, p: Principal) -> Scope:
+    if request.psychologist and request.psychologist != p.subject:
         _deny_other_psychologist(request.psychologist)
+    return Scope(only={"psychologist": p.subject})  # a psychologist's client list is theirs
 
 
-def create_appointment(request: Any, p: Principal) -> None:
+def create_appointment(request: Any, p: Principal) -> Scope | None:
     if p.role == CLIENT:
         if request.appointment.client != p.subject:
             raise permission_denied("NOT_YOURSELF", "clients book for themselves only")
-        request.request_approval = True  # a client's booking is a request until approved
-        return
+        return Scope(approval_required=True)  # a client's booking is a request until approved
     own_psychologist("parent")(request, p)
+    return None
 
 
-def list_appointments(request: Any, p: Principal) -> None:
+def list_appointments(request: Any, p: Principal) -> Scope | None:
     if p.role == CLIENT:
-        if not request.client:
-            request.client = p.subject  # a client's list is their own appointments
-        elif request.client != p.subject:
+        if request.client and request.client != p.subject:
             raise permission_denied("NOT_YOURSELF", "clients see their own appointments only")
-        return
+        return Scope(only={"client": p.subject})  # a client's list is their own appointments
     own_psychologist("parent")(request, p)
+    return None
 
 
 def build(store: Store) -> dict[str, Rule]:

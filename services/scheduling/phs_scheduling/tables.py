@@ -16,10 +16,8 @@ from sqlalchemy import (
     Table,
 )
 
-from phs_runtime.audit import audit_table
 from phs_runtime.db import UtcDateTime
-from phs_runtime.idempotency import keys_table
-from phs_runtime.outbox import outbox_table
+from phs_runtime.tables import audit_table, keys_table, outbox_table
 from phs_scheduling.domain.lifecycle import OPEN
 
 metadata = MetaData()
@@ -33,6 +31,7 @@ psychologists = Table(
     Column("active", Boolean, nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
+    Index("ix_psychologists_create", "create_time", "id"),
 )
 
 clients = Table(
@@ -45,6 +44,8 @@ clients = Table(
     Column("psychologist_id", String(64), ForeignKey("psychologists.id"), nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
+    Index("ix_clients_create", "create_time", "id"),
+    Index("ix_clients_psychologist", "psychologist_id", "create_time", "id"),
 )
 
 session_types = Table(
@@ -88,6 +89,7 @@ appointments = Table(
     Index("ix_appointments_psychologist_start", "psychologist_id", "start_time", "id"),
     Index("ix_appointments_client_start", "client_id", "start_time"),
     Index("ix_appointments_start", "start_time", "id"),
+    Index("ix_appointments_series", "series_id", "start_time"),
 )
 
 # The Availability message of each psychologist (absent: no working hours yet).
@@ -119,6 +121,7 @@ idempotency_keys = keys_table(metadata)
 
 # Appointment events, written with each change, published by the relay.
 outbox = outbox_table(metadata)
+# Who read or changed what (phs_runtime.audit).
 audit_events = audit_table(metadata)
 
 # The open states (domain.lifecycle.OPEN) as stored codes, for queries.

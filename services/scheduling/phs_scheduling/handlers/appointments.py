@@ -16,6 +16,7 @@ from phs.scheduling.v1 import scheduling_service_pb2 as s
 from phs_runtime import idempotency, paging
 from phs_runtime import outbox as outbox_mod
 from phs_runtime.context import annotate
+from phs_runtime.decision import current_scope
 from phs_runtime.errors import Violations, unavailable
 from phs_runtime.resources import to_timestamp, utcnow
 from phs_scheduling import names
@@ -42,6 +43,13 @@ class AppointmentHandlers(Booking):
         self, request: s.CreateAppointmentRequest, context: grpc.ServicerContext
     ) -> r.Appointment:
         rid = request_id(request, context)
+        if current_scope().approval_required and not request.request_approval:
+            # A client's booking is a request until approved; booked and fingerprinted as
+            # one, so a retry that says so itself is the same request.
+            scoped = s.CreateAppointmentRequest()
+            scoped.CopyFrom(request)
+            scoped.request_approval = True
+            request = scoped
         a = request.appointment
         v = Violations()
         psych = names.PSYCHOLOGIST.parse(v, "parent", request.parent)
@@ -111,7 +119,8 @@ class AppointmentHandlers(Booking):
     ) -> s.ListAppointmentsResponse:
         v = Violations()
         parent = names.PSYCHOLOGISTS.parse(v, "parent", request.parent)
-        client = names.CLIENT.parse(v, "client", request.client) if request.client else None
+        pinned = current_scope().pinned("client", request.client)  # a client's own appointments
+        client = names.CLIENT.parse(v, "client", pinned) if pinned else None
         start_from = start_before = None
         if request.HasField("start_time"):
             start_from = check_timestamp(v, "start_time", request.start_time)

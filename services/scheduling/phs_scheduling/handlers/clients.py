@@ -13,6 +13,7 @@ from phs.scheduling.v1 import resources_pb2 as r
 from phs.scheduling.v1 import scheduling_service_pb2 as s
 from phs_runtime import paging
 from phs_runtime.context import annotate
+from phs_runtime.decision import current_scope
 from phs_runtime.errors import Violations
 from phs_scheduling import names
 from phs_scheduling.errors import aip193_handlers
@@ -51,11 +52,8 @@ class ClientHandlers(Handlers):
     def ListClients(
         self, request: s.ListClientsRequest, context: grpc.ServicerContext
     ) -> s.ListClientsResponse:
-        pid = (
-            names.PSYCHOLOGIST.require("psychologist", request.psychologist).id
-            if request.psychologist
-            else None
-        )
+        psychologist = current_scope().pinned("psychologist", request.psychologist)  # a psychologist's own
+        pid = names.PSYCHOLOGIST.require("psychologist", psychologist).id if psychologist else None
         limit = paging.page_size(request.page_size)
         filters = ["clients", pid]
         after = paging.decode_token(request.page_token, filters)

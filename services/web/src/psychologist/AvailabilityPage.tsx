@@ -1,22 +1,20 @@
 // Weekly hours with breaks, date overrides (time off or other hours) and the booking
 // policy, saved in one update; a preview shows the open times a client would see.
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { call, newAction } from "../api/client";
 import { ApiError } from "../api/errors";
-import { psyKeys, useAvailability, useSlotPreview } from "../api/psychologist";
-import { S, useSessionTypes } from "../api/scheduling";
+import { psyKeys, useAvailability } from "../api/psychologist";
+import { S } from "../api/scheduling";
 import type { DayOfWeek } from "../gen/google/type/dayofweek_pb";
 import type { Availability } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
-import { Empty, ErrorNotice, Loading, Notice } from "../ui/states";
+import { ErrorNotice, Loading, Notice } from "../ui/states";
+import { SlotPreview } from "./SlotPreview";
 import { hhmm } from "./workingHours";
 import { ZoneLine } from "./ZoneLine";
-import { labelIn } from "./zone";
 
 const DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
-const PREVIEW_DAYS = 14;
 
 interface Interval {
   start: string;
@@ -349,51 +347,6 @@ function Editor({ parent, zone, initial }: { parent: string; zone: string; initi
       </div>
       <SlotPreview parent={parent} zone={zone} />
     </form>
-  );
-}
-
-function SlotPreview({ parent, zone }: { parent: string; zone: string }) {
-  const types = useSessionTypes();
-  const [picked, setPicked] = useState("");
-  const sessionType = picked || (types.data?.[0]?.name ?? "");
-  const slots = useSlotPreview(parent, sessionType, PREVIEW_DAYS);
-  return (
-    <section aria-labelledby="preview-title">
-      <h2 id="preview-title">What clients see</h2>
-      <label className="field">
-        <span>Session type</span>
-        <select
-          value={sessionType}
-          onChange={(e) => {
-            setPicked(e.target.value);
-          }}
-        >
-          {(types.data ?? []).map((t) => (
-            <option key={t.name} value={t.name}>
-              {t.displayName}
-            </option>
-          ))}
-        </select>
-      </label>
-      {slots.isPending ? (
-        <Loading what="open times" />
-      ) : slots.isError ? (
-        <ErrorNotice error={slots.error} onRetry={() => void slots.refetch()} />
-      ) : slots.data.length === 0 ? (
-        <Empty title={`No open times in the next ${PREVIEW_DAYS} days.`} />
-      ) : (
-        <ul className="psy-preview" aria-label="Open times">
-          {slots.data.map((s) => {
-            const start = s.startTime ? timestampDate(s.startTime) : new Date(0);
-            return (
-              <li key={start.toISOString()} data-slot={start.toISOString()}>
-                {labelIn(start, zone)}
-              </li>
-            );
-          })}
-        </ul>
-      )}
-    </section>
   );
 }
 

@@ -2,6 +2,7 @@ import { useState } from "react";
 import { startOf } from "../api/scheduling";
 import type { Appointment, Cancellation_Reason } from "../gen/phs/scheduling/v1/resources_pb";
 import { ErrorNotice } from "../ui/states";
+import { EXPLANATION_MAX } from "./DeclineDialog";
 import { Dialog } from "./Dialog";
 import { useChange, useSeriesChange } from "./useActions";
 import { CANCEL_REASONS } from "./words";
@@ -20,6 +21,7 @@ export function CancelDialog({
 }) {
   const [reason, setReason] = useState<Cancellation_Reason | null>(null);
   const [missing, setMissing] = useState(false);
+  const [explanation, setExplanation] = useState("");
   const one = useChange();
   const many = useSeriesChange();
   const [following, setFollowing] = useState(false);
@@ -35,7 +37,7 @@ export function CancelDialog({
             return;
           }
           if (following) many.mutate({ appointment, change: { kind: "cancel", reason } }, { onSuccess: onClose });
-          else one.mutate({ appointment, change: { kind: "cancel", reason } }, { onSuccess: onClose });
+          else one.mutate({ appointment, change: { kind: "cancel", reason, explanation } }, { onSuccess: onClose });
         }}
       >
         <p>{labelIn(startOf(appointment), zone)}</p>
@@ -61,6 +63,24 @@ export function CancelDialog({
             </label>
           ))}
         </fieldset>
+        {following ? null : (
+          <>
+            <label htmlFor="cancel-explanation">A note for {who} (optional)</label>
+            <textarea
+              id="cancel-explanation"
+              rows={3}
+              maxLength={EXPLANATION_MAX}
+              value={explanation}
+              aria-describedby="cancel-explanation-hint"
+              onChange={(e) => {
+                setExplanation(e.target.value);
+              }}
+            />
+            <p className="muted" id="cancel-explanation-hint">
+              {EXPLANATION_MAX - explanation.length} characters left. {who} reads it on their appointment.
+            </p>
+          </>
+        )}
         {appointment.series ? (
           <label className="choice">
             <input

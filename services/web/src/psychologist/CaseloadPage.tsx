@@ -48,10 +48,12 @@ function Figures({ c, parent }: { c: CaseloadSummary; parent: string }) {
           <figcaption id="chart-states">Sessions by state</figcaption>
           <div aria-hidden="true" className="psy-chart">
             <ResponsiveContainer width="100%" height={220}>
-              <BarChart accessibilityLayer={false} data={states}>
+              {/* Bars across, names down the side: six state names side by side overlap
+                  on narrow cards. */}
+              <BarChart accessibilityLayer={false} data={states} layout="vertical">
                 <CartesianGrid strokeDasharray="3 3" />
-                <XAxis dataKey="state" interval={0} fontSize={12} />
-                <YAxis allowDecimals={false} />
+                <XAxis type="number" allowDecimals={false} />
+                <YAxis type="category" dataKey="state" width={90} interval={0} />
                 <Tooltip />
                 <Bar isAnimationActive={false} dataKey="n" name="Sessions" fill="#1f5f8b" />
               </BarChart>

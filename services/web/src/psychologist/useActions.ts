@@ -11,7 +11,7 @@ import { Cancellation_Actor as Actor, type Appointment, type Cancellation_Reason
 export type Change =
   | { kind: "approve" }
   | { kind: "decline"; explanation: string }
-  | { kind: "cancel"; reason: Cancellation_Reason }
+  | { kind: "cancel"; reason: Cancellation_Reason; explanation?: string }
   | { kind: "complete" }
   | { kind: "noShow" }
   | { kind: "move"; start: Date };
@@ -25,7 +25,11 @@ function send(a: Appointment, c: Change): Promise<Appointment> {
     case "decline":
       return call(S.declineAppointment, { ...base, explanation: c.explanation.trim() }, { action });
     case "cancel":
-      return call(S.cancelAppointment, { ...base, reason: c.reason, cancelledBy: Actor.PSYCHOLOGIST }, { action });
+      return call(
+        S.cancelAppointment,
+        { ...base, reason: c.reason, cancelledBy: Actor.PSYCHOLOGIST, explanation: (c.explanation ?? "").trim() },
+        { action },
+      );
     case "complete":
       return call(S.completeAppointment, base, { action });
     case "noShow":

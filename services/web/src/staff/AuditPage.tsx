@@ -9,7 +9,7 @@ import { SchedulingService } from "../gen/phs/scheduling/v1/scheduling_service_p
 import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading } from "../ui/states";
 import { dateTimeLabel, viewerZone, zoneName } from "../ui/time";
-import { Field, PAGE_SIZE, PagerNav, staffKeys, usePager } from "./common";
+import { Field, PAGE_SIZE, PagerNav, staffKeys, TableBox, usePager } from "./common";
 
 const SERVICES = { scheduling: SchedulingService, reports: ReportService } as const;
 
@@ -48,22 +48,22 @@ function EventRow({ e }: { e: AuditEvent }) {
   const outcome = OUTCOMES.find(([o]) => o === e.outcome);
   return (
     <tr data-method={e.method}>
-      <td>{e.recordTime ? dateTimeLabel(timestampDate(e.recordTime)) : ""}</td>
-      <td>
+      <td data-label="When">{e.recordTime ? dateTimeLabel(timestampDate(e.recordTime)) : ""}</td>
+      <td data-label="Who">
         {e.agent?.subject || <span className="muted">no valid token</span>}
         {e.agent?.role ? <div className="muted">{e.agent.role}</div> : null}
       </td>
-      <td className="staff-code">{e.method.split("/").pop()}</td>
-      <td className="staff-code">
+      <td data-label="Method" className="staff-code">{e.method.split("/").pop()}</td>
+      <td data-label="Resources" className="staff-code">
         {e.entities.map((n) => (
           <div key={n}>{n}</div>
         ))}
       </td>
-      <td>
+      <td data-label="Outcome">
         <span className={`badge ${outcome?.[2] ?? "badge--neutral"}`}>{outcome?.[1] ?? "Unknown"}</span>
         <div className="muted">{e.statusCode}</div>
       </td>
-      <td className="staff-code">{e.requestId}</td>
+      <td data-label="Request id" className="staff-code">{e.requestId}</td>
     </tr>
   );
 }
@@ -190,7 +190,7 @@ export function AuditPage() {
           <Empty title="No events match these filters." />
         ) : (
           <>
-            <div className="staff-table-wrap">
+            <TableBox label="Audit events">
               <table className="staff-table">
                 <caption className="visually-hidden">
                   {filters.log === "scheduling" ? "Scheduling" : "Reports"} audit events, page {pager.page}
@@ -211,7 +211,7 @@ export function AuditPage() {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableBox>
             <PagerNav pager={pager} nextToken={list.data.nextPageToken} label="Audit events" />
           </>
         )}

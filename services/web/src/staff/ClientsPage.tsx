@@ -5,7 +5,7 @@ import { S } from "../api/staff";
 import type { Client, Psychologist } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading, Notice } from "../ui/states";
-import { Field, PAGE_SIZE, PagerNav, PsychologistOptions, staffKeys, useAllPsychologists, usePager } from "./common";
+import { Field, PAGE_SIZE, PagerNav, PsychologistOptions, staffKeys, TableBox, useAllPsychologists, usePager } from "./common";
 
 function ClientForm({
   existing,
@@ -110,13 +110,13 @@ function ClientRow({ c, psychologists }: { c: Client; psychologists: Psychologis
   const psy = psychologists.find((p) => p.name === c.psychologist);
   return (
     <tr data-resource={c.name}>
-      <td>{c.displayName}</td>
-      <td>
+      <td data-label="Name">{c.displayName}</td>
+      <td data-label="Contact">
         {c.email}
         {c.phone ? <div className="muted">{c.phone}</div> : null}
       </td>
-      <td>{psy ? psy.displayName : c.psychologist ? c.psychologist : <span className="muted">None yet</span>}</td>
-      <td className="staff-actions">
+      <td data-label="Psychologist">{psy ? psy.displayName : c.psychologist ? c.psychologist : <span className="muted">None yet</span>}</td>
+      <td data-label="Actions" className="staff-actions">
         <button
           type="button"
           className="button button--quiet"
@@ -191,7 +191,7 @@ export function ClientsPage() {
         <Empty title="No clients here." />
       ) : (
         <>
-          <div className="staff-table-wrap">
+          <TableBox label="Clients">
             <table className="staff-table">
               <caption className="visually-hidden">Clients, page {pager.page}</caption>
               <thead>
@@ -208,7 +208,7 @@ export function ClientsPage() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableBox>
           <PagerNav pager={pager} nextToken={list.data.nextPageToken} label="Clients" />
         </>
       )}

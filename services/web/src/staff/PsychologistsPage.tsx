@@ -6,7 +6,7 @@ import type { Psychologist } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading, Notice } from "../ui/states";
 import { viewerZone } from "../ui/time";
-import { Field, PAGE_SIZE, PagerNav, staffKeys, usePager } from "./common";
+import { Field, PAGE_SIZE, PagerNav, staffKeys, TableBox, usePager } from "./common";
 
 const ZONE_LIST = "staff-time-zones";
 
@@ -103,12 +103,12 @@ function PsychologistRow({ p }: { p: Psychologist }) {
   const [editing, setEditing] = useState(false);
   return (
     <tr data-resource={p.name}>
-      <td>{p.displayName}</td>
-      <td>{p.timeZone}</td>
-      <td>
+      <td data-label="Name">{p.displayName}</td>
+      <td data-label="Time zone">{p.timeZone}</td>
+      <td data-label="Status">
         <span className={p.active ? "badge badge--good" : "badge badge--neutral"}>{p.active ? "Active" : "Inactive"}</span>
       </td>
-      <td className="staff-actions">
+      <td data-label="Actions" className="staff-actions">
         <button
           type="button"
           className="button button--quiet"
@@ -163,7 +163,7 @@ export function PsychologistsPage() {
         <Empty title="No psychologists yet." />
       ) : (
         <>
-          <div className="staff-table-wrap">
+          <TableBox label="Psychologists">
             <table className="staff-table">
               <caption className="visually-hidden">Psychologists, page {pager.page}</caption>
               <thead>
@@ -180,7 +180,7 @@ export function PsychologistsPage() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableBox>
           <PagerNav pager={pager} nextToken={list.data.nextPageToken} label="Psychologists" />
         </>
       )}

@@ -9,7 +9,7 @@ import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading } from "../ui/states";
 import { dateTimeLabel, viewerZone, zoneName, zonesDiffer } from "../ui/time";
 import { useReportWatch, type WatchState } from "./useReportWatch";
-import { Field, PAGE_SIZE, PagerNav, PsychologistOptions, staffKeys, useAllPsychologists, usePager } from "./common";
+import { Field, PAGE_SIZE, PagerNav, PsychologistOptions, staffKeys, TableBox, useAllPsychologists, usePager } from "./common";
 
 type Kind = "practiceSummaryParams" | "caseloadParams" | "exportParams";
 
@@ -228,10 +228,10 @@ function ReportRow({ initial, names }: { initial: Report; names: Map<string, str
   const id = useId();
   return (
     <tr data-report={r.name}>
-      <td id={id}>{kindOf(r, names)}</td>
-      <td>{periodOf(r)}</td>
-      <td>{r.createTime ? dateTimeLabel(timestampDate(r.createTime)) : ""}</td>
-      <td aria-live="polite">
+      <td data-label="Report" id={id}>{kindOf(r, names)}</td>
+      <td data-label="Period">{periodOf(r)}</td>
+      <td data-label="Requested">{r.createTime ? dateTimeLabel(timestampDate(r.createTime)) : ""}</td>
+      <td data-label="State" aria-live="polite">
         <span className={`badge ${tone}`} data-state={word}>
           {word}
         </span>
@@ -246,7 +246,7 @@ function ReportRow({ initial, names }: { initial: Report; names: Map<string, str
         {r.state === Report_State.FAILED && r.error ? <div className="field-error">{r.error.message}</div> : null}
         {isFinal(r) ? null : <WatchLine watch={watch} />}
       </td>
-      <td className="staff-actions">
+      <td data-label="Actions and result" className="staff-actions">
         {!isFinal(r) ? (
           <button
             type="button"
@@ -299,7 +299,7 @@ export function ReportsPage() {
         <Empty title="No reports yet." />
       ) : (
         <>
-          <div className="staff-table-wrap">
+          <TableBox label="Reports">
             <table className="staff-table">
               <caption className="visually-hidden">Reports, page {pager.page}</caption>
               <thead>
@@ -317,7 +317,7 @@ export function ReportsPage() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableBox>
           <PagerNav pager={pager} nextToken={list.data.nextPageToken} label="Reports" />
         </>
       )}

@@ -5,7 +5,7 @@ import { S } from "../api/staff";
 import type { SessionType } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading, Notice } from "../ui/states";
-import { Field, PAGE_SIZE, PagerNav, staffKeys, usePager } from "./common";
+import { Field, PAGE_SIZE, PagerNav, staffKeys, TableBox, usePager } from "./common";
 
 function minutesOf(t?: SessionType): string {
   return t?.duration ? String(Number(t.duration.seconds) / 60) : "50";
@@ -78,11 +78,11 @@ function SessionTypeRow({ t }: { t: SessionType }) {
   const [editing, setEditing] = useState(false);
   return (
     <tr data-resource={t.name}>
-      <td>{t.displayName}</td>
-      <td>{t.name.replace("sessionTypes/", "")}</td>
-      <td>{minutesOf(t)} min</td>
-      <td>{t.clientBookable ? "Yes" : "Staff only"}</td>
-      <td className="staff-actions">
+      <td data-label="Name">{t.displayName}</td>
+      <td data-label="Code">{t.name.replace("sessionTypes/", "")}</td>
+      <td data-label="Length">{minutesOf(t)} min</td>
+      <td data-label="Client may request">{t.clientBookable ? "Yes" : "Staff only"}</td>
+      <td data-label="Actions" className="staff-actions">
         <button
           type="button"
           className="button button--quiet"
@@ -135,7 +135,7 @@ export function SessionTypesPage() {
         <Empty title="No session types yet." />
       ) : (
         <>
-          <div className="staff-table-wrap">
+          <TableBox label="Session types">
             <table className="staff-table">
               <caption className="visually-hidden">Session types, page {pager.page}</caption>
               <thead>
@@ -153,7 +153,7 @@ export function SessionTypesPage() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableBox>
           <PagerNav pager={pager} nextToken={list.data.nextPageToken} label="Session types" />
         </>
       )}

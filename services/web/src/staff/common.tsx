@@ -1,7 +1,7 @@
 // Small pieces every console page shares: paging by page token, a form field with its
-// violations next to it, and the psychologists every picker offers.
+// violations next to it, a table's box, and the psychologists every picker offers.
 import { useQuery } from "@tanstack/react-query";
-import { useId, useState, type ReactNode } from "react";
+import { useEffect, useId, useRef, useState, type ReactNode } from "react";
 import { call } from "../api/client";
 import { ApiError } from "../api/errors";
 import { S } from "../api/staff";
@@ -129,5 +129,39 @@ export function PsychologistOptions({ list, activeOnly = false }: { list: Psycho
           </option>
         ))}
     </>
+  );
+}
+
+/**
+ * A table's box. On a phone the table reflows into one card per row (staff.css, each
+ * cell named by its data-label); wider, a table too wide for the page scrolls sideways
+ * inside this box, which then takes keyboard focus (arrow keys scroll it) and a name.
+ */
+export function TableBox({ label, children }: { label: string; children: ReactNode }) {
+  const box = useRef<HTMLDivElement>(null);
+  const [scrolls, setScrolls] = useState(false);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    // Called once on observing, then on every change of either size.
+    const watch = new ResizeObserver(() => {
+      setScrolls(el.scrollWidth > el.clientWidth + 1);
+    });
+    watch.observe(el);
+    if (el.firstElementChild) watch.observe(el.firstElementChild);
+    return () => {
+      watch.disconnect();
+    };
+  }, []);
+  return (
+    <div
+      ref={box}
+      className="staff-table-wrap"
+      role={scrolls ? "region" : undefined}
+      aria-label={scrolls ? label : undefined}
+      tabIndex={scrolls ? 0 : undefined}
+    >
+      {children}
+    </div>
   );
 }

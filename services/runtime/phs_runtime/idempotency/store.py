@@ -1,105 +1,35 @@
-"""AIP-155 request ids: a retried request returns the first response; the same id
-with a different request is refused. The record is written in the same database
-transaction as the change, so a crash can never keep one without the other.
-
-A request id belongs to its caller (the authenticated principal's subject), as at
-Stripe and in AIP-155 servers: records are keyed by (caller, method, request id), so
-another caller who sends the same id makes a request of their own, and learns
-nothing about whether the id was used before. The caller is the principal the
-server interceptor authenticated (`auth.current_principal`) unless given."""
+"""Request ids' records (phs_runtime.tables.keys_table): the fingerprint of a request,
+looking up and writing the first response, and the transactions that write a change
+together with its record and its audit entry. Below gRPC: a refusal is a
+phs_runtime.refusals exception."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import grpc
 from google.protobuf.message import Message
-from sqlalchemy import Column, Connection, Engine, Insert, LargeBinary, MetaData, String, Table, select
+from sqlalchemy import Connection, Engine, Insert, Table, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from phs_runtime import audit, db
 from phs_runtime.auth import current_principal
-from phs_runtime.context import IDEMPOTENCY_KEY_HEADER
-from phs_runtime.errors import failed_precondition, invalid_argument
+from phs_runtime.refusals import PreconditionFailed
 
 M = TypeVar("M", bound=Message)
 
-_VALID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
+class RequestIdReused(PreconditionFailed):
+    """The caller already used this request id for a different request."""
 
-def keys_table(metadata: MetaData) -> Table:
-    """The first successful response of each (caller, method, request id), written in
-    the same transaction as the change it describes. One per service database."""
-    return Table(
-        "idempotency_keys",
-        metadata,
-        Column("principal", String(200), primary_key=True),  # the caller's subject
-        Column("method", String(64), primary_key=True),
-        Column("request_id", String(128), primary_key=True),
-        Column("request_hash", String(64), nullable=False),
-        Column("response", LargeBinary, nullable=False),
-        Column("create_time", db.UtcDateTime, nullable=False),
-    )
-
-
-def scope_keys_to_callers(op: Any) -> None:
-    """The migration step (each service's) that adds the caller to the key. A snapshot,
-    spelled out: later changes to `keys_table` need migrations of their own.
-
-    Records written before it belong to no caller ("") and so answer nobody: a retry
-    that straddles the upgrade is a new request. Which caller wrote them is not known,
-    and guessing would hand one caller's response to another."""
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            "ALTER TABLE idempotency_keys ADD COLUMN principal VARCHAR(200) NOT NULL DEFAULT '', "
-            "DROP CONSTRAINT idempotency_keys_pkey, "
-            "ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (principal, method, request_id)"
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            "IDEMPOTENCY_KEY_REUSED",
+            "this request_id was already used with a different request",
+            {"request_id": request_id},
         )
-        return
-    _rebuild_sqlite_keys(op, ("principal", "method", "request_id"))
-
-
-def unscope_keys(op: Any) -> None:
-    """The way back: keys without callers. Two callers' records of one id cannot share
-    a key, so every record goes (each only serves retries of a recent request)."""
-    op.execute("DELETE FROM idempotency_keys")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            "ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_keys_pkey, "
-            "ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (method, request_id), "
-            "DROP COLUMN principal"
-        )
-        return
-    _rebuild_sqlite_keys(op, ("method", "request_id"))
-
-
-def _rebuild_sqlite_keys(op: Any, key: tuple[str, ...]) -> None:
-    """SQLite cannot change a primary key in place: copy the rows into a table keyed by
-    `key`, with the caller's column exactly when the key has it (old rows: "")."""
-    import sqlalchemy as sa
-
-    columns: list[sa.Column[Any]] = [
-        sa.Column("method", sa.String(64), nullable=False),
-        sa.Column("request_id", sa.String(128), nullable=False),
-        sa.Column("request_hash", sa.String(64), nullable=False),
-        sa.Column("response", sa.LargeBinary, nullable=False),
-        sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
-    ]
-    kept = [c.name for c in columns]
-    old = sa.table("idempotency_keys", *[sa.column(n) for n in kept])
-    values: list[Any] = list(old.c)
-    if "principal" in key:
-        columns.insert(0, sa.Column("principal", sa.String(200), nullable=False, server_default=""))
-        values.insert(0, sa.literal(""))
-    op.create_table("idempotency_keys_new", *columns, sa.PrimaryKeyConstraint(*key))
-    new = sa.table("idempotency_keys_new", *[sa.column(c.name) for c in columns])
-    op.execute(new.insert().from_select([c.name for c in columns], sa.select(*values)))
-    op.drop_table("idempotency_keys")
-    op.rename_table("idempotency_keys_new", "idempotency_keys")
 
 
 def caller(principal: str | None = None) -> str:
@@ -109,20 +39,6 @@ def caller(principal: str | None = None) -> str:
         return principal
     current = current_principal()
     return current.subject if current is not None else ""
-
-
-def effective_request_id(request_id: str, context: grpc.ServicerContext, field: str = "request_id") -> str:
-    """The body's request_id, else the Idempotency-Key header (REST through Envoy)."""
-    value = request_id
-    if not value:
-        for k, v in context.invocation_metadata() or ():
-            if k == IDEMPOTENCY_KEY_HEADER:
-                value = v if isinstance(v, str) else v.decode("ascii", "replace")
-                field = "Idempotency-Key"
-                break
-    if value and not _VALID.match(value):
-        raise invalid_argument([(field, "must be 1-128 characters of letters, digits, '.', '_', ':', '-'")])
-    return value
 
 
 def fingerprint(request: Message) -> str:
@@ -158,11 +74,7 @@ def lookup(
     if row is None:
         return None
     if row.request_hash != request_hash:
-        raise failed_precondition(
-            "IDEMPOTENCY_KEY_REUSED",
-            "this request_id was already used with a different request",
-            {"request_id": request_id},
-        )
+        raise RequestIdReused(request_id)
     return response_type.FromString(row.response)
 
 
