@@ -20,7 +20,7 @@ from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime import audit
 from phs_runtime.audit import AuditLog, Entry
 from phs_runtime.outbox import OutboxMessage, message_row
-from phs_scheduling.service import appointment_pb
+from phs_scheduling.mapping import appointment_pb
 from phs_scheduling.store import SessionShape, SlotConflict, Store
 from phs_scheduling.tables import appointments, audit_events, idempotency_keys, outbox, session_types
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime.idempotency import RequestIdReused
-from phs_scheduling.service import appointment_pb
+from phs_scheduling.mapping import appointment_pb
 from phs_scheduling.store import AppointmentFilter, SlotConflict, Store
 from phs_scheduling.tables import appointments
 
@@ -236,7 +236,7 @@ def test_overlap_is_found_across_midnight_and_long_history(store: Store) -> None
 
 
 def test_the_fast_export_path_builds_exactly_the_resource(store: Store) -> None:
-    from phs_scheduling.service import appointment_pb, export_pb
+    from phs_scheduling.mapping import appointment_pb, export_pb
 
     pid, cid = _setup(store)
     a = _book(store, pid, cid, T0)

@@ -11,14 +11,16 @@ from google.type import date_pb2
 
 from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime.errors import Violations
-from phs_scheduling.slots import MINUTES_PER_DAY, Hours, Policy, Rules
+from phs_scheduling.domain.series import MAX_INTERVAL_WEEKS as MAX_INTERVAL_WEEKS
+from phs_scheduling.domain.series import MAX_SERIES_OCCURRENCES as MAX_SERIES_OCCURRENCES
+from phs_scheduling.domain.series import series_starts as series_starts
+from phs_scheduling.domain.slots import MINUTES_PER_DAY, Rules
+from phs_scheduling.mapping import hours_of, policy_of
 from phs_scheduling.store import SlotContext
 
 MAX_INTERVALS_PER_DAY = 12
 MAX_OVERRIDES = 400
 MAX_HORIZON = dt.timedelta(days=2 * 366)
-MAX_SERIES_OCCURRENCES = 104
-MAX_INTERVAL_WEEKS = 8
 MASK_PATHS = ("weekly_hours", "date_overrides", "booking_policy")
 
 
@@ -133,26 +135,9 @@ def rules_for(ctx: SlotContext) -> Rules:
     st = ctx.session_type
     return Rules(
         tz=ZoneInfo(ctx.psychologist.time_zone),
-        hours=Hours.of(spec),
-        policy=Policy.of(spec.booking_policy),
+        hours=hours_of(spec),
+        policy=policy_of(spec.booking_policy),
         duration=dt.timedelta(minutes=st.duration_minutes),
         buffer_before=dt.timedelta(minutes=st.buffer_before_minutes),
         buffer_after=dt.timedelta(minutes=st.buffer_after_minutes),
     )
-
-
-def series_starts(
-    first: dt.datetime, tz: ZoneInfo, interval_weeks: int, count: int | None, end_date: dt.date | None
-) -> list[dt.datetime]:
-    """Occurrence starts at the first start's local wall-clock time, every N weeks.
-    Each is converted to UTC on its own date, so DST never moves the session."""
-    wall = first.astimezone(tz).replace(tzinfo=None)
-    out = []
-    for k in range(MAX_SERIES_OCCURRENCES + 1):
-        local = wall + dt.timedelta(weeks=k * interval_weeks)
-        if count is not None and k >= count:
-            break
-        if end_date is not None and local.date() > end_date:
-            break
-        out.append(local.replace(tzinfo=tz).astimezone(dt.UTC))
-    return out

@@ -23,9 +23,12 @@ from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime.audit import CREATE, DELETE, EXECUTE, UPDATE
 from phs_runtime.auth import ADMIN, CLIENT, PSYCHOLOGIST, SERVICE, Principal
 from phs_runtime.decision import Scope
-from phs_runtime.errors import NAME_CHARS, excerpt, invalid_argument, not_found, permission_denied
+from phs_runtime.errors import NAME_CHARS, excerpt, not_found, permission_denied
 from phs_runtime.policy import Check, Rule, field_value, rule
-from phs_runtime.resources import parse_child_name
+from phs_scheduling import names
+from phs_scheduling.domain.lifecycle import RULES as LIFECYCLE
+from phs_scheduling.domain.lifecycle import Action
+from phs_scheduling.errors import translated
 from phs_scheduling.store import Store
 
 PREFIX = "/phs.scheduling.v1.SchedulingService/"
@@ -79,12 +82,10 @@ class Checks:
 
         def check(request: Any, p: Principal) -> None:
             name = field_value(request, path)
-            ids = parse_child_name(name, "psychologists", "appointments")
-            if ids is None:
-                raise invalid_argument([(path, "must look like psychologists/{id}/appointments/{id}")])
+            ids = names.APPOINTMENT.require(path, name)
             if p.role == PSYCHOLOGIST and ids[0] == p.resource_id:
                 return
-            if p.role == CLIENT and self.store.get_appointment(*ids).client_id == p.resource_id:
+            if p.role == CLIENT and self._appointment_client(*ids) == p.resource_id:
                 if client_actor_field and getattr(request, client_actor_field) != r.Cancellation.ACTOR_CLIENT:
                     raise permission_denied(
                         "CLIENT_ACTS_AS_CLIENT", f"clients must set {client_actor_field} to ACTOR_CLIENT"
@@ -94,10 +95,12 @@ class Checks:
 
         return check
 
+    def _appointment_client(self, psychologist_id: str, appointment_id: str) -> str:
+        with translated():  # NOT_FOUND for a missing appointment
+            return str(self.store.get_appointment(psychologist_id, appointment_id).client_id)
+
     def series(self, request: Any, p: Principal) -> None:
-        ids = parse_child_name(request.name, "psychologists", "series")
-        if ids is None:
-            raise invalid_argument([("name", "must look like psychologists/{id}/series/{id}")])
+        ids = names.SERIES.require("name", request.name)
         if p.role != PSYCHOLOGIST or ids[0] != p.resource_id:
             raise not_found("Series", request.name)
 
@@ -109,7 +112,8 @@ class Checks:
             if p.role == CLIENT and name == p.subject:
                 return
             if p.role == PSYCHOLOGIST and name.startswith("clients/"):
-                row = self.store.get_client(name.removeprefix("clients/"))
+                with translated():  # NOT_FOUND for a missing client
+                    row = self.store.get_client(name.removeprefix("clients/"))
                 if row.psychologist_id == p.resource_id:
                     return
             raise not_found("Client", name)
@@ -204,26 +208,30 @@ def build(store: Store) -> dict[str, Rule]:
         "ExportAppointments": rule(ADMIN, PSYCHOLOGIST, SERVICE, check=own_parent, target=["parent"]),
         # Live changes: staff any psychologist's (or all), a psychologist their own.
         "WatchAppointments": rule(ADMIN, PSYCHOLOGIST, check=own_parent, target=["parent"]),
+        # The lifecycle's actions: who may take each is the lifecycle table's.
         "ApproveAppointment": rule(
-            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
+            *LIFECYCLE[Action.APPROVE].by, action=EXECUTE, check=c.appointment(), target=["name"]
         ),
         "DeclineAppointment": rule(
-            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
+            *LIFECYCLE[Action.DECLINE].by, action=EXECUTE, check=c.appointment(), target=["name"]
         ),
         "CancelAppointment": rule(
-            *EVERYONE, action=DELETE, check=c.appointment(client_actor_field="cancelled_by"), target=["name"]
+            *LIFECYCLE[Action.CANCEL].by,
+            action=DELETE,
+            check=c.appointment(client_actor_field="cancelled_by"),
+            target=["name"],
         ),
         "RescheduleAppointment": rule(
-            *EVERYONE,
+            *LIFECYCLE[Action.RESCHEDULE].by,
             action=EXECUTE,
             check=c.appointment(client_actor_field="rescheduled_by"),
             target=["name"],
         ),
         "CompleteAppointment": rule(
-            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
+            *LIFECYCLE[Action.COMPLETE].by, action=EXECUTE, check=c.appointment(), target=["name"]
         ),
         "MarkAppointmentNoShow": rule(
-            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.appointment(), target=["name"]
+            *LIFECYCLE[Action.NO_SHOW].by, action=EXECUTE, check=c.appointment(), target=["name"]
         ),
         # Weekly series (run by the psychologist; clients act on single occurrences).
         "CreateSeries": rule(

@@ -1,5 +1,9 @@
 """Data access for the scheduling service. Every write runs in one transaction
-together with its idempotency record; overlap is enforced by the database."""
+together with its idempotency record; overlap is enforced by the database.
+
+Refusals are the domain's exceptions (phs_scheduling.domain.errors): NotFound,
+Precondition, Conflict, StaleEtag, ConcurrentModification, SlotConflict; the service
+maps them to statuses (phs_scheduling.errors)."""
 
 from __future__ import annotations
 
@@ -31,9 +35,17 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime import db, idempotency
 from phs_runtime.db import UtcDateTime
-from phs_runtime.errors import aborted, already_exists, failed_precondition, not_found
 from phs_runtime.resources import new_id
-from phs_scheduling.slots import Policy
+from phs_scheduling.domain import lifecycle
+from phs_scheduling.domain.errors import (
+    ConcurrentModification,
+    Conflict,
+    NotFound,
+    Precondition,
+    SlotConflict,
+    StaleEtag,
+)
+from phs_scheduling.mapping import etag_of, late_cancel_of
 from phs_scheduling.tables import (
     ACTIVE_STATES,
     appointments,
@@ -104,12 +116,13 @@ _APPOINTMENT_IF_BOOKABLE = insert(appointments).from_select(
 )
 
 
-def etag_of(version: int) -> str:
-    return f'W/"{version}"'
+def _require_psychologist(conn: Connection, psychologist_id: str) -> None:
+    """NotFound unless the psychologist exists."""
+    if conn.execute(select(psychologists.c.id).where(psychologists.c.id == psychologist_id)).first() is None:
+        raise NotFound("Psychologist", f"psychologists/{psychologist_id}")
 
 
-class SlotConflict(Exception):
-    """The database refused an appointment that overlaps an active one."""
+__all__ = ["AppointmentFilter", "SessionShape", "SlotConflict", "SlotContext", "Store", "etag_of"]
 
 
 def _is_overlap(exc: IntegrityError) -> bool:
@@ -188,7 +201,7 @@ class Store(db.BaseStore):
         with self.reader.connect() as conn:
             row = conn.execute(select(psychologists).where(psychologists.c.id == pid)).first()
         if row is None:
-            raise not_found("Psychologist", f"psychologists/{pid}")
+            raise NotFound("Psychologist", f"psychologists/{pid}")
         return row
 
     def list_psychologists(self, after: list[Any] | None, limit: int) -> Sequence[Row[Any]]:
@@ -206,11 +219,7 @@ class Store(db.BaseStore):
         psychologist_id: str | None,
     ) -> dict[str, Any]:
         if psychologist_id is not None:
-            exists = conn.execute(
-                select(psychologists.c.id).where(psychologists.c.id == psychologist_id)
-            ).first()
-            if exists is None:
-                raise not_found("Psychologist", f"psychologists/{psychologist_id}")
+            _require_psychologist(conn, psychologist_id)
         row = {
             "id": new_id(),
             "display_name": display_name,
@@ -227,7 +236,7 @@ class Store(db.BaseStore):
         with self.reader.connect() as conn:
             row = conn.execute(select(clients).where(clients.c.id == cid)).first()
         if row is None:
-            raise not_found("Client", f"clients/{cid}")
+            raise NotFound("Client", f"clients/{cid}")
         return row
 
     def list_clients(
@@ -275,17 +284,17 @@ class Store(db.BaseStore):
             _BOOKING_REFS, {"pid": psychologist_id, "cid": client_id, "code": session_type_code}
         ).first()
         if refs is None:
-            raise not_found("Psychologist", f"psychologists/{psychologist_id}")
+            raise NotFound("Psychologist", f"psychologists/{psychologist_id}")
         if not refs.active:
-            raise failed_precondition(
+            raise Precondition(
                 "PSYCHOLOGIST_INACTIVE",
                 "the psychologist does not accept bookings",
                 {"psychologist": f"psychologists/{psychologist_id}"},
             )
         if not refs.client_exists:
-            raise not_found("Client", f"clients/{client_id}")
+            raise NotFound("Client", f"clients/{client_id}")
         if refs.code is None:
-            raise not_found("SessionType", f"sessionTypes/{session_type_code}")
+            raise NotFound("SessionType", f"sessionTypes/{session_type_code}")
         shape = SessionShape(refs.duration_minutes, refs.buffer_before_minutes, refs.buffer_after_minutes)
         row = Store.appointment_row(
             now,
@@ -418,45 +427,33 @@ class Store(db.BaseStore):
         now: dt.datetime,
         psychologist_id: str,
         appointment_id: str,
-        allowed_from: tuple[str, ...],
-        to_state: str,
+        action: lifecycle.Action,
         etag: str,
         values: Callable[[Row[Any]], dict[str, Any]] | None = None,
     ) -> tuple[Row[Any], Row[Any]]:
-        """Move one appointment to `to_state` if its state allows it and its etag
-        (when given) still matches. `values(before)` may check the row (raising)
-        and returns extra columns to set. Returns (before, after)."""
+        """Apply `action` to one appointment if the lifecycle allows it from its state
+        and its etag (when given) still matches. `values(before)` returns extra columns
+        to set. Returns (before, after)."""
         a = appointments.c
         before = conn.execute(
             select(appointments).where(a.id == appointment_id, a.psychologist_id == psychologist_id)
         ).first()
         name = f"psychologists/{psychologist_id}/appointments/{appointment_id}"
         if before is None:
-            raise not_found("Appointment", name)
+            raise NotFound("Appointment", name)
         if etag and etag != etag_of(before.version):
-            raise aborted(
-                "ETAG_MISMATCH",
-                "the appointment changed since it was read; read it again",
-                {"appointment": name, "etag": etag_of(before.version)},
-            )
-        if before.state not in allowed_from:
-            raise failed_precondition(
-                "INVALID_STATE_TRANSITION",
-                f"a {before.state} appointment cannot become {to_state}",
-                {"appointment": name, "from": before.state, "to": to_state},
-            )
+            raise StaleEtag(name, etag_of(before.version))
+        to_state = lifecycle.next_state(
+            action, before.state, start_time=before.start_time, now=now, appointment=name
+        )
         extra = values(before) if values is not None else {}
         res = conn.execute(
             update(appointments)
             .where(a.id == appointment_id, a.version == before.version)
-            .values(state=to_state, version=before.version + 1, update_time=now, **extra)
+            .values(state=to_state.value, version=before.version + 1, update_time=now, **extra)
         )
         if res.rowcount != 1:  # changed between our read and our write
-            raise aborted(
-                "CONCURRENT_MODIFICATION",
-                "the appointment changed concurrently; retry",
-                {"appointment": name},
-            )
+            raise ConcurrentModification(name)
         after: Row[Any] = conn.execute(select(appointments).where(a.id == appointment_id)).one()
         return before, after
 
@@ -470,7 +467,7 @@ class Store(db.BaseStore):
                 availability.c.psychologist_id.in_(ids)
             )
             specs = {row.psychologist_id: row.spec for row in conn.execute(query)}
-        return {pid: _late_cancel_of(specs.get(pid)) for pid in ids}
+        return {pid: late_cancel_of(specs.get(pid)) for pid in ids}
 
     @staticmethod
     def late_cancel_window(conn: Connection, psychologist_id: str) -> dt.timedelta:
@@ -478,7 +475,7 @@ class Store(db.BaseStore):
         spec = conn.execute(
             select(availability.c.spec).where(availability.c.psychologist_id == psychologist_id)
         ).scalar()
-        return _late_cancel_of(spec)
+        return late_cancel_of(spec)
 
     @staticmethod
     def link_reschedule(conn: Connection, old_id: str, new_id: str) -> None:
@@ -492,7 +489,7 @@ class Store(db.BaseStore):
                 )
             ).scalar()
         if code is None:
-            raise not_found("Appointment", f"psychologists/{psychologist_id}/appointments/{appointment_id}")
+            raise NotFound("Appointment", f"psychologists/{psychologist_id}/appointments/{appointment_id}")
         return str(code)
 
     def conflicting_appointment(
@@ -529,16 +526,16 @@ class Store(db.BaseStore):
         if values:
             res = conn.execute(update(table).where(pk == key).values(**values))
             if res.rowcount != 1:
-                raise not_found(resource_type, name)
+                raise NotFound(resource_type, name)
         row = conn.execute(select(table).where(pk == key)).first()
         if row is None:
-            raise not_found(resource_type, name)
+            raise NotFound(resource_type, name)
         return row
 
     @staticmethod
     def insert_session_type(conn: Connection, row: dict[str, Any]) -> None:
         if conn.execute(select(session_types.c.code).where(session_types.c.code == row["code"])).first():
-            raise already_exists(
+            raise Conflict(
                 "SESSION_TYPE_EXISTS",
                 "a session type with that code exists",
                 {"session_type": f"sessionTypes/{row['code']}"},
@@ -555,10 +552,10 @@ class Store(db.BaseStore):
         with self.reader.connect() as conn:
             psych = conn.execute(select(psychologists).where(psychologists.c.id == psychologist_id)).first()
             if psych is None:
-                raise not_found("Psychologist", f"psychologists/{psychologist_id}")
+                raise NotFound("Psychologist", f"psychologists/{psychologist_id}")
             st = conn.execute(select(session_types).where(session_types.c.code == session_type_code)).first()
             if st is None:
-                raise not_found("SessionType", f"sessionTypes/{session_type_code}")
+                raise NotFound("SessionType", f"sessionTypes/{session_type_code}")
             spec = conn.execute(
                 select(availability.c.spec).where(availability.c.psychologist_id == psychologist_id)
             ).scalar()
@@ -578,11 +575,7 @@ class Store(db.BaseStore):
 
     def get_availability(self, psychologist_id: str) -> tuple[bytes, dt.datetime | None]:
         with self.reader.connect() as conn:
-            if (
-                conn.execute(select(psychologists.c.id).where(psychologists.c.id == psychologist_id)).first()
-                is None
-            ):
-                raise not_found("Psychologist", f"psychologists/{psychologist_id}")
+            _require_psychologist(conn, psychologist_id)
             row = conn.execute(
                 select(availability).where(availability.c.psychologist_id == psychologist_id)
             ).first()
@@ -590,11 +583,7 @@ class Store(db.BaseStore):
 
     @staticmethod
     def put_availability(conn: Connection, now: dt.datetime, psychologist_id: str, spec: bytes) -> None:
-        if (
-            conn.execute(select(psychologists.c.id).where(psychologists.c.id == psychologist_id)).first()
-            is None
-        ):
-            raise not_found("Psychologist", f"psychologists/{psychologist_id}")
+        _require_psychologist(conn, psychologist_id)
         res = conn.execute(
             update(availability)
             .where(availability.c.psychologist_id == psychologist_id)
@@ -619,7 +608,7 @@ class Store(db.BaseStore):
             select(series).where(series.c.id == series_id, series.c.psychologist_id == psychologist_id)
         ).first()
         if row is None:
-            raise not_found("Series", f"psychologists/{psychologist_id}/series/{series_id}")
+            raise NotFound("Series", f"psychologists/{psychologist_id}/series/{series_id}")
         return row
 
     @staticmethod
@@ -666,13 +655,7 @@ class Store(db.BaseStore):
         q = select(*columns).where(a.start_time >= start, a.start_time < end).order_by(a.start_time, a.id)
         with self.reader.connect() as conn:
             if psychologist_id is not None:
-                if (
-                    conn.execute(
-                        select(psychologists.c.id).where(psychologists.c.id == psychologist_id)
-                    ).first()
-                    is None
-                ):
-                    raise not_found("Psychologist", f"psychologists/{psychologist_id}")
+                _require_psychologist(conn, psychologist_id)
                 q = q.where(a.psychologist_id == psychologist_id)
             result = conn.execution_options(stream_results=True, yield_per=batch).execute(q)
             yield from result
@@ -686,7 +669,7 @@ class Store(db.BaseStore):
                 )
             ).first()
         if row is None:
-            raise not_found("Appointment", f"psychologists/{psychologist_id}/appointments/{appointment_id}")
+            raise NotFound("Appointment", f"psychologists/{psychologist_id}/appointments/{appointment_id}")
         return row
 
     def list_appointments(
@@ -708,17 +691,6 @@ class Store(db.BaseStore):
             t, i = dt.datetime.fromisoformat(after[0]), after[1]
             q = q.where(or_(a.start_time > t, and_(a.start_time == t, a.id > i)))
         with self.reader.connect() as conn:
-            if (
-                f.psychologist_id
-                and conn.execute(
-                    select(psychologists.c.id).where(psychologists.c.id == f.psychologist_id)
-                ).first()
-                is None
-            ):
-                raise not_found("Psychologist", f"psychologists/{f.psychologist_id}")
+            if f.psychologist_id:
+                _require_psychologist(conn, f.psychologist_id)
             return conn.execute(q).all()
-
-
-def _late_cancel_of(spec: bytes | None) -> dt.timedelta:
-    """The late-cancel window of a stored availability (the policy default without one)."""
-    return Policy.of(r.Availability.FromString(spec or b"").booking_policy).late_cancel

@@ -18,6 +18,7 @@ from sqlalchemy import (
 
 from phs_runtime.db import UtcDateTime
 from phs_runtime.tables import audit_table, keys_table, outbox_table
+from phs_scheduling.domain.lifecycle import OPEN
 
 metadata = MetaData()
 
@@ -123,4 +124,5 @@ outbox = outbox_table(metadata)
 # Who read or changed what (phs_runtime.audit).
 audit_events = audit_table(metadata)
 
-ACTIVE_STATES = ("PENDING", "BOOKED")
+# The open states (domain.lifecycle.OPEN) as stored codes, for queries.
+ACTIVE_STATES: tuple[str, ...] = tuple(state.value for state in OPEN)
