@@ -18,8 +18,8 @@ from phs.reports.v1 import resources_pb2 as rr
 from phs_devstack import Stack
 from phs_reports.messages import job_message
 from phs_reports.resources import report_pb
-from phs_reports.store import Store
 from phs_reports.settings import WorkerConfig
+from phs_reports.store import Store
 from phs_reports.worker import Worker
 from phs_runtime.config import KafkaConfig
 from tests.helpers import eventually, rest, rfc3339
