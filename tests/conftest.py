@@ -1,13 +1,18 @@
 """Shared fixtures: real SQLite and PostgreSQL databases, and the real stack
-(Tansu broker, services, Envoy) on free loopback ports."""
+(Tansu broker, services, Envoy) on free loopback ports; and the rules of the test
+tiers (README, "Test tiers"), checked on every test of tests/unit and tests/integration."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -106,3 +111,77 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         yield s
     finally:
         s.stop()
+
+
+# -- the tiers ----------------------------------------------------------------------------------
+
+TESTS = Path(__file__).resolve().parent
+# What each tier may not use. Unit: in-process only (a throwaway SQLite file at most).
+# Integration: real databases, the broker, tools and in-process servers on loopback ports,
+# but no service process and no Envoy. Everything else is e2e (tests/e2e, tests/web).
+SERVICE_STARTS = (
+    "start",
+    "start_backends",
+    "start_scheduling",
+    "start_reports_api",
+    "start_worker",
+    "start_envoy",
+    "start_web",
+    "start_oidc",
+)
+NOT_IN = {
+    "unit": {"stack", "pg_database", "db_url", "chromium"},
+    "integration": {"stack", "chromium"},
+}
+
+
+def _tier(item: pytest.Item) -> str | None:
+    try:
+        parts = item.path.resolve().relative_to(TESTS).parts
+    except ValueError:
+        return None
+    return parts[0] if len(parts) > 1 else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wrong = []
+    for item in items:
+        tier = _tier(item)
+        used = NOT_IN.get(tier or "", set()) & set(getattr(item, "fixturenames", ()))
+        if used:
+            wrong.append(f"{item.nodeid} uses {', '.join(sorted(used))}")
+    if wrong:
+        raise pytest.UsageError("tests outside their tier (README, Test tiers):\n" + "\n".join(wrong))
+
+
+@contextlib.contextmanager
+def _tier_rules(tier: str | None) -> Iterator[None]:
+    def refuse(what: str) -> Callable[..., Any]:
+        def refused(*_args: Any, **_kwargs: Any) -> Any:
+            raise AssertionError(f"a test in tests/{tier} may not {what} (README, Test tiers)")
+
+        return refused
+
+    with contextlib.ExitStack() as rules:
+        if tier in ("unit", "integration"):
+            for name in SERVICE_STARTS:
+                rules.enter_context(
+                    mock.patch.object(Stack, name, refuse("start a service process or Envoy"))
+                )
+        if tier == "unit":
+            rules.enter_context(mock.patch.object(Stack, "start_kafka", refuse("start the broker")))
+            rules.enter_context(mock.patch.object(socket.socket, "bind", refuse("listen on a port")))
+            rules.enter_context(mock.patch.object(subprocess, "Popen", refuse("start a process")))
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with _tier_rules(_tier(item)):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with _tier_rules(_tier(item)):
+        yield
