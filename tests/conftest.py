@@ -10,6 +10,7 @@ import socket
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -58,38 +59,69 @@ def chromium() -> Iterator[Any]:
     yield from browser.launch()
 
 
+class Databases:
+    """Makes fresh, empty PostgreSQL databases (call it) and drops them: one a test is
+    done with (`drop_soon`) on a thread while the next tests run, the rest at the end.
+    (A DROP DATABASE waits for every backend of the server to acknowledge it: a second
+    or more each when the server is busy, too long to wait for one at a time.)"""
+
+    def __init__(self) -> None:
+        self.admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_size=4)
+        self.created: set[str] = set()
+        self.dropper = ThreadPoolExecutor(2, thread_name_prefix="pg-drop")
+        self.drops: list[Future[None]] = []
+
+    def __call__(self) -> str:
+        name = f"phs_test_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.add(name)
+        return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    def _drop(self, name: str) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def drop_soon(self, url: str) -> None:
+        name = make_url(url).database
+        if name in self.created:
+            self.created.discard(name)
+            self.drops.append(self.dropper.submit(self._drop, name))
+
+    def close(self) -> None:
+        self.drops += [self.dropper.submit(self._drop, name) for name in self.created]
+        self.dropper.shutdown(wait=True)
+        self.admin.dispose()
+        for drop in self.drops:
+            drop.result()  # a database left behind fails the session, as before
+
+
 @pytest.fixture(scope="session")
-def pg_database() -> Iterator[Callable[[], str]]:
-    """A factory of fresh, empty PostgreSQL databases (dropped at the end)."""
+def pg_database() -> Iterator[Databases]:
+    """A factory of fresh, empty PostgreSQL databases (dropped when done)."""
     reason = _pg_available()
     if reason:
         if IN_CI:
             pytest.fail(f"{reason}; CI must run the PostgreSQL tests")
         pytest.skip(reason)
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    created: list[str] = []
-
-    def make() -> str:
-        name = f"phs_test_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        created.append(name)
-        return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-    yield make
-    with admin.connect() as conn:
-        for name in created:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    databases = Databases()
+    try:
+        yield databases
+    finally:
+        databases.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each storage test runs on SQLite and on PostgreSQL."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each storage test runs on SQLite and on PostgreSQL (a database of its own,
+    dropped once the test is done)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'test.db'}"
-    factory: Callable[[], str] = request.getfixturevalue("pg_database")
-    return factory()
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    databases: Databases = request.getfixturevalue("pg_database")
+    url = databases()
+    yield url
+    databases.drop_soon(url)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
