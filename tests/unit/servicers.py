@@ -117,5 +117,5 @@ def resource(err: ApiError) -> str:
     for detail in err.to_status().details:
         info = error_details_pb2.ResourceInfo()
         if detail.Unpack(info):
-            return info.resource_name
+            return str(info.resource_name)
     return ""

@@ -32,12 +32,12 @@ def svc(tmp_path: Path) -> Iterator[ReportServicer]:
 
 
 def _caseload(
-    psychologist: str, start: dt.datetime, end: dt.datetime, **kw: object
+    psychologist: str, start: dt.datetime, end: dt.datetime, request_id: str = ""
 ) -> rs.CreateReportRequest:
     params = rr.CaseloadParams(psychologist=psychologist)
     params.interval.start_time.FromDatetime(start)
     params.interval.end_time.FromDatetime(end)
-    return rs.CreateReportRequest(report=rr.Report(caseload_params=params), **kw)
+    return rs.CreateReportRequest(report=rr.Report(caseload_params=params), request_id=request_id)
 
 
 def _jobs_on_the_outbox(svc: ReportServicer) -> list[jobs_pb2.ReportJobMessage]:

@@ -42,10 +42,18 @@ def _client(svc: SchedulingServicer, psychologist: str = "") -> sr.Client:
 
 
 def _booking(
-    parent: str, client: str, start: dt.datetime, code: str = "90834", **kw: object
+    parent: str,
+    client: str,
+    start: dt.datetime,
+    code: str = "90834",
+    request_id: str = "",
+    request_approval: bool = False,
 ) -> ss.CreateAppointmentRequest:
     req = ss.CreateAppointmentRequest(
-        parent=parent, appointment=A(client=client, session_type=f"sessionTypes/{code}"), **kw
+        parent=parent,
+        appointment=A(client=client, session_type=f"sessionTypes/{code}"),
+        request_id=request_id,
+        request_approval=request_approval,
     )
     req.appointment.start_time.FromDatetime(start)
     return req
@@ -125,12 +133,12 @@ def test_a_booking_is_checked_before_anything_is_written(svc: SchedulingServicer
     )
     assert {"appointment.client", "appointment.session_type"} <= fields(empty)
 
-    for req, name in [
-        (_booking(p.name, c.name, slot, code="99999"), "sessionTypes/99999"),
-        (_booking(p.name, f"clients/{NOBODY}", slot), f"clients/{NOBODY}"),
-        (_booking(f"psychologists/{NOBODY}", c.name, slot), f"psychologists/{NOBODY}"),
-    ]:
-        assert resource(refused(lambda req=req: book(req), grpc.StatusCode.NOT_FOUND)) == name
+    def not_found(req: ss.CreateAppointmentRequest) -> str:
+        return resource(refused(lambda: book(req), grpc.StatusCode.NOT_FOUND))
+
+    assert not_found(_booking(p.name, c.name, slot, code="99999")) == "sessionTypes/99999"
+    assert not_found(_booking(p.name, f"clients/{NOBODY}", slot)) == f"clients/{NOBODY}"
+    assert not_found(_booking(f"psychologists/{NOBODY}", c.name, slot)) == f"psychologists/{NOBODY}"
     assert _count(svc, p.name) == 0
 
 
@@ -208,24 +216,28 @@ def test_list_filters_and_page_tokens_are_checked(svc: SchedulingServicer) -> No
 def test_cancel_records_who_why_and_whether_it_was_late(svc: SchedulingServicer) -> None:
     p, c = _psychologist(svc), _client(svc)
 
-    def cancel(name: str, **kw: object) -> A:
-        return svc.CancelAppointment(ss.CancelAppointmentRequest(name=name, **kw), ctx())
+    illness, by_client = sr.Cancellation.REASON_CLIENT_ILLNESS, sr.Cancellation.ACTOR_CLIENT
 
-    why = {"reason": sr.Cancellation.REASON_CLIENT_ILLNESS, "cancelled_by": sr.Cancellation.ACTOR_CLIENT}
+    def cancel(name: str, why: bool = True) -> A:
+        req = ss.CancelAppointmentRequest(name=name)
+        if why:
+            req.reason, req.cancelled_by = illness, by_client
+        return svc.CancelAppointment(req, ctx())
+
     far = svc.CreateAppointment(_booking(p.name, c.name, future_slot(12)), ctx())
-    cancelled = cancel(far.name, **why)
+    cancelled = cancel(far.name)
     assert cancelled.state == A.State.STATE_CANCELLED
     cx = cancelled.cancellation
-    assert (cx.reason, cx.cancelled_by, cx.late) == (why["reason"], why["cancelled_by"], False)
+    assert (cx.reason, cx.cancelled_by, cx.late) == (illness, by_client, False)
 
     soon_start = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)).replace(second=0, microsecond=0)
     soon = svc.CreateAppointment(_booking(p.name, c.name, soon_start), ctx())
-    assert cancel(soon.name, **why).cancellation.late is True
+    assert cancel(soon.name).cancellation.late is True
 
     other = svc.CreateAppointment(_booking(p.name, c.name, future_slot(13)), ctx())
-    missing = refused(lambda: cancel(other.name), grpc.StatusCode.INVALID_ARGUMENT)
+    missing = refused(lambda: cancel(other.name, why=False), grpc.StatusCode.INVALID_ARGUMENT)
     assert fields(missing) == {"reason", "cancelled_by"}
-    refused(lambda: cancel(far.name, **why), grpc.StatusCode.FAILED_PRECONDITION)  # already cancelled
+    refused(lambda: cancel(far.name), grpc.StatusCode.FAILED_PRECONDITION)  # already cancelled
 
 
 def test_a_stale_etag_isrefused(svc: SchedulingServicer) -> None:
