@@ -29,7 +29,8 @@ UP_PREREQS := $(UP_STAMP) $(DESCRIPTOR) $(WEB_DIST)
 
 help:
 	@echo "make up      - run the whole stack locally (SQLite, Tansu, Envoy) until Ctrl-C"
-	@echo "make test    - ruff, mypy, buf lint, generated-code check, pytest"
+	@echo "make test    - ruff, mypy, buf lint, generated-code check, pytest (every tier), the clock matrix"
+	@echo "make test-fast - the unit and integration tiers only (no service process, no Envoy)"
 	@echo "make protos  - regenerate gen/ from protos/ (and k8s/, which embeds the descriptor)"
 	@echo "make manifests - regenerate k8s/ from the Helm chart"
 	@echo "make seed    - fill data/scheduling.db with a demo practice (a year of history)"
@@ -104,9 +105,17 @@ test: lint $(WEB_DIST)
 test-clock: install
 	$(PY) -m tests.clock.faketime --matrix -- $(BIN)/pytest -m clock -q
 
-# The suite without the slow end-to-end scenarios, for a quick loop while editing.
+# The unit and integration tiers (tests/unit, tests/integration): no service process and
+# no Envoy, a quick loop while editing (README, "Test tiers"). `make test` runs them too.
+# The broker's tests mostly wait (for the broker, for time to pass), so they run in a
+# second pytest beside the rest; its output follows. Marked or not, every test runs once.
 test-fast: install
-	$(BIN)/pytest -m "not slow"
+	@mkdir -p build; \
+	$(BIN)/pytest tests/integration -m broker -p no:cacheprovider > build/test-fast-broker.log 2>&1 & broker=$$!; \
+	$(BIN)/pytest tests/unit tests/integration -m "not broker"; rest=$$?; \
+	wait $$broker; code=$$?; \
+	echo "== tests/integration -m broker:"; cat build/test-fast-broker.log; \
+	exit $$(( rest || code ))
 
 # gen/ is committed; `make up` regenerates it only when a proto is newer. It leaves k8s/
 # alone (slow, and not needed to run): `make protos` before committing a proto change.

@@ -10,7 +10,7 @@ With --before-template (an older services/gateway/envoy.yaml.tmpl, e.g. from
 with no drain on SIGTERM ("before") against the current gateway with the devstack's
 drain ("after"), alternating, so that the machine's drift hits both alike.
 
-tests/test_failover.py runs the same scenario and asserts what it must show.
+tests/e2e/test_failover.py runs the same scenario and asserts what it must show.
 """
 
 from __future__ import annotations

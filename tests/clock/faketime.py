@@ -1,6 +1,6 @@
 """Run a command, and every process it starts, with the wall clock moved to another instant.
 
-    python -m tests.clock.faketime --at 2027-03-14T06:30:00Z -- pytest tests/test_slots.py
+    python -m tests.clock.faketime --at 2027-03-14T06:30:00Z -- pytest tests/unit/test_slots.py
     python -m tests.clock.faketime --matrix -- pytest -m clock   # each instant of MATRIX in turn
 
 Debian's libfaketime is preloaded through the environment, so the services, Envoy and

@@ -1,5 +1,5 @@
 """What the server pipeline's unit tests stand in for: the few methods of
-grpc.ServicerContext the steps call (a real server answers in tests/test_grpc_direct.py
+grpc.ServicerContext the steps call (a real server answers in tests/e2e/test_grpc_direct.py
 and the e2e tests), and a guard built from the session's real development key."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The steps in order, through the one interceptor's Pipeline, around in-process
-handlers (tests/test_grpc_direct.py runs them behind a real server)."""
+handlers (tests/e2e/test_grpc_direct.py runs them behind a real server)."""
 
 from __future__ import annotations
 

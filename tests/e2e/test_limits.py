@@ -1,18 +1,15 @@
-"""Bounds on every server: request sizes (gRPC and through Envoy), page sizes, and a
-server-side deadline on database statements."""
+"""Bounds on every server: request sizes (gRPC and through Envoy) and page sizes. The
+server-side deadline on database statements: tests/integration/test_statement_timeout.py."""
 
 from __future__ import annotations
 
 import grpc
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_devstack import Stack
-from phs_runtime.db import make_engine
 from tests.helpers import channel, rest
 
 HUGE = "x" * (1024 * 1024 + 10)
@@ -38,16 +35,3 @@ def test_page_sizes_are_capped(stack: Stack) -> None:
     assert len(resp.body["psychologists"]) <= 1000
     bad = rest(stack.rest_url, "GET", "/v1/psychologists?pageSize=-1")
     assert bad.status == 400 and bad.detail("BadRequest")["fieldViolations"][0]["field"] == "page_size"
-
-
-def test_postgres_statements_have_a_deadline(pg_database: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = pg_database()  # type: ignore[operator]
-    monkeypatch.setenv("PHS_DB_STATEMENT_TIMEOUT_MS", "200")
-    engine = make_engine(url)
-    try:
-        with pytest.raises(DBAPIError, match="statement timeout"), engine.connect() as conn:
-            conn.execute(text("SELECT pg_sleep(2)"))
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT 1")).scalar_one() == 1
-    finally:
-        engine.dispose()

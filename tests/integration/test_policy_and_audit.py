@@ -1,98 +1,27 @@
-"""The declared policy tables and the audit log, below the network: every RPC has a
-rule, rules name real request fields, and the audit table is append-only in the
-database itself (SQLite and PostgreSQL)."""
+"""The audit log, below the network: the audit table is append-only in the database
+itself (SQLite and PostgreSQL), concurrent entries all commit and list with filters and
+pages, and a change writes its entry in its own transaction. (The declared policy
+tables: tests/unit/test_policy_rules.py; end to end: tests/e2e/test_audit_commits.py.)"""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf.descriptor import Descriptor, ServiceDescriptor
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from phs.audit.v1 import audit_pb2
-from phs.reports.v1 import reports_service_pb2
 from phs.scheduling.v1 import resources_pb2 as sr
-from phs.scheduling.v1 import scheduling_service_pb2
-from phs_devstack import Stack
-from phs_reports import policy as reports_policy
 from phs_reports.store import Store as ReportsStore
 from phs_reports.tables import audit_events as reports_audit
 from phs_runtime import audit
 from phs_runtime.audit import AuditLog, Entry
-from phs_runtime.auth import ROLES
 from phs_runtime.errors import ApiError
-from phs_runtime.policy import Rule
-from phs_scheduling import policy as scheduling_policy
 from phs_scheduling.store import Store as SchedulingStore
 from phs_scheduling.tables import audit_events as scheduling_audit
-from tests.helpers import future_slot, rest, rfc3339
-
-
-@pytest.fixture
-def tables(tmp_path: Path) -> Iterator[dict[str, tuple[ServiceDescriptor, dict[str, Rule]]]]:
-    sched = SchedulingStore.open(f"sqlite:///{tmp_path / 's.db'}")
-    reports = ReportsStore.open(f"sqlite:///{tmp_path / 'r.db'}")
-    yield {
-        "scheduling": (
-            scheduling_service_pb2.DESCRIPTOR.services_by_name["SchedulingService"],
-            scheduling_policy.build(sched),
-        ),
-        "reports": (
-            reports_service_pb2.DESCRIPTOR.services_by_name["ReportService"],
-            reports_policy.build(reports),
-        ),
-    }
-    sched.close()
-    reports.close()
-
-
-def _has_path(message: Descriptor, path: str) -> bool:
-    for part in path.split("."):
-        field = message.fields_by_name.get(part)
-        if field is None:
-            return False
-        if field.message_type is not None:
-            message = field.message_type
-    return True
-
-
-def test_every_rpc_in_the_descriptors_has_a_rule_and_no_rule_is_stale(
-    tables: dict[str, tuple[ServiceDescriptor, dict[str, Rule]]],
-) -> None:
-    for service, rules in tables.values():
-        declared = {f"/{service.full_name}/{m.name}" for m in service.methods}
-        assert declared - rules.keys() == set(), f"RPCs without an access rule in {service.full_name}"
-        assert rules.keys() - declared == set(), f"rules for RPCs that do not exist in {service.full_name}"
-
-
-def test_rules_name_known_roles_and_real_request_fields(
-    tables: dict[str, tuple[ServiceDescriptor, dict[str, Rule]]],
-) -> None:
-    for service, rules in tables.values():
-        for m in service.methods:
-            r = rules[f"/{service.full_name}/{m.name}"]
-            assert r.roles and r.roles <= ROLES, m.name
-            assert r.action in {"C", "R", "U", "D", "E"}, m.name
-            for path in r.target:
-                assert _has_path(m.input_type, path), f"{m.name}: no field {path}"
-
-
-def test_only_admins_read_the_audit_log_and_every_change_is_audited(
-    tables: dict[str, tuple[ServiceDescriptor, dict[str, Rule]]],
-) -> None:
-    for service, rules in tables.values():
-        assert rules[f"/{service.full_name}/ListAuditEvents"].roles == {"admin"}
-        for m in service.methods:
-            r = rules[f"/{service.full_name}/{m.name}"]
-            if r.action != "R":
-                assert r.audit, f"{m.name} changes data and must be audited"
 
 
 def _entry(subject: str, entity: str, code: grpc.StatusCode = grpc.StatusCode.OK) -> Entry:
@@ -192,29 +121,6 @@ def test_concurrent_entries_are_all_committed_and_listed_with_filters_and_pages(
     finally:
         log.close()
         store.close()
-
-
-def test_a_change_and_its_audit_entry_commit_together_and_a_replay_is_audited_too(stack: Stack) -> None:
-    p = rest(stack.rest_url, "POST", "/v1/psychologists", {"displayName": "Dr Audit", "timeZone": "UTC"}).body
-    c = rest(
-        stack.rest_url, "POST", "/v1/clients", {"displayName": "Audited", "psychologist": p["name"]}
-    ).body
-    token = stack.token(p["name"], "psychologist")
-    body = {"client": c["name"], "sessionType": "sessionTypes/90834", "startTime": rfc3339(future_slot(9))}
-    key, rid = str(uuid.uuid4()), str(uuid.uuid4())
-    headers = {"Idempotency-Key": key, "x-request-id": rid}
-    first = rest(stack.rest_url, "POST", f"/v1/{p['name']}/appointments", body, headers, token=token)
-    again = rest(stack.rest_url, "POST", f"/v1/{p['name']}/appointments", body, headers, token=token)
-    assert first.status == again.status == 200 and first.body == again.body
-
-    events = rest(stack.rest_url, "GET", f"/v1/auditLogs/scheduling/events?entity={first.body['name']}").body
-    mine = [e for e in events["auditEvents"] if e["requestId"] == rid]
-    assert len(mine) == 2  # the change (in its own transaction) and the replay
-    for e in mine:
-        assert e["agent"] == {"subject": p["name"], "role": "psychologist"}
-        assert e["action"] == "ACTION_CREATE" and e["outcome"] == "OUTCOME_SUCCESS"
-        assert set(e["entities"]) == {p["name"], c["name"], first.body["name"]}
-        assert e["method"] == "/phs.scheduling.v1.SchedulingService/CreateAppointment"
 
 
 def test_a_change_writes_its_entry_in_its_own_transaction(db_url: str) -> None:

@@ -24,6 +24,7 @@ from phs_runtime.config import KafkaConfig
 from phs_runtime.outbox import OUTBOX_BACKLOG, OutboxMessage, OutboxRelay
 
 TOPIC = "phs.test.relay.v1"
+pytestmark = pytest.mark.broker  # make test-fast runs these beside the rest
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_an_outage_is_retried_with_backoff_however_often_commits_wake_the_relay(
 
 def _published_keys(bootstrap: str, expected: int) -> list[str]:
     consumer = KafkaConsumer(
-        TOPIC, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
+        TOPIC, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=1000
     )
     keys: list[str] = []
     deadline = time.monotonic() + 30

@@ -20,10 +20,10 @@ from phs.reports.v1 import reports_service_pb2_grpc as rs_grpc
 from phs.reports.v1 import resources_pb2 as rr
 from phs_devstack import REPO, Ports, Stack, wait_serving
 from phs_devstack.console import Console, Problem, problem
+from tests.e2e.test_report_recovery import _psychologist_with_bookings
 from tests.helpers import channel as helpers_channel
 from tests.helpers import eventually, future_slot, rest, rfc3339
 from tests.netproxy import TcpProxy
-from tests.test_report_recovery import _psychologist_with_bookings
 
 
 def zombies(parent: int | None = None) -> list[int]:

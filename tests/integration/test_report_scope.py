@@ -1,6 +1,7 @@
 """The worker applies the requester's scope itself: a job is computed only for the
 requester its Kafka message names, only if that requester created it, and only
-within what that requester may see (the same rule the API applies)."""
+within what that requester may see (the same rule the API applies). End to end, through
+Kafka: tests/e2e/test_report_scope_e2e.py."""
 
 from __future__ import annotations
 
@@ -15,14 +16,12 @@ from google.rpc import status_pb2
 
 from phs.reports.v1 import jobs_pb2
 from phs.reports.v1 import resources_pb2 as rr
-from phs_devstack import Stack
 from phs_reports.messages import job_message
 from phs_reports.resources import report_pb
 from phs_reports.settings import WorkerConfig
 from phs_reports.store import Store
 from phs_reports.worker import Worker
 from phs_runtime.config import KafkaConfig
-from tests.helpers import eventually, rest, rfc3339
 
 
 @pytest.fixture
@@ -109,24 +108,3 @@ def test_a_message_must_name_the_jobs_creator(worker: tuple[Worker, Store]) -> N
     )
     assert w.handle(bare, None) == "refused"
     assert "no requester" in _error(store, bare).message
-
-
-def test_the_requester_travels_through_kafka_to_a_computed_report(stack: Stack) -> None:
-    p = rest(stack.rest_url, "POST", "/v1/psychologists", {"displayName": "Dr Scope", "timeZone": "UTC"}).body
-    token = stack.token(p["name"], "psychologist")
-    now = dt.datetime.now(dt.UTC)
-    interval = {"startTime": rfc3339(now), "endTime": rfc3339(now + dt.timedelta(days=7))}
-    body = {"caseloadParams": {"psychologist": p["name"], "interval": interval}}
-    created = rest(stack.rest_url, "POST", "/v1/reports", body, token=token)
-    assert created.status == 200, created.body
-    assert created.body["requester"] == p["name"]
-
-    def done() -> dict[str, object] | None:
-        got = rest(stack.rest_url, "GET", f"/v1/{created.body['name']}", token=token).body
-        return got if got["state"] in ("STATE_SUCCEEDED", "STATE_FAILED") else None
-
-    final = eventually(done, 30, what="report final")
-    assert final["state"] == "STATE_SUCCEEDED", final
-    # Someone else's psychologist token does not even learn that the job exists.
-    other = stack.token("psychologists/someone-else", "psychologist")
-    assert rest(stack.rest_url, "GET", f"/v1/{created.body['name']}", token=other).status == 404

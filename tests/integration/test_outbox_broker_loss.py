@@ -26,6 +26,7 @@ from phs_runtime.outbox import OUTBOX_REPUBLISHED, OutboxMessage, OutboxRelay
 from tests.helpers import eventually, read_topic
 
 TOPIC = "phs.test.loss.v1"
+pytestmark = pytest.mark.broker  # make test-fast runs these beside the rest
 
 
 @pytest.fixture

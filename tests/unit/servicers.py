@@ -1,0 +1,121 @@
+"""The two services' servicers built in-process on a throwaway SQLite database, called
+directly: their handlers' own checks (validation, the appointment lifecycle, report
+jobs) without a server, Envoy or a token. The pipeline in front of them (errors become
+statuses, the guard sets the principal and scope) has its own tests (test_pipeline*),
+and the wiring is tested end to end (tests/e2e). This is the one place that constructs
+the servicers: a change to their constructors is made here."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import grpc
+from google.rpc import error_details_pb2
+
+from phs_reports.api import ReportServicer
+from phs_reports.store import Store as ReportsStore
+from phs_runtime.audit import AuditLog
+from phs_runtime.auth import Principal, reset_principal, set_principal
+from phs_runtime.decision import UNSCOPED, Decision, Scope, reset_decision, set_decision
+from phs_runtime.errors import ApiError, api_error
+from phs_scheduling.service import SchedulingServicer
+from phs_scheduling.store import Store as SchedulingStore
+from phs_scheduling.tables import audit_events as scheduling_audit
+
+REPORT_JOBS_TOPIC = "phs.reports.jobs.v1"
+
+
+@contextlib.contextmanager
+def scheduling_servicer(directory: Path) -> Iterator[SchedulingServicer]:
+    store = SchedulingStore.open(f"sqlite:///{directory / 'scheduling.db'}")
+    audit_log = AuditLog(store.engine, scheduling_audit, "scheduling")
+    try:
+        yield SchedulingServicer(store, audit_log=audit_log)
+    finally:
+        audit_log.close()
+        store.close()
+
+
+@contextlib.contextmanager
+def report_servicer(directory: Path) -> Iterator[ReportServicer]:
+    store = ReportsStore.open(f"sqlite:///{directory / 'reports.db'}")
+    servicer = ReportServicer(store, REPORT_JOBS_TOPIC)
+    try:
+        yield servicer
+    finally:
+        servicer.audit_log.close()
+        store.close()
+
+
+class Context:
+    """What the handlers read of grpc.ServicerContext: the request's metadata (an
+    Idempotency-Key sent through Envoy arrives there) and, for streams, is_active."""
+
+    def __init__(self, metadata: Sequence[tuple[str, str]] = ()) -> None:
+        self.metadata = tuple(metadata)
+        self.callbacks: list[Any] = []
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self.metadata
+
+    def is_active(self) -> bool:
+        return True
+
+    def add_callback(self, callback: Any) -> bool:
+        self.callbacks.append(callback)
+        return True
+
+    def time_remaining(self) -> float | None:
+        return None
+
+
+def ctx(metadata: Sequence[tuple[str, str]] = ()) -> grpc.ServicerContext:
+    return cast(grpc.ServicerContext, Context(metadata))
+
+
+@contextlib.contextmanager
+def acting_as(subject: str, role: str, scope: Scope = UNSCOPED) -> Iterator[None]:
+    """What the guard sets for an admitted call: who calls, and what they are limited to."""
+    principal = Principal(subject, role)
+    p, d = set_principal(principal), set_decision(Decision(principal, scope))
+    try:
+        yield
+    finally:
+        reset_decision(d)
+        reset_principal(p)
+
+
+def refused(call: Callable[[], object], code: grpc.StatusCode) -> ApiError:
+    """The error `call` ends its RPC with, as the pipeline's errors step maps it (an
+    ApiError, or a refusal raised below gRPC with a status of its own)."""
+    try:
+        call()
+    except Exception as exc:
+        err = api_error(exc)
+        if err is None:
+            raise
+    else:
+        raise AssertionError(f"not refused: expected {code.name}")
+    assert err.code == code, (err.code, err.reason, err.message)
+    return err
+
+
+def fields(err: ApiError) -> set[str]:
+    """The fields a refusal's BadRequest names."""
+    for detail in err.to_status().details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            return {v.field for v in bad.field_violations}
+    return set()
+
+
+def resource(err: ApiError) -> str:
+    """The resource name a NOT_FOUND's ResourceInfo names."""
+    for detail in err.to_status().details:
+        info = error_details_pb2.ResourceInfo()
+        if detail.Unpack(info):
+            return str(info.resource_name)
+    return ""
