@@ -7,13 +7,15 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from phs_runtime.config import DatabaseConfig
 from phs_runtime.db import make_engine
 
 
 def test_postgres_statements_have_a_deadline(pg_database: object, monkeypatch: pytest.MonkeyPatch) -> None:
     url = pg_database()  # type: ignore[operator]
     monkeypatch.setenv("PHS_DB_STATEMENT_TIMEOUT_MS", "200")
-    engine = make_engine(url)
+    config = DatabaseConfig.from_env(url)  # as a process's settings read it
+    engine = make_engine(config.url, statement_timeout_ms=config.statement_timeout_ms)
     try:
         with pytest.raises(DBAPIError, match="statement timeout"), engine.connect() as conn:
             conn.execute(text("SELECT pg_sleep(2)"))
