@@ -4,6 +4,7 @@ by the appointment's local start date, with every week of the range listed."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from google.type import interval_pb2
@@ -24,7 +25,7 @@ def _interval(start: dt.datetime, end: dt.datetime) -> interval_pb2.Interval:
     return out
 
 
-def _appointment(start: dt.datetime, minutes: int, state: int) -> sr.Appointment:
+def _appointment(start: dt.datetime, minutes: int, state: sr.Appointment.State) -> sr.Appointment:
     a = sr.Appointment(client="clients/c1", session_type="sessionTypes/individual", state=state)
     a.start_time.FromDatetime(start)
     a.end_time.FromDatetime(start + dt.timedelta(minutes=minutes))
@@ -35,8 +36,8 @@ def _monday(w: r.WeekFigures) -> dt.date:
     return dt.date(w.week_start.year, w.week_start.month, w.week_start.day)
 
 
-def _local(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=TORONTO)  # type: ignore[misc]
+def _local(year: int, month: int, day: int, hour: int, minute: int) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=TORONTO)
 
 
 def test_weeks_follow_the_local_date_across_the_fall_back() -> None:
@@ -110,8 +111,9 @@ def test_an_empty_range_still_lists_its_weeks_with_zeros() -> None:
 
 
 def test_the_longest_range_fits_the_field_limit() -> None:
+    extension: Any = field_limits_pb2.limits  # typed as a plain FieldDescriptor by its stub
     options = r.CaseloadSummary.DESCRIPTOR.fields_by_name["by_week"].GetOptions()
-    max_items = options.Extensions[field_limits_pb2.limits].max_items
+    max_items: int = options.Extensions[extension].max_items
     longest = 0
     for offset in range(7):  # a 366-day range starting on each weekday
         start = _local(2027, 1, 4, 12, 0) + dt.timedelta(days=offset)
