@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
+from zoneinfo import ZoneInfo
+
+from google.type import interval_pb2
 
 from phs.scheduling.v1 import resources_pb2 as sr
 from phs_reports.compute import caseload
@@ -30,7 +34,11 @@ def test_caseload_matches_an_independent_count() -> None:
         if a.state == S.STATE_CANCELLED:
             a.cancellation.late = rng.random() < 0.3
         appointments.append(a)
-    out = caseload(iter(appointments), "psychologists/x")
+    interval = interval_pb2.Interval()
+    interval.start_time.seconds = 1_900_000_000
+    interval.end_time.seconds = 1_900_000_000 + 500 * 7200
+    zone = ZoneInfo("Europe/Paris")
+    out = caseload(iter(appointments), "psychologists/x", (interval, zone))
 
     def count(state: int) -> int:
         return sum(1 for a in appointments if a.state == state)
@@ -53,3 +61,16 @@ def test_caseload_matches_an_independent_count() -> None:
     assert out.scheduled_minutes == sum((a.end_time.seconds - a.start_time.seconds) // 60 for a in delivered)
     seen = {a.client for a in appointments if a.state in (S.STATE_PENDING, S.STATE_BOOKED, S.STATE_COMPLETED)}
     assert out.distinct_clients == len(seen)
+    # Per week: each appointment once, in the week of its Paris start date, no week skipped.
+    weeks: dict[dt.date, int] = {}
+    for a in appointments:
+        day = a.start_time.ToDatetime(dt.UTC).astimezone(zone).date()
+        monday = day - dt.timedelta(days=day.weekday())
+        weeks[monday] = weeks.get(monday, 0) + 1
+    got = {
+        dt.date(w.week_start.year, w.week_start.month, w.week_start.day): sum(
+            (w.pending, w.booked, w.completed, w.cancelled, w.declined, w.no_show)
+        )
+        for w in out.by_week
+    }
+    assert got == weeks

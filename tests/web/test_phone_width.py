@@ -6,6 +6,7 @@ test-artifacts/screenshots/ for people to look at."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import uuid
 from typing import Any
@@ -151,37 +152,74 @@ def test_availability_preview_and_caseload_at_phone_width(
     assert_fits(page, "availability preview, all days")
     section.screenshot(path=str(SCREENSHOTS / f"{shot.name}-preview-all-days.png"))
 
-    # The caseload charts: the state names down the side, none over another.
+    # The caseload charts: half a year of weeks, the labels that fit and none over another.
     page.goto(web_stack.rest_url + "/caseload")
     page.get_by_role("heading", name="My caseload").wait_for()
-    page.get_by_label("From", exact=True).fill((ws.wednesday.date() - dt.timedelta(days=1)).isoformat())
-    page.get_by_label("To (inclusive)").fill((ws.thursday.date() + dt.timedelta(days=21)).isoformat())
+    first, last = ws.wednesday.date() - dt.timedelta(weeks=26), ws.thursday.date() + dt.timedelta(days=21)
+    weeks = (
+        (last - dt.timedelta(days=last.weekday())) - (first - dt.timedelta(days=first.weekday()))
+    ).days // 7 + 1
+    page.get_by_label("From", exact=True).fill(first.isoformat())
+    page.get_by_label("To (inclusive)").fill(last.isoformat())
     page.get_by_role("button", name="Show my caseload").click()
     page.get_by_role("table", name="The figures").wait_for(timeout=30_000)
-    assert_state_names_apart(page)
+    shown = assert_chart_labels_apart(page)
+    assert 3 <= shown < weeks, (shown, weeks)  # some week labels left out, to fit
+    assert_first_week_labelled(page, first)
     check(page, shot, "caseload")
+    page.get_by_text("Sessions per week as a table").click()
+    assert page.get_by_role("table", name="Sessions per week").locator("tbody tr").count() == weeks
+    check(page, shot, "caseload-weekly-table")
     page.set_viewport_size({"width": 1280, "height": 900})
-    assert_state_names_apart(page)
+    assert assert_chart_labels_apart(page) >= shown
     shot("caseload-wide")
     page.context.close()
 
 
-STATES = {"Booked", "Completed", "Requested", "Cancelled", "Declined", "No-show"}
+STATES = ["Booked", "Completed", "Requested", "Cancelled", "Declined", "No-show"]
+
+_BOXES = """els => els.map((e) => {
+  const r = e.getBoundingClientRect();
+  return [e.textContent, r.left, r.top, r.right, r.bottom];
+})"""
 
 
-def assert_state_names_apart(page: Any) -> None:
-    """The "Sessions by state" chart draws each state's name, none over another."""
-    chart = page.get_by_role("figure", name="Sessions by state")
-    chart.locator(".recharts-cartesian-axis-tick-value").first.wait_for()
-    found = chart.locator(".recharts-cartesian-axis-tick-value").evaluate_all(
-        """els => els.map((e) => {
-          const r = e.getBoundingClientRect();
-          return [e.textContent, r.left, r.top, r.right, r.bottom];
-        })"""
-    )
-    boxes = [b for b in found if b[0] in STATES]
-    assert len(boxes) == len(STATES), found
+def _apart(boxes: list[list[Any]]) -> None:
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             apart = a[3] <= b[1] or b[3] <= a[1] or a[4] <= b[2] or b[4] <= a[2]
             assert apart, f"{a[0]} overlaps {b[0]}: {boxes}"
+
+
+def assert_first_week_labelled(page: Any, first: dt.date) -> None:
+    chart = page.get_by_role("figure", name="Sessions per week by state")
+    label = chart.locator(".recharts-xAxis-tick-labels .recharts-cartesian-axis-tick-value").first
+    monday = first - dt.timedelta(days=first.weekday())
+    assert label.text_content().split()[0] == str(monday.day), label.text_content()
+
+
+def assert_chart_labels_apart(page: Any) -> int:
+    """The "Sessions per week by state" chart labels its weeks ("14 Dec") and names the
+    states in its legend, no label over another; returns how many week labels it shows."""
+    chart = page.get_by_role("figure", name="Sessions per week by state")
+    ticks = chart.locator(".recharts-xAxis-tick-labels .recharts-cartesian-axis-tick-value")
+    ticks.first.wait_for()
+    # After a resize the chart redraws once its container has measured itself.
+    page.wait_for_function(
+        """() => {
+          const box = document.querySelector("#chart-states + .psy-chart");
+          const chart = box?.querySelector(".recharts-wrapper");
+          return box && chart && Math.abs(chart.getBoundingClientRect().width - box.clientWidth) < 2;
+        }"""
+    )
+    weeks = ticks.evaluate_all(_BOXES)
+    assert all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2,3}", w[0]) for w in weeks), weeks
+    _apart(weeks)
+    # Every Nth week: the labels are evenly spaced.
+    centres = [(w[1] + w[3]) / 2 for w in weeks]
+    gaps = [b - a for a, b in itertools.pairwise(centres)]
+    assert max(gaps) - min(gaps) < 2, weeks
+    legend = chart.locator(".recharts-legend-item-text").evaluate_all(_BOXES)
+    assert [x[0] for x in legend] == STATES, legend
+    _apart(legend)
+    return len(weeks)

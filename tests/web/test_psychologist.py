@@ -393,14 +393,42 @@ def test_caseload_report_as_charts_and_figures(browser: Any, web_stack: Stack, w
     sign_in(page, web_stack, ws.psychologist_name)
     page.get_by_role("link", name="Caseload").click()
     page.get_by_role("heading", name="My caseload").wait_for()
-    page.get_by_label("From", exact=True).fill((ws.wednesday.date() - dt.timedelta(days=1)).isoformat())
-    page.get_by_label("To (inclusive)").fill((ws.thursday.date() + dt.timedelta(days=21)).isoformat())
+    first, last = ws.wednesday.date() - dt.timedelta(days=1), ws.thursday.date() + dt.timedelta(days=21)
+    page.get_by_label("From", exact=True).fill(first.isoformat())
+    page.get_by_label("To (inclusive)").fill(last.isoformat())
     page.get_by_role("button", name="Show my caseload").click()
     figures = page.get_by_role("table", name="The figures")
     figures.wait_for(timeout=30_000)
     sessions = figures.get_by_role("row", name=re.compile("^Sessions")).get_by_role("cell").inner_text()
     assert int(sessions) >= 3, sessions  # the workspace's bookings in that period
     assert page.locator(".psy-chart svg").count() >= 3, "the charts are not drawn"
+    # Sessions per week: a bar per week of the range, stacked by state with a legend.
+    chart = page.get_by_role("figure", name="Sessions per week by state")
+    mondays = [first - dt.timedelta(days=first.weekday())]
+    while mondays[-1] + dt.timedelta(days=7) <= last:
+        mondays.append(mondays[-1] + dt.timedelta(days=7))
+    assert len(mondays) == 4
+    tick = chart.locator(".recharts-xAxis-tick-labels .recharts-cartesian-axis-tick-value")
+    tick.first.wait_for()  # drawn once the container has measured itself
+    ticks = tick.all_text_contents()
+    # en-GB: "14 Dec" (its September is "Sept"), by each week's Monday in Toronto.
+    assert all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2,3}", t) for t in ticks), ticks
+    assert [int(t.split()[0]) for t in ticks] == [d.day for d in mondays], ticks
+    legend = chart.locator(".recharts-legend-item-text").all_inner_texts()
+    assert legend == ["Booked", "Completed", "Requested", "Cancelled", "Declined", "No-show"], legend
     shot("report")
+    # The same figures per week, folded under a summary the keyboard opens.
+    weekly = page.get_by_role("table", name="Sessions per week")
+    assert not weekly.is_visible()
+    page.get_by_text("Sessions per week as a table").focus()
+    page.keyboard.press("Enter")
+    weekly.wait_for()
+    rows = weekly.locator("tbody tr")
+    assert rows.count() == len(mondays)
+    week_of = rows.first.get_by_role("rowheader").inner_text()
+    assert re.fullmatch(rf"{mondays[0].day} [A-Z][a-z]{{2,3}} {mondays[0].year}", week_of), week_of
+    counts = [[int(x) for x in row.get_by_role("cell").all_inner_texts()[:6]] for row in rows.all()]
+    assert sum(map(sum, counts)) == int(sessions), counts  # every session in exactly one week
+    shot("report-weekly-table")
     assert_accessible(page, "caseload")
     page.context.close()

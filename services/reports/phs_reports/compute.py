@@ -7,11 +7,13 @@ exports a spooled file."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from zoneinfo import ZoneInfo
 
-from google.type import interval_pb2
+from google.type import date_pb2, interval_pb2
 
 from phs.reports.v1 import resources_pb2 as r
 from phs.scheduling.v1 import resources_pb2 as sr
@@ -34,18 +36,46 @@ def stream(
         yield from batch.appointments
 
 
+def monday_of(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def week_of(seconds: int, zone: ZoneInfo) -> dt.date:
+    """The Monday of the week holding this instant's date in `zone` (an appointment at
+    23:30 on a Sunday evening belongs to that week, though in UTC it may be Monday)."""
+    return monday_of(dt.datetime.fromtimestamp(seconds, zone).date())
+
+
+def weeks_touched(interval: interval_pb2.Interval, zone: ZoneInfo) -> list[dt.date]:
+    """The Monday of every week [start_time, end_time) touches in `zone`, oldest first."""
+    start = interval.start_time.ToDatetime(dt.UTC)
+    end = interval.end_time.ToDatetime(dt.UTC)
+    if end <= start:
+        return []
+    # The range is half-open: a range ending at midnight on a Monday ends the week before.
+    first = monday_of(start.astimezone(zone).date())
+    last = monday_of((end - dt.timedelta(microseconds=1)).astimezone(zone).date())
+    return [first + dt.timedelta(weeks=k) for k in range((last - first).days // 7 + 1)]
+
+
+_MINUTES = 8  # index of the minutes in a week's counts, after the eight states
+
+
 class Tally:
     """Running counts for one psychologist (or the practice), in plain ints: this runs
-    once per appointment, so it avoids touching protobuf fields until the end."""
+    once per appointment, so it avoids touching protobuf fields until the end. With a
+    zone it also counts per week, by the appointment's local start date."""
 
-    __slots__ = ("by_state", "by_type", "clients", "late", "minutes")
+    __slots__ = ("by_state", "by_type", "by_week", "clients", "late", "minutes", "zone")
 
-    def __init__(self) -> None:
+    def __init__(self, zone: ZoneInfo | None = None) -> None:
         self.by_state = [0] * 8  # indexed by Appointment.State
         self.late = 0
         self.minutes = 0
         self.clients: set[str] = set()
         self.by_type: dict[str, list[int]] = {}  # session type -> [appointments, completed, minutes]
+        self.zone = zone
+        self.by_week: dict[dt.date, list[int]] = {}  # Monday -> counts by state, then minutes
 
     def add(self, a: sr.Appointment) -> None:
         state = a.state
@@ -54,16 +84,51 @@ class Tally:
         if figures is None:
             figures = self.by_type[a.session_type] = [0, 0, 0]
         figures[0] += 1
+        week: list[int] | None = None
+        if self.zone is not None:
+            monday = week_of(a.start_time.seconds, self.zone)
+            week = self.by_week.get(monday)
+            if week is None:
+                week = self.by_week[monday] = [0] * 9
+            week[state] += 1
         if state == _CANCELLED:
             self.late += a.cancellation.late
         elif state in _DELIVERED:
             minutes = (a.end_time.seconds - a.start_time.seconds) // 60
             self.minutes += minutes
             figures[2] += minutes
+            if week is not None:
+                week[_MINUTES] += minutes
             if state == _COMPLETED:
                 figures[1] += 1
         if state in _SEEN:
             self.clients.add(a.client)
+
+    def weeks(self, interval: interval_pb2.Interval) -> list[r.WeekFigures]:
+        """Every week the interval touches, zeros where nothing happened, so a chart's
+        axis runs without gaps; plus any week an appointment fell in outside it."""
+        assert self.zone is not None
+        mondays = set(weeks_touched(interval, self.zone)) | set(self.by_week)
+        if not mondays:
+            return []
+        first, last = min(mondays), max(mondays)
+        out = []
+        for k in range((last - first).days // 7 + 1):
+            monday = first + dt.timedelta(weeks=k)
+            n = self.by_week.get(monday) or [0] * 9
+            out.append(
+                r.WeekFigures(
+                    week_start=date_pb2.Date(year=monday.year, month=monday.month, day=monday.day),
+                    pending=n[State.STATE_PENDING],
+                    booked=n[State.STATE_BOOKED],
+                    completed=n[State.STATE_COMPLETED],
+                    cancelled=n[State.STATE_CANCELLED],
+                    declined=n[State.STATE_DECLINED],
+                    no_show=n[State.STATE_NO_SHOW],
+                    scheduled_minutes=n[_MINUTES],
+                )
+            )
+        return out
 
     def summary(self, psychologist: str) -> r.CaseloadSummary:
         n = self.by_state
@@ -116,11 +181,26 @@ def working_time(
     return minutes
 
 
-def caseload(appointments: Iterable[sr.Appointment], psychologist: str) -> r.CaseloadSummary:
-    tally = Tally()
+def time_zone(stub: ss_grpc.SchedulingServiceStub, psychologist: str, timeout_s: float) -> ZoneInfo:
+    """The psychologist's own zone, in which their weeks run."""
+    request = ss.GetPsychologistRequest(name=psychologist)
+    return ZoneInfo(stub.GetPsychologist(request, timeout=timeout_s).time_zone)
+
+
+def caseload(
+    appointments: Iterable[sr.Appointment],
+    psychologist: str,
+    weeks: tuple[interval_pb2.Interval, ZoneInfo] | None = None,
+) -> r.CaseloadSummary:
+    """The summary; with `weeks` (the report's range and the psychologist's zone) also
+    the figures per week."""
+    tally = Tally(weeks[1] if weeks else None)
     for a in appointments:
         tally.add(a)
-    return tally.summary(psychologist)
+    out = tally.summary(psychologist)
+    if weeks is not None:
+        out.by_week.extend(tally.weeks(weeks[0]))
+    return out
 
 
 def practice_summary(

@@ -196,8 +196,10 @@ class Worker:
 
         if kind == KIND_CASELOAD:
             c = r.CaseloadParams.FromString(params)
-            summary = compute.caseload(rows(c.psychologist, c.interval), c.psychologist)
             working = compute.working_time(self.scheduling, c.interval, timeout)(c.psychologist)
+            zone = compute.time_zone(self.scheduling, c.psychologist, timeout)
+            weeks = (c.interval, zone)
+            summary = compute.caseload(rows(c.psychologist, c.interval), c.psychologist, weeks)
             return compute.with_utilization(summary, working).SerializeToString(), None
         if kind == KIND_PRACTICE:
             p = r.PracticeSummaryParams.FromString(params)

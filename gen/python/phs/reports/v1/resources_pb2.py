@@ -26,11 +26,12 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
+from google.type import date_pb2 as google_dot_type_dot_date__pb2
 from google.type import interval_pb2 as google_dot_type_dot_interval__pb2
 from phs.api.v1 import field_limits_pb2 as phs_dot_api_dot_v1_dot_field__limits__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ephs/reports/v1/resources.proto\x12\x0ephs.reports.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1agoogle/type/interval.proto\x1a\x1dphs/api/v1/field_limits.proto\"b\n\x0e\x43\x61seloadParams\x12!\n\x0cpsychologist\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x02\xea\xe0\x18\x03\x08\xc8\x01\x12-\n\x08interval\x18\x02 \x01(\x0b\x32\x15.google.type.IntervalB\x04\xe2\x41\x01\x02\"F\n\x15PracticeSummaryParams\x12-\n\x08interval\x18\x01 \x01(\x0b\x32\x15.google.type.IntervalB\x04\xe2\x41\x01\x02\"k\n\x17\x41ppointmentExportParams\x12!\n\x0cpsychologist\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x02\xea\xe0\x18\x03\x08\xc8\x01\x12-\n\x08interval\x18\x02 \x01(\x0b\x32\x15.google.type.IntervalB\x04\xe2\x41\x01\x02\"w\n\x12SessionTypeFigures\x12\x1d\n\x0csession_type\x18\x01 \x01(\tB\x07\xea\xe0\x18\x03\x08\xc8\x01\x12\x14\n\x0c\x61ppointments\x18\x02 \x01(\x03\x12\x11\n\tcompleted\x18\x03 \x01(\x03\x12\x19\n\x11scheduled_minutes\x18\x04 \x01(\x03\"\xa7\x03\n\x0f\x43\x61seloadSummary\x12\x1d\n\x0cpsychologist\x18\x01 \x01(\tB\x07\xea\xe0\x18\x03\x08\xc8\x01\x12\x1a\n\x12\x61ppointments_total\x18\x02 \x01(\x03\x12\x0f\n\x07pending\x18\x03 \x01(\x03\x12\x0e\n\x06\x62ooked\x18\x04 \x01(\x03\x12\x11\n\tcompleted\x18\x05 \x01(\x03\x12\x11\n\tcancelled\x18\x06 \x01(\x03\x12\x10\n\x08\x64\x65\x63lined\x18\x07 \x01(\x03\x12\x0f\n\x07no_show\x18\x08 \x01(\x03\x12\x19\n\x11scheduled_minutes\x18\t \x01(\x03\x12\x18\n\x10\x64istinct_clients\x18\n \x01(\x03\x12\x16\n\x0elate_cancelled\x18\x0b \x01(\x03\x12\x14\n\x0cno_show_rate\x18\x0c \x01(\x01\x12\x18\n\x10late_cancel_rate\x18\r \x01(\x01\x12\x44\n\x0f\x62y_session_type\x18\x0e \x03(\x0b\x32\".phs.reports.v1.SessionTypeFiguresB\x07\xea\xe0\x18\x03\x10\xe8\x07\x12\x17\n\x0fworking_minutes\x18\x0f \x01(\x03\x12\x13\n\x0butilization\x18\x10 \x01(\x01\"\x82\x01\n\x0fPracticeSummary\x12?\n\rpsychologists\x18\x01 \x03(\x0b\x32\x1f.phs.reports.v1.CaseloadSummaryB\x07\xea\xe0\x18\x03\x10\x90N\x12.\n\x05total\x18\x02 \x01(\x0b\x32\x1f.phs.reports.v1.CaseloadSummary\"d\n\x0c\x45xportResult\x12\x0c\n\x04rows\x18\x01 \x01(\x03\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\x12\x1c\n\x0c\x63ontent_type\x18\x03 \x01(\tB\x06\xea\xe0\x18\x02\x08\x64\x12\x19\n\x08\x66ilename\x18\x04 \x01(\tB\x07\xea\xe0\x18\x03\x08\xc8\x01\"\x85\x08\n\x06Report\x12\x19\n\x04name\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x08\xea\xe0\x18\x03\x08\xc8\x01\x12\x39\n\x0f\x63\x61seload_params\x18\x02 \x01(\x0b\x32\x1e.phs.reports.v1.CaseloadParamsH\x00\x12H\n\x17practice_summary_params\x18\n \x01(\x0b\x32%.phs.reports.v1.PracticeSummaryParamsH\x00\x12@\n\rexport_params\x18\x0b \x01(\x0b\x32\'.phs.reports.v1.AppointmentExportParamsH\x00\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\x1c.phs.reports.v1.Report.StateB\x04\xe2\x41\x01\x03\x12\x39\n\x08\x63\x61seload\x18\x04 \x01(\x0b\x32\x1f.phs.reports.v1.CaseloadSummaryB\x04\xe2\x41\x01\x03H\x01\x12\x41\n\x10practice_summary\x18\x0c \x01(\x0b\x32\x1f.phs.reports.v1.PracticeSummaryB\x04\xe2\x41\x01\x03H\x01\x12\x34\n\x06\x65xport\x18\r \x01(\x0b\x32\x1c.phs.reports.v1.ExportResultB\x04\xe2\x41\x01\x03H\x01\x12\x30\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x12.google.rpc.StatusB\r\xe2\x41\x01\x03\xea\xe0\x18\x05\x08\x80\x10\x10\x10\x12\x16\n\x08\x61ttempts\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rcomplete_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12#\n\x15progress_appointments\x18\x0f \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1e\n\trequester\x18\x10 \x01(\tB\x0b\xe2\x41\x01\x03\xea\xe0\x18\x03\x08\xc8\x01\"\x7f\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_QUEUED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x03\x12\x10\n\x0cSTATE_FAILED\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05:0\xea\x41-\n\x19reports.phs.health/Report\x12\x10reports/{report}B\x08\n\x06paramsB\x08\n\x06resultb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ephs/reports/v1/resources.proto\x12\x0ephs.reports.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16google/type/date.proto\x1a\x1agoogle/type/interval.proto\x1a\x1dphs/api/v1/field_limits.proto\"b\n\x0e\x43\x61seloadParams\x12!\n\x0cpsychologist\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x02\xea\xe0\x18\x03\x08\xc8\x01\x12-\n\x08interval\x18\x02 \x01(\x0b\x32\x15.google.type.IntervalB\x04\xe2\x41\x01\x02\"F\n\x15PracticeSummaryParams\x12-\n\x08interval\x18\x01 \x01(\x0b\x32\x15.google.type.IntervalB\x04\xe2\x41\x01\x02\"k\n\x17\x41ppointmentExportParams\x12!\n\x0cpsychologist\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x02\xea\xe0\x18\x03\x08\xc8\x01\x12-\n\x08interval\x18\x02 \x01(\x0b\x32\x15.google.type.IntervalB\x04\xe2\x41\x01\x02\"w\n\x12SessionTypeFigures\x12\x1d\n\x0csession_type\x18\x01 \x01(\tB\x07\xea\xe0\x18\x03\x08\xc8\x01\x12\x14\n\x0c\x61ppointments\x18\x02 \x01(\x03\x12\x11\n\tcompleted\x18\x03 \x01(\x03\x12\x19\n\x11scheduled_minutes\x18\x04 \x01(\x03\"\xb9\x01\n\x0bWeekFigures\x12%\n\nweek_start\x18\x01 \x01(\x0b\x32\x11.google.type.Date\x12\x0f\n\x07pending\x18\x02 \x01(\x03\x12\x0e\n\x06\x62ooked\x18\x03 \x01(\x03\x12\x11\n\tcompleted\x18\x04 \x01(\x03\x12\x11\n\tcancelled\x18\x05 \x01(\x03\x12\x10\n\x08\x64\x65\x63lined\x18\x06 \x01(\x03\x12\x0f\n\x07no_show\x18\x07 \x01(\x03\x12\x19\n\x11scheduled_minutes\x18\x08 \x01(\x03\"\xdd\x03\n\x0f\x43\x61seloadSummary\x12\x1d\n\x0cpsychologist\x18\x01 \x01(\tB\x07\xea\xe0\x18\x03\x08\xc8\x01\x12\x1a\n\x12\x61ppointments_total\x18\x02 \x01(\x03\x12\x0f\n\x07pending\x18\x03 \x01(\x03\x12\x0e\n\x06\x62ooked\x18\x04 \x01(\x03\x12\x11\n\tcompleted\x18\x05 \x01(\x03\x12\x11\n\tcancelled\x18\x06 \x01(\x03\x12\x10\n\x08\x64\x65\x63lined\x18\x07 \x01(\x03\x12\x0f\n\x07no_show\x18\x08 \x01(\x03\x12\x19\n\x11scheduled_minutes\x18\t \x01(\x03\x12\x18\n\x10\x64istinct_clients\x18\n \x01(\x03\x12\x16\n\x0elate_cancelled\x18\x0b \x01(\x03\x12\x14\n\x0cno_show_rate\x18\x0c \x01(\x01\x12\x18\n\x10late_cancel_rate\x18\r \x01(\x01\x12\x44\n\x0f\x62y_session_type\x18\x0e \x03(\x0b\x32\".phs.reports.v1.SessionTypeFiguresB\x07\xea\xe0\x18\x03\x10\xe8\x07\x12\x17\n\x0fworking_minutes\x18\x0f \x01(\x03\x12\x13\n\x0butilization\x18\x10 \x01(\x01\x12\x34\n\x07\x62y_week\x18\x11 \x03(\x0b\x32\x1b.phs.reports.v1.WeekFiguresB\x06\xea\xe0\x18\x02\x10<\"\x82\x01\n\x0fPracticeSummary\x12?\n\rpsychologists\x18\x01 \x03(\x0b\x32\x1f.phs.reports.v1.CaseloadSummaryB\x07\xea\xe0\x18\x03\x10\x90N\x12.\n\x05total\x18\x02 \x01(\x0b\x32\x1f.phs.reports.v1.CaseloadSummary\"d\n\x0c\x45xportResult\x12\x0c\n\x04rows\x18\x01 \x01(\x03\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\x12\x1c\n\x0c\x63ontent_type\x18\x03 \x01(\tB\x06\xea\xe0\x18\x02\x08\x64\x12\x19\n\x08\x66ilename\x18\x04 \x01(\tB\x07\xea\xe0\x18\x03\x08\xc8\x01\"\x85\x08\n\x06Report\x12\x19\n\x04name\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x08\xea\xe0\x18\x03\x08\xc8\x01\x12\x39\n\x0f\x63\x61seload_params\x18\x02 \x01(\x0b\x32\x1e.phs.reports.v1.CaseloadParamsH\x00\x12H\n\x17practice_summary_params\x18\n \x01(\x0b\x32%.phs.reports.v1.PracticeSummaryParamsH\x00\x12@\n\rexport_params\x18\x0b \x01(\x0b\x32\'.phs.reports.v1.AppointmentExportParamsH\x00\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\x1c.phs.reports.v1.Report.StateB\x04\xe2\x41\x01\x03\x12\x39\n\x08\x63\x61seload\x18\x04 \x01(\x0b\x32\x1f.phs.reports.v1.CaseloadSummaryB\x04\xe2\x41\x01\x03H\x01\x12\x41\n\x10practice_summary\x18\x0c \x01(\x0b\x32\x1f.phs.reports.v1.PracticeSummaryB\x04\xe2\x41\x01\x03H\x01\x12\x34\n\x06\x65xport\x18\r \x01(\x0b\x32\x1c.phs.reports.v1.ExportResultB\x04\xe2\x41\x01\x03H\x01\x12\x30\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x12.google.rpc.StatusB\r\xe2\x41\x01\x03\xea\xe0\x18\x05\x08\x80\x10\x10\x10\x12\x16\n\x08\x61ttempts\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rcomplete_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12#\n\x15progress_appointments\x18\x0f \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1e\n\trequester\x18\x10 \x01(\tB\x0b\xe2\x41\x01\x03\xea\xe0\x18\x03\x08\xc8\x01\"\x7f\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_QUEUED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x03\x12\x10\n\x0cSTATE_FAILED\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05:0\xea\x41-\n\x19reports.phs.health/Report\x12\x10reports/{report}B\x08\n\x06paramsB\x08\n\x06resultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,6 +54,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CASELOADSUMMARY'].fields_by_name['psychologist']._serialized_options = b'\352\340\030\003\010\310\001'
   _globals['_CASELOADSUMMARY'].fields_by_name['by_session_type']._loaded_options = None
   _globals['_CASELOADSUMMARY'].fields_by_name['by_session_type']._serialized_options = b'\352\340\030\003\020\350\007'
+  _globals['_CASELOADSUMMARY'].fields_by_name['by_week']._loaded_options = None
+  _globals['_CASELOADSUMMARY'].fields_by_name['by_week']._serialized_options = b'\352\340\030\002\020<'
   _globals['_PRACTICESUMMARY'].fields_by_name['psychologists']._loaded_options = None
   _globals['_PRACTICESUMMARY'].fields_by_name['psychologists']._serialized_options = b'\352\340\030\003\020\220N'
   _globals['_EXPORTRESULT'].fields_by_name['content_type']._loaded_options = None
@@ -87,22 +90,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REPORT'].fields_by_name['requester']._serialized_options = b'\342A\001\003\352\340\030\003\010\310\001'
   _globals['_REPORT']._loaded_options = None
   _globals['_REPORT']._serialized_options = b'\352A-\n\031reports.phs.health/Report\022\020reports/{report}'
-  _globals['_CASELOADPARAMS']._serialized_start=227
-  _globals['_CASELOADPARAMS']._serialized_end=325
-  _globals['_PRACTICESUMMARYPARAMS']._serialized_start=327
-  _globals['_PRACTICESUMMARYPARAMS']._serialized_end=397
-  _globals['_APPOINTMENTEXPORTPARAMS']._serialized_start=399
-  _globals['_APPOINTMENTEXPORTPARAMS']._serialized_end=506
-  _globals['_SESSIONTYPEFIGURES']._serialized_start=508
-  _globals['_SESSIONTYPEFIGURES']._serialized_end=627
-  _globals['_CASELOADSUMMARY']._serialized_start=630
-  _globals['_CASELOADSUMMARY']._serialized_end=1053
-  _globals['_PRACTICESUMMARY']._serialized_start=1056
-  _globals['_PRACTICESUMMARY']._serialized_end=1186
-  _globals['_EXPORTRESULT']._serialized_start=1188
-  _globals['_EXPORTRESULT']._serialized_end=1288
-  _globals['_REPORT']._serialized_start=1291
-  _globals['_REPORT']._serialized_end=2320
-  _globals['_REPORT_STATE']._serialized_start=2123
-  _globals['_REPORT_STATE']._serialized_end=2250
+  _globals['_CASELOADPARAMS']._serialized_start=251
+  _globals['_CASELOADPARAMS']._serialized_end=349
+  _globals['_PRACTICESUMMARYPARAMS']._serialized_start=351
+  _globals['_PRACTICESUMMARYPARAMS']._serialized_end=421
+  _globals['_APPOINTMENTEXPORTPARAMS']._serialized_start=423
+  _globals['_APPOINTMENTEXPORTPARAMS']._serialized_end=530
+  _globals['_SESSIONTYPEFIGURES']._serialized_start=532
+  _globals['_SESSIONTYPEFIGURES']._serialized_end=651
+  _globals['_WEEKFIGURES']._serialized_start=654
+  _globals['_WEEKFIGURES']._serialized_end=839
+  _globals['_CASELOADSUMMARY']._serialized_start=842
+  _globals['_CASELOADSUMMARY']._serialized_end=1319
+  _globals['_PRACTICESUMMARY']._serialized_start=1322
+  _globals['_PRACTICESUMMARY']._serialized_end=1452
+  _globals['_EXPORTRESULT']._serialized_start=1454
+  _globals['_EXPORTRESULT']._serialized_end=1554
+  _globals['_REPORT']._serialized_start=1557
+  _globals['_REPORT']._serialized_end=2586
+  _globals['_REPORT_STATE']._serialized_start=2389
+  _globals['_REPORT_STATE']._serialized_end=2516
 # @@protoc_insertion_point(module_scope)

@@ -4,6 +4,7 @@ from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.rpc import status_pb2 as _status_pb2
+from google.type import date_pb2 as _date_pb2
 from google.type import interval_pb2 as _interval_pb2
 from phs.api.v1 import field_limits_pb2 as _field_limits_pb2
 from google.protobuf.internal import containers as _containers
@@ -49,8 +50,28 @@ class SessionTypeFigures(_message.Message):
     scheduled_minutes: int
     def __init__(self, session_type: _Optional[str] = ..., appointments: _Optional[int] = ..., completed: _Optional[int] = ..., scheduled_minutes: _Optional[int] = ...) -> None: ...
 
+class WeekFigures(_message.Message):
+    __slots__ = ("week_start", "pending", "booked", "completed", "cancelled", "declined", "no_show", "scheduled_minutes")
+    WEEK_START_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    BOOKED_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    DECLINED_FIELD_NUMBER: _ClassVar[int]
+    NO_SHOW_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    week_start: _date_pb2.Date
+    pending: int
+    booked: int
+    completed: int
+    cancelled: int
+    declined: int
+    no_show: int
+    scheduled_minutes: int
+    def __init__(self, week_start: _Optional[_Union[_date_pb2.Date, _Mapping]] = ..., pending: _Optional[int] = ..., booked: _Optional[int] = ..., completed: _Optional[int] = ..., cancelled: _Optional[int] = ..., declined: _Optional[int] = ..., no_show: _Optional[int] = ..., scheduled_minutes: _Optional[int] = ...) -> None: ...
+
 class CaseloadSummary(_message.Message):
-    __slots__ = ("psychologist", "appointments_total", "pending", "booked", "completed", "cancelled", "declined", "no_show", "scheduled_minutes", "distinct_clients", "late_cancelled", "no_show_rate", "late_cancel_rate", "by_session_type", "working_minutes", "utilization")
+    __slots__ = ("psychologist", "appointments_total", "pending", "booked", "completed", "cancelled", "declined", "no_show", "scheduled_minutes", "distinct_clients", "late_cancelled", "no_show_rate", "late_cancel_rate", "by_session_type", "working_minutes", "utilization", "by_week")
     PSYCHOLOGIST_FIELD_NUMBER: _ClassVar[int]
     APPOINTMENTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +88,7 @@ class CaseloadSummary(_message.Message):
     BY_SESSION_TYPE_FIELD_NUMBER: _ClassVar[int]
     WORKING_MINUTES_FIELD_NUMBER: _ClassVar[int]
     UTILIZATION_FIELD_NUMBER: _ClassVar[int]
+    BY_WEEK_FIELD_NUMBER: _ClassVar[int]
     psychologist: str
     appointments_total: int
     pending: int
@@ -83,7 +105,8 @@ class CaseloadSummary(_message.Message):
     by_session_type: _containers.RepeatedCompositeFieldContainer[SessionTypeFigures]
     working_minutes: int
     utilization: float
-    def __init__(self, psychologist: _Optional[str] = ..., appointments_total: _Optional[int] = ..., pending: _Optional[int] = ..., booked: _Optional[int] = ..., completed: _Optional[int] = ..., cancelled: _Optional[int] = ..., declined: _Optional[int] = ..., no_show: _Optional[int] = ..., scheduled_minutes: _Optional[int] = ..., distinct_clients: _Optional[int] = ..., late_cancelled: _Optional[int] = ..., no_show_rate: _Optional[float] = ..., late_cancel_rate: _Optional[float] = ..., by_session_type: _Optional[_Iterable[_Union[SessionTypeFigures, _Mapping]]] = ..., working_minutes: _Optional[int] = ..., utilization: _Optional[float] = ...) -> None: ...
+    by_week: _containers.RepeatedCompositeFieldContainer[WeekFigures]
+    def __init__(self, psychologist: _Optional[str] = ..., appointments_total: _Optional[int] = ..., pending: _Optional[int] = ..., booked: _Optional[int] = ..., completed: _Optional[int] = ..., cancelled: _Optional[int] = ..., declined: _Optional[int] = ..., no_show: _Optional[int] = ..., scheduled_minutes: _Optional[int] = ..., distinct_clients: _Optional[int] = ..., late_cancelled: _Optional[int] = ..., no_show_rate: _Optional[float] = ..., late_cancel_rate: _Optional[float] = ..., by_session_type: _Optional[_Iterable[_Union[SessionTypeFigures, _Mapping]]] = ..., working_minutes: _Optional[int] = ..., utilization: _Optional[float] = ..., by_week: _Optional[_Iterable[_Union[WeekFigures, _Mapping]]] = ...) -> None: ...
 
 class PracticeSummary(_message.Message):
     __slots__ = ("psychologists", "total")

@@ -10,6 +10,8 @@ import type { Timestamp, TimestampJson } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Status, StatusJson } from "../../../google/rpc/status_pb";
 import { file_google_rpc_status } from "../../../google/rpc/status_pb";
+import type { Date, DateJson } from "../../../google/type/date_pb";
+import { file_google_type_date } from "../../../google/type/date_pb";
 import type { Interval, IntervalJson } from "../../../google/type/interval_pb";
 import { file_google_type_interval } from "../../../google/type/interval_pb";
 import { file_phs_api_v1_field_limits } from "../../api/v1/field_limits_pb";
@@ -19,7 +21,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file phs/reports/v1/resources.proto.
  */
 export const file_phs_reports_v1_resources: GenFile = /*@__PURE__*/
-  fileDesc("Ch5waHMvcmVwb3J0cy92MS9yZXNvdXJjZXMucHJvdG8SDnBocy5yZXBvcnRzLnYxImIKDkNhc2Vsb2FkUGFyYW1zEiEKDHBzeWNob2xvZ2lzdBgBIAEoCUIL4kEBAurgGAMIyAESLQoIaW50ZXJ2YWwYAiABKAsyFS5nb29nbGUudHlwZS5JbnRlcnZhbEIE4kEBAiJGChVQcmFjdGljZVN1bW1hcnlQYXJhbXMSLQoIaW50ZXJ2YWwYASABKAsyFS5nb29nbGUudHlwZS5JbnRlcnZhbEIE4kEBAiJrChdBcHBvaW50bWVudEV4cG9ydFBhcmFtcxIhCgxwc3ljaG9sb2dpc3QYASABKAlCC+JBAQLq4BgDCMgBEi0KCGludGVydmFsGAIgASgLMhUuZ29vZ2xlLnR5cGUuSW50ZXJ2YWxCBOJBAQIidwoSU2Vzc2lvblR5cGVGaWd1cmVzEh0KDHNlc3Npb25fdHlwZRgBIAEoCUIH6uAYAwjIARIUCgxhcHBvaW50bWVudHMYAiABKAMSEQoJY29tcGxldGVkGAMgASgDEhkKEXNjaGVkdWxlZF9taW51dGVzGAQgASgDIqcDCg9DYXNlbG9hZFN1bW1hcnkSHQoMcHN5Y2hvbG9naXN0GAEgASgJQgfq4BgDCMgBEhoKEmFwcG9pbnRtZW50c190b3RhbBgCIAEoAxIPCgdwZW5kaW5nGAMgASgDEg4KBmJvb2tlZBgEIAEoAxIRCgljb21wbGV0ZWQYBSABKAMSEQoJY2FuY2VsbGVkGAYgASgDEhAKCGRlY2xpbmVkGAcgASgDEg8KB25vX3Nob3cYCCABKAMSGQoRc2NoZWR1bGVkX21pbnV0ZXMYCSABKAMSGAoQZGlzdGluY3RfY2xpZW50cxgKIAEoAxIWCg5sYXRlX2NhbmNlbGxlZBgLIAEoAxIUCgxub19zaG93X3JhdGUYDCABKAESGAoQbGF0ZV9jYW5jZWxfcmF0ZRgNIAEoARJECg9ieV9zZXNzaW9uX3R5cGUYDiADKAsyIi5waHMucmVwb3J0cy52MS5TZXNzaW9uVHlwZUZpZ3VyZXNCB+rgGAMQ6AcSFwoPd29ya2luZ19taW51dGVzGA8gASgDEhMKC3V0aWxpemF0aW9uGBAgASgBIoIBCg9QcmFjdGljZVN1bW1hcnkSPwoNcHN5Y2hvbG9naXN0cxgBIAMoCzIfLnBocy5yZXBvcnRzLnYxLkNhc2Vsb2FkU3VtbWFyeUIH6uAYAxCQThIuCgV0b3RhbBgCIAEoCzIfLnBocy5yZXBvcnRzLnYxLkNhc2Vsb2FkU3VtbWFyeSJkCgxFeHBvcnRSZXN1bHQSDAoEcm93cxgBIAEoAxINCgVieXRlcxgCIAEoAxIcCgxjb250ZW50X3R5cGUYAyABKAlCBurgGAIIZBIZCghmaWxlbmFtZRgEIAEoCUIH6uAYAwjIASKFCAoGUmVwb3J0EhkKBG5hbWUYASABKAlCC+JBAQjq4BgDCMgBEjkKD2Nhc2Vsb2FkX3BhcmFtcxgCIAEoCzIeLnBocy5yZXBvcnRzLnYxLkNhc2Vsb2FkUGFyYW1zSAASSAoXcHJhY3RpY2Vfc3VtbWFyeV9wYXJhbXMYCiABKAsyJS5waHMucmVwb3J0cy52MS5QcmFjdGljZVN1bW1hcnlQYXJhbXNIABJACg1leHBvcnRfcGFyYW1zGAsgASgLMicucGhzLnJlcG9ydHMudjEuQXBwb2ludG1lbnRFeHBvcnRQYXJhbXNIABIxCgVzdGF0ZRgDIAEoDjIcLnBocy5yZXBvcnRzLnYxLlJlcG9ydC5TdGF0ZUIE4kEBAxI5CghjYXNlbG9hZBgEIAEoCzIfLnBocy5yZXBvcnRzLnYxLkNhc2Vsb2FkU3VtbWFyeUIE4kEBA0gBEkEKEHByYWN0aWNlX3N1bW1hcnkYDCABKAsyHy5waHMucmVwb3J0cy52MS5QcmFjdGljZVN1bW1hcnlCBOJBAQNIARI0CgZleHBvcnQYDSABKAsyHC5waHMucmVwb3J0cy52MS5FeHBvcnRSZXN1bHRCBOJBAQNIARIwCgVlcnJvchgFIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzQg3iQQED6uAYBQiAEBAQEhYKCGF0dGVtcHRzGAYgASgFQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1Cgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNwoNY29tcGxldGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNQoLZXhwaXJlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEiMKFXByb2dyZXNzX2FwcG9pbnRtZW50cxgPIAEoA0IE4kEBAxIeCglyZXF1ZXN0ZXIYECABKAlCC+JBAQPq4BgDCMgBIn8KBVN0YXRlEhUKEVNUQVRFX1VOU1BFQ0lGSUVEEAASEAoMU1RBVEVfUVVFVUVEEAESEQoNU1RBVEVfUlVOTklORxACEhMKD1NUQVRFX1NVQ0NFRURFRBADEhAKDFNUQVRFX0ZBSUxFRBAEEhMKD1NUQVRFX0NBTkNFTExFRBAFOjDqQS0KGXJlcG9ydHMucGhzLmhlYWx0aC9SZXBvcnQSEHJlcG9ydHMve3JlcG9ydH1CCAoGcGFyYW1zQggKBnJlc3VsdGIGcHJvdG8z", [file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_google_rpc_status, file_google_type_interval, file_phs_api_v1_field_limits]);
+  fileDesc("Ch5waHMvcmVwb3J0cy92MS9yZXNvdXJjZXMucHJvdG8SDnBocy5yZXBvcnRzLnYxImIKDkNhc2Vsb2FkUGFyYW1zEiEKDHBzeWNob2xvZ2lzdBgBIAEoCUIL4kEBAurgGAMIyAESLQoIaW50ZXJ2YWwYAiABKAsyFS5nb29nbGUudHlwZS5JbnRlcnZhbEIE4kEBAiJGChVQcmFjdGljZVN1bW1hcnlQYXJhbXMSLQoIaW50ZXJ2YWwYASABKAsyFS5nb29nbGUudHlwZS5JbnRlcnZhbEIE4kEBAiJrChdBcHBvaW50bWVudEV4cG9ydFBhcmFtcxIhCgxwc3ljaG9sb2dpc3QYASABKAlCC+JBAQLq4BgDCMgBEi0KCGludGVydmFsGAIgASgLMhUuZ29vZ2xlLnR5cGUuSW50ZXJ2YWxCBOJBAQIidwoSU2Vzc2lvblR5cGVGaWd1cmVzEh0KDHNlc3Npb25fdHlwZRgBIAEoCUIH6uAYAwjIARIUCgxhcHBvaW50bWVudHMYAiABKAMSEQoJY29tcGxldGVkGAMgASgDEhkKEXNjaGVkdWxlZF9taW51dGVzGAQgASgDIrkBCgtXZWVrRmlndXJlcxIlCgp3ZWVrX3N0YXJ0GAEgASgLMhEuZ29vZ2xlLnR5cGUuRGF0ZRIPCgdwZW5kaW5nGAIgASgDEg4KBmJvb2tlZBgDIAEoAxIRCgljb21wbGV0ZWQYBCABKAMSEQoJY2FuY2VsbGVkGAUgASgDEhAKCGRlY2xpbmVkGAYgASgDEg8KB25vX3Nob3cYByABKAMSGQoRc2NoZWR1bGVkX21pbnV0ZXMYCCABKAMi3QMKD0Nhc2Vsb2FkU3VtbWFyeRIdCgxwc3ljaG9sb2dpc3QYASABKAlCB+rgGAMIyAESGgoSYXBwb2ludG1lbnRzX3RvdGFsGAIgASgDEg8KB3BlbmRpbmcYAyABKAMSDgoGYm9va2VkGAQgASgDEhEKCWNvbXBsZXRlZBgFIAEoAxIRCgljYW5jZWxsZWQYBiABKAMSEAoIZGVjbGluZWQYByABKAMSDwoHbm9fc2hvdxgIIAEoAxIZChFzY2hlZHVsZWRfbWludXRlcxgJIAEoAxIYChBkaXN0aW5jdF9jbGllbnRzGAogASgDEhYKDmxhdGVfY2FuY2VsbGVkGAsgASgDEhQKDG5vX3Nob3dfcmF0ZRgMIAEoARIYChBsYXRlX2NhbmNlbF9yYXRlGA0gASgBEkQKD2J5X3Nlc3Npb25fdHlwZRgOIAMoCzIiLnBocy5yZXBvcnRzLnYxLlNlc3Npb25UeXBlRmlndXJlc0IH6uAYAxDoBxIXCg93b3JraW5nX21pbnV0ZXMYDyABKAMSEwoLdXRpbGl6YXRpb24YECABKAESNAoHYnlfd2VlaxgRIAMoCzIbLnBocy5yZXBvcnRzLnYxLldlZWtGaWd1cmVzQgbq4BgCEDwiggEKD1ByYWN0aWNlU3VtbWFyeRI/Cg1wc3ljaG9sb2dpc3RzGAEgAygLMh8ucGhzLnJlcG9ydHMudjEuQ2FzZWxvYWRTdW1tYXJ5Qgfq4BgDEJBOEi4KBXRvdGFsGAIgASgLMh8ucGhzLnJlcG9ydHMudjEuQ2FzZWxvYWRTdW1tYXJ5ImQKDEV4cG9ydFJlc3VsdBIMCgRyb3dzGAEgASgDEg0KBWJ5dGVzGAIgASgDEhwKDGNvbnRlbnRfdHlwZRgDIAEoCUIG6uAYAghkEhkKCGZpbGVuYW1lGAQgASgJQgfq4BgDCMgBIoUICgZSZXBvcnQSGQoEbmFtZRgBIAEoCUIL4kEBCOrgGAMIyAESOQoPY2FzZWxvYWRfcGFyYW1zGAIgASgLMh4ucGhzLnJlcG9ydHMudjEuQ2FzZWxvYWRQYXJhbXNIABJIChdwcmFjdGljZV9zdW1tYXJ5X3BhcmFtcxgKIAEoCzIlLnBocy5yZXBvcnRzLnYxLlByYWN0aWNlU3VtbWFyeVBhcmFtc0gAEkAKDWV4cG9ydF9wYXJhbXMYCyABKAsyJy5waHMucmVwb3J0cy52MS5BcHBvaW50bWVudEV4cG9ydFBhcmFtc0gAEjEKBXN0YXRlGAMgASgOMhwucGhzLnJlcG9ydHMudjEuUmVwb3J0LlN0YXRlQgTiQQEDEjkKCGNhc2Vsb2FkGAQgASgLMh8ucGhzLnJlcG9ydHMudjEuQ2FzZWxvYWRTdW1tYXJ5QgTiQQEDSAESQQoQcHJhY3RpY2Vfc3VtbWFyeRgMIAEoCzIfLnBocy5yZXBvcnRzLnYxLlByYWN0aWNlU3VtbWFyeUIE4kEBA0gBEjQKBmV4cG9ydBgNIAEoCzIcLnBocy5yZXBvcnRzLnYxLkV4cG9ydFJlc3VsdEIE4kEBA0gBEjAKBWVycm9yGAUgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXNCDeJBAQPq4BgFCIAQEBASFgoIYXR0ZW1wdHMYBiABKAVCBOJBAQMSNQoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI3Cg1jb21wbGV0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1CgtleHBpcmVfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSIwoVcHJvZ3Jlc3NfYXBwb2ludG1lbnRzGA8gASgDQgTiQQEDEh4KCXJlcXVlc3RlchgQIAEoCUIL4kEBA+rgGAMIyAEifwoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9RVUVVRUQQARIRCg1TVEFURV9SVU5OSU5HEAISEwoPU1RBVEVfU1VDQ0VFREVEEAMSEAoMU1RBVEVfRkFJTEVEEAQSEwoPU1RBVEVfQ0FOQ0VMTEVEEAU6MOpBLQoZcmVwb3J0cy5waHMuaGVhbHRoL1JlcG9ydBIQcmVwb3J0cy97cmVwb3J0fUIICgZwYXJhbXNCCAoGcmVzdWx0YgZwcm90bzM", [file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_google_rpc_status, file_google_type_date, file_google_type_interval, file_phs_api_v1_field_limits]);
 
 /**
  * What to compute: one psychologist's caseload over a time range.
@@ -214,6 +216,117 @@ export const SessionTypeFiguresSchema: GenMessage<SessionTypeFigures, {jsonType:
   messageDesc(file_phs_reports_v1_resources, 3);
 
 /**
+ * One week of a caseload report: appointments starting that week, by state.
+ *
+ * @generated from message phs.reports.v1.WeekFigures
+ */
+export type WeekFigures = Message<"phs.reports.v1.WeekFigures"> & {
+  /**
+   * The week's Monday, in the psychologist's time zone. The first and last
+   * weeks may be clipped by the report's range; they still go by their Monday.
+   *
+   * @generated from field: google.type.Date week_start = 1;
+   */
+  weekStart?: Date | undefined;
+
+  /**
+   * @generated from field: int64 pending = 2;
+   */
+  pending: bigint;
+
+  /**
+   * @generated from field: int64 booked = 3;
+   */
+  booked: bigint;
+
+  /**
+   * @generated from field: int64 completed = 4;
+   */
+  completed: bigint;
+
+  /**
+   * @generated from field: int64 cancelled = 5;
+   */
+  cancelled: bigint;
+
+  /**
+   * @generated from field: int64 declined = 6;
+   */
+  declined: bigint;
+
+  /**
+   * @generated from field: int64 no_show = 7;
+   */
+  noShow: bigint;
+
+  /**
+   * Minutes of sessions booked or completed.
+   *
+   * @generated from field: int64 scheduled_minutes = 8;
+   */
+  scheduledMinutes: bigint;
+};
+
+/**
+ * One week of a caseload report: appointments starting that week, by state.
+ *
+ * @generated from message phs.reports.v1.WeekFigures
+ */
+export type WeekFiguresJson = {
+  /**
+   * The week's Monday, in the psychologist's time zone. The first and last
+   * weeks may be clipped by the report's range; they still go by their Monday.
+   *
+   * @generated from field: google.type.Date week_start = 1;
+   */
+  weekStart?: DateJson;
+
+  /**
+   * @generated from field: int64 pending = 2;
+   */
+  pending?: string;
+
+  /**
+   * @generated from field: int64 booked = 3;
+   */
+  booked?: string;
+
+  /**
+   * @generated from field: int64 completed = 4;
+   */
+  completed?: string;
+
+  /**
+   * @generated from field: int64 cancelled = 5;
+   */
+  cancelled?: string;
+
+  /**
+   * @generated from field: int64 declined = 6;
+   */
+  declined?: string;
+
+  /**
+   * @generated from field: int64 no_show = 7;
+   */
+  noShow?: string;
+
+  /**
+   * Minutes of sessions booked or completed.
+   *
+   * @generated from field: int64 scheduled_minutes = 8;
+   */
+  scheduledMinutes?: string;
+};
+
+/**
+ * Describes the message phs.reports.v1.WeekFigures.
+ * Use `create(WeekFiguresSchema)` to create a new message.
+ */
+export const WeekFiguresSchema: GenMessage<WeekFigures, {jsonType: WeekFiguresJson}> = /*@__PURE__*/
+  messageDesc(file_phs_reports_v1_resources, 4);
+
+/**
  * Figures of a caseload report.
  *
  * @generated from message phs.reports.v1.CaseloadSummary
@@ -316,6 +429,14 @@ export type CaseloadSummary = Message<"phs.reports.v1.CaseloadSummary"> & {
    * @generated from field: double utilization = 16;
    */
   utilization: number;
+
+  /**
+   * Caseload reports only: every week the range touches, oldest first, weeks
+   * without appointments included (zeros). A range spans at most 54 weeks.
+   *
+   * @generated from field: repeated phs.reports.v1.WeekFigures by_week = 17;
+   */
+  byWeek: WeekFigures[];
 };
 
 /**
@@ -421,6 +542,14 @@ export type CaseloadSummaryJson = {
    * @generated from field: double utilization = 16;
    */
   utilization?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * Caseload reports only: every week the range touches, oldest first, weeks
+   * without appointments included (zeros). A range spans at most 54 weeks.
+   *
+   * @generated from field: repeated phs.reports.v1.WeekFigures by_week = 17;
+   */
+  byWeek?: WeekFiguresJson[];
 };
 
 /**
@@ -428,7 +557,7 @@ export type CaseloadSummaryJson = {
  * Use `create(CaseloadSummarySchema)` to create a new message.
  */
 export const CaseloadSummarySchema: GenMessage<CaseloadSummary, {jsonType: CaseloadSummaryJson}> = /*@__PURE__*/
-  messageDesc(file_phs_reports_v1_resources, 4);
+  messageDesc(file_phs_reports_v1_resources, 5);
 
 /**
  * A practice summary: each psychologist, and the practice as a whole.
@@ -469,7 +598,7 @@ export type PracticeSummaryJson = {
  * Use `create(PracticeSummarySchema)` to create a new message.
  */
 export const PracticeSummarySchema: GenMessage<PracticeSummary, {jsonType: PracticeSummaryJson}> = /*@__PURE__*/
-  messageDesc(file_phs_reports_v1_resources, 5);
+  messageDesc(file_phs_reports_v1_resources, 6);
 
 /**
  * What an export produced; the file itself comes from GetReportContent.
@@ -530,7 +659,7 @@ export type ExportResultJson = {
  * Use `create(ExportResultSchema)` to create a new message.
  */
 export const ExportResultSchema: GenMessage<ExportResult, {jsonType: ExportResultJson}> = /*@__PURE__*/
-  messageDesc(file_phs_reports_v1_resources, 6);
+  messageDesc(file_phs_reports_v1_resources, 7);
 
 /**
  * A report job and, once done, its result.
@@ -755,7 +884,7 @@ export type ReportJson = {
  * Use `create(ReportSchema)` to create a new message.
  */
 export const ReportSchema: GenMessage<Report, {jsonType: ReportJson}> = /*@__PURE__*/
-  messageDesc(file_phs_reports_v1_resources, 7);
+  messageDesc(file_phs_reports_v1_resources, 8);
 
 /**
  * Job lifecycle.
@@ -824,5 +953,5 @@ export type Report_StateJson = "STATE_UNSPECIFIED" | "STATE_QUEUED" | "STATE_RUN
  * Describes the enum phs.reports.v1.Report.State.
  */
 export const Report_StateSchema: GenEnum<Report_State, Report_StateJson> = /*@__PURE__*/
-  enumDesc(file_phs_reports_v1_resources, 7, 0);
+  enumDesc(file_phs_reports_v1_resources, 8, 0);
 
