@@ -17,10 +17,12 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from phs.audit.v1 import audit_pb2
+from phs.notifications.v1 import notifications_service_pb2
 from phs.reports.v1 import reports_service_pb2
 from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2
 from phs_devstack import Stack
+from phs_notifications.handlers import policy as notifications_policy
 from phs_reports import policy as reports_policy
 from phs_reports.store import Store as ReportsStore
 from phs_reports.tables import audit_events as reports_audit
@@ -47,6 +49,10 @@ def tables(tmp_path: Path) -> Iterator[dict[str, tuple[ServiceDescriptor, dict[s
         "reports": (
             reports_service_pb2.DESCRIPTOR.services_by_name["ReportService"],
             reports_policy.build(reports),
+        ),
+        "notifications": (
+            notifications_service_pb2.DESCRIPTOR.services_by_name["NotificationService"],
+            notifications_policy.build(),
         ),
     }
     sched.close()
