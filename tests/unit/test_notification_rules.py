@@ -23,6 +23,7 @@ from phs_notifications.domain.model import (
 from phs_notifications.domain.rules import (
     calendar_uid,
     client_verdict,
+    confirmation_verdict,
     next_retry,
     plan,
     psychologist_verdict,
@@ -162,6 +163,14 @@ def test_a_reminder_goes_out_only_for_a_booked_unmoved_appointment_before_it_sta
     moved = appt(State.BOOKED, start=START + H)
     assert reminder_verdict(r, now, moved, False).reason == "MOVED"
     assert reminder_verdict(r, now, appt(State.BOOKED), True).reason == "SUPERSEDED"
+
+
+def test_a_confirmation_is_news_only_for_a_while_and_never_after_the_appointment() -> None:
+    booked = plan(event(Change.CREATED, appt(State.BOOKED)), OFFSETS, {}).sends[0]
+    day = dt.timedelta(days=1)
+    assert confirmation_verdict(booked, T0 + H, day).send
+    assert confirmation_verdict(booked, T0 + 25 * H, day).reason == "STALE"  # read a day late
+    assert confirmation_verdict(booked, START + 0.75 * H, 10 * day).reason == "PAST"
 
 
 def test_preferences_decide_at_send_time() -> None:

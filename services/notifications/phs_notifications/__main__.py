@@ -60,6 +60,7 @@ def main() -> None:
         retry_cap=cfg.retry_cap,
         poll_interval_s=cfg.poll_interval_s,
         stop=stop,
+        confirmation_max_age=cfg.confirmation_max_age,
     )
     consumer = Consumer(
         store,

@@ -44,6 +44,7 @@ from phs_notifications.domain.model import Kind, Recipient, Role
 from phs_notifications.domain.rules import (
     Verdict,
     client_verdict,
+    confirmation_verdict,
     next_retry,
     psychologist_verdict,
     reminder_verdict,
@@ -99,6 +100,7 @@ class Dispatcher:
         retry_cap: dt.timedelta,
         poll_interval_s: float,
         stop: threading.Event,
+        confirmation_max_age: dt.timedelta = dt.timedelta(days=1),
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.store, self.directory, self.mailer, self.smtp = store, directory, mailer, smtp
@@ -106,6 +108,7 @@ class Dispatcher:
         self.lease, self.batch_size, self.max_attempts = lease, batch_size, max_attempts
         self.retry_base, self.retry_cap = retry_base, retry_cap
         self.poll_interval_s, self.stop, self.clock = poll_interval_s, stop, clock
+        self.confirmation_max_age = confirmation_max_age
         self._wake = threading.Event()
         self._backlog_measured = 0.0
 
@@ -171,8 +174,10 @@ class Dispatcher:
             verdict = reminder_verdict(send, now, current, self.store.sooner_reminder_due(x, now))
             if not verdict.send:
                 return self._final(x, SKIPPED, verdict.reason, extra)
-        elif now >= send.appointment.end:
-            return self._final(x, SKIPPED, "PAST", extra)
+        else:
+            verdict = confirmation_verdict(send, now, self.confirmation_max_age)
+            if not verdict.send:
+                return self._final(x, SKIPPED, verdict.reason, extra)
         recipient, verdict = self._recipient(x)
         if recipient is None:
             return self._final(x, SKIPPED, verdict.reason, extra)

@@ -68,6 +68,8 @@ class Settings:
     max_attempts: int
     retry_base: dt.timedelta
     retry_cap: dt.timedelta
+    # Confirmations older than this when their turn comes are skipped (stale news).
+    confirmation_max_age: dt.timedelta
     instance: str  # who holds a claim (host and pid), for the claim column and logs
 
     @classmethod
@@ -115,6 +117,9 @@ class Settings:
             max_attempts=env_int("PHS_NOTIFY_MAX_ATTEMPTS", 8),
             retry_base=dt.timedelta(seconds=env_float("PHS_NOTIFY_RETRY_BASE_SECONDS", 5.0)),
             retry_cap=dt.timedelta(seconds=env_float("PHS_NOTIFY_RETRY_CAP_SECONDS", 600.0)),
+            confirmation_max_age=dt.timedelta(
+                seconds=env_float("PHS_NOTIFY_CONFIRMATION_MAX_AGE_SECONDS", 86400.0)
+            ),
             instance=f"{socket.gethostname()}-{os.getpid()}"[:64],
         )
 

@@ -196,6 +196,17 @@ def reminder_verdict(
     return GO
 
 
+def confirmation_verdict(send: PlannedSend, now: dt.datetime, max_age: dt.timedelta) -> Verdict:
+    """A confirmation goes out while it is news: not about an appointment already over,
+    and not long after the change it reports (a new consumer group reading old events, a
+    long outage: the person has long been told by the web app or the practice)."""
+    if now >= send.appointment.end:
+        return skip("PAST")
+    if now - send.due > max_age:
+        return skip("STALE")
+    return GO
+
+
 def client_verdict(send: PlannedSend, prefs: ClientPreferences) -> Verdict:
     if not prefs.email_enabled:
         return skip("OPTED_OUT")
