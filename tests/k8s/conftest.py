@@ -2,9 +2,9 @@
 Prometheus-operator CRDs, checkov, the Tiltfile evaluated with Tilt's builtins stubbed,
 and "image sites": what each Dockerfile installs, built from only the files it copies.
 
-The "default" profile is the chart's defaults plus the one thing every install must
+The "default" profile is the chart's defaults plus the two things every install must
 give: token keys (auth.*), here a public JWKS made for the test session and the name of
-the worker's signing-key Secret.
+the worker's signing-key Secret; and the SMTP server the notifications service sends with.
 
 Everything here is offline. A fixture skips only when a tool outside the project's venv
 is missing, says why, and fails instead when CI=true.
@@ -66,8 +66,12 @@ def default_auth(jwks: str | None = None, kid: str = TEST_KID) -> dict[str, Any]
     }
 
 
+TEST_SMTP_HOST = "smtp.example.org"
+
+
 def profile_values(profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    base = default_auth() if profile == "default" else {}
+    smtp = {"notifications": {"smtp": {"host": TEST_SMTP_HOST}}}
+    base = render_manifests.deep_merge(default_auth(), smtp) if profile == "default" else {}
     return render_manifests.load_values(PROFILES[profile], render_manifests.deep_merge(base, overrides or {}))
 
 

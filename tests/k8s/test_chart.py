@@ -21,6 +21,7 @@ from tests.k8s.conftest import (
     REPO,
     TEST_KID,
     TEST_SIGNING_SECRET,
+    TEST_SMTP_HOST,
     Render,
     default_auth,
     profile_values,
@@ -30,7 +31,7 @@ from tests.k8s.conftest import (
 
 import render_manifests  # isort: skip  (tools/, put on sys.path by conftest)
 
-GRPC_DEPLOYMENTS = ("phs-scheduling", "phs-reports-api", "phs-reports-worker")
+GRPC_DEPLOYMENTS = ("phs-scheduling", "phs-reports-api", "phs-reports-worker", "phs-notifications")
 DEPLOYMENTS = {*GRPC_DEPLOYMENTS, "phs-gateway", "phs-web"}
 
 
@@ -377,12 +378,15 @@ NEEDED = [
     ("phs-gateway", "phs-reports-api", "grpc"),
     ("phs-gateway", "phs-web", "http"),
     ("phs-reports-worker", "phs-scheduling", "grpc"),
+    ("phs-notifications", "phs-scheduling", "grpc"),  # who to write to, at send time
     ("phs-scheduling", "phs-postgresql", "postgresql"),
     ("phs-reports-api", "phs-postgresql", "postgresql"),
     ("phs-reports-worker", "phs-postgresql", "postgresql"),
+    ("phs-notifications", "phs-postgresql", "postgresql"),
     ("phs-scheduling", "phs-kafka", "kafka"),  # appointment events from its outbox
     ("phs-reports-api", "phs-kafka", "kafka"),
     ("phs-reports-worker", "phs-kafka", "kafka"),
+    ("phs-notifications", "phs-kafka", "kafka"),  # appointment events
     ("phs-kafka-topics", "phs-kafka", "kafka"),
 ]
 FORBIDDEN = [
@@ -401,6 +405,11 @@ FORBIDDEN = [
     ("phs-kafka", "phs-postgresql", "postgresql"),
     ("phs-postgresql", "phs-scheduling", "grpc"),
     ("phs-kafka-topics", "phs-postgresql", "postgresql"),
+    # Notifications reach scheduling, the broker, their database and SMTP; nothing else.
+    ("phs-notifications", "phs-reports-api", "grpc"),
+    ("phs-notifications", "phs-web", "http"),
+    ("phs-gateway", "phs-notifications", "grpc"),
+    ("phs-reports-worker", "phs-notifications", "grpc"),
 ]
 
 
@@ -483,7 +492,13 @@ def test_monitoring_objects_exist_only_when_enabled(
     assert renders["default"].of_kind("ServiceMonitor") == []
     assert renders["default"].of_kind("PrometheusRule") == []
     sms = {s["metadata"]["name"] for s in monitored_default.of_kind("ServiceMonitor")}
-    assert sms == {"phs-scheduling", "phs-reports-api", "phs-reports-worker", "phs-gateway"}
+    assert sms == {
+        "phs-scheduling",
+        "phs-reports-api",
+        "phs-reports-worker",
+        "phs-notifications",
+        "phs-gateway",
+    }
     gw = monitored_default.get("ServiceMonitor", "phs-gateway")
     assert gw["spec"]["endpoints"][0]["path"] == "/stats/prometheus"
     (rule,) = monitored_default.of_kind("PrometheusRule")
@@ -495,6 +510,8 @@ def test_monitoring_objects_exist_only_when_enabled(
         "PhsReportJobFailureRate",
         "PhsReportConsumerLag",
         "PhsOutboxBacklog",
+        "PhsNotificationSendsFailing",
+        "PhsNotificationBacklog",
     } <= alerts
     dash = monitored_default.get("ConfigMap", "phs-dashboard")
     assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -546,7 +563,13 @@ def _volumes(r: Render, name: str) -> dict[str, dict[str, Any]]:
     return {v["name"]: v for v in kube.pod_spec(r.get("Deployment", name)).get("volumes", [])}
 
 
-def test_services_get_the_token_keys_and_only_the_worker_its_signing_key(renders: dict[str, Render]) -> None:
+# The processes that call scheduling as themselves (role `service`) and so sign tokens.
+SIGNING = ("phs-reports-worker", "phs-notifications")
+
+
+def test_services_get_the_token_keys_and_only_the_callers_of_scheduling_the_signing_key(
+    renders: dict[str, Render],
+) -> None:
     expected_jwks = {
         "default": ("phs-auth-jwks", "jwks.json"),
         "dev": ("phs-dev-auth-jwks", "jwks.json"),
@@ -574,7 +597,7 @@ def test_services_get_the_token_keys_and_only_the_worker_its_signing_key(renders
                 "name": cm_name,
                 "items": [{"key": cm_key, "path": "jwks.json"}],
             }, where
-            signing = name == "phs-reports-worker"
+            signing = name in SIGNING
             assert ("PHS_AUTH_SIGNING_KEY_FILE" in env) is signing, where
             assert ("PHS_AUTH_SIGNING_KEY_ID" in env) is signing, where
             assert (AUTH_KEY_DIR in mounts) is signing, where
@@ -756,11 +779,19 @@ def test_render_fails_without_usable_key_configuration() -> None:
         ),
         ({"auth": {"jwks": '{"keys": [1, }', "workerSigningKey": secret}}, "not a JSON object"),
     ]
+    smtp = {"notifications": {"smtp": {"host": TEST_SMTP_HOST}}}
     for overrides, message in cases:
         with pytest.raises(helm_python.HelmRenderError, match=message):
-            render_manifests.render(render_manifests.load_values((), overrides))
+            render_manifests.render(
+                render_manifests.load_values((), render_manifests.deep_merge(smtp, overrides))
+            )
+    # Without an SMTP server the notifications service could send nothing.
+    with pytest.raises(helm_python.HelmRenderError, match=r"notifications\.smtp\.host is required"):
+        render_manifests.render(render_manifests.load_values((), default_auth()))
     # The profiles each name a complete configuration (default: through the test's values).
-    render_manifests.render(render_manifests.load_values((), default_auth()))
+    render_manifests.render(
+        render_manifests.load_values((), render_manifests.deep_merge(default_auth(), smtp))
+    )
 
 
 def test_values_schema_rejects_malformed_auth_values() -> None:

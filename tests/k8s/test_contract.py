@@ -34,7 +34,7 @@ from tests.k8s.conftest import TEST_SIGNING_SECRET, ImageSite, Render, default_a
 from tests.k8s.local import LocalCluster, Running, wait_until
 
 SERVING = 1
-DB_KEYS = ("scheduling-url", "reports-url")
+DB_KEYS = ("scheduling-url", "reports-url", "notifications-url")
 KID = "contract-1"
 
 

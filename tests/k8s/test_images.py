@@ -22,15 +22,29 @@ from tests.k8s.conftest import REPO, ImageSite, Render
 DOCKERFILES = {
     "phs-scheduling": REPO / "services" / "scheduling" / "Dockerfile",
     "phs-reports": REPO / "services" / "reports" / "Dockerfile",
+    "phs-notifications": REPO / "services" / "notifications" / "Dockerfile",
     "phs-web": REPO / "services" / "web" / "Dockerfile",
 }
 # The gRPC services' images install the whole lock; the web image only what phs_web imports.
-GRPC_IMAGES = ("phs-scheduling", "phs-reports")
+GRPC_IMAGES = ("phs-scheduling", "phs-reports", "phs-notifications")
 # Packages each image must hold, and ones it must not (it is not the other service).
 PACKAGES = {
-    "phs-scheduling": ({"phs", "phs_runtime", "phs_scheduling"}, {"phs_reports", "phs_devstack", "phs_web"}),
-    "phs-reports": ({"phs", "phs_runtime", "phs_reports"}, {"phs_scheduling", "phs_devstack", "phs_web"}),
-    "phs-web": ({"phs_runtime", "phs_web"}, {"phs", "phs_scheduling", "phs_reports", "phs_devstack"}),
+    "phs-scheduling": (
+        {"phs", "phs_runtime", "phs_scheduling"},
+        {"phs_reports", "phs_notifications", "phs_devstack", "phs_web"},
+    ),
+    "phs-reports": (
+        {"phs", "phs_runtime", "phs_reports"},
+        {"phs_scheduling", "phs_notifications", "phs_devstack", "phs_web"},
+    ),
+    "phs-notifications": (
+        {"phs", "phs_runtime", "phs_notifications"},
+        {"phs_scheduling", "phs_reports", "phs_devstack", "phs_web"},
+    ),
+    "phs-web": (
+        {"phs_runtime", "phs_web"},
+        {"phs", "phs_scheduling", "phs_reports", "phs_notifications", "phs_devstack"},
+    ),
 }
 # Build outputs an image copies, made before `docker build` (absent from a fresh checkout).
 BUILT = {"services/web/dist": "make web"}
@@ -38,6 +52,7 @@ BUILT = {"services/web/dist": "make web"}
 MAIN_MODULE = {
     "phs-scheduling": "phs_scheduling.__main__",
     "phs-reports": "phs_reports.worker",
+    "phs-notifications": "phs_notifications.__main__",
     "phs-web": "phs_web.server",
 }
 

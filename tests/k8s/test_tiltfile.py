@@ -180,8 +180,9 @@ def test_infrastructure_starts_before_the_services(tilt: kube.TiltEvaluation) ->
     assert {"phs-postgresql", "phs-kafka", "phs-kafka-topics"} <= _deps(tilt, "phs-scheduling")
     assert {"phs-postgresql", "phs-kafka", "phs-kafka-topics"} <= _deps(tilt, "phs-reports-api")
     assert {"phs-postgresql", "phs-kafka", "phs-scheduling"} <= _deps(tilt, "phs-reports-worker")
+    assert {"phs-postgresql", "phs-kafka", "phs-scheduling"} <= _deps(tilt, "phs-notifications")
     assert {"phs-scheduling", "phs-reports-api", "phs-postgresql", "phs-kafka"} <= _deps(tilt, "phs-gateway")
-    for service in ("phs-scheduling", "phs-reports-api", "phs-reports-worker"):
+    for service in ("phs-scheduling", "phs-reports-api", "phs-reports-worker", "phs-notifications"):
         assert "dev-auth-keys" in _deps(tilt, service), f"{service} would start without its token keys"
     assert _deps(tilt, "phs-kafka") == set() and _deps(tilt, "phs-postgresql") == set()
 

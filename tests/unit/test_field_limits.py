@@ -1,5 +1,5 @@
 """Declared field limits (phs.api.v1.limits) and bounded errors, in-process: every
-request field of both services declares its limits, the one generic validator
+request field of every service declares its limits, the one generic validator
 enforces them, and no error can grow with its input."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
 from phs.api.v1 import field_limits_pb2
+from phs.notifications.v1 import notifications_service_pb2 as ns
 from phs.reports.v1 import reports_service_pb2 as rs
 from phs.reports.v1 import resources_pb2 as rr
 from phs.scheduling.v1 import resources_pb2 as sr
@@ -34,6 +35,7 @@ from phs_runtime.errors import (
 SERVICES = [
     ss.DESCRIPTOR.services_by_name["SchedulingService"],
     rs.DESCRIPTOR.services_by_name["ReportService"],
+    ns.DESCRIPTOR.services_by_name["NotificationService"],
 ]
 STRINGY = (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES)
 

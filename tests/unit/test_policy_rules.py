@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from google.protobuf.descriptor import Descriptor, ServiceDescriptor
 
+from phs.notifications.v1 import notifications_service_pb2
 from phs.reports.v1 import reports_service_pb2
 from phs.scheduling.v1 import scheduling_service_pb2
+from phs_notifications.handlers import policy as notifications_policy
 from phs_reports import policy as reports_policy
 from phs_reports.store import Store as ReportsStore
 from phs_runtime.auth import ROLES
@@ -32,6 +34,10 @@ def tables(tmp_path: Path) -> Iterator[dict[str, tuple[ServiceDescriptor, dict[s
         "reports": (
             reports_service_pb2.DESCRIPTOR.services_by_name["ReportService"],
             reports_policy.build(reports),
+        ),
+        "notifications": (
+            notifications_service_pb2.DESCRIPTOR.services_by_name["NotificationService"],
+            notifications_policy.build(),
         ),
     }
     sched.close()

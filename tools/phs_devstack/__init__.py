@@ -1,5 +1,6 @@
 """The local stack: a real Kafka-protocol broker (Tansu), the scheduling service,
-the reports API and worker, the web app's static server, and Envoy, as child
+the reports API and worker, the notifications service with a local SMTP sink
+(mail kept under <root>/mail), the web app's static server, and Envoy, as child
 processes on loopback ports.
 
 `make up` runs it with fixed ports and SQLite under ./data; the end-to-end tests
@@ -104,6 +105,9 @@ class Ports:
     worker_metrics: int = 9103
     oidc: int = 8090
     web: int = 8070
+    notifications: int = 50054
+    notifications_metrics: int = 9104
+    smtp: int = 2525
 
     @classmethod
     def free(cls) -> Ports:
@@ -116,6 +120,7 @@ class Stack:
     ports: Ports = field(default_factory=Ports)
     scheduling_db: str | None = None
     reports_db: str | None = None
+    notifications_db: str | None = None
     console: bool = False
     extra_env: Mapping[str, str] = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
@@ -142,6 +147,7 @@ class Stack:
             generate_keys(self.keys, DEV_KID)
         self.scheduling_db = self.scheduling_db or f"sqlite:///{self.root / 'scheduling.db'}"
         self.reports_db = self.reports_db or f"sqlite:///{self.root / 'reports.db'}"
+        self.notifications_db = self.notifications_db or f"sqlite:///{self.root / 'notifications.db'}"
         self.web_root = self.web_root or Path(
             os.environ.get("PHS_WEB_ROOT") or REPO / "services" / "web" / "dist"
         )
@@ -163,6 +169,15 @@ class Stack:
     @property
     def worker_target(self) -> str:
         return f"127.0.0.1:{self.ports.worker}"
+
+    @property
+    def notifications_target(self) -> str:
+        return f"127.0.0.1:{self.ports.notifications}"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the local SMTP sink keeps every message (an .eml file each)."""
+        return self.root / "mail"
 
     @property
     def oidc_url(self) -> str:
@@ -313,6 +328,44 @@ class Stack:
         env.setdefault("PHS_AUTH_SIGNING_KEY_ID", DEV_KID)
         return self.spawn(name, [sys.executable, "-m", "phs_reports.worker"], env)
 
+    def start_mailsink(self) -> None:
+        """The local SMTP sink the notifications service sends to (phs_devstack.mailsink)."""
+        argv = [sys.executable, "-m", "phs_devstack.mailsink", "--port", str(self.ports.smtp)]
+        self.spawn("mail", [*argv, "--dir", str(self.mail_dir)], {**os.environ, "PYTHONUNBUFFERED": "1"})
+        _wait_port(self.ports.smtp, 60, self.procs["mail"])
+        self.say("mail", f"SMTP sink on 127.0.0.1:{self.ports.smtp}; messages are kept in {self.mail_dir}")
+
+    def notifications_env(
+        self, name: str, grpc_port: int, metrics_port: int, overrides: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        env = self.service_env(name, grpc_port, metrics_port, self.notifications_db)
+        # The service signs its own tokens for scheduling (role `service`), as the worker does.
+        env.setdefault("PHS_AUTH_SIGNING_KEY_FILE", str(self.signing_key))
+        env.setdefault("PHS_AUTH_SIGNING_KEY_ID", DEV_KID)
+        env.setdefault("PHS_SMTP_HOST", "127.0.0.1")
+        env.setdefault("PHS_SMTP_PORT", str(self.ports.smtp))
+        env.setdefault("PHS_SMTP_SECURITY", "none")  # the local sink speaks plain SMTP on loopback
+        env.setdefault("PHS_SMTP_FROM", "appointments@phs.localhost")
+        env.setdefault("PHS_NOTIFY_WEB_URL", self.rest_url + "/")
+        env.setdefault("PHS_NOTIFY_PRACTICE_NAME", "PHS development practice")
+        env.update(overrides or {})
+        return env
+
+    def start_notifications(
+        self,
+        name: str = "notifications",
+        grpc_port: int | None = None,
+        metrics_port: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Proc:
+        """A notifications process (several may run: they share the database and the
+        consumer group). `env` overrides its settings (tests: offsets, SMTP port)."""
+        p = self.ports
+        full = self.notifications_env(
+            name, grpc_port or p.notifications, metrics_port or p.notifications_metrics, env
+        )
+        return self.spawn(name, [sys.executable, "-m", "phs_notifications"], full)
+
     def start_envoy(self) -> None:
         config = self.root / "envoy.yaml"
         config.write_text(
@@ -387,9 +440,17 @@ class Stack:
         the APIs (it waits for them by itself); the gateway last, once they serve."""
         self._spawn_backends()
         self.start_worker()
+        self.start_mailsink()
+        self.start_notifications()
         self.spawn_web()
         self._wait_backends()
         wait_serving(self.worker_target, "phs.reports.v1.ReportWorker", 60, self.procs["reports-worker"])
+        wait_serving(
+            self.notifications_target,
+            "phs.notifications.v1.NotificationService",
+            60,
+            self.procs["notifications"],
+        )
         _wait_port(self.ports.web, 60, self.procs["web"])
         self.start_envoy()
         self.start_oidc()

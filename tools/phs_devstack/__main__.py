@@ -56,6 +56,8 @@ PHS is up after {time.monotonic() - began:.1f}s (Ctrl-C stops everything).
   (scheduling processes  {", ".join(f"{h}:{port}" for h, port in stack.scheduling_endpoints)})
   reports gRPC           {stack.reports_target}   metrics http://127.0.0.1:{p.reports_metrics}/metrics
   reports worker health  {stack.worker_target}   metrics http://127.0.0.1:{p.worker_metrics}/metrics
+  notifications gRPC     {stack.notifications_target}   metrics http://127.0.0.1:{p.notifications_metrics}/metrics
+  SMTP sink (mail)       127.0.0.1:{p.smtp}   every message kept in {stack.mail_dir}/*.eml
   Kafka (Tansu)          {stack.kafka_bootstrap}
   data                   {ns.data}
   logs                   {logs}/<name>.log (access log: {logs}/envoy.log)

@@ -7,7 +7,8 @@ psychologist's or a client's call is limited to their own data.
 - client: the directory, slot search, their own record, and requesting,
   cancelling and rescheduling their own appointments.
 - service (the report worker): read-only figures for reports; it enforces the
-  requester's scope itself.
+  requester's scope itself. (The notifications service): an appointment, its
+  client's record and the session types, to address a message at send time.
 
 Another person's appointment, client record or series answers NOT_FOUND (as a
 missing one would); a request about another psychologist's collection answers
@@ -174,14 +175,14 @@ def build(store: Store) -> dict[str, Rule]:
             check=own_psychologist("psychologist.name"),
             target=["psychologist.name"],
         ),
-        "ListSessionTypes": rule(*EVERYONE, audit=False),
+        "ListSessionTypes": rule(*EVERYONE, SERVICE, audit=False),
         "CreateSessionType": rule(ADMIN, action=CREATE),
         "UpdateSessionType": rule(ADMIN, action=UPDATE, target=["session_type.name"]),
         # Client records.
         "CreateClient": rule(
             ADMIN, PSYCHOLOGIST, action=CREATE, check=create_client, target=["client.psychologist"]
         ),
-        "GetClient": rule(*EVERYONE, check=c.client_record("name"), target=["name"]),
+        "GetClient": rule(*EVERYONE, SERVICE, check=c.client_record("name"), target=["name"]),
         "ListClients": rule(ADMIN, PSYCHOLOGIST, check=list_clients, target=["psychologist"]),
         "UpdateClient": rule(
             ADMIN, PSYCHOLOGIST, action=UPDATE, check=c.update_client, target=["client.name"]
@@ -203,7 +204,7 @@ def build(store: Store) -> dict[str, Rule]:
         "CreateAppointment": rule(
             *EVERYONE, action=CREATE, check=create_appointment, target=["parent", "appointment.client"]
         ),
-        "GetAppointment": rule(*EVERYONE, check=c.appointment(), target=["name"]),
+        "GetAppointment": rule(*EVERYONE, SERVICE, check=c.appointment(), target=["name"]),
         "ListAppointments": rule(*EVERYONE, check=list_appointments, target=["parent", "client"]),
         "ExportAppointments": rule(ADMIN, PSYCHOLOGIST, SERVICE, check=own_parent, target=["parent"]),
         # Live changes: staff any psychologist's (or all), a psychologist their own.

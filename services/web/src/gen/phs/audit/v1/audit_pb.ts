@@ -367,7 +367,7 @@ export const AuditEvent_OutcomeSchema: GenEnum<AuditEvent_Outcome, AuditEvent_Ou
  */
 export type ListAuditEventsRequest = Message<"phs.audit.v1.ListAuditEventsRequest"> & {
   /**
-   * The log: `auditLogs/scheduling` or `auditLogs/reports`.
+   * The log: `auditLogs/scheduling`, `auditLogs/reports` or `auditLogs/notifications`.
    *
    * @generated from field: string parent = 1;
    */
@@ -435,7 +435,7 @@ export type ListAuditEventsRequest = Message<"phs.audit.v1.ListAuditEventsReques
  */
 export type ListAuditEventsRequestJson = {
   /**
-   * The log: `auditLogs/scheduling` or `auditLogs/reports`.
+   * The log: `auditLogs/scheduling`, `auditLogs/reports` or `auditLogs/notifications`.
    *
    * @generated from field: string parent = 1;
    */

@@ -1,0 +1,2 @@
+"""What the notifications service talks to: its database, SMTP, SMS providers and
+the scheduling service."""

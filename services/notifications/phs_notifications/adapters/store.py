@@ -1,0 +1,412 @@
+"""The notifications database: the durable schedule of sends and its claims,
+processed events, calendar entries and preferences. SQLite by default,
+PostgreSQL in production (the same statements on both).
+
+Claims are leases: a conditional UPDATE takes a due row only if nobody holds an
+unexpired lease on it, so any number of replicas may poll the same table and each
+row is worked on by one of them at a time. Every later step (marking it as handed
+to SMTP, recording the outcome) is conditional on still holding the claim.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from phs_notifications.adapters.tables import (
+    FAILED,
+    OPEN_STATES,
+    PENDING,
+    SENDING,
+    SENT,
+    SKIPPED,
+    calendar_entries,
+    client_preferences,
+    deliveries,
+    processed_events,
+    psychologist_preferences,
+)
+from phs_notifications.domain.model import (
+    Appointment,
+    CalendarEntry,
+    ClientPreferences,
+    Kind,
+    Method,
+    Plan,
+    PlannedSend,
+    PsychologistPreferences,
+    State,
+)
+from phs_runtime import audit, db
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+VERSION_TABLE = "alembic_version_notifications"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A stored send: the plan plus its bookkeeping."""
+
+    id: str
+    send: PlannedSend
+    state: str
+    attempts: int
+    unconfirmed: int
+    message_id: str
+    request_id: str | None
+    outcome: str
+
+
+def _send_of(row: Row[Any]) -> PlannedSend:
+    appointment = Appointment(
+        name=row.appointment,
+        client=row.client,
+        session_type=row.session_type,
+        start=row.start_time,
+        end=row.end_time,
+        state=State(row.appointment_state),
+    )
+    return PlannedSend(
+        kind=Kind(row.kind),
+        recipient=row.recipient,
+        appointment=appointment,
+        due=row.due_time,
+        offset=dt.timedelta(seconds=row.offset_s),
+        uid=row.uid,
+        sequence=row.sequence,
+        method=Method(row.method),
+        previous_start=row.previous_start_time,
+    )
+
+
+def _delivery(row: Row[Any]) -> Delivery:
+    return Delivery(
+        id=row.id,
+        send=_send_of(row),
+        state=row.state,
+        attempts=row.attempts,
+        unconfirmed=row.unconfirmed,
+        message_id=row.message_id,
+        request_id=row.request_id,
+        outcome=row.outcome,
+    )
+
+
+class Store(db.BaseStore):
+    MIGRATIONS = MIGRATIONS
+    VERSION_TABLE = VERSION_TABLE
+
+    def __init__(self, engine: Any, mail_domain: str = "phs.health") -> None:
+        super().__init__(engine)
+        self.mail_domain = mail_domain
+
+    # -- planning (the consumer) ------------------------------------------------------------
+
+    def _insert_ignoring_duplicates(
+        self, conn: Connection, table: Any, rows: Sequence[dict[str, Any]]
+    ) -> int:
+        if not rows:
+            return 0
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(table).on_conflict_do_nothing()
+        return sum(conn.execute(stmt, row).rowcount for row in rows)
+
+    def record_event(
+        self,
+        event_id: str,
+        request_id: str | None,
+        names: Iterable[str],
+        planner: Callable[[Mapping[str, CalendarEntry]], Plan],
+        now: dt.datetime,
+    ) -> Plan | None:
+        """Plan an event once: in one transaction, remember its id, read the calendar
+        entries of `names`, store what `planner` makes of them. None if the event was
+        planned before (a redelivery)."""
+        with db.write_transaction(self.engine) as conn:
+            if not self._insert_ignoring_duplicates(
+                conn, processed_events, [{"event_id": event_id, "process_time": now}]
+            ):
+                return None
+            wanted = sorted(set(names))
+            stmt = select(calendar_entries).where(calendar_entries.c.appointment.in_(wanted))
+            if conn.dialect.name == "postgresql":
+                stmt = stmt.with_for_update()  # two partitions' events about one moved event
+            known = {r.appointment: CalendarEntry(r.uid, r.sequence) for r in conn.execute(stmt)}
+            plan = planner(known)
+            if plan.void_reminders_of:
+                conn.execute(
+                    update(deliveries)
+                    .where(
+                        deliveries.c.appointment.in_(plan.void_reminders_of),
+                        deliveries.c.kind == Kind.REMINDER.value,
+                        deliveries.c.state == PENDING,
+                    )
+                    .values(state=SKIPPED, outcome="VOIDED", update_time=now)
+                )
+            rows = [self._row(s, event_id, request_id, now) for s in plan.sends]
+            self._insert_ignoring_duplicates(conn, deliveries, rows)
+            for name, entry in plan.calendar.items():
+                self._put_entry(conn, name, entry, now)
+        return plan
+
+    def _put_entry(self, conn: Connection, name: str, entry: CalendarEntry, now: dt.datetime) -> None:
+        row = {"appointment": name, "uid": entry.uid, "sequence": entry.sequence, "update_time": now}
+        if conn.dialect.name == "postgresql":
+            ins = postgresql.insert(calendar_entries).values(row)
+            conn.execute(
+                ins.on_conflict_do_update(
+                    index_elements=["appointment"],
+                    set_={
+                        "uid": ins.excluded.uid,
+                        "sequence": func.greatest(calendar_entries.c.sequence, ins.excluded.sequence),
+                        "update_time": now,
+                    },
+                )
+            )
+            return
+        lite = sqlite.insert(calendar_entries).values(row)
+        conn.execute(
+            lite.on_conflict_do_update(
+                index_elements=["appointment"],
+                set_={
+                    "uid": lite.excluded.uid,
+                    "sequence": func.max(calendar_entries.c.sequence, lite.excluded.sequence),
+                    "update_time": now,
+                },
+            )
+        )
+
+    def _row(self, s: PlannedSend, event_id: str, request_id: str | None, now: dt.datetime) -> dict[str, Any]:
+        delivery_id = uuid.uuid4().hex
+        return {
+            "id": delivery_id,
+            "appointment": s.appointment.name,
+            "kind": s.kind.value,
+            "offset_s": s.offset_seconds,
+            "recipient": s.recipient,
+            "due_time": s.due,
+            "state": PENDING,
+            "outcome": "",
+            "attempts": 0,
+            "unconfirmed": 0,
+            # Fixed at planning: a resend after a crash carries the same Message-ID, so
+            # mail systems and clients can tell it is the same message.
+            "message_id": f"<{delivery_id}@{self.mail_domain}>",
+            "client": s.appointment.client,
+            "session_type": s.appointment.session_type,
+            "appointment_state": s.appointment.state.value,
+            "start_time": s.appointment.start,
+            "end_time": s.appointment.end,
+            "previous_start_time": s.previous_start,
+            "uid": s.uid,
+            "sequence": s.sequence,
+            "method": s.method.value,
+            "event_id": event_id,
+            "request_id": request_id,
+            "create_time": now,
+            "update_time": now,
+        }
+
+    # -- sending (the dispatcher) -----------------------------------------------------------
+
+    def due(self, now: dt.datetime, limit: int) -> list[Delivery]:
+        d = deliveries.c
+        stmt = (
+            select(deliveries)
+            .where(
+                d.state.in_(OPEN_STATES),
+                d.due_time <= now,
+                or_(d.claimed_until.is_(None), d.claimed_until < now),
+            )
+            .order_by(d.due_time)
+            .limit(limit)
+        )
+        with self.reader.connect() as conn:
+            return [_delivery(r) for r in conn.execute(stmt)]
+
+    def claim(self, delivery_id: str, me: str, now: dt.datetime, lease: dt.timedelta) -> Delivery | None:
+        """Take the row for `lease` if it is open and nobody holds it; the row as taken."""
+        d = deliveries.c
+        with db.write_transaction(self.engine) as conn:
+            taken = conn.execute(
+                update(deliveries)
+                .where(
+                    d.id == delivery_id,
+                    d.state.in_(OPEN_STATES),
+                    or_(d.claimed_until.is_(None), d.claimed_until < now),
+                )
+                .values(claimed_by=me, claimed_until=now + lease, attempts=d.attempts + 1, update_time=now)
+            ).rowcount
+            if not taken:
+                return None
+            row = conn.execute(select(deliveries).where(d.id == delivery_id)).one()
+        return _delivery(row)
+
+    def sooner_reminder_due(self, x: Delivery, now: dt.datetime) -> bool:
+        """Another reminder of the same appointment with a smaller offset is due too (or
+        went out): after an outage only the closest one is worth sending."""
+        d = deliveries.c
+        stmt = select(func.count()).where(
+            d.appointment == x.send.appointment.name,
+            d.recipient == x.send.recipient,
+            d.kind == Kind.REMINDER.value,
+            d.offset_s < x.send.offset_seconds,
+            d.due_time <= now,
+            d.state.in_((PENDING, SENDING, SENT)),
+        )
+        with self.reader.connect() as conn:
+            return bool(conn.execute(stmt).scalar_one())
+
+    def _mine(self, delivery_id: str, me: str) -> Any:
+        d = deliveries.c
+        return and_(d.id == delivery_id, d.claimed_by == me, d.state.in_(OPEN_STATES))
+
+    def mark_sending(self, delivery_id: str, me: str, now: dt.datetime, lease: dt.timedelta) -> bool:
+        """Record that the message is about to be handed to SMTP (before the first byte)."""
+        d = deliveries.c
+        with db.write_transaction(self.engine) as conn:
+            return bool(
+                conn.execute(
+                    update(deliveries)
+                    .where(self._mine(delivery_id, me), d.claimed_until >= now)
+                    .values(
+                        state=SENDING,
+                        unconfirmed=d.unconfirmed + 1,
+                        claimed_until=now + lease,
+                        update_time=now,
+                    )
+                ).rowcount
+            )
+
+    def finish(self, delivery_id: str, me: str, state: str, outcome: str, now: dt.datetime) -> bool:
+        """SENT, SKIPPED or FAILED, for good."""
+        assert state in (SENT, SKIPPED, FAILED)
+        values: dict[str, Any] = {
+            "state": state,
+            "outcome": outcome,
+            "claimed_until": None,
+            "update_time": now,
+        }
+        if state == SENT:
+            values["sent_time"] = now
+        with db.write_transaction(self.engine) as conn:
+            return bool(
+                conn.execute(update(deliveries).where(self._mine(delivery_id, me)).values(values)).rowcount
+            )
+
+    def retry_later(
+        self, delivery_id: str, me: str, at: dt.datetime, outcome: str, now: dt.datetime, *, not_sent: bool
+    ) -> bool:
+        """Give the row back until `at`. `not_sent`: SMTP certainly did not take it (a
+        refusal, no connection), so it is PENDING again and not counted as unconfirmed;
+        otherwise it stays SENDING and the next try counts as a resend."""
+        d = deliveries.c
+        values: dict[str, Any] = {
+            "due_time": at,
+            "claimed_until": None,
+            "outcome": outcome,
+            "update_time": now,
+        }
+        with db.write_transaction(self.engine) as conn:
+            state = conn.execute(select(d.state).where(d.id == delivery_id)).scalar_one_or_none()
+            if not_sent:
+                values["state"] = PENDING
+                if state == SENDING:  # this attempt counted itself as unconfirmed: it was not
+                    values["unconfirmed"] = d.unconfirmed - 1
+            return bool(
+                conn.execute(update(deliveries).where(self._mine(delivery_id, me)).values(values)).rowcount
+            )
+
+    def backlog(self, now: dt.datetime) -> tuple[int, float]:
+        """(due and not sent, age in seconds of the oldest of them)."""
+        d = deliveries.c
+        stmt = select(func.count(), func.min(d.due_time)).where(d.state.in_(OPEN_STATES), d.due_time <= now)
+        with self.reader.connect() as conn:
+            count, oldest = conn.execute(stmt).one()
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.UTC)
+        return int(count), (now - oldest).total_seconds() if oldest else 0.0
+
+    def deliveries_of(self, appointment: str) -> list[Delivery]:
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                select(deliveries)
+                .where(deliveries.c.appointment == appointment)
+                .order_by(deliveries.c.due_time)
+            )
+            return [_delivery(r) for r in rows]
+
+    # -- preferences ----------------------------------------------------------------------------
+
+    def client_preferences(self, client: str) -> tuple[ClientPreferences, dt.datetime | None]:
+        with self.reader.connect() as conn:
+            row = conn.execute(
+                select(client_preferences).where(client_preferences.c.client == client)
+            ).first()
+        if row is None:
+            return ClientPreferences(), None
+        offsets = (
+            None
+            if row.reminder_offsets is None
+            else tuple(dt.timedelta(seconds=s) for s in json.loads(row.reminder_offsets))
+        )
+        return ClientPreferences(row.email_enabled, offsets, row.time_zone), row.update_time
+
+    def put_client_preferences(
+        self, client: str, prefs: ClientPreferences, now: dt.datetime, response: Any
+    ) -> None:
+        offsets = (
+            None
+            if prefs.reminder_offsets is None
+            else json.dumps(sorted(int(o.total_seconds()) for o in prefs.reminder_offsets))
+        )
+        row = {
+            "client": client,
+            "email_enabled": prefs.email_enabled,
+            "reminder_offsets": offsets,
+            "time_zone": prefs.time_zone,
+            "update_time": now,
+        }
+        self._upsert(client_preferences, "client", row, response)
+
+    def psychologist_preferences(
+        self, psychologist: str
+    ) -> tuple[PsychologistPreferences, dt.datetime | None]:
+        t = psychologist_preferences
+        with self.reader.connect() as conn:
+            row = conn.execute(select(t).where(t.c.psychologist == psychologist)).first()
+        if row is None:
+            return PsychologistPreferences(), None
+        return PsychologistPreferences(row.new_request_emails, row.email), row.update_time
+
+    def put_psychologist_preferences(
+        self, psychologist: str, prefs: PsychologistPreferences, now: dt.datetime, response: Any
+    ) -> None:
+        row = {
+            "psychologist": psychologist,
+            "new_request_emails": prefs.new_request_emails,
+            "email": prefs.email,
+            "update_time": now,
+        }
+        self._upsert(psychologist_preferences, "psychologist", row, response)
+
+    def _upsert(self, table: Any, key: str, row: dict[str, Any], response: Any) -> None:
+        """Write the row and the RPC's audit entry in one transaction."""
+        with db.write_transaction(self.engine) as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            ins = dialect.insert(table).values(row)
+            conn.execute(
+                ins.on_conflict_do_update(
+                    index_elements=[key], set_={k: v for k, v in row.items() if k != key}
+                )
+            )
+            staged = audit.stage(conn, response)
+        audit.committed(staged)

@@ -1,0 +1,1 @@
+"""The gRPC preferences API and its access policy."""

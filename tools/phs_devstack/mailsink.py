@@ -1,0 +1,117 @@
+"""A local SMTP sink (aiosmtpd): accepts every message and keeps it.
+
+`make up` runs it as a child process (`python -m phs_devstack.mailsink --port P
+--dir data/mail`), each message written to the folder as an .eml file, and says
+where on the console. The tests use `MailSink` in-process to read what arrived
+and to hold a message mid-DATA (the SMTP server has it, the client has no reply
+yet) while they kill the sender.
+
+aiosmtpd cannot bind port 0 (its start-up check connects to the port it was
+given), so the port is always chosen first (phs_devstack.free_port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import email.policy
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+    at: float
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = email.message_from_bytes(self.raw, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@dataclass
+class _Handler:
+    folder: Path | None
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # While set, the next messages are kept (as an accepting server would have them)
+    # and then their 250 reply waits until `release` is set.
+    hold: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    holding: threading.Event = field(default_factory=threading.Event)
+    hold_for: str = ""  # only messages to this address (all when empty)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        raw = envelope.original_content or envelope.content
+        item = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(raw), time.time())
+        with self.lock:
+            self.received.append(item)
+            n = len(self.received)
+        if self.folder is not None:
+            tmp = self.folder / f".{n:06d}.eml.tmp"
+            tmp.write_bytes(item.raw)
+            tmp.rename(self.folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{n:06d}.eml")
+        if self.hold.is_set() and (not self.hold_for or self.hold_for in item.rcpt_tos):
+            self.holding.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.05)
+        return "250 Message accepted for delivery"
+
+
+class MailSink:
+    def __init__(self, port: int, folder: Path | None = None, host: str = "127.0.0.1") -> None:
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        self.host, self.port, self.folder = host, port, folder
+        self.handler = _Handler(folder)
+        self.controller = Controller(self.handler, hostname=host, port=port)
+
+    def start(self) -> MailSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.handler.release.set()
+        self.controller.stop()
+
+    @property
+    def received(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.received)
+
+    def to(self, address: str) -> list[Received]:
+        return [r for r in self.received if address in r.rcpt_tos]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--dir", type=Path, required=True, help="where each message is kept as an .eml file")
+    ns = ap.parse_args()
+    sink = MailSink(ns.port, ns.dir).start()
+    print(
+        f"mail sink listening on 127.0.0.1:{ns.port}; every message is kept in {ns.dir.resolve()}",
+        flush=True,
+    )
+    from phs_runtime.signals import stop_on_signals, wait_for
+
+    stop = stop_on_signals()
+    try:
+        wait_for(stop)
+    finally:
+        sink.stop()
+
+
+if __name__ == "__main__":
+    main()
