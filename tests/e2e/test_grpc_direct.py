@@ -111,7 +111,7 @@ def test_worker_and_api_expose_job_and_outbox_metrics(stack: Stack) -> None:
     # The job's first call to scheduling about the unknown psychologist answered NOT_FOUND.
     assert re.search(
         r'grpc_client_handled_total\{grpc_code="NOT_FOUND",grpc_method="\w+",'
-        r'grpc_service="phs\.scheduling\.v1\.SchedulingService",grpc_type="\w+"\} 1\.0',
+        r'grpc_service="phs\.scheduling\.v1\.SchedulingService",grpc_type="\w+"\} [1-9]',
         worker,
     ), worker
 
