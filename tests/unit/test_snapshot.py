@@ -3,6 +3,8 @@ an invalidation, and never kept when an invalidation came during its read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from phs_runtime.snapshot import Snapshot
 
 
@@ -20,7 +22,7 @@ class Source:
     def __init__(self) -> None:
         self.value = "v1"
         self.reads = 0
-        self.during_read = lambda: None
+        self.during_read: Callable[[], None] = lambda: None
 
     def __call__(self) -> str:
         self.reads += 1
