@@ -64,7 +64,9 @@ class AppointmentHandlers(Booking):
         state = lifecycle.booking_state(request_approval=request.request_approval).value
         if request.request_approval:
             self.check_client_request(pid, cid, code, start, "appointment.start_time")
-        created = self._book_at_once(rid, idempotency.fingerprint(request), pid, cid, code, start, state)
+        # The request's hash matters only with a request id (its AIP-155 record).
+        request_hash = idempotency.fingerprint(request) if rid else ""
+        created = self._book_at_once(rid, request_hash, pid, cid, code, start, state)
         if created is None:
 
             def write(uow: UnitOfWork, now: dt.datetime) -> r.Appointment:

@@ -21,6 +21,7 @@ from phs_runtime.outbox import OutboxMessage
 from phs_runtime.resources import new_id, to_timestamp
 from phs_scheduling import names
 from phs_scheduling.adapters.unit_of_work import UnitOfWork
+from phs_scheduling.catalogue import SessionTypeCatalogue
 from phs_scheduling.domain.errors import Conflict, SlotConflict
 from phs_scheduling.errors import SLOT_UNAVAILABLE_MESSAGE
 from phs_scheduling.store import Store
@@ -57,6 +58,7 @@ class Handlers:
         heartbeat_s: float = 15.0,
     ) -> None:
         self.store = store
+        self.catalogue = SessionTypeCatalogue(store)  # what ListSessionTypes answers
         self.audit_log = audit_log or AuditLog(store.engine, audit_events, "scheduling")
         self.events_topic = events_topic
         self.on_event = on_event  # wakes the outbox relay after a commit

@@ -15,7 +15,7 @@ from phs_runtime.errors import Violations
 from phs_scheduling import names
 from phs_scheduling.adapters.unit_of_work import UnitOfWork
 from phs_scheduling.errors import aip193_handlers
-from phs_scheduling.handlers.base import Handlers, page, request_id
+from phs_scheduling.handlers.base import Handlers, request_id
 from phs_scheduling.mapping import session_type_pb
 from phs_scheduling.validation import SESSION_TYPE_FIELDS, mask, session_type_values
 
@@ -39,6 +39,7 @@ class SessionTypeHandlers(Handlers):
             return session_type_pb(SimpleNamespace(**row))
 
         created = self.write_once("CreateSessionType", rid, request, r.SessionType, write)
+        self.catalogue.changed()  # listed by this process from now on
         annotate(event="session type created", **{"resource": created.name})
         return created
 
@@ -64,6 +65,7 @@ class SessionTypeHandlers(Handlers):
         # This process's bookings use the new shape at once; other processes find the
         # one they hold stale at their next booking (adapters.appointments.book_at_once).
         self.store.forget_session_shape(code)
+        self.catalogue.changed()
         return updated
 
     def ListSessionTypes(
@@ -71,9 +73,4 @@ class SessionTypeHandlers(Handlers):
     ) -> s.ListSessionTypesResponse:
         limit = paging.page_size(request.page_size)
         after = paging.decode_token(request.page_token, "sessionTypes")
-        with self.store.read() as uow:
-            found = uow.session_types.list(after, limit)
-        rows, token = page(found, limit, lambda x: [x.code], "sessionTypes")
-        return s.ListSessionTypesResponse(
-            session_types=[session_type_pb(x) for x in rows], next_page_token=token
-        )
+        return self.catalogue.page(after, limit)
