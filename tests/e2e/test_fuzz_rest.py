@@ -194,6 +194,7 @@ def assert_serving(stack: Stack) -> list[str]:
         "scheduling": stack.scheduling_target,
         "reports-api": stack.reports_target,
         "reports-worker": stack.worker_target,
+        "notifications": stack.notifications_target,
     }
     found = set()
     for name, target in targets.items():

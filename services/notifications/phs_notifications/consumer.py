@@ -12,10 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 
-from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter, Gauge
 
@@ -25,7 +24,7 @@ from phs_notifications.domain.model import CalendarEntry, Event, Plan
 from phs_notifications.domain.rules import plan
 from phs_runtime.config import KafkaConfig
 from phs_runtime.context import REQUEST_ID_HEADER, request_context
-from phs_runtime.kafka import client_settings, ensure_topic
+from phs_runtime.kafka import GroupConsumer
 
 log = logging.getLogger("phs_notifications.consumer")
 
@@ -56,13 +55,21 @@ class Consumer:
     ) -> None:
         self.store, self.kafka, self.group_id, self.offsets = store, kafka, group_id, tuple(offsets)
         self.stop = stop
-        self.session_timeout_ms = session_timeout_ms
-        self.heartbeat_interval_ms = heartbeat_interval_ms
-        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.on_planned = on_planned
         self.clock = clock
-        self.consumer: KafkaConsumer | None = None
-        self._lag_measured = 0.0
+        self.group = GroupConsumer(
+            kafka,
+            kafka.appointment_events_topic,
+            kafka.appointment_events_partitions,
+            group_id,
+            stop,
+            self._process,
+            CONSUMER_LAG,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            max_poll_records=50,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+        )
 
     def handle(self, event: Event, request_id: str | None) -> str:
         """Plan one event; the outcome (for metrics and tests)."""
@@ -99,46 +106,8 @@ class Consumer:
             self.on_planned()
         return "planned"
 
-    def _connect(self) -> KafkaConsumer:
-        topic = self.kafka.appointment_events_topic
-        ensure_topic(self.kafka, topic, self.kafka.appointment_events_partitions)
-        consumer = KafkaConsumer(
-            **client_settings(self.kafka),
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=self.session_timeout_ms,
-            heartbeat_interval_ms=self.heartbeat_interval_ms,
-            max_poll_records=50,
-            fetch_max_wait_ms=self.fetch_max_wait_ms,
-        )
-        consumer.subscribe([topic])
-        return consumer
-
     def run(self) -> None:
-        backoff = 0.5
-        while not self.stop.is_set():
-            try:
-                if self.consumer is None:
-                    self.consumer = self._connect()
-                    log.info(
-                        "consumer started",
-                        extra={"topic": self.kafka.appointment_events_topic, "group": self.group_id},
-                    )
-                batch = self.consumer.poll(timeout_ms=500)
-                backoff = 0.5
-                for tp, records in batch.items():
-                    for record in records:
-                        self._process(tp, record)
-                self._measure_lag()
-            except Exception as exc:  # noqa: BLE001 - broker or database outage: reconnect and retry
-                log.warning(
-                    "consumer error; retrying", extra={"error": type(exc).__name__, "retry_in_s": backoff}
-                )
-                self._close()
-                self.stop.wait(backoff)
-                backoff = min(10.0, backoff * 2)
-        self._close()
+        self.group.run()
 
     def _process(self, tp: TopicPartition, record: ConsumerRecord) -> None:
         headers = {k: v.decode("utf-8", "replace") for k, v in (record.headers or [])}
@@ -151,27 +120,4 @@ class Consumer:
                     "unreadable appointment event; skipping",
                     extra={"partition": tp.partition, "offset": record.offset, "error": str(exc)},
                 )
-            assert self.consumer is not None
-            self.consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "", -1)})
-
-    def _measure_lag(self) -> None:
-        now = time.monotonic()
-        if self.consumer is None or now - self._lag_measured < 5:
-            return
-        self._lag_measured = now
-        assigned = list(self.consumer.assignment())
-        if not assigned:
-            return
-        ends = self.consumer.end_offsets(assigned)
-        for tp in assigned:
-            CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
-                max(0, ends.get(tp, 0) - self.consumer.position(tp))
-            )
-
-    def _close(self) -> None:
-        if self.consumer is not None:
-            try:
-                self.consumer.close()
-            except Exception:
-                log.debug("consumer close failed", exc_info=True)
-            self.consumer = None
+            self.group.commit(tp, record)

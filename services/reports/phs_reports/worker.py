@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -38,7 +38,7 @@ from phs_runtime.context import REQUEST_ID_HEADER, current_request_id, request_c
 from phs_runtime.errors import ApiError, permission_denied
 from phs_runtime.health import Check
 from phs_runtime.interceptors import client_channel
-from phs_runtime.kafka import BrokerCheck, client_settings, ensure_topic
+from phs_runtime.kafka import BrokerCheck, GroupConsumer
 from phs_runtime.logs import setup_logging
 from phs_runtime.resources import parse_name
 from phs_runtime.server import GrpcProcess
@@ -91,8 +91,21 @@ class Worker:
         # requester's scope on its own (`_refusal`).
         self.channel = client_channel(cfg.scheduling_target, tokens=tokens)
         self.scheduling = ss_grpc.SchedulingServiceStub(self.channel)
-        self.consumer: KafkaConsumer | None = None
-        self._lag_measured = 0.0
+        self.group = GroupConsumer(
+            kafka,
+            kafka.report_jobs_topic,
+            kafka.report_jobs_partitions,
+            cfg.group_id,
+            stop,
+            self._process,
+            CONSUMER_LAG,
+            session_timeout_ms=cfg.session_timeout_ms,
+            heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+            # One job at a time, and a long one must not cost the group its member.
+            max_poll_records=1,
+            fetch_max_wait_ms=cfg.fetch_max_wait_ms,
+            max_poll_interval_ms=600_000,
+        )
 
     # -- the job ---------------------------------------------------------------
 
@@ -218,46 +231,8 @@ class Worker:
 
     # -- the consumer loop ----------------------------------------------------------
 
-    def _connect(self) -> KafkaConsumer:
-        ensure_topic(self.kafka, self.kafka.report_jobs_topic, self.kafka.report_jobs_partitions)
-        consumer = KafkaConsumer(
-            **client_settings(self.kafka),
-            group_id=self.cfg.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=self.cfg.session_timeout_ms,
-            heartbeat_interval_ms=self.cfg.heartbeat_interval_ms,
-            max_poll_records=1,
-            fetch_max_wait_ms=self.cfg.fetch_max_wait_ms,
-            max_poll_interval_ms=600_000,
-        )
-        consumer.subscribe([self.kafka.report_jobs_topic])
-        return consumer
-
     def run(self) -> None:
-        backoff = 0.5
-        while not self.stop.is_set():
-            try:
-                if self.consumer is None:
-                    self.consumer = self._connect()
-                    log.info(
-                        "consumer started",
-                        extra={"topic": self.kafka.report_jobs_topic, "group": self.cfg.group_id},
-                    )
-                batch = self.consumer.poll(timeout_ms=500)
-                backoff = 0.5
-                for tp, records in batch.items():
-                    for record in records:
-                        self._process(tp, record)
-                self._measure_lag()
-            except Exception as exc:  # noqa: BLE001 - broker or database outage: reconnect and retry
-                log.warning(
-                    "consumer error; retrying", extra={"error": type(exc).__name__, "retry_in_s": backoff}
-                )
-                self._close_consumer()
-                self.stop.wait(backoff)
-                backoff = min(10.0, backoff * 2)
-        self._close_consumer()
+        self.group.run()
 
     def _process(self, tp: TopicPartition, record: ConsumerRecord) -> None:
         headers = {k: v.decode("utf-8", "replace") for k, v in (record.headers or [])}
@@ -270,30 +245,7 @@ class Worker:
                     "undecodable job message; skipping",
                     extra={"partition": tp.partition, "offset": record.offset},
                 )
-            assert self.consumer is not None
-            self.consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "", -1)})
-
-    def _measure_lag(self) -> None:
-        """Consumer lag per assigned partition (end offset minus position), every few seconds."""
-        now = time.monotonic()
-        if self.consumer is None or now - self._lag_measured < 5:
-            return
-        self._lag_measured = now
-        assigned = list(self.consumer.assignment())
-        if not assigned:
-            return
-        ends = self.consumer.end_offsets(assigned)
-        for tp in assigned:
-            lag = max(0, ends.get(tp, 0) - self.consumer.position(tp))
-            CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
-
-    def _close_consumer(self) -> None:
-        if self.consumer is not None:
-            try:
-                self.consumer.close()
-            except Exception:
-                log.debug("consumer close failed", exc_info=True)
-            self.consumer = None
+            self.group.commit(tp, record)
 
     def scheduling_check(self) -> None:
         """Health: the scheduling service answers SERVING."""

@@ -1,17 +1,21 @@
 """Kafka plumbing: client settings from configuration (TLS/SASL for production
-clusters), explicit topic creation, and a broker reachability check for health.
+clusters), explicit topic creation, a broker reachability check for health, and the
+consumer-group loop the workers share.
 Nothing here depends on the local development broker's quirks."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from kafka import KafkaAdminClient, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.admin import NewTopic, OffsetSpec
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import TopicAlreadyExistsError
+from prometheus_client import Gauge
 
 from phs_runtime.config import KafkaConfig
 
@@ -109,3 +113,93 @@ class BrokerCheck:
     def close(self) -> None:
         with self._lock:
             self.close_locked()
+
+
+class GroupConsumer:
+    """One member of a consumer group reading one topic, for a worker thread: connect
+    (creating the topic if needed), poll, hand every record to `process` (which commits
+    through `commit` once its effect is durable), and measure the lag every few seconds.
+    Any error (the broker or the database away) closes the consumer, waits (0.5 s,
+    doubling up to 10 s) and connects again, so an outage is waited out, never fatal."""
+
+    LAG_EVERY_S = 5.0
+
+    def __init__(
+        self,
+        kafka: KafkaConfig,
+        topic: str,
+        partitions: int,
+        group_id: str,
+        stop: threading.Event,
+        process: Callable[[TopicPartition, ConsumerRecord], None],
+        lag: Gauge,
+        **consumer_settings: Any,
+    ) -> None:
+        self.kafka, self.topic, self.partitions, self.group_id = kafka, topic, partitions, group_id
+        self.stop, self.process, self.lag = stop, process, lag
+        self.settings = consumer_settings  # KafkaConsumer keywords: timeouts, max_poll_records, ...
+        self.consumer: KafkaConsumer | None = None
+        self._lag_measured = 0.0
+
+    def _connect(self) -> KafkaConsumer:
+        ensure_topic(self.kafka, self.topic, self.partitions)
+        consumer = KafkaConsumer(
+            **client_settings(self.kafka),
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **self.settings,
+        )
+        consumer.subscribe([self.topic])
+        return consumer
+
+    def run(self) -> None:
+        """Until `stop` is set."""
+        backoff = 0.5
+        while not self.stop.is_set():
+            try:
+                if self.consumer is None:
+                    self.consumer = self._connect()
+                    log.info("consumer started", extra={"topic": self.topic, "group": self.group_id})
+                batch = self.consumer.poll(timeout_ms=500)
+                backoff = 0.5
+                for tp, records in batch.items():
+                    for record in records:
+                        self.process(tp, record)
+                self._measure_lag()
+            except Exception as exc:  # noqa: BLE001 - broker or database outage: reconnect and retry
+                log.warning(
+                    "consumer error; retrying", extra={"error": type(exc).__name__, "retry_in_s": backoff}
+                )
+                self.close()
+                self.stop.wait(backoff)
+                backoff = min(10.0, backoff * 2)
+        self.close()
+
+    def commit(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        """The record's effect is durable: the group moves past it."""
+        assert self.consumer is not None
+        self.consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "", -1)})
+
+    def _measure_lag(self) -> None:
+        """End offset minus position per assigned partition, every LAG_EVERY_S."""
+        now = time.monotonic()
+        if self.consumer is None or now - self._lag_measured < self.LAG_EVERY_S:
+            return
+        self._lag_measured = now
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return
+        ends = self.consumer.end_offsets(assigned)
+        for tp in assigned:
+            self.lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, ends.get(tp, 0) - self.consumer.position(tp))
+            )
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            try:
+                self.consumer.close()
+            except Exception:
+                log.debug("consumer close failed", exc_info=True)
+            self.consumer = None

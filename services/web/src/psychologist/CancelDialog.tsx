@@ -1,9 +1,10 @@
 import { useState } from "react";
+import { ApiError } from "../api/errors";
 import { startOf } from "../api/scheduling";
 import type { Appointment, Cancellation_Reason } from "../gen/phs/scheduling/v1/resources_pb";
 import { ErrorNotice } from "../ui/states";
-import { EXPLANATION_MAX } from "./DeclineDialog";
 import { Dialog } from "./Dialog";
+import { NoteToClientField } from "./NoteToClientField";
 import { useChange, useSeriesChange } from "./useActions";
 import { CANCEL_REASONS } from "./words";
 import { labelIn } from "./zone";
@@ -64,22 +65,13 @@ export function CancelDialog({
           ))}
         </fieldset>
         {following ? null : (
-          <>
-            <label htmlFor="cancel-explanation">A note for {who} (optional)</label>
-            <textarea
-              id="cancel-explanation"
-              rows={3}
-              maxLength={EXPLANATION_MAX}
-              value={explanation}
-              aria-describedby="cancel-explanation-hint"
-              onChange={(e) => {
-                setExplanation(e.target.value);
-              }}
-            />
-            <p className="muted" id="cancel-explanation-hint">
-              {EXPLANATION_MAX - explanation.length} characters left. {who} reads it on their appointment.
-            </p>
-          </>
+          <NoteToClientField
+            id="cancel-explanation"
+            label={`A note for ${who} (optional)`}
+            value={explanation}
+            onChange={setExplanation}
+            problems={change.error instanceof ApiError ? change.error.violationsOf("explanation") : []}
+          />
         )}
         {appointment.series ? (
           <label className="choice">

@@ -1,15 +1,14 @@
-// Declining a request, with a word for the client on why (optional, at most 500
-// characters; the client sees it on their appointment, and it stays out of events).
+// Declining a request, with a word for the client on why (the client sees it on their
+// appointment; it stays out of events).
 import { useState } from "react";
 import { startOf } from "../api/scheduling";
 import { ApiError } from "../api/errors";
 import type { Appointment } from "../gen/phs/scheduling/v1/resources_pb";
 import { ErrorNotice } from "../ui/states";
 import { Dialog } from "./Dialog";
+import { NoteToClientField } from "./NoteToClientField";
 import { useChange } from "./useActions";
 import { labelIn } from "./zone";
-
-export const EXPLANATION_MAX = 500;
 
 export function DeclineDialog({
   appointment,
@@ -25,7 +24,6 @@ export function DeclineDialog({
   const [explanation, setExplanation] = useState("");
   const change = useChange();
   const problems = change.error instanceof ApiError ? change.error.violationsOf("explanation") : [];
-  const left = EXPLANATION_MAX - explanation.length;
   return (
     <Dialog title={`Decline ${who}'s request`} onClose={onClose}>
       <form
@@ -36,28 +34,14 @@ export function DeclineDialog({
         }}
       >
         <p>{labelIn(startOf(appointment), zone)}</p>
-        <label htmlFor="decline-explanation">Why? (optional, {who} will read this)</label>
-        <textarea
+        <NoteToClientField
           id="decline-explanation"
-          rows={4}
-          maxLength={EXPLANATION_MAX}
+          label={`Why? (optional, ${who} will read this)`}
           value={explanation}
-          aria-describedby="decline-left"
-          aria-invalid={problems.length ? true : undefined}
-          onChange={(e) => {
-            setExplanation(e.target.value);
-          }}
+          onChange={setExplanation}
+          problems={problems}
+          rows={4}
         />
-        <p className="muted" id="decline-left">
-          {left} characters left. Keep clinical details out: this is a short note, not a record.
-        </p>
-        {problems.length ? (
-          <ul className="field-errors">
-            {problems.map((p) => (
-              <li key={p}>{p}</li>
-            ))}
-          </ul>
-        ) : null}
         {change.error && !problems.length ? <ErrorNotice error={change.error} focus /> : null}
         <div className="actions">
           <button type="submit" className="button button--danger" disabled={change.isPending}>
