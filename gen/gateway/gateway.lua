@@ -40,6 +40,11 @@ local ROUTES = {
   {method = "GET", pattern = "^%/v1%/reports/[^/]+%:watch$", body = "", prefix = "", verb = "watch"}, -- phs.reports.v1.ReportService/WatchReport
   {method = "GET", pattern = "^%/v1%/reports$", body = "", prefix = "", verb = ""}, -- phs.reports.v1.ReportService/ListReports
   {method = "GET", pattern = "^%/v1%/auditLogs/reports%/events$", body = "", prefix = "", verb = ""}, -- phs.reports.v1.ReportService/ListAuditEvents
+  {method = "GET", pattern = "^%/v1%/clients/[^/]+/notificationPreferences$", body = "", prefix = "", verb = ""}, -- phs.notifications.v1.NotificationService/GetClientNotificationPreferences
+  {method = "PATCH", pattern = "^%/v1%/clients/[^/]+/notificationPreferences$", body = "phs.notifications.v1.ClientNotificationPreferences", prefix = "preferences.", verb = ""}, -- phs.notifications.v1.NotificationService/UpdateClientNotificationPreferences
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+/notificationPreferences$", body = "", prefix = "", verb = ""}, -- phs.notifications.v1.NotificationService/GetPsychologistNotificationPreferences
+  {method = "PATCH", pattern = "^%/v1%/psychologists/[^/]+/notificationPreferences$", body = "phs.notifications.v1.PsychologistNotificationPreferences", prefix = "preferences.", verb = ""}, -- phs.notifications.v1.NotificationService/UpdatePsychologistNotificationPreferences
+  {method = "GET", pattern = "^%/v1%/auditLogs/notifications%/events$", body = "", prefix = "", verb = ""}, -- phs.notifications.v1.NotificationService/ListAuditEvents
 }
 
 -- Custom verbs some method has: a path ending in one is that method's or no one's.
@@ -50,6 +55,8 @@ local MESSAGES = {
   ["google.type.Date"] = {["day"] = "", ["month"] = "", ["year"] = ""},
   ["google.type.Interval"] = {["endTime"] = "", ["end_time"] = "", ["startTime"] = "", ["start_time"] = ""},
   ["google.type.TimeOfDay"] = {["hours"] = "", ["minutes"] = "", ["nanos"] = "", ["seconds"] = ""},
+  ["phs.notifications.v1.ClientNotificationPreferences"] = {["availableReminderOffsets"] = "", ["available_reminder_offsets"] = "", ["emailEnabled"] = "", ["email_enabled"] = "", ["name"] = "", ["reminderOffsets"] = "", ["reminder_offsets"] = "", ["timeZone"] = "", ["time_zone"] = "", ["updateTime"] = "", ["update_time"] = ""},
+  ["phs.notifications.v1.PsychologistNotificationPreferences"] = {["email"] = "", ["name"] = "", ["newRequestEmails"] = "", ["new_request_emails"] = "", ["updateTime"] = "", ["update_time"] = ""},
   ["phs.reports.v1.AppointmentExportParams"] = {["interval"] = "google.type.Interval", ["psychologist"] = ""},
   ["phs.reports.v1.CancelReportRequest"] = {["name"] = "", ["requestId"] = "", ["request_id"] = ""},
   ["phs.reports.v1.CaseloadParams"] = {["interval"] = "google.type.Interval", ["psychologist"] = ""},

@@ -376,6 +376,7 @@ class Stack:
                 reports=("127.0.0.1", self.ports.reports),
                 descriptor=DESCRIPTOR,
                 web=("127.0.0.1", self.ports.web),
+                notifications=("127.0.0.1", self.ports.notifications),
             )
         )
         self.spawn(
