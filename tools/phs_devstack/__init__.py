@@ -231,6 +231,8 @@ class Stack:
             "PHS_AUTH_ISSUER": f"{DEV_ISSUER},{self.oidc_url}",
             "PHS_AUTH_AUDIENCE": DEV_AUDIENCE,
             "PHS_AUTH_REQUIRE_AT_JWT": "true",
+            # Calendar feed addresses point at the gateway (scheduling).
+            "PHS_CALENDAR_FEED_BASE_URL": self.rest_url,
             **self.extra_env,
         }
         if db:
