@@ -127,20 +127,29 @@ class Event:
 
 
 def _utc(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    s = (value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)).isoformat()
+    # 2027-01-04T15:00:00[.ffffff]+00:00 -> 20270104T150000Z (isoformat is the cheap part)
+    return s[0:4] + s[5:7] + s[8:10] + "T" + s[11:13] + s[14:16] + s[17:19] + "Z"
+
+
+_SPECIAL = re.compile(r"[\\;,\r\n]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _text(value: str) -> str:
     """A TEXT value (RFC 5545 3.3.11): backslash, semicolon, comma and newline escaped;
     other control characters dropped."""
-    out = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-    out = out.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
-    return "".join(c for c in out if c >= " " or c == "\t")
+    if _SPECIAL.search(value):
+        value = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+        value = value.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+    return _CONTROL.sub("", value)
 
 
 def _fold(line: str) -> str:
     """Lines longer than 75 octets continue on the next line after CRLF and a space,
     never inside a UTF-8 sequence."""
+    if len(line) <= 75 and line.isascii():
+        return line
     raw = line.encode("utf-8")
     if len(raw) <= 75:
         return line
@@ -156,33 +165,34 @@ def _fold(line: str) -> str:
 
 
 def render(calendar_name: str, events: Iterable[Event]) -> str:
-    lines = [
+    """The VCALENDAR text. Every line but the names is short ASCII by construction
+    (a UID is an appointment id and a fixed domain); only names are folded."""
+    head = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
         f"PRODID:{PRODID}",
         "CALSCALE:GREGORIAN",
-        f"X-WR-CALNAME:{_text(calendar_name)}",
+        _fold(f"X-WR-CALNAME:{_text(calendar_name)}"),
         f"REFRESH-INTERVAL;VALUE=DURATION:{REFRESH}",
         f"X-PUBLISHED-TTL:{REFRESH}",
+        "",
     ]
+    out = ["\r\n".join(head)]
+    summaries: dict[str, str] = {}  # a feed has few distinct summaries
     for e in events:
+        line = summaries.get(e.summary)
+        if line is None:
+            line = summaries[e.summary] = _fold(f"SUMMARY:{_text(e.summary)}")
         changed = _utc(e.changed)
-        lines += [
-            "BEGIN:VEVENT",
-            f"UID:{e.uid}",
-            f"DTSTAMP:{changed}",
-            f"LAST-MODIFIED:{changed}",
-            f"DTSTART:{_utc(e.start)}",
-            f"DTEND:{_utc(e.end)}",
-            f"SEQUENCE:{e.sequence}",
-            f"STATUS:{e.status.value}",
-            f"SUMMARY:{_text(e.summary)}",
-            "TRANSP:" + ("TRANSPARENT" if e.status is Status.CANCELLED else "OPAQUE"),
-            "CLASS:PRIVATE",
-            "END:VEVENT",
-        ]
-    lines.append("END:VCALENDAR")
-    return "".join(_fold(line) + "\r\n" for line in lines)
+        cancelled = e.status is Status.CANCELLED
+        out.append(
+            f"BEGIN:VEVENT\r\nUID:{e.uid}\r\nDTSTAMP:{changed}\r\nLAST-MODIFIED:{changed}\r\n"
+            f"DTSTART:{_utc(e.start)}\r\nDTEND:{_utc(e.end)}\r\nSEQUENCE:{e.sequence}\r\n"
+            f"STATUS:{e.status.value}\r\n{line}\r\n"
+            f"TRANSP:{'TRANSPARENT' if cancelled else 'OPAQUE'}\r\nCLASS:PRIVATE\r\nEND:VEVENT\r\n"
+        )
+    out.append("END:VCALENDAR\r\n")
+    return "".join(out)
 
 
 def etag(content: bytes) -> str:

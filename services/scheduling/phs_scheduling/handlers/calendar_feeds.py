@@ -67,11 +67,15 @@ def feed_pb(psychologist_id: str, row: Row[Any] | None) -> r.CalendarFeed:
 
 def feed_events(rows: Iterable[Row[Any]], detail: feed.ClientDetail, now: dt.datetime) -> list[feed.Event]:
     events = []
+    summaries: dict[tuple[str, str], str] = {}
     for a in rows:
-        state = State(a.state)
-        status = feed.status_of(state, a.cancel_time or a.update_time, now)
+        status = feed.status_of(State(a.state), a.cancel_time or a.update_time, now)
         if status is None:
             continue
+        key = (a.session_type_name, a.client_name)
+        summary = summaries.get(key)
+        if summary is None:
+            summary = summaries[key] = feed.summary(a.session_type_name, a.client_name, detail)
         events.append(
             feed.Event(
                 uid=f"{a.id}@scheduling.phs.health",
@@ -80,7 +84,7 @@ def feed_events(rows: Iterable[Row[Any]], detail: feed.ClientDetail, now: dt.dat
                 changed=a.update_time,
                 sequence=a.version,
                 status=status,
-                summary=feed.summary(a.session_type_name, a.client_name, detail),
+                summary=summary,
             )
         )
     return events
