@@ -732,17 +732,20 @@ row(S, "GetCalendarFeed", ADMIN, "other", OK, lambda w: get_feed(w.p2))
 row(S, "GetCalendarFeed", PSY, "own", OK, lambda w: get_feed(w.p1))
 row(S, "GetCalendarFeed", PSY, "other", DENIED, lambda w: get_feed(w.p2))
 row(S, "GetCalendarFeed", CLI, "own-psychologist", DENIED, lambda w: get_feed(w.p1))
-for method, make in (
-    ("UpdateCalendarFeed", update_feed),
-    ("RotateCalendarFeed", rotate_feed),
-    ("RevokeCalendarFeed", revoke_feed),
-):
-    row(S, method, ADMIN, "fresh", OK, lambda w, make=make: make(w.psychologist(hours=False)))
-    row(S, method, PSY, "own", OK, lambda w, make=make: _own_fresh_psychologist(w, make))
-    row(S, method, PSY, "other", DENIED, lambda w, make=make: make(w.p2))
-    row(S, method, CLI, "own-psychologist", DENIED, lambda w, make=make: make(w.p1))
+
+
+def feed_rows(method: str, make: Callable[..., Call]) -> None:
+    row(S, method, ADMIN, "fresh", OK, lambda w: make(w.psychologist(hours=False)))
+    row(S, method, PSY, "own", OK, lambda w: _own_fresh_psychologist(w, make))
+    row(S, method, PSY, "other", DENIED, lambda w: make(w.p2))
+    row(S, method, CLI, "own-psychologist", DENIED, lambda w: make(w.p1))
+
+
+feed_rows("UpdateCalendarFeed", update_feed)
+feed_rows("RotateCalendarFeed", rotate_feed)
+feed_rows("RevokeCalendarFeed", revoke_feed)
 for role in ROLES:
-    row(S, "GetCalendarFeedContent", role, "any-token", OK, lambda w: feed_content(w))
+    row(S, "GetCalendarFeedContent", role, "any-token", OK, feed_content)
 row(S, "GetCalendarFeedContent", CLI, "revoked", MISSING, lambda w: feed_content(w, revoked=True))
 # Whoever calls, and whatever token they send, the open method's caller is anonymous.
 OPEN_METHODS = {(S, "GetCalendarFeedContent")}

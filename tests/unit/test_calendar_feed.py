@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -23,7 +24,7 @@ from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs_scheduling.domain import calendar_feed as feed
 from phs_scheduling.service import SchedulingServicer
 from phs_scheduling.tables import appointments
-from tests.unit.servicers import ctx, refused, scheduling_servicer
+from tests.unit.servicers import Context, ctx, refused, scheduling_servicer
 
 TORONTO = ZoneInfo("America/Toronto")
 # Toronto leaves daylight time on 7 November 2027 at 02:00 local time.
@@ -68,6 +69,7 @@ def test_text_is_escaped_and_folded_at_75_octets_without_splitting_characters() 
     assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
     assert "\n" not in text.replace("\r\n", "")
     parsed = icalendar.Calendar.from_ical(text)
+    vevent: Any
     (vevent,) = parsed.walk("VEVENT")
     assert str(vevent["SUMMARY"]) == long
     assert vevent["DTSTART"].dt == start and vevent["SEQUENCE"] == 2
@@ -192,7 +194,7 @@ def test_rotation_and_revocation_end_the_old_address(svc: SchedulingServicer) ->
     revoked = svc.RevokeCalendarFeed(ss.RevokeCalendarFeedRequest(name=name), ctx())
     assert revoked.state == F.STATE_INACTIVE and not revoked.HasField("rotate_time")
     for secret in (first, second, "x" * 43, "not a secret"):
-        refused(lambda s=secret: svc.calendar_feed_content(s, NOW), grpc.StatusCode.NOT_FOUND)
+        refused(partial(svc.calendar_feed_content, secret, NOW), grpc.StatusCode.NOT_FOUND)
 
 
 def test_the_window_states_and_dst_across_early_november_in_toronto(svc: SchedulingServicer) -> None:
@@ -248,19 +250,30 @@ def test_events_say_the_session_type_and_initials_or_nothing_about_the_client(
     assert b"J.D." not in content
 
 
+class Recording(Context):
+    """A servicer context that keeps the initial metadata the handler sends."""
+
+    def __init__(self, metadata: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(metadata)
+        self.sent: list[tuple[str, str | bytes]] = []
+
+    def send_initial_metadata(self, metadata: Sequence[tuple[str, str | bytes]]) -> None:
+        self.sent.extend(metadata)
+
+    def context(self) -> grpc.ServicerContext:
+        return cast(grpc.ServicerContext, self)
+
+
 def test_an_unchanged_feed_answers_not_modified_with_an_empty_body(svc: SchedulingServicer) -> None:
     pid, cid = _setup(svc)
     _appointment(svc, pid, cid, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
     secret = _secret(_rotate(svc, pid).url)
-    sent: list[Any] = []
-    first_ctx = ctx()
-    first_ctx.send_initial_metadata = sent.extend  # type: ignore[method-assign]
-    body = svc.GetCalendarFeedContent(ss.GetCalendarFeedContentRequest(secret=secret), first_ctx)
-    headers = dict(sent)
+    first = Recording()
+    body = svc.GetCalendarFeedContent(ss.GetCalendarFeedContentRequest(secret=secret), first.context())
+    headers = dict(first.sent)
     assert body.content_type.startswith("text/calendar") and body.data.startswith(b"BEGIN:VCALENDAR")
     assert headers["etag"] == feed.etag(body.data) and "x-phs-not-modified" not in headers
-    sent.clear()
-    again_ctx = ctx([("if-none-match", headers["etag"])])
-    again_ctx.send_initial_metadata = sent.extend  # type: ignore[method-assign]
-    again = svc.GetCalendarFeedContent(ss.GetCalendarFeedContentRequest(secret=secret), again_ctx)
-    assert again.data == b"" and dict(sent)["x-phs-not-modified"] == "1"
+    again_call = Recording([("if-none-match", headers["etag"])])
+    again = svc.GetCalendarFeedContent(ss.GetCalendarFeedContentRequest(secret=secret), again_call.context())
+    assert dict(again_call.sent)["x-phs-not-modified"] == "1"
+    assert again.data == b""

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, Select, insert, select, update
 
 from phs_scheduling.domain.calendar_feed import ClientDetail
 from phs_scheduling.domain.errors import NotFound
@@ -80,7 +80,7 @@ class CalendarFeedRepository:
         """Appointments starting in [start, end), in start order, with the client's and
         the session type's display names."""
         a = appointments.c
-        q = (
+        q: Select[Any] = (
             select(
                 a.id,
                 a.start_time,

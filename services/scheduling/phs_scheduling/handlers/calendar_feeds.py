@@ -204,7 +204,7 @@ class CalendarFeedHandlers(Handlers):
         unchanged = feed.matches(_metadata(context, "if-none-match"), tag)
         if unchanged:
             headers.append((NOT_MODIFIED_HEADER, "1"))
-        context.send_initial_metadata(headers)
+        context.send_initial_metadata(tuple(headers))
         if unchanged:
             return httpbody_pb2.HttpBody(content_type=CONTENT_TYPE)
         return httpbody_pb2.HttpBody(content_type=CONTENT_TYPE, data=content)
