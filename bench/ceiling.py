@@ -213,6 +213,8 @@ def print_profile(path: Path, top: int = 12) -> None:
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue  # a sample py-spy could not read whole (--nonblocking)
         n = int(count)
         frames = [_frame(f) for f in stack.split(";") if f and not f.startswith("process ")]
         if not frames:

@@ -24,7 +24,6 @@ from phs_runtime.interceptors import client_channel
 from phs_runtime.resources import new_id, to_timestamp, utcnow
 from phs_scheduling.availability import series_starts
 from phs_scheduling.store import Store
-from phs_scheduling.tables import series
 
 TZ = ZoneInfo("America/Toronto")
 
@@ -39,34 +38,34 @@ def build_practice(url: str) -> tuple[str, int]:
     a.booking_policy.minimum_notice.seconds = 0
     a.booking_policy.booking_horizon.seconds = 365 * 86400
     total = 0
-    with store.engine.begin() as conn:
-        p = Store.insert_psychologist(conn, now, "Dr Bench", "America/Toronto", True)
-        Store.put_availability(conn, now, p["id"], a.SerializeToString())
+    with store.unit_of_work() as uow:
+        p = uow.psychologists.add(now, "Dr Bench", "America/Toronto", True)
+        uow.availability.put(now, p["id"], a.SerializeToString())
         today = now.astimezone(TZ).date()
         slots = [(d, h) for d in range(1, 6) for h in range(8, 18)][:40]
         for d, h in slots:
-            c = Store.insert_client(conn, now, "Bench Client", "", "", p["id"])
+            c = uow.clients.add(now, "Bench Client", "", "", p["id"])
             first_day = today - dt.timedelta(weeks=104, days=today.isoweekday() - d)
             first = dt.datetime(first_day.year, first_day.month, first_day.day, h, tzinfo=TZ)
             starts = series_starts(first.astimezone(dt.UTC), TZ, 1, 104, None)
             starts += series_starts(starts[-1] + dt.timedelta(weeks=1), TZ, 1, 15, None)
             sid = new_id()
-            conn.execute(
-                series.insert().values(
-                    id=sid,
-                    psychologist_id=p["id"],
-                    client_id=c["id"],
-                    session_type_code="90834",
-                    first_start_time=starts[0],
-                    interval_weeks=1,
-                    count=len(starts),
-                    end_date=None,
-                    create_time=now,
-                )
+            uow.series.add(
+                {
+                    "id": sid,
+                    "psychologist_id": p["id"],
+                    "client_id": c["id"],
+                    "session_type_code": "90834",
+                    "first_start_time": starts[0],
+                    "interval_weeks": 1,
+                    "count": len(starts),
+                    "end_date": None,
+                    "create_time": now,
+                }
             )
             for s in starts:
                 state = "COMPLETED" if s < now else "BOOKED"
-                Store.insert_appointment(conn, now, p["id"], c["id"], "90834", s, state, series_id=sid)
+                uow.appointments.add(now, p["id"], c["id"], "90834", s, state, series_id=sid)
             total += len(starts)
     store.close()
     return f"psychologists/{p['id']}", total

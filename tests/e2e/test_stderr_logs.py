@@ -114,6 +114,8 @@ def test_a_crash_at_startup_is_one_json_record_with_its_traceback(tmp_path: Path
     env = {
         **os.environ,
         "PHS_DATABASE_URL": "nosuchdialect://nowhere/db",
+        # Settings are read whole first: the rest is valid, so the database is what fails.
+        "PHS_AUTH_JWKS_FILE": str(tmp_path / "jwks.json"),
         "PHS_GRPC_PORT": "0",
         "PHS_METRICS_PORT": "0",
     }

@@ -44,7 +44,7 @@ def test_every_rpc_has_an_http_rule_and_services_are_versioned() -> None:
                 assert rule.WhichOneof("pattern"), f"{svc.name}.{m.name} has no google.api.http rule"
                 if m.name.startswith(("Create", "Update")):
                     assert rule.body, f"{svc.name}.{m.name} needs a body"
-    assert services == 3  # scheduling, reports, notifications: each routed by the gateway
+    assert services == 3  # scheduling, reports, notifications
 
 
 READ_ONLY_PREFIXES = ("Get", "List", "Find", "Watch", "Export", "Compute")

@@ -1,4 +1,4 @@
-"""The two services' servicers built in-process on a throwaway SQLite database, called
+"""The services' servicers built in-process on a throwaway SQLite database, called
 directly: their handlers' own checks (validation, the appointment lifecycle, report
 jobs) without a server, Envoy or a token. The pipeline in front of them (errors become
 statuses, the guard sets the principal and scope) has its own tests (test_pipeline*),
@@ -8,6 +8,7 @@ the servicers: a change to their constructors is made here."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -15,6 +16,9 @@ from typing import Any, cast
 import grpc
 from google.rpc import error_details_pb2
 
+from phs_notifications.adapters.store import Store as NotificationsStore
+from phs_notifications.adapters.tables import audit_events as notifications_audit
+from phs_notifications.handlers.api import NotificationServicer
 from phs_reports.api import ReportServicer
 from phs_reports.store import Store as ReportsStore
 from phs_runtime.audit import AuditLog
@@ -47,6 +51,17 @@ def report_servicer(directory: Path) -> Iterator[ReportServicer]:
         yield servicer
     finally:
         servicer.audit_log.close()
+        store.close()
+
+
+@contextlib.contextmanager
+def notification_servicer(directory: Path, offsets: Sequence[dt.timedelta]) -> Iterator[NotificationServicer]:
+    store = NotificationsStore.open(f"sqlite:///{directory / 'notifications.db'}")
+    audit_log = AuditLog(store.engine, notifications_audit, "notifications")
+    try:
+        yield NotificationServicer(store, audit_log, offsets)
+    finally:
+        audit_log.close()
         store.close()
 
 

@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import grpc
 from google.api import httpbody_pb2
-from sqlalchemy import Connection
 
 from phs.audit.v1 import audit_pb2
 from phs.reports.v1 import reports_service_pb2 as s
 from phs.reports.v1 import reports_service_pb2_grpc as s_grpc
 from phs.reports.v1 import resources_pb2 as r
 from phs_reports import SERVICE_NAME, policy
+from phs_reports.adapters import UnitOfWork
 from phs_reports.messages import job_message
 from phs_reports.resources import CSV, KIND_EXPORT, report_pb, validate_params
 from phs_reports.settings import ApiSettings
@@ -28,7 +28,7 @@ from phs_runtime.audit import AuditLog
 from phs_runtime.auth import current_principal
 from phs_runtime.context import current_request_id
 from phs_runtime.decision import current_scope
-from phs_runtime.errors import failed_precondition, invalid_argument
+from phs_runtime.errors import failed_precondition, invalid_argument, not_found
 from phs_runtime.kafka import BrokerCheck
 from phs_runtime.logs import setup_logging
 from phs_runtime.outbox import OutboxRelay
@@ -62,13 +62,13 @@ class ReportServicer(s_grpc.ReportServiceServicer):
         who = current_principal()
         requester = (who.subject, who.role) if who else ("", "")
 
-        def write(conn: Connection, now: dt.datetime) -> r.Report:
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.Report:
             job_id = new_id()
-            message = job_message(self.topic, job_id, 1, origin, requester)
-            row = Store.insert_job(conn, now, job_id, kind, params, origin, message, rid, requester)
+            row = uow.reports.add(now, job_id, kind, params, origin, rid, requester)
+            uow.enqueue(job_message(self.topic, job_id, 1, origin, requester), now)
             return report_pb(SimpleNamespace(**row))
 
-        report = self.store.create_job(rid, idempotency.fingerprint(request), r.Report, write)
+        report = self.store.run_once("CreateReport", rid, idempotency.fingerprint(request), r.Report, write)
         if self.on_enqueued:
             self.on_enqueued()
         log.info("report job accepted", extra={"report": report.name, "kind": kind, "idempotency_key": rid})
@@ -98,15 +98,19 @@ class ReportServicer(s_grpc.ReportServiceServicer):
         rid = idempotency.effective_request_id(request.request_id, context)
         job_id = _job_id(request.name)
 
-        def write(conn: Connection, now: dt.datetime) -> r.Report:
-            row = Store.cancel(conn, now, job_id)
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.Report:
+            row = uow.reports.cancel(job_id, now)
+            if row is None:
+                raise not_found("Report", f"reports/{job_id}")
             if row.state != "CANCELLED":
                 raise failed_precondition(
                     "ALREADY_FINISHED", f"the job is already {row.state}", {"state": row.state}
                 )
             return report_pb(row)
 
-        cancelled = self.store.once("CancelReport", rid, idempotency.fingerprint(request), r.Report, write)
+        cancelled = self.store.run_once(
+            "CancelReport", rid, idempotency.fingerprint(request), r.Report, write
+        )
         log.info("report job cancelled", extra={"report": request.name})
         return cancelled
 

@@ -1,4 +1,7 @@
-"""Data access for the reports service (API and worker share it).
+"""The reports database as a process holds it (API and worker share it): the engine
+(migrated on open), its reader, the health ping, and the operations the API, the worker
+and the sweeper run, each one unit of work (phs_reports.adapters) over the report jobs'
+repository.
 
 A job and its outgoing Kafka message are written in one transaction
 (transactional outbox). Workers claim, finish and fail jobs with conditional
@@ -13,20 +16,12 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from google.rpc import status_pb2
-from sqlalchemy import Connection, Row, and_, insert, or_, select, update
+from sqlalchemy import Connection, Row
 
-from phs_reports.tables import (
-    CANCELLED,
-    FAILED,
-    FINAL_STATES,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    idempotency_keys,
-    outbox,
-    reports,
-)
-from phs_runtime import db, idempotency
+from phs_reports import adapters
+from phs_reports.adapters import ReadOnlyUnitOfWork, ReportRepository, UnitOfWork
+from phs_reports.tables import FAILED, QUEUED, SUCCEEDED, outbox
+from phs_runtime import db
 from phs_runtime.errors import not_found
 from phs_runtime.outbox import OutboxMessage, enqueue
 from phs_runtime.resources import utcnow
@@ -37,11 +32,34 @@ VERSION_TABLE = "alembic_version_reports"
 M = TypeVar("M", bound=Message)
 
 
+def _found(row: Row[Any] | None, job_id: str) -> Row[Any]:
+    if row is None:
+        raise not_found("Report", f"reports/{job_id}")
+    return row
+
+
 class Store(db.BaseStore):
     MIGRATIONS = MIGRATIONS
     VERSION_TABLE = VERSION_TABLE
 
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)
+
+    def read(self) -> ReadOnlyUnitOfWork:
+        return ReadOnlyUnitOfWork(self.reader)
+
     # -- API side --------------------------------------------------------------
+
+    def run_once(
+        self,
+        method: str,
+        request_id: str,
+        request_hash: str,
+        response_type: type[M],
+        write: Callable[[UnitOfWork, dt.datetime], M],
+    ) -> M:
+        """`write` in a unit of work with its AIP-155 record (a retry gets the first answer)."""
+        return adapters.run_once(self.engine, method, request_id, request_hash, response_type, write)
 
     def create_job(
         self,
@@ -60,9 +78,9 @@ class Store(db.BaseStore):
         response_type: type[M],
         write: Callable[[Connection, dt.datetime], M],
     ) -> M:
-        """`write` in one transaction with its AIP-155 record (a retry gets the first answer)."""
-        return idempotency.run_once(
-            self.engine, idempotency_keys, method, request_id, request_hash, response_type, write
+        """`run_once` for a write given as a function of the connection (scripts, tests)."""
+        return self.run_once(
+            method, request_id, request_hash, response_type, lambda uow, now: write(uow.connection, now)
         )
 
     @staticmethod
@@ -77,44 +95,30 @@ class Store(db.BaseStore):
         idempotency_key: str | None = None,
         requester: tuple[str, str] = ("", ""),
     ) -> dict[str, Any]:
-        row = {
-            "id": job_id,
-            "kind": kind,
-            "params": params,
-            "state": QUEUED,
-            "result": None,
-            "error": None,
-            "attempts": 0,
-            "publications": 1,
-            "origin_request_id": origin_request_id,
-            "idempotency_key": idempotency_key or None,
-            "create_time": now,
-            "update_time": now,
-            "complete_time": None,
-            "requester": requester[0],
-            "requester_role": requester[1],
-        }
-        conn.execute(insert(reports), row)
+        """A new job and its message, in the caller's transaction (scripts, tests)."""
+        row = ReportRepository(conn).add(
+            now, job_id, kind, params, origin_request_id, idempotency_key, requester
+        )
         enqueue(conn, outbox, message, now)
         return row
 
     def get(self, job_id: str) -> Row[Any]:
-        with self.reader.connect() as conn:
-            row = conn.execute(select(reports).where(reports.c.id == job_id)).first()
-        if row is None:
-            raise not_found("Report", f"reports/{job_id}")
-        return row
+        with self.read() as uow:
+            return _found(uow.reports.find(job_id), job_id)
 
     def list(self, after: list[Any] | None, limit: int, requester: str = "") -> Sequence[Row[Any]]:
         """Newest first; only `requester`'s jobs when given."""
-        q = select(reports).order_by(reports.c.create_time.desc(), reports.c.id.desc()).limit(limit + 1)
-        if requester:
-            q = q.where(reports.c.requester == requester)
-        if after:
-            t, i = dt.datetime.fromisoformat(after[0]), after[1]
-            q = q.where(or_(reports.c.create_time < t, and_(reports.c.create_time == t, reports.c.id < i)))
-        with self.reader.connect() as conn:
-            return conn.execute(q).all()
+        with self.read() as uow:
+            return uow.reports.list(after, limit, requester)
+
+    def content(self, job_id: str) -> Any:
+        with self.read() as uow:
+            return _found(uow.reports.content(job_id), job_id)
+
+    @staticmethod
+    def cancel(conn: Connection, now: dt.datetime, job_id: str) -> Row[Any]:
+        """CANCELLED if still QUEUED or RUNNING; the row as it is now either way."""
+        return _found(ReportRepository(conn).cancel(job_id, now), job_id)
 
     # -- sweeper ---------------------------------------------------------------------
 
@@ -122,19 +126,8 @@ class Store(db.BaseStore):
         self, queued_before: dt.datetime, running_before: dt.datetime, limit: int
     ) -> Sequence[Row[Any]]:
         """Jobs nobody is visibly working on: QUEUED or RUNNING without a change for too long."""
-        c = reports.c
-        with self.reader.connect() as conn:
-            return conn.execute(
-                select(reports)
-                .where(
-                    or_(
-                        and_(c.state == QUEUED, c.update_time < queued_before),
-                        and_(c.state == RUNNING, c.update_time < running_before),
-                    )
-                )
-                .order_by(c.update_time)
-                .limit(limit)
-            ).all()
+        with self.read() as uow:
+            return uow.reports.stuck(queued_before, running_before, limit)
 
     def republish(self, row: Row[Any], message: OutboxMessage) -> bool:
         """Queue the job again with a new message, unless someone touched it meanwhile."""
@@ -148,38 +141,25 @@ class Store(db.BaseStore):
     def _if_untouched(self, row: Row[Any], values: dict[str, Any], message: OutboxMessage) -> bool:
         """Apply `values` and queue `message`, only if the job is unchanged since `row` was
         read and not final (so concurrent sweepers act once)."""
-        with db.write_transaction(self.engine) as conn:
+        with self.unit_of_work() as uow:
             now = utcnow()
-            res = conn.execute(
-                update(reports)
-                .where(
-                    reports.c.id == row.id,
-                    reports.c.update_time == row.update_time,
-                    reports.c.state.not_in(FINAL_STATES),
-                )
-                .values(**values, update_time=now)
-            )
-            if res.rowcount != 1:
+            if not uow.reports.change_if_untouched(row, now, values):
                 return False
-            enqueue(conn, outbox, message, now)
+            uow.enqueue(message, now)
             return True
+
+    def purge_expired(self, now: dt.datetime) -> int:
+        """Delete results past their expire_time (the job row stays, as history)."""
+        with self.unit_of_work() as uow:
+            return uow.reports.purge_expired(now)
 
     # -- worker side ------------------------------------------------------------------
 
     def claim(self, job_id: str) -> Row[Any] | None:
         """Mark a job RUNNING and count the attempt; None when it is already final
         (a duplicate delivery) or unknown."""
-        with db.write_transaction(self.engine) as conn:
-            now = utcnow()
-            res = conn.execute(
-                update(reports)
-                .where(reports.c.id == job_id, reports.c.state.not_in(FINAL_STATES))
-                .values(state=RUNNING, attempts=reports.c.attempts + 1, progress=0, update_time=now)
-            )
-            if res.rowcount != 1:
-                return None
-            row: Row[Any] | None = conn.execute(select(reports).where(reports.c.id == job_id)).first()
-            return row
+        with self.unit_of_work() as uow:
+            return uow.reports.claim(job_id, utcnow())
 
     def succeed(
         self, job_id: str, result: bytes, content: bytes | None = None, retention: dt.timedelta | None = None
@@ -199,22 +179,13 @@ class Store(db.BaseStore):
     def progress(self, job_id: str, appointments: int) -> bool:
         """Record progress (and that the job is alive, for the sweeper); False once the
         job is no longer RUNNING, e.g. cancelled."""
-        with db.write_transaction(self.engine) as conn:
-            res = conn.execute(
-                update(reports)
-                .where(reports.c.id == job_id, reports.c.state == RUNNING)
-                .values(progress=appointments, update_time=utcnow())
-            )
-            return bool(res.rowcount == 1)
+        with self.unit_of_work() as uow:
+            return uow.reports.progress(job_id, utcnow(), appointments)
 
     def release(self, job_id: str) -> None:
         """Put a RUNNING job back to QUEUED (worker shutting down mid-job)."""
-        with db.write_transaction(self.engine) as conn:
-            conn.execute(
-                update(reports)
-                .where(reports.c.id == job_id, reports.c.state == RUNNING)
-                .values(state=QUEUED, update_time=utcnow())
-            )
+        with self.unit_of_work() as uow:
+            uow.reports.release(job_id, utcnow())
 
     def _finish(
         self,
@@ -226,57 +197,17 @@ class Store(db.BaseStore):
         retention: dt.timedelta | None = None,
         dead_letter: OutboxMessage | None = None,
     ) -> bool:
-        with db.write_transaction(self.engine) as conn:
+        with self.unit_of_work() as uow:
             now = utcnow()
-            res = conn.execute(
-                update(reports)
-                .where(reports.c.id == job_id, reports.c.state.not_in(FINAL_STATES))
-                .values(
-                    state=state,
-                    result=result,
-                    error=error,
-                    content=content,
-                    update_time=now,
-                    complete_time=now,
-                    expire_time=now + retention if retention else None,
-                )
-            )
-            if res.rowcount != 1:
+            values = {
+                "state": state,
+                "result": result,
+                "error": error,
+                "content": content,
+                "expire_time": now + retention if retention else None,
+            }
+            if not uow.reports.finish(job_id, now, values):
                 return False
             if dead_letter is not None:
-                enqueue(conn, outbox, dead_letter, now)
+                uow.enqueue(dead_letter, now)
             return True
-
-    @staticmethod
-    def cancel(conn: Connection, now: dt.datetime, job_id: str) -> Row[Any]:
-        """CANCELLED if still QUEUED or RUNNING; the row as it is now either way."""
-        conn.execute(
-            update(reports)
-            .where(reports.c.id == job_id, reports.c.state.in_((QUEUED, RUNNING)))
-            .values(state=CANCELLED, update_time=now, complete_time=now)
-        )
-        row: Row[Any] | None = conn.execute(select(reports).where(reports.c.id == job_id)).first()
-        if row is None:
-            raise not_found("Report", f"reports/{job_id}")
-        return row
-
-    def content(self, job_id: str) -> Any:
-        with self.reader.connect() as conn:
-            row = conn.execute(
-                select(reports.c.state, reports.c.kind, reports.c.content, reports.c.create_time).where(
-                    reports.c.id == job_id
-                )
-            ).first()
-        if row is None:
-            raise not_found("Report", f"reports/{job_id}")
-        return row
-
-    def purge_expired(self, now: dt.datetime) -> int:
-        """Delete results past their expire_time (the job row stays, as history)."""
-        with db.write_transaction(self.engine) as conn:
-            res = conn.execute(
-                update(reports)
-                .where(reports.c.expire_time < now, reports.c.result.is_not(None))
-                .values(result=None, content=None, update_time=now)
-            )
-            return int(res.rowcount)

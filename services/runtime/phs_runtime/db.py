@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -104,10 +104,10 @@ def insert_chain(
     data-modifying CTEs: there it is a statement each, in the caller's transaction.
     """
     if conn.dialect.name == "sqlite":
-        rowcount = conn.execute(first, params).rowcount
+        rowcount = _execute_compiled(conn, first, params)
         if rowcount:
             for table, row in then:
-                conn.execute(insert_into(table), row)
+                _execute_compiled(conn, insert_into(table), row)
         return rowcount
     shape = tuple((table, tuple(row)) for table, row in then)
     bound = dict(params)
@@ -115,6 +115,34 @@ def insert_chain(
         bound.update({f"then{i}_{k}": v for k, v in row.items()})
     inserted: int = conn.execute(_chained(first, shape), bound).scalar_one()
     return inserted
+
+
+def _execute_compiled(conn: Connection, statement: Insert, params: dict[str, Any]) -> int:
+    """`conn.execute(statement, params).rowcount` for an INSERT on SQLite, run as the
+    SQL and parameters SQLAlchemy would send, compiled once: the writer holds SQLite's
+    write lock meanwhile, and SQLAlchemy's per-statement work (cache key, parameter
+    processing, result set-up) costs more than SQLite's own. Errors are SQLAlchemy's
+    as ever (exec_driver_sql wraps them)."""
+    form = _sqlite_form(statement, conn.dialect, frozenset(params))
+    if form is None:
+        return int(conn.execute(statement, params).rowcount)
+    sql, binds = form
+    values = tuple(params[name] if process is None else process(params[name]) for name, process in binds)
+    return int(conn.exec_driver_sql(sql, values).rowcount)
+
+
+@functools.lru_cache(maxsize=256)
+def _sqlite_form(
+    statement: Insert, dialect: Dialect, names: frozenset[str]
+) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]] | None:
+    """The SQL of `statement` given parameters `names`, and each of its positional
+    parameters' name and bind processor (the same SQLAlchemy applies); None when it
+    needs a value the parameters do not hold (a default SQLAlchemy computes)."""
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(names))
+    order = compiled.positiontup or []
+    if not set(order) <= names or compiled.insert_prefetch:
+        return None
+    return compiled.string, tuple((n, compiled.binds[n].type.bind_processor(dialect)) for n in order)
 
 
 @functools.cache

@@ -33,7 +33,7 @@ import sys
 import threading
 from types import TracebackType
 
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
 from phs_runtime.context import current_request_id
 
@@ -53,7 +53,10 @@ class _ContextFilter(logging.Filter):
 class _QueueHandler(logging.handlers.QueueHandler):
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         # Keep the record's extra fields; render the message and traceback now,
-        # while the arguments and exception are still alive.
+        # while the arguments and exception are still alive. A plain message with
+        # neither (most lines) has nothing to render: it goes as it is.
+        if not record.args and record.exc_info is None and type(record.msg) is str:
+            return record
         record = copy.copy(record)
         record.msg = record.getMessage()
         record.args = None
@@ -61,6 +64,50 @@ class _QueueHandler(logging.handlers.QueueHandler):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
         return record
+
+
+_FIELDS = "{asctime}{levelname}{name}{message}{service}{request_id}"
+_RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
+_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+class _JsonFormatter(JsonFormatter):
+    """python-json-logger's lines, the common record built directly: a plain message
+    with its extra fields, no exception or stack (python-json-logger's general path
+    costs several times more per line). Anything else goes the general way."""
+
+    def __init__(self) -> None:
+        super().__init__(_FIELDS, style="{", rename_fields=_RENAMED, datefmt=_DATE_FORMAT)
+        self._encode = JsonEncoder().encode  # what json.dumps(..., cls=JsonEncoder) builds per line
+        self._second = -1
+        self._time = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if type(record.msg) is not str or record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        fields = record.__dict__
+        second = int(record.created)
+        if second != self._second:  # the time shows whole seconds: format it once per second
+            self._time, self._second = self.formatTime(record, self.datefmt), second
+        line = {
+            "time": self._time,
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "service": fields.get("service"),
+            "request_id": fields.get("request_id"),
+        }
+        skip = self._skip_fields
+        for key, value in fields.items():
+            if key not in skip and key[:1] != "_":
+                line[key] = value
+        return self.prefix + self._encode(line)
+
+
+def json_formatter() -> logging.Formatter:
+    """The formatter of every line: one JSON object with time, level, logger, message,
+    service, request id and the record's extra fields."""
+    return _JsonFormatter()
 
 
 FLUSH_INTERVAL = 0.05
@@ -136,14 +183,10 @@ def setup_logging(service: str, level: str | None = None) -> None:
     global _listener
     _stop_listener()
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        JsonFormatter(
-            "{asctime}{levelname}{name}{message}{service}{request_id}",
-            style="{",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            datefmt="%Y-%m-%dT%H:%M:%S%z",
-        )
-    )
+    handler.setFormatter(json_formatter())
+    # Records carry no thread or process (no line shows them): not looking them up
+    # makes each record cheaper.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     writer = _Writer(records, handler)
     front = _BatchQueueHandler(records, writer)

@@ -11,12 +11,12 @@ from google.type import date_pb2
 
 from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime.errors import Violations
+from phs_scheduling.adapters.availability import SlotContext
 from phs_scheduling.domain.series import MAX_INTERVAL_WEEKS as MAX_INTERVAL_WEEKS
 from phs_scheduling.domain.series import MAX_SERIES_OCCURRENCES as MAX_SERIES_OCCURRENCES
 from phs_scheduling.domain.series import series_starts as series_starts
 from phs_scheduling.domain.slots import MINUTES_PER_DAY, Rules
 from phs_scheduling.mapping import hours_of, policy_of
-from phs_scheduling.store import SlotContext
 
 MAX_INTERVALS_PER_DAY = 12
 MAX_OVERRIDES = 400

@@ -98,8 +98,8 @@ class Checks:
         return check
 
     def _appointment_client(self, psychologist_id: str, appointment_id: str) -> str:
-        with translated():  # NOT_FOUND for a missing appointment
-            return str(self.store.get_appointment(psychologist_id, appointment_id).client_id)
+        with translated(), self.store.read() as uow:  # NOT_FOUND for a missing appointment
+            return str(uow.appointments.get(psychologist_id, appointment_id).client_id)
 
     def series(self, request: Any, p: Principal) -> None:
         ids = names.SERIES.require("name", request.name)
@@ -114,8 +114,8 @@ class Checks:
             if p.role == CLIENT and name == p.subject:
                 return
             if p.role == PSYCHOLOGIST and name.startswith("clients/"):
-                with translated():  # NOT_FOUND for a missing client
-                    row = self.store.get_client(name.removeprefix("clients/"))
+                with translated(), self.store.read() as uow:  # NOT_FOUND for a missing client
+                    row = uow.clients.get(name.removeprefix("clients/"))
                 if row.psychologist_id == p.resource_id:
                     return
             raise not_found("Client", name)

@@ -15,7 +15,7 @@ import datetime as dt
 import random
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from phs.scheduling.v1 import resources_pb2 as r
@@ -23,7 +23,7 @@ from phs_runtime.config import env_str
 from phs_runtime.resources import new_id, utcnow
 from phs_scheduling.availability import series_starts
 from phs_scheduling.store import Store
-from phs_scheduling.tables import appointments, psychologists, series
+from phs_scheduling.tables import appointments, psychologists
 
 PSYCHOLOGISTS = [
     ("Dr. Amelia Hart", "America/Toronto"),
@@ -117,11 +117,11 @@ def seed(store: Store, *, clients_per_psychologist: int = 14, seed_value: int = 
     counts = {"psychologists": 0, "clients": 0, "series": 0, "appointments": 0}
     for display_name, zone in PSYCHOLOGISTS:
         tz = ZoneInfo(zone)
-        with store.engine.begin() as conn:
-            p = Store.insert_psychologist(conn, now, display_name, zone, True)
-            Store.put_availability(conn, now, p["id"], _availability().SerializeToString(deterministic=True))
+        with store.unit_of_work() as uow:
+            p = uow.psychologists.add(now, display_name, zone, True)
+            uow.availability.put(now, p["id"], _availability().SerializeToString(deterministic=True))
             client_ids = [
-                Store.insert_client(conn, now, _name(rng), "", "", p["id"])["id"]
+                uow.clients.add(now, _name(rng), "", "", p["id"])["id"]
                 for _ in range(clients_per_psychologist)
             ]
         counts["psychologists"] += 1
@@ -142,30 +142,28 @@ def seed(store: Store, *, clients_per_psychologist: int = 14, seed_value: int = 
             starts = series_starts(first.astimezone(dt.UTC), tz, interval, count, None)
             sid = new_id()
             try:
-                with store.engine.begin() as conn:
-                    conn.execute(
-                        insert(series).values(
-                            id=sid,
-                            psychologist_id=p["id"],
-                            client_id=cid,
-                            session_type_code=code,
-                            first_start_time=starts[0],
-                            interval_weeks=interval,
-                            count=count,
-                            end_date=None,
-                            create_time=now,
-                        )
+                with store.unit_of_work() as uow:
+                    uow.series.add(
+                        {
+                            "id": sid,
+                            "psychologist_id": p["id"],
+                            "client_id": cid,
+                            "session_type_code": code,
+                            "first_start_time": starts[0],
+                            "interval_weeks": interval,
+                            "count": count,
+                            "end_date": None,
+                            "create_time": now,
+                        }
                     )
                     for start in starts:
-                        row = Store.insert_appointment(
-                            conn, now, p["id"], cid, code, start, "BOOKED", series_id=sid
-                        )
+                        row = uow.appointments.add(now, p["id"], cid, code, start, "BOOKED", series_id=sid)
                         if start < now:
                             roll = rng.random()
                             state = "NO_SHOW" if roll < 0.06 else "CANCELLED" if roll < 0.16 else "COMPLETED"
-                            _close(conn, row["id"], state, now, rng, start)
+                            _close(uow.connection, row["id"], state, now, rng, start)
                         elif rng.random() < 0.05:
-                            _close(conn, row["id"], "CANCELLED", now, rng, start)
+                            _close(uow.connection, row["id"], "CANCELLED", now, rng, start)
                 counts["series"] += 1
                 counts["appointments"] += len(starts)
             except IntegrityError:  # overlaps an earlier series: skip
@@ -175,9 +173,9 @@ def seed(store: Store, *, clients_per_psychologist: int = 14, seed_value: int = 
             when = today + dt.timedelta(days=7 + 2 * k)
             start = dt.datetime(when.year, when.month, when.day, 12, 0, tzinfo=tz).astimezone(dt.UTC)
             try:
-                with store.engine.begin() as conn:
-                    cid = Store.insert_client(conn, now, _name(rng), "", "", None)
-                    Store.insert_appointment(conn, now, p["id"], cid["id"], "90791", start, "PENDING")
+                with store.unit_of_work() as uow:
+                    client = uow.clients.add(now, _name(rng), "", "", None)
+                    uow.appointments.add(now, p["id"], client["id"], "90791", start, "PENDING")
                 counts["clients"] += 1
                 counts["appointments"] += 1
             except IntegrityError:  # overlaps an earlier series: skip
@@ -190,8 +188,8 @@ def seed_if_empty(database_url: str, clients_per_psychologist: int = 14) -> dict
     start); None when it already holds a practice."""
     store = Store.open(database_url)
     try:
-        with store.engine.connect() as conn:
-            if conn.execute(select(func.count()).select_from(psychologists)).scalar_one():
+        with store.read() as uow:
+            if uow.connection.execute(select(func.count()).select_from(psychologists)).scalar_one():
                 return None
         return seed(store, clients_per_psychologist=clients_per_psychologist)
     finally:

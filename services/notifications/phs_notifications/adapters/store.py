@@ -16,8 +16,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from google.protobuf.message import Message
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -31,6 +32,7 @@ from phs_notifications.adapters.tables import (
     calendar_entries,
     client_preferences,
     deliveries,
+    idempotency_keys,
     processed_events,
     psychologist_preferences,
 )
@@ -45,7 +47,7 @@ from phs_notifications.domain.model import (
     PsychologistPreferences,
     State,
 )
-from phs_runtime import audit, db
+from phs_runtime import db, idempotency
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 VERSION_TABLE = "alembic_version_notifications"
@@ -98,6 +100,9 @@ def _delivery(row: Row[Any]) -> Delivery:
         request_id=row.request_id,
         outcome=row.outcome,
     )
+
+
+M = TypeVar("M", bound=Message)
 
 
 class Store(db.BaseStore):
@@ -348,65 +353,111 @@ class Store(db.BaseStore):
 
     def client_preferences(self, client: str) -> tuple[ClientPreferences, dt.datetime | None]:
         with self.reader.connect() as conn:
-            row = conn.execute(
-                select(client_preferences).where(client_preferences.c.client == client)
-            ).first()
-        if row is None:
-            return ClientPreferences(), None
-        offsets = (
-            None
-            if row.reminder_offsets is None
-            else tuple(dt.timedelta(seconds=s) for s in json.loads(row.reminder_offsets))
-        )
-        return ClientPreferences(row.email_enabled, offsets, row.time_zone), row.update_time
-
-    def put_client_preferences(
-        self, client: str, prefs: ClientPreferences, now: dt.datetime, response: Any
-    ) -> None:
-        offsets = (
-            None
-            if prefs.reminder_offsets is None
-            else json.dumps(sorted(int(o.total_seconds()) for o in prefs.reminder_offsets))
-        )
-        row = {
-            "client": client,
-            "email_enabled": prefs.email_enabled,
-            "reminder_offsets": offsets,
-            "time_zone": prefs.time_zone,
-            "update_time": now,
-        }
-        self._upsert(client_preferences, "client", row, response)
+            return _client_preferences(conn, client)
 
     def psychologist_preferences(
         self, psychologist: str
     ) -> tuple[PsychologistPreferences, dt.datetime | None]:
-        t = psychologist_preferences
         with self.reader.connect() as conn:
-            row = conn.execute(select(t).where(t.c.psychologist == psychologist)).first()
-        if row is None:
-            return PsychologistPreferences(), None
-        return PsychologistPreferences(row.new_request_emails, row.email), row.update_time
+            return _psychologist_preferences(conn, psychologist)
 
-    def put_psychologist_preferences(
-        self, psychologist: str, prefs: PsychologistPreferences, now: dt.datetime, response: Any
-    ) -> None:
-        row = {
-            "psychologist": psychologist,
-            "new_request_emails": prefs.new_request_emails,
-            "email": prefs.email,
-            "update_time": now,
-        }
-        self._upsert(psychologist_preferences, "psychologist", row, response)
+    def update_client_preferences(
+        self,
+        client: str,
+        change: Callable[[ClientPreferences, dt.datetime], tuple[ClientPreferences, M]],
+        once: Once[M],
+    ) -> M:
+        """Read, change and write one client's preferences in one transaction (no
+        concurrent update is lost), with the request id's record and the audit entry."""
 
-    def _upsert(self, table: Any, key: str, row: dict[str, Any], response: Any) -> None:
-        """Write the row and the RPC's audit entry in one transaction."""
-        with db.write_transaction(self.engine) as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            ins = dialect.insert(table).values(row)
-            conn.execute(
-                ins.on_conflict_do_update(
-                    index_elements=[key], set_={k: v for k, v in row.items() if k != key}
-                )
+        def write(conn: Connection, now: dt.datetime) -> M:
+            new, response = change(_client_preferences(conn, client)[0], now)
+            offsets = (
+                None
+                if new.reminder_offsets is None
+                else json.dumps(sorted(int(o.total_seconds()) for o in new.reminder_offsets))
             )
-            staged = audit.stage(conn, response)
-        audit.committed(staged)
+            row = {
+                "client": client,
+                "email_enabled": new.email_enabled,
+                "reminder_offsets": offsets,
+                "time_zone": new.time_zone,
+                "update_time": now,
+            }
+            _upsert(conn, client_preferences, "client", row)
+            return response
+
+        return self._once(once, write)
+
+    def update_psychologist_preferences(
+        self,
+        psychologist: str,
+        change: Callable[[PsychologistPreferences, dt.datetime], tuple[PsychologistPreferences, M]],
+        once: Once[M],
+    ) -> M:
+        """As update_client_preferences, for a psychologist's own."""
+
+        def write(conn: Connection, now: dt.datetime) -> M:
+            new, response = change(_psychologist_preferences(conn, psychologist)[0], now)
+            row = {
+                "psychologist": psychologist,
+                "new_request_emails": new.new_request_emails,
+                "email": new.email,
+                "update_time": now,
+            }
+            _upsert(conn, psychologist_preferences, "psychologist", row)
+            return response
+
+        return self._once(once, write)
+
+    def _once(self, once: Once[M], write: Callable[[Connection, dt.datetime], M]) -> M:
+        return idempotency.run_once(
+            self.engine,
+            idempotency_keys,
+            once.method,
+            once.request_id,
+            once.request_hash,
+            once.response_type,
+            write,
+        )
+
+
+@dataclass(frozen=True)
+class Once(Generic[M]):
+    """What makes a write idempotent (AIP-155): the method, the caller's request id,
+    the request's fingerprint and the response's type (to answer a replay)."""
+
+    method: str
+    request_id: str
+    request_hash: str
+    response_type: type[M]
+
+
+def _client_preferences(conn: Connection, client: str) -> tuple[ClientPreferences, dt.datetime | None]:
+    row = conn.execute(select(client_preferences).where(client_preferences.c.client == client)).first()
+    if row is None:
+        return ClientPreferences(), None
+    offsets = (
+        None
+        if row.reminder_offsets is None
+        else tuple(dt.timedelta(seconds=s) for s in json.loads(row.reminder_offsets))
+    )
+    return ClientPreferences(row.email_enabled, offsets, row.time_zone), row.update_time
+
+
+def _psychologist_preferences(
+    conn: Connection, psychologist: str
+) -> tuple[PsychologistPreferences, dt.datetime | None]:
+    t = psychologist_preferences
+    row = conn.execute(select(t).where(t.c.psychologist == psychologist)).first()
+    if row is None:
+        return PsychologistPreferences(), None
+    return PsychologistPreferences(row.new_request_emails, row.email), row.update_time
+
+
+def _upsert(conn: Connection, table: Any, key: str, row: dict[str, Any]) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    ins = dialect.insert(table).values(row)
+    conn.execute(
+        ins.on_conflict_do_update(index_elements=[key], set_={k: v for k, v in row.items() if k != key})
+    )

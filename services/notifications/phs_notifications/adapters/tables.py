@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 from phs_runtime.db import UtcDateTime
-from phs_runtime.tables import audit_table
+from phs_runtime.tables import audit_table, keys_table
 
 metadata = MetaData()
 
@@ -94,3 +94,5 @@ audit_events = audit_table(metadata)
 
 PENDING, SENDING, SENT, SKIPPED, FAILED = "PENDING", "SENDING", "SENT", "SKIPPED", "FAILED"
 OPEN_STATES = (PENDING, SENDING)
+
+idempotency_keys = keys_table(metadata)

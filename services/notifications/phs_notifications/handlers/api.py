@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import grpc
 from google.protobuf import duration_pb2
+from google.protobuf.message import Message
 
 from phs.audit.v1 import audit_pb2
 from phs.notifications.v1 import notifications_service_pb2 as s
 from phs.notifications.v1 import notifications_service_pb2_grpc as s_grpc
 from phs.notifications.v1 import resources_pb2 as r
-from phs_notifications.adapters.store import Store
+from phs_notifications.adapters.store import Once, Store
 from phs_notifications.domain import preferences
 from phs_notifications.domain.model import ClientPreferences, PsychologistPreferences
+from phs_runtime import idempotency
 from phs_runtime.audit import AuditLog
 from phs_runtime.errors import invalid_argument
 from phs_runtime.resources import to_timestamp
+
+M = TypeVar("M", bound=Message)
 
 SUFFIX = "/notificationPreferences"
 AUDIT_LOG = "auditLogs/notifications"
@@ -88,21 +93,24 @@ class NotificationServicer(s_grpc.NotificationServiceServicer):
             raise invalid_argument([("preferences", "is required")])
         p = request.preferences
         client = _owner(p.name, "clients", "preferences.name")
-        current, _ = self.store.client_preferences(client)
-        new, violations = preferences.update_client(
-            current,
-            list(request.update_mask.paths),
-            p.email_enabled,
-            [d.ToTimedelta() for d in p.reminder_offsets],
-            p.time_zone,
-            self.offsets,
-        )
-        if violations:
-            raise invalid_argument(violations)
-        now = self.clock()
-        response = self._client_pb(client, new, now)
-        self.store.put_client_preferences(client, new, now, response)
-        return response
+        once = _once("UpdateClientNotificationPreferences", request, context, r.ClientNotificationPreferences)
+
+        def change(
+            current: ClientPreferences, now: dt.datetime
+        ) -> tuple[ClientPreferences, r.ClientNotificationPreferences]:
+            new, violations = preferences.update_client(
+                current,
+                list(request.update_mask.paths),
+                p.email_enabled,
+                [d.ToTimedelta() for d in p.reminder_offsets],
+                p.time_zone,
+                self.offsets,
+            )
+            if violations:
+                raise invalid_argument(violations)
+            return new, self._client_pb(client, new, now)
+
+        return self.store.update_client_preferences(client, change, once)
 
     def GetPsychologistNotificationPreferences(
         self, request: s.GetPsychologistNotificationPreferencesRequest, context: grpc.ServicerContext
@@ -118,18 +126,31 @@ class NotificationServicer(s_grpc.NotificationServiceServicer):
             raise invalid_argument([("preferences", "is required")])
         p = request.preferences
         psychologist = _owner(p.name, "psychologists", "preferences.name")
-        current, _ = self.store.psychologist_preferences(psychologist)
-        new, violations = preferences.update_psychologist(
-            current, list(request.update_mask.paths), p.new_request_emails, p.email
+        once = _once(
+            "UpdatePsychologistNotificationPreferences",
+            request,
+            context,
+            r.PsychologistNotificationPreferences,
         )
-        if violations:
-            raise invalid_argument(violations)
-        now = self.clock()
-        response = self._psychologist_pb(psychologist, new, now)
-        self.store.put_psychologist_preferences(psychologist, new, now, response)
-        return response
+
+        def change(
+            current: PsychologistPreferences, now: dt.datetime
+        ) -> tuple[PsychologistPreferences, r.PsychologistNotificationPreferences]:
+            new, violations = preferences.update_psychologist(
+                current, list(request.update_mask.paths), p.new_request_emails, p.email
+            )
+            if violations:
+                raise invalid_argument(violations)
+            return new, self._psychologist_pb(psychologist, new, now)
+
+        return self.store.update_psychologist_preferences(psychologist, change, once)
 
     def ListAuditEvents(
         self, request: audit_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
     ) -> audit_pb2.ListAuditEventsResponse:
         return self.audit_log.list(request, AUDIT_LOG)
+
+
+def _once(method: str, request: Message, context: grpc.ServicerContext, response_type: type[M]) -> Once[M]:
+    rid = idempotency.effective_request_id(request.request_id, context)  # type: ignore[attr-defined]
+    return Once(method, rid, idempotency.fingerprint(request), response_type)

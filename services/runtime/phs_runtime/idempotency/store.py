@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -123,9 +124,11 @@ def run_once(
     write: Callable[[Connection, dt.datetime], M],
     translate: Callable[[IntegrityError], Exception | None] = lambda _e: None,
     principal: str | None = None,
+    transaction: Callable[[], AbstractContextManager[Connection]] | None = None,
 ) -> M:
     """Run `write` in one transaction together with its AIP-155 record (the caller's:
-    see `caller`).
+    see `caller`). `transaction` opens it (default: db.write_transaction on `engine`);
+    a service's unit of work passes its own, so `write` works through it.
 
     Concurrent first uses of one request id by one caller (PostgreSQL lets both
     transactions start) all but one fail on a constraint; they are answered from
@@ -136,7 +139,7 @@ def run_once(
     key_retried = False
     for attempt in range(RETRIES + 1):
         try:
-            with db.write_transaction(engine) as conn:
+            with db.write_transaction(engine) if transaction is None else transaction() as conn:
                 stored = lookup(conn, table, method, request_id, request_hash, response_type, principal)
                 if stored is not None:
                     return stored  # a replay: audited as such by the interceptor

@@ -140,17 +140,26 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     ) -> None:
         self.pipeline = Pipeline(guard, error_mappers)
         self.stream_pool = stream_pool
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
+        """gRPC asks for every call: a method's wrapped handler is built once and kept
+        (the server's handlers are fixed once it starts; the kept ones are as many
+        as its methods)."""
         method = handler_call_details.method
-        md = handler_call_details.invocation_metadata
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = continuation(handler_call_details)
+            if handler is None:
+                return None
+            wrapped = self._wrapped.setdefault(method, self._wrap(method, handler))
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
         pipeline = self.pipeline
         parse = validation.lenient(handler.request_deserializer)
 
@@ -164,7 +173,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             uu = handler.unary_unary
 
             def unary_unary(request: Any, context: grpc.ServicerContext) -> Any:
-                call = pipeline.call("unary", method, md)
+                call = pipeline.call("unary", method, context.invocation_metadata())
                 return pipeline.unary(call, context, request, lambda: uu(request, context))
 
             return grpc.unary_unary_rpc_method_handler(unary_unary, parse, handler.response_serializer)
@@ -172,7 +181,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             us = handler.unary_stream
 
             def unary_stream(request: Any, context: grpc.ServicerContext) -> Any:
-                call = pipeline.call("server_stream", method, md)
+                call = pipeline.call("server_stream", method, context.invocation_metadata())
                 return pipeline.stream(call, context, request, lambda: us(request, context))
 
             self._in_stream_pool(unary_stream)
@@ -181,7 +190,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             su = handler.stream_unary
 
             def stream_unary(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-                call = pipeline.call("client_stream", method, md)
+                call = pipeline.call("client_stream", method, context.invocation_metadata())
                 return pipeline.unary(call, context, None, lambda: su(checked(call, requests), context))
 
             return grpc.stream_unary_rpc_method_handler(stream_unary, parse, handler.response_serializer)
@@ -189,7 +198,7 @@ class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             ss = handler.stream_stream
 
             def stream_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-                call = pipeline.call("bidi_stream", method, md)
+                call = pipeline.call("bidi_stream", method, context.invocation_metadata())
                 return pipeline.stream(call, context, None, lambda: ss(checked(call, requests), context))
 
             self._in_stream_pool(stream_stream)

@@ -21,14 +21,11 @@ def context(call: Call) -> AbstractContextManager[str]:
 
 
 def finish(call: Call, code: grpc.StatusCode) -> None:
-    if call.quiet:
+    if call.quiet or not log.isEnabledFor(logging.INFO):
         return
-    log.info(
-        "rpc finished",
-        extra={
-            **current_annotations(),
-            "grpc_method": call.method,
-            "grpc_code": code.name,
-            "duration_ms": round(call.elapsed * 1000, 2),
-        },
-    )
+    extra = current_annotations()
+    extra["grpc_method"] = call.method
+    extra["grpc_code"] = code.name
+    extra["duration_ms"] = round(call.elapsed * 1000, 2)
+    # log.info would also look up the caller's file and line, which no line shows.
+    log.handle(log.makeRecord(log.name, logging.INFO, "", 0, "rpc finished", (), None, extra=extra))

@@ -10,14 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, insert, select, update
 
 from phs_scheduling.domain.calendar_feed import ClientDetail
-from phs_scheduling.domain.errors import NotFound
-from phs_scheduling.names import psychologist_name
 from phs_scheduling.tables import (
     appointments,
-    availability,
     calendar_feeds,
     clients,
-    psychologists,
     session_types,
 )
 
@@ -27,15 +23,6 @@ class CalendarFeedRepository:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-
-    def psychologist(self, psychologist_id: str) -> Row[Any]:
-        """The psychologist (NotFound if there is none)."""
-        row = self.connection.execute(
-            select(psychologists).where(psychologists.c.id == psychologist_id)
-        ).first()
-        if row is None:
-            raise NotFound("Psychologist", psychologist_name(psychologist_id))
-        return row
 
     def get(self, psychologist_id: str) -> Row[Any] | None:
         """The psychologist's feed row (None: never made one)."""
@@ -69,12 +56,6 @@ class CalendarFeedRepository:
         saved = self.get(psychologist_id)
         assert saved is not None
         return saved
-
-    def availability_spec(self, psychologist_id: str) -> bytes:
-        spec: bytes | None = self.connection.execute(
-            select(availability.c.spec).where(availability.c.psychologist_id == psychologist_id)
-        ).scalar()
-        return spec or b""
 
     def appointments(self, psychologist_id: str, start: dt.datetime, end: dt.datetime) -> Sequence[Row[Any]]:
         """Appointments starting in [start, end), in start order, with the client's and

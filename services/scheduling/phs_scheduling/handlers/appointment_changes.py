@@ -7,7 +7,6 @@ import datetime as dt
 from typing import Any
 
 import grpc
-from sqlalchemy import Connection
 
 from phs.scheduling.v1 import events_pb2 as ev
 from phs.scheduling.v1 import resources_pb2 as r
@@ -16,13 +15,13 @@ from phs_runtime.auth import CLIENT, current_principal
 from phs_runtime.context import annotate
 from phs_runtime.errors import Violations
 from phs_scheduling import names
+from phs_scheduling.adapters.unit_of_work import UnitOfWork
 from phs_scheduling.domain import cancellation, lifecycle
 from phs_scheduling.domain.lifecycle import Action
 from phs_scheduling.errors import aip193_handlers
 from phs_scheduling.handlers.base import request_id
 from phs_scheduling.handlers.booking import Booking, Values, cancellation_values
 from phs_scheduling.mapping import appointment_pb
-from phs_scheduling.store import Store
 from phs_scheduling.validation import check_start, enum_code
 
 
@@ -41,17 +40,16 @@ class AppointmentChangeHandlers(Booking):
         rid = request_id(request, context)
         ids = names.APPOINTMENT.require("name", request.name)
 
-        def write(conn: Connection, now: dt.datetime) -> r.Appointment:
-            _, row = Store.transition(
-                conn,
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.Appointment:
+            _, row = uow.appointments.transition(
                 now,
                 *ids,
                 action,
                 request.etag,
-                (lambda before: values(conn, before, now)) if values else None,
+                (lambda before: values(uow, before, now)) if values else None,
             )
             changed = appointment_pb(row)
-            self.event(conn, now, kind, changed)
+            self.event(uow, now, kind, changed)
             return changed
 
         changed = self.write_once(method, rid, request, r.Appointment, write, events=True)
@@ -113,12 +111,13 @@ class AppointmentChangeHandlers(Booking):
         who = current_principal()
         by_client = who is not None and who.role == CLIENT
 
-        def write(conn: Connection, now: dt.datetime) -> r.Appointment:
-            return self.move(conn, now, pid, aid, request.etag, actor, start, by_client=by_client)
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.Appointment:
+            return self.move(uow, now, pid, aid, request.etag, actor, start, by_client=by_client)
 
-        code = self.store.session_type_of(pid, aid)
-        if actor == cancellation.CLIENT:
-            client_id = self.store.get_appointment(pid, aid).client_id
+        with self.store.read() as uow:
+            code = uow.appointments.session_type_of(pid, aid)
+            client_id = uow.appointments.get(pid, aid).client_id if actor == cancellation.CLIENT else None
+        if client_id is not None:
             self.check_client_request(pid, client_id, code, start, "start_time")
         moved = self.write_once(
             "RescheduleAppointment",

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import grpc
-from sqlalchemy import Connection
 
 from phs.scheduling.v1 import events_pb2 as ev
 from phs.scheduling.v1 import resources_pb2 as r
@@ -20,13 +19,14 @@ from phs_runtime.decision import current_scope
 from phs_runtime.errors import Violations, unavailable
 from phs_runtime.resources import to_timestamp, utcnow
 from phs_scheduling import names
+from phs_scheduling.adapters.appointments import AppointmentFilter, new_row
+from phs_scheduling.adapters.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from phs_scheduling.domain import cancellation, lifecycle
 from phs_scheduling.domain.errors import SlotConflict
 from phs_scheduling.errors import aip193_handlers
 from phs_scheduling.handlers.base import page, request_id
 from phs_scheduling.handlers.booking import Booking
 from phs_scheduling.mapping import STATE_TO_DB, appointment_pb, export_pb
-from phs_scheduling.store import AppointmentFilter, Store
 from phs_scheduling.tables import outbox
 from phs_scheduling.validation import check_start, check_timestamp, optional_timestamp
 
@@ -64,13 +64,15 @@ class AppointmentHandlers(Booking):
         state = lifecycle.booking_state(request_approval=request.request_approval).value
         if request.request_approval:
             self.check_client_request(pid, cid, code, start, "appointment.start_time")
-        created = self._book_at_once(rid, idempotency.fingerprint(request), pid, cid, code, start, state)
+        # The request's hash matters only with a request id (its AIP-155 record).
+        request_hash = idempotency.fingerprint(request) if rid else ""
+        created = self._book_at_once(rid, request_hash, pid, cid, code, start, state)
         if created is None:
 
-            def write(conn: Connection, now: dt.datetime) -> r.Appointment:
-                row = Store.insert_appointment(conn, now, pid, cid, code, start, state)
+            def write(uow: UnitOfWork, now: dt.datetime) -> r.Appointment:
+                row = uow.appointments.add(now, pid, cid, code, start, state)
                 created = appointment_pb(SimpleNamespace(**row))
-                self.event(conn, now, ev.AppointmentEvent.TYPE_CREATED, created)
+                self.event(uow, now, ev.AppointmentEvent.TYPE_CREATED, created)
                 return created
 
             created = self.write_once(
@@ -89,14 +91,14 @@ class AppointmentHandlers(Booking):
         self, rid: str, request_hash: str, pid: str, cid: str, code: str, start: dt.datetime, state: str
     ) -> r.Appointment | None:
         """A new appointment with every row computed before the database is touched
-        (Store.book_at_once: one statement on PostgreSQL); None when nothing was
+        (adapters.appointments.book_at_once: one statement on PostgreSQL); None when nothing was
         written and the booking takes the long way (`write_once`), which answers
         every refusal precisely. Both write the same rows."""
         shape = self.store.session_shape(code)
         if shape is None:
             return None  # no such session type: the long way says so
         now = dt.datetime.now(dt.UTC)
-        row = Store.appointment_row(now, pid, cid, code, start, state, shape)
+        row = new_row(now, pid, cid, code, start, state, shape)
         created = appointment_pb(SimpleNamespace(**row))
         event = self.event_message(now, ev.AppointmentEvent.TYPE_CREATED, created)
         then = [(outbox, outbox_mod.message_row(event, now))]
@@ -112,7 +114,8 @@ class AppointmentHandlers(Booking):
         self, request: s.GetAppointmentRequest, context: grpc.ServicerContext
     ) -> r.Appointment:
         ids = names.APPOINTMENT.require("name", request.name)
-        return self._with_late_cancel_times([self.store.get_appointment(*ids)])[0]
+        with self.store.read() as uow:
+            return self._with_late_cancel_times(uow, [uow.appointments.get(*ids)])[0]
 
     def ListAppointments(
         self, request: s.ListAppointmentsRequest, context: grpc.ServicerContext
@@ -147,21 +150,21 @@ class AppointmentHandlers(Booking):
         )
         limit = paging.page_size(request.page_size)
         after = paging.decode_token(request.page_token, f)
-        rows, token = page(
-            self.store.list_appointments(f, after, limit),
-            limit,
-            lambda x: [x.start_time.isoformat(), x.id],
-            f,
-        )
-        return s.ListAppointmentsResponse(
-            appointments=self._with_late_cancel_times(rows), next_page_token=token
-        )
+        with self.store.read() as uow:
+            rows, token = page(
+                uow.appointments.list(f, after, limit),
+                limit,
+                lambda x: [x.start_time.isoformat(), x.id],
+                f,
+            )
+            appointments = self._with_late_cancel_times(uow, rows)
+        return s.ListAppointmentsResponse(appointments=appointments, next_page_token=token)
 
-    def _with_late_cancel_times(self, rows: Sequence[Any]) -> list[r.Appointment]:
+    def _with_late_cancel_times(self, uow: ReadOnlyUnitOfWork, rows: Sequence[Any]) -> list[r.Appointment]:
         """Appointments as read, each still open to cancellation with the instant after
         which cancelling it counts as late (what domain.cancellation decides)."""
         open_rows = [x for x in rows if lifecycle.is_open(x.state)]
-        windows = self.store.late_cancel_windows(x.psychologist_id for x in open_rows)
+        windows = uow.availability.late_cancel_windows(x.psychologist_id for x in open_rows)
         out = []
         for row in rows:
             a = appointment_pb(row)
@@ -186,15 +189,16 @@ class AppointmentHandlers(Booking):
             v.add("end_time", "must be after start_time")
         v.raise_if_any()
         assert parent is not None and start is not None and end is not None
-        rows = self.store.stream_appointments(None if parent.any else parent.id, start, end)
-        batch: list[r.Appointment] = []
-        for row in rows:  # NOT_FOUND surfaces before the first message
-            batch.append(export_pb(row))
-            if len(batch) == EXPORT_BATCH:
+        with self.store.read() as uow:
+            rows = uow.appointments.stream(None if parent.any else parent.id, start, end)
+            batch: list[r.Appointment] = []
+            for row in rows:  # NOT_FOUND surfaces before the first message
+                batch.append(export_pb(row))
+                if len(batch) == EXPORT_BATCH:
+                    yield s.ExportAppointmentsResponse(appointments=batch)
+                    batch = []
+            if batch:
                 yield s.ExportAppointmentsResponse(appointments=batch)
-                batch = []
-        if batch:
-            yield s.ExportAppointmentsResponse(appointments=batch)
 
     def WatchAppointments(
         self, request: s.WatchAppointmentsRequest, context: grpc.ServicerContext
@@ -202,7 +206,8 @@ class AppointmentHandlers(Booking):
         parent = names.PSYCHOLOGISTS.require("parent", request.parent)
         pid = parent.id
         if not parent.any:
-            self.store.get_psychologist(pid)  # NOT_FOUND before the stream opens
+            with self.store.read() as uow:
+                uow.psychologists.require(pid)  # NOT_FOUND before the stream opens
         if self.feed is None:
             raise unavailable("WATCH_UNAVAILABLE", "this server does not read appointment changes")
         feed = self.feed

@@ -7,7 +7,6 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import grpc
-from sqlalchemy import Connection
 
 from phs.scheduling.v1 import resources_pb2 as r
 from phs.scheduling.v1 import scheduling_service_pb2 as s
@@ -15,11 +14,11 @@ from phs_runtime.context import annotate
 from phs_runtime.errors import Violations, excerpt
 from phs_runtime.resources import to_timestamp, utcnow
 from phs_scheduling import availability, names
+from phs_scheduling.adapters.unit_of_work import UnitOfWork
 from phs_scheduling.domain.slots import Busy, free_slots, working_minutes
 from phs_scheduling.errors import aip193_handlers
 from phs_scheduling.handlers.base import Handlers, request_id
 from phs_scheduling.mapping import availability_pb, hours_of
-from phs_scheduling.store import Store
 from phs_scheduling.validation import MAX_SLOT_RANGE, check_timestamp, optional_timestamp
 
 
@@ -44,7 +43,8 @@ class AvailabilityHandlers(Handlers):
                 v.add("end_time", f"the range may span at most {MAX_SLOT_RANGE.days} days")
         v.raise_if_any()
         assert psych is not None and st is not None and start is not None and end is not None
-        ctx = self.store.slot_context(psych.id, st.code, start, end)
+        with self.store.read() as uow:
+            ctx = uow.slot_context(psych.id, st.code, start, end)
         rules = availability.rules_for(ctx)
         found = free_slots(rules, Busy(ctx.busy_blocks), start, end, utcnow())
         return s.FindSlotsResponse(
@@ -67,8 +67,9 @@ class AvailabilityHandlers(Handlers):
         v.raise_if_any()
         assert psych_name is not None and start is not None and end is not None
         pid = psych_name.id
-        psych = self.store.get_psychologist(pid)
-        spec, _ = self.store.get_availability(pid)
+        with self.store.read() as uow:
+            psych = uow.psychologists.get(pid)
+            spec, _ = uow.availability.get(pid)
         hours = hours_of(r.Availability.FromString(spec))
         minutes = working_minutes(hours, ZoneInfo(psych.time_zone), start, end)
         return s.WorkingTime(psychologist=request.psychologist, minutes=minutes)
@@ -77,7 +78,8 @@ class AvailabilityHandlers(Handlers):
         self, request: s.GetAvailabilityRequest, context: grpc.ServicerContext
     ) -> r.Availability:
         pid = names.AVAILABILITY.require("name", request.name).psychologist_id
-        spec, updated = self.store.get_availability(pid)
+        with self.store.read() as uow:
+            spec, updated = uow.availability.get(pid)
         return availability_pb(pid, spec, updated)
 
     def UpdateAvailability(
@@ -94,13 +96,14 @@ class AvailabilityHandlers(Handlers):
         availability.validate_availability(v, request.availability, paths)
         v.raise_if_any()
 
-        def write(conn: Connection, now: dt.datetime) -> r.Availability:
-            current, _ = self.store.get_availability(pid)
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.Availability:
+            # Read in the write's own transaction: the merge starts from what it replaces.
+            current, _ = uow.availability.get(pid)
             merged = availability.merge(r.Availability.FromString(current), request.availability, paths)
             merged.ClearField("name")
             merged.ClearField("update_time")
             spec = merged.SerializeToString(deterministic=True)
-            Store.put_availability(conn, now, pid, spec)
+            uow.availability.put(now, pid, spec)
             return availability_pb(pid, spec, now)
 
         updated = self.write_once("UpdateAvailability", rid, request, r.Availability, write)

@@ -1,5 +1,6 @@
-"""What every handler shares: the store and the event outbox, one idempotent-write
-routine (AIP-155), list paging and the booking-conflict answer."""
+"""What every handler shares: the store (whose units of work reach the repositories),
+one idempotent-write routine (AIP-155), appointment events for the outbox, list paging
+and the booking-conflict answer."""
 
 from __future__ import annotations
 
@@ -9,25 +10,26 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from sqlalchemy import Connection, Row
+from sqlalchemy import Row
 
 from phs.scheduling.v1 import events_pb2 as ev
 from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime import idempotency, paging
-from phs_runtime import outbox as outbox_mod
 from phs_runtime.audit import AuditLog
 from phs_runtime.context import REQUEST_ID_HEADER, annotate, current_request_id
 from phs_runtime.outbox import OutboxMessage
 from phs_runtime.resources import new_id, to_timestamp
 from phs_scheduling import names
+from phs_scheduling.adapters.unit_of_work import UnitOfWork
+from phs_scheduling.catalogue import SessionTypeCatalogue
 from phs_scheduling.domain.errors import Conflict, SlotConflict
 from phs_scheduling.errors import SLOT_UNAVAILABLE_MESSAGE
 from phs_scheduling.store import Store
-from phs_scheduling.tables import audit_events, outbox
+from phs_scheduling.tables import audit_events
 from phs_scheduling.watch import AppointmentFeed
 
 M = TypeVar("M", bound=Message)
-Write = Callable[[Connection, dt.datetime], M]
+Write = Callable[[UnitOfWork, dt.datetime], M]
 
 
 def request_id(request: Any, context: grpc.ServicerContext) -> str:
@@ -56,6 +58,7 @@ class Handlers:
         heartbeat_s: float = 15.0,
     ) -> None:
         self.store = store
+        self.catalogue = SessionTypeCatalogue(store)  # what ListSessionTypes answers
         self.audit_log = audit_log or AuditLog(store.engine, audit_events, "scheduling")
         self.events_topic = events_topic
         self.on_event = on_event  # wakes the outbox relay after a commit
@@ -73,13 +76,11 @@ class Handlers:
         events: bool = False,
         on_conflict: Callable[[], Exception] | None = None,
     ) -> M:
-        """`write` in one transaction with its request id's record: a replay answers the
-        first response. `events`: the write enqueued events (the relay is woken after the
+        """`write` in one unit of work with its request id's record and audit entry: a
+        replay answers the first response. `events`: the write enqueued events (the relay is woken after the
         commit). `on_conflict`: what an overlap with another appointment answers."""
         try:
-            result = self.store.idempotent_write(
-                method, rid, idempotency.fingerprint(request), response_type, write
-            )
+            result = self.store.run_once(method, rid, idempotency.fingerprint(request), response_type, write)
         except SlotConflict:
             if on_conflict is None:
                 raise
@@ -93,19 +94,17 @@ class Handlers:
         method: str,
         rid: str,
         request: Message,
-        table: Any,
-        resource_type: str,
         name: str,
-        key: str,
         values: dict[str, Any],
+        apply: Callable[[UnitOfWork, dt.datetime, dict[str, Any]], Row[Any]],
         to_pb: Callable[[Any], M],
         response_type: type[M],
     ) -> M:
-        """An AIP-134 update: `values` applied to one row (by primary key), idempotently."""
+        """An AIP-134 update of the resource `name`: `apply` gives `values` to its
+        repository and returns the row as it is now, idempotently."""
 
-        def write(conn: Connection, now: dt.datetime) -> M:
-            extra = {"update_time": now} if "update_time" in table.c else {}
-            return to_pb(Store.update_row(conn, table, resource_type, name, key, {**values, **extra}))
+        def write(uow: UnitOfWork, now: dt.datetime) -> M:
+            return to_pb(apply(uow, now, values))
 
         updated = self.write_once(method, rid, request, response_type, write)
         annotate(event="resource updated", **{"resource": name, "fields": sorted(values)})
@@ -115,14 +114,14 @@ class Handlers:
 
     def event(
         self,
-        conn: Connection,
+        uow: UnitOfWork,
         now: dt.datetime,
         kind: ev.AppointmentEvent.Type,
         appointment: r.Appointment,
         replacement: r.Appointment | None = None,
     ) -> None:
-        """Write the change's event into the outbox, in the change's transaction."""
-        outbox_mod.enqueue(conn, outbox, self.event_message(now, kind, appointment, replacement), now)
+        """Write the change's event into the outbox, in the change's unit of work."""
+        uow.enqueue(self.event_message(now, kind, appointment, replacement), now)
 
     def event_message(
         self,
@@ -151,7 +150,8 @@ class Handlers:
 
     def slot_unavailable(self, pid: str, code: str, start: dt.datetime) -> Conflict:
         """SLOT_UNAVAILABLE naming the appointment in the way, when one is found."""
-        other = self.store.conflicting_appointment(pid, code, start)
+        with self.store.read() as uow:
+            other = uow.appointments.conflicting(pid, code, start)
         meta = {"psychologist": names.psychologist_name(pid)}
         if other:
             meta["conflicting_appointment"] = names.appointment_name(pid, other)

@@ -9,27 +9,25 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection
-
 from phs.scheduling.v1 import events_pb2 as ev
 from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime.resources import utcnow
 from phs_scheduling import availability, names
+from phs_scheduling.adapters.unit_of_work import UnitOfWork
 from phs_scheduling.domain import cancellation, lifecycle
 from phs_scheduling.domain import series as series_rules
 from phs_scheduling.domain.lifecycle import Action
 from phs_scheduling.handlers.base import Handlers
 from phs_scheduling.mapping import appointment_pb
-from phs_scheduling.store import Store
 
-Values = Callable[[Connection, Any, dt.datetime], dict[str, Any]]
+Values = Callable[[UnitOfWork, Any, dt.datetime], dict[str, Any]]
 
 
 def cancellation_values(reason: str, actor: str, explanation: str = "") -> Values:
     """Cancellation columns; late when inside the psychologist's late-cancel window."""
 
-    def values(conn: Connection, before: Any, now: dt.datetime) -> dict[str, Any]:
-        window = Store.late_cancel_window(conn, before.psychologist_id)
+    def values(uow: UnitOfWork, before: Any, now: dt.datetime) -> dict[str, Any]:
+        window = uow.availability.late_cancel_window(before.psychologist_id)
         c = cancellation.cancel(reason, actor, before.start_time, now, window, explanation)
         return {
             "cancel_reason": c.reason,
@@ -45,7 +43,7 @@ def cancellation_values(reason: str, actor: str, explanation: str = "") -> Value
 class Booking(Handlers):
     def move(
         self,
-        conn: Connection,
+        uow: UnitOfWork,
         now: dt.datetime,
         pid: str,
         aid: str,
@@ -60,17 +58,15 @@ class Booking(Handlers):
         its event; returns the replacement. Without `series_id`, a moved series
         occurrence stays in its series as an exception that remembers its original start."""
         # Free the old slot first, so a move by a few minutes can overlap itself.
-        before, old = Store.transition(
-            conn,
+        before, old = uow.appointments.transition(
             now,
             pid,
             aid,
             Action.RESCHEDULE,
             etag,
-            lambda b: cancellation_values(cancellation.RESCHEDULED, actor)(conn, b, now),
+            lambda b: cancellation_values(cancellation.RESCHEDULED, actor)(uow, b, now),
         )
-        new = Store.insert_appointment(
-            conn,
+        new = uow.appointments.add(
             now,
             pid,
             old.client_id,
@@ -83,16 +79,17 @@ class Booking(Handlers):
                 old.series_id, old.original_start_time, old.start_time, keeps_rhythm=series_id is not None
             ),
         )
-        Store.link_reschedule(conn, aid, new["id"])
+        uow.appointments.link_reschedule(aid, new["id"])
         old_pb = appointment_pb(SimpleNamespace(**{**old._asdict(), "rescheduled_to_id": new["id"]}))
         new_pb = appointment_pb(SimpleNamespace(**new))
-        self.event(conn, now, ev.AppointmentEvent.TYPE_RESCHEDULED, old_pb, new_pb)
+        self.event(uow, now, ev.AppointmentEvent.TYPE_RESCHEDULED, old_pb, new_pb)
         return new_pb
 
     def check_client_request(self, pid: str, cid: str, code: str, start: dt.datetime, field: str) -> None:
         """A client may only take what slot search offers (the same code decides)."""
-        ctx = self.store.slot_context(pid, code, start, start + dt.timedelta(minutes=1))
-        client = self.store.get_client(cid)
+        with self.store.read() as uow:
+            ctx = uow.slot_context(pid, code, start, start + dt.timedelta(minutes=1))
+            client = uow.clients.get(cid)
         cancellation.check_client_request(
             availability.rules_for(ctx),
             start,

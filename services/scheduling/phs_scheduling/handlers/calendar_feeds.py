@@ -15,16 +15,16 @@ from typing import Any
 
 import grpc
 from google.api import httpbody_pb2
-from sqlalchemy import Connection, Row
+from sqlalchemy import Row
 
 from phs.scheduling.v1 import resources_pb2 as r
 from phs.scheduling.v1 import scheduling_service_pb2 as s
-from phs_runtime import audit, db
+from phs_runtime import audit
 from phs_runtime.context import annotate
 from phs_runtime.errors import ApiError, Violations, excerpt, resource_exhausted, unavailable
 from phs_runtime.resources import to_timestamp, utcnow
 from phs_scheduling import names
-from phs_scheduling.adapters.feeds import CalendarFeedRepository
+from phs_scheduling.adapters.unit_of_work import UnitOfWork
 from phs_scheduling.domain import calendar_feed as feed
 from phs_scheduling.domain.lifecycle import State
 from phs_scheduling.errors import aip193_handlers
@@ -123,10 +123,9 @@ class CalendarFeedHandlers(Handlers):
         self, request: s.GetCalendarFeedRequest, context: grpc.ServicerContext
     ) -> r.CalendarFeed:
         pid = names.CALENDAR_FEED.require("name", request.name).psychologist_id
-        with db.reader(self.store.engine).connect() as conn:
-            repo = CalendarFeedRepository(conn)
-            repo.psychologist(pid)
-            return feed_pb(pid, repo.get(pid))
+        with self.store.read() as uow:
+            uow.psychologists.require(pid)
+            return feed_pb(pid, uow.calendar_feeds.get(pid))
 
     def UpdateCalendarFeed(
         self, request: s.UpdateCalendarFeedRequest, context: grpc.ServicerContext
@@ -146,10 +145,9 @@ class CalendarFeedHandlers(Handlers):
             else feed.ClientDetail.INITIALS
         )
 
-        def write(conn: Connection, now: dt.datetime) -> r.CalendarFeed:
-            repo = CalendarFeedRepository(conn)
-            repo.psychologist(pid)
-            return feed_pb(pid, repo.save(pid, now, client_detail=detail.value))
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.CalendarFeed:
+            uow.psychologists.require(pid)
+            return feed_pb(pid, uow.calendar_feeds.save(pid, now, client_detail=detail.value))
 
         updated = self.write_once("UpdateCalendarFeed", rid, request, r.CalendarFeed, write)
         annotate(event="resource updated", resource=updated.name, fields=list(paths))
@@ -162,12 +160,12 @@ class CalendarFeedHandlers(Handlers):
         pid = names.CALENDAR_FEED.require("name", request.name).psychologist_id
         made: list[tuple[str, dt.datetime]] = []
 
-        def write(conn: Connection, now: dt.datetime) -> r.CalendarFeed:
-            repo = CalendarFeedRepository(conn)
-            repo.psychologist(pid)
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.CalendarFeed:
+            uow.psychologists.require(pid)
             secret = feed.new_secret()
             made.append((secret, now))
-            return feed_pb(pid, repo.save(pid, now, secret_hash=feed.secret_hash(secret), rotate_time=now))
+            saved = uow.calendar_feeds.save(pid, now, secret_hash=feed.secret_hash(secret), rotate_time=now)
+            return feed_pb(pid, saved)
 
         # What is recorded for a replay has no address; this answer gets it only when
         # this call's own secret is the one that was committed.
@@ -183,10 +181,9 @@ class CalendarFeedHandlers(Handlers):
         rid = request_id(request, context)
         pid = names.CALENDAR_FEED.require("name", request.name).psychologist_id
 
-        def write(conn: Connection, now: dt.datetime) -> r.CalendarFeed:
-            repo = CalendarFeedRepository(conn)
-            repo.psychologist(pid)
-            return feed_pb(pid, repo.save(pid, now, secret_hash=None, rotate_time=None))
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.CalendarFeed:
+            uow.psychologists.require(pid)
+            return feed_pb(pid, uow.calendar_feeds.save(pid, now, secret_hash=None, rotate_time=None))
 
         revoked = self.write_once("RevokeCalendarFeed", rid, request, r.CalendarFeed, write)
         annotate(event="calendar feed revoked", resource=revoked.name)
@@ -214,9 +211,8 @@ class CalendarFeedHandlers(Handlers):
         if not feed.well_formed(secret):
             raise _no_feed()
         given = feed.secret_hash(secret)
-        with db.reader(self.store.engine).connect() as conn:
-            repo = CalendarFeedRepository(conn)
-            row = repo.find(given)
+        with self.store.read() as uow:
+            row = uow.calendar_feeds.find(given)
             if row is None or row.secret_hash is None or not feed.same_hash(row.secret_hash, given):
                 raise _no_feed()
             pid = str(row.psychologist_id)
@@ -226,10 +222,10 @@ class CalendarFeedHandlers(Handlers):
                     "CALENDAR_FEED_RATE_LIMITED",
                     f"this calendar feed was fetched too often; retry in {int(wait) + 1} s",
                 )
-            spec = repo.availability_spec(pid)
+            spec = uow.availability.spec(pid) or b""
             horizon = policy_of(r.Availability.FromString(spec).booking_policy).horizon
             start, end = feed.window(now, horizon)
-            rows: Sequence[Row[Any]] = repo.appointments(pid, start, end)
+            rows: Sequence[Row[Any]] = uow.calendar_feeds.appointments(pid, start, end)
         events = feed_events(rows, feed.ClientDetail(row.client_detail), now)
         return feed.render("Appointments", events).encode("utf-8"), pid
 

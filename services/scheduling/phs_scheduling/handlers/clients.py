@@ -7,7 +7,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import grpc
-from sqlalchemy import Connection
 
 from phs.scheduling.v1 import resources_pb2 as r
 from phs.scheduling.v1 import scheduling_service_pb2 as s
@@ -16,11 +15,10 @@ from phs_runtime.context import annotate
 from phs_runtime.decision import current_scope
 from phs_runtime.errors import Violations
 from phs_scheduling import names
+from phs_scheduling.adapters.unit_of_work import UnitOfWork
 from phs_scheduling.errors import aip193_handlers
 from phs_scheduling.handlers.base import Handlers, page, request_id
 from phs_scheduling.mapping import client_pb
-from phs_scheduling.store import Store
-from phs_scheduling.tables import clients
 from phs_scheduling.validation import check_display_name, check_email, mask
 
 
@@ -38,8 +36,8 @@ class ClientHandlers(Handlers):
         v.raise_if_any()
         psych_id = psych.id if psych else None
 
-        def write(conn: Connection, now: dt.datetime) -> r.Client:
-            row = Store.insert_client(conn, now, c.display_name.strip(), c.email, c.phone, psych_id)
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.Client:
+            row = uow.clients.add(now, c.display_name.strip(), c.email, c.phone, psych_id)
             return client_pb(SimpleNamespace(**row))
 
         created = self.write_once("CreateClient", rid, request, r.Client, write)
@@ -47,7 +45,9 @@ class ClientHandlers(Handlers):
         return created
 
     def GetClient(self, request: s.GetClientRequest, context: grpc.ServicerContext) -> r.Client:
-        return client_pb(self.store.get_client(names.CLIENT.require("name", request.name).id))
+        cid = names.CLIENT.require("name", request.name).id
+        with self.store.read() as uow:
+            return client_pb(uow.clients.get(cid))
 
     def ListClients(
         self, request: s.ListClientsRequest, context: grpc.ServicerContext
@@ -57,8 +57,10 @@ class ClientHandlers(Handlers):
         limit = paging.page_size(request.page_size)
         filters = ["clients", pid]
         after = paging.decode_token(request.page_token, filters)
+        with self.store.read() as uow:
+            found = uow.clients.list(after, limit, pid)
         rows, token = page(
-            self.store.list_clients(after, limit, pid),
+            found,
             limit,
             lambda x: [x.create_time.isoformat(), x.id],
             filters,
@@ -85,9 +87,17 @@ class ClientHandlers(Handlers):
                 names.PSYCHOLOGIST.parse(v, "client.psychologist", c.psychologist) if c.psychologist else None
             )
             if psych is not None:
-                self.store.get_psychologist(psych.id)  # NOT_FOUND for an unknown psychologist
+                with self.store.read() as uow:
+                    uow.psychologists.require(psych.id)  # NOT_FOUND for an unknown psychologist
             values["psychologist_id"] = psych.id if psych else None
         v.raise_if_any()
         return self.update(
-            "UpdateClient", rid, request, clients, "Client", c.name, cid, values, client_pb, r.Client
+            "UpdateClient",
+            rid,
+            request,
+            c.name,
+            values,
+            lambda uow, now, values: uow.clients.update(cid, now, values),
+            client_pb,
+            r.Client,
         )

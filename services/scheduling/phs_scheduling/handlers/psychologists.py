@@ -6,7 +6,6 @@ import datetime as dt
 from types import SimpleNamespace
 
 import grpc
-from sqlalchemy import Connection
 
 from phs.scheduling.v1 import resources_pb2 as r
 from phs.scheduling.v1 import scheduling_service_pb2 as s
@@ -14,11 +13,10 @@ from phs_runtime import paging
 from phs_runtime.context import annotate
 from phs_runtime.errors import Violations
 from phs_scheduling import names
+from phs_scheduling.adapters.unit_of_work import UnitOfWork
 from phs_scheduling.errors import aip193_handlers
 from phs_scheduling.handlers.base import Handlers, page, request_id
 from phs_scheduling.mapping import psychologist_pb
-from phs_scheduling.store import Store
-from phs_scheduling.tables import psychologists
 from phs_scheduling.validation import check_display_name, check_time_zone, mask
 
 
@@ -36,10 +34,10 @@ class PsychologistHandlers(Handlers):
         check_time_zone(v, "psychologist.time_zone", p.time_zone)
         v.raise_if_any()
 
-        def write(conn: Connection, now: dt.datetime) -> r.Psychologist:
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.Psychologist:
             # A new psychologist is active unless the request says otherwise; proto3
             # cannot tell false from unset, so new ones always start active.
-            row = Store.insert_psychologist(conn, now, p.display_name.strip(), p.time_zone, True)
+            row = uow.psychologists.add(now, p.display_name.strip(), p.time_zone, True)
             return psychologist_pb(SimpleNamespace(**row))
 
         created = self.write_once("CreatePsychologist", rid, request, r.Psychologist, write)
@@ -50,15 +48,18 @@ class PsychologistHandlers(Handlers):
         self, request: s.GetPsychologistRequest, context: grpc.ServicerContext
     ) -> r.Psychologist:
         pid = names.PSYCHOLOGIST.require("name", request.name).id
-        return psychologist_pb(self.store.get_psychologist(pid))
+        with self.store.read() as uow:
+            return psychologist_pb(uow.psychologists.get(pid))
 
     def ListPsychologists(
         self, request: s.ListPsychologistsRequest, context: grpc.ServicerContext
     ) -> s.ListPsychologistsResponse:
         limit = paging.page_size(request.page_size)
         after = paging.decode_token(request.page_token, "psychologists")
+        with self.store.read() as uow:
+            found = uow.psychologists.list(after, limit)
         rows, token = page(
-            self.store.list_psychologists(after, limit),
+            found,
             limit,
             lambda x: [x.create_time.isoformat(), x.id],
             "psychologists",
@@ -89,11 +90,9 @@ class PsychologistHandlers(Handlers):
             "UpdatePsychologist",
             rid,
             request,
-            psychologists,
-            "Psychologist",
             p.name,
-            pid,
             values,
+            lambda uow, now, values: uow.psychologists.update(pid, now, values),
             psychologist_pb,
             r.Psychologist,
         )

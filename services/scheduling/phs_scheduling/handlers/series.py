@@ -8,7 +8,6 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import grpc
-from sqlalchemy import Connection
 
 from phs.scheduling.v1 import events_pb2 as ev
 from phs.scheduling.v1 import resources_pb2 as r
@@ -17,6 +16,7 @@ from phs_runtime.context import annotate
 from phs_runtime.errors import Violations
 from phs_runtime.resources import new_id, utcnow
 from phs_scheduling import availability, names
+from phs_scheduling.adapters.unit_of_work import UnitOfWork
 from phs_scheduling.domain import series as series_rules
 from phs_scheduling.domain.errors import Conflict
 from phs_scheduling.domain.lifecycle import Action, State
@@ -24,7 +24,6 @@ from phs_scheduling.errors import aip193_handlers
 from phs_scheduling.handlers.base import request_id
 from phs_scheduling.handlers.booking import Booking, cancellation_values
 from phs_scheduling.mapping import appointment_pb, series_pb
-from phs_scheduling.store import Store
 from phs_scheduling.validation import MAX_BOOKING_AHEAD, check_start, check_timestamp, enum_code
 
 
@@ -53,13 +52,13 @@ class SeriesHandlers(Booking):
         v.raise_if_any()
         assert psych_name is not None and client is not None and st is not None and first is not None
         pid, cid, code = psych_name.id, client.id, st.code
-        tz = ZoneInfo(self.store.get_psychologist(pid).time_zone)
+        with self.store.read() as uow:
+            tz = ZoneInfo(uow.psychologists.get(pid).time_zone)
         starts = series_rules.plan(first, tz, interval, count, end_date, utcnow() + MAX_BOOKING_AHEAD)
         sid = new_id()
 
-        def write(conn: Connection, now: dt.datetime) -> r.Series:
-            Store.insert_series(
-                conn,
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.Series:
+            uow.series.add(
                 {
                     "id": sid,
                     "psychologist_id": pid,
@@ -73,13 +72,9 @@ class SeriesHandlers(Booking):
                 },
             )
             for start in starts:
-                row = Store.insert_appointment(
-                    conn, now, pid, cid, code, start, State.BOOKED.value, series_id=sid
-                )
-                self.event(
-                    conn, now, ev.AppointmentEvent.TYPE_CREATED, appointment_pb(SimpleNamespace(**row))
-                )
-            return series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
+                row = uow.appointments.add(now, pid, cid, code, start, State.BOOKED.value, series_id=sid)
+                self.event(uow, now, ev.AppointmentEvent.TYPE_CREATED, appointment_pb(SimpleNamespace(**row)))
+            return series_pb(uow.series.get(pid, sid), uow.appointments.of_series(sid))
 
         created = self.write_once(
             "CreateSeries",
@@ -95,10 +90,11 @@ class SeriesHandlers(Booking):
 
     def _conflicts(self, pid: str, code: str, starts: list[dt.datetime], tz: ZoneInfo) -> Conflict:
         """ALREADY_EXISTS naming every conflicting date (nothing was created)."""
-        st = self.store.slot_context(pid, code, starts[0], starts[0]).session_type
-        before = dt.timedelta(minutes=st.buffer_before_minutes)
-        after = dt.timedelta(minutes=st.duration_minutes + st.buffer_after_minutes)
-        clashes = self.store.conflicting_starts(pid, [(x, x - before, x + after) for x in starts])
+        with self.store.read() as uow:
+            st = uow.slot_context(pid, code, starts[0], starts[0]).session_type
+            before = dt.timedelta(minutes=st.buffer_before_minutes)
+            after = dt.timedelta(minutes=st.duration_minutes + st.buffer_after_minutes)
+            clashes = uow.appointments.conflicting_starts(pid, [(x, x - before, x + after) for x in starts])
         # Occurrences may also clash with each other only if the rhythm is shorter than a
         # session, which the weekly interval rules out; so the database's refusal names a date here.
         # One short violation per date (the message says what they mean): all 104 of a
@@ -114,7 +110,8 @@ class SeriesHandlers(Booking):
 
     def GetSeries(self, request: s.GetSeriesRequest, context: grpc.ServicerContext) -> r.Series:
         pid, sid = names.SERIES.require("name", request.name)
-        return series_pb(*self.store.read_series(pid, sid))
+        with self.store.read() as uow:
+            return series_pb(uow.series.get(pid, sid), uow.appointments.of_series(sid))
 
     def CancelSeries(self, request: s.CancelSeriesRequest, context: grpc.ServicerContext) -> r.Series:
         rid = request_id(request, context)
@@ -127,20 +124,19 @@ class SeriesHandlers(Booking):
         )
         v.raise_if_any()
 
-        def write(conn: Connection, now: dt.datetime) -> r.Series:
-            Store.series_row(conn, pid, sid)
-            for occ in series_rules.to_move(Store.occurrences(conn, sid), from_time):
-                _, row = Store.transition(
-                    conn,
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.Series:
+            uow.series.get(pid, sid)
+            for occ in series_rules.to_move(uow.appointments.of_series(sid), from_time):
+                _, row = uow.appointments.transition(
                     now,
                     pid,
                     occ.id,
                     Action.CANCEL,
                     "",
-                    lambda b: cancellation_values(reason, actor)(conn, b, now),
+                    lambda b: cancellation_values(reason, actor)(uow, b, now),
                 )
-                self.event(conn, now, ev.AppointmentEvent.TYPE_CANCELLED, appointment_pb(row))
-            return series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
+                self.event(uow, now, ev.AppointmentEvent.TYPE_CANCELLED, appointment_pb(row))
+            return series_pb(uow.series.get(pid, sid), uow.appointments.of_series(sid))
 
         done = self.write_once("CancelSeries", rid, request, r.Series, write, events=True)
         annotate(event="series cancelled", **{"resource": done.name})
@@ -157,16 +153,17 @@ class SeriesHandlers(Booking):
         )
         v.raise_if_any()
         assert new_first is not None
-        row, occurrences = self.store.read_series(pid, sid)
+        with self.store.read() as uow:
+            row, occurrences = uow.series.get(pid, sid), uow.appointments.of_series(sid)
+            tz = ZoneInfo(uow.psychologists.get(pid).time_zone)
         moving = series_rules.to_reschedule(occurrences, from_time)
-        tz = ZoneInfo(self.store.get_psychologist(pid).time_zone)
         starts = series_rules.series_starts(new_first, tz, row.interval_weeks, len(moving), None)
 
-        def write(conn: Connection, now: dt.datetime) -> r.Series:
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.Series:
             for old_occ, start in zip(moving, starts, strict=True):
                 # The new rhythm belongs to the series, not as exceptions.
-                self.move(conn, now, pid, old_occ.id, "", actor, start, series_id=sid)
-            return series_pb(Store.series_row(conn, pid, sid), Store.occurrences(conn, sid))
+                self.move(uow, now, pid, old_occ.id, "", actor, start, series_id=sid)
+            return series_pb(uow.series.get(pid, sid), uow.appointments.of_series(sid))
 
         moved = self.write_once(
             "RescheduleSeries",

@@ -6,7 +6,6 @@ import datetime as dt
 from types import SimpleNamespace
 
 import grpc
-from sqlalchemy import Connection
 
 from phs.scheduling.v1 import resources_pb2 as r
 from phs.scheduling.v1 import scheduling_service_pb2 as s
@@ -14,11 +13,10 @@ from phs_runtime import paging
 from phs_runtime.context import annotate
 from phs_runtime.errors import Violations
 from phs_scheduling import names
+from phs_scheduling.adapters.unit_of_work import UnitOfWork
 from phs_scheduling.errors import aip193_handlers
-from phs_scheduling.handlers.base import Handlers, page, request_id
+from phs_scheduling.handlers.base import Handlers, request_id
 from phs_scheduling.mapping import session_type_pb
-from phs_scheduling.store import Store
-from phs_scheduling.tables import session_types
 from phs_scheduling.validation import SESSION_TYPE_FIELDS, mask, session_type_values
 
 
@@ -35,12 +33,13 @@ class SessionTypeHandlers(Handlers):
         values = session_type_values(v, request.session_type, SESSION_TYPE_FIELDS, creating=True)
         v.raise_if_any()
 
-        def write(conn: Connection, now: dt.datetime) -> r.SessionType:
+        def write(uow: UnitOfWork, now: dt.datetime) -> r.SessionType:
             row = {"code": code, **values}
-            Store.insert_session_type(conn, row)
+            uow.session_types.add(row)
             return session_type_pb(SimpleNamespace(**row))
 
         created = self.write_once("CreateSessionType", rid, request, r.SessionType, write)
+        self.catalogue.changed()  # listed by this process from now on
         annotate(event="session type created", **{"resource": created.name})
         return created
 
@@ -57,17 +56,16 @@ class SessionTypeHandlers(Handlers):
             "UpdateSessionType",
             rid,
             request,
-            session_types,
-            "SessionType",
             st.name,
-            code,
             values,
+            lambda uow, _now, values: uow.session_types.update(code, values),
             session_type_pb,
             r.SessionType,
         )
         # This process's bookings use the new shape at once; other processes find the
-        # one they hold stale at their next booking (Store.book_at_once).
+        # one they hold stale at their next booking (adapters.appointments.book_at_once).
         self.store.forget_session_shape(code)
+        self.catalogue.changed()
         return updated
 
     def ListSessionTypes(
@@ -75,9 +73,4 @@ class SessionTypeHandlers(Handlers):
     ) -> s.ListSessionTypesResponse:
         limit = paging.page_size(request.page_size)
         after = paging.decode_token(request.page_token, "sessionTypes")
-        rows, token = page(
-            self.store.list_session_types(after, limit), limit, lambda x: [x.code], "sessionTypes"
-        )
-        return s.ListSessionTypesResponse(
-            session_types=[session_type_pb(x) for x in rows], next_page_token=token
-        )
+        return self.catalogue.page(after, limit)

@@ -19,12 +19,14 @@ class GetClientNotificationPreferencesRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class UpdateClientNotificationPreferencesRequest(_message.Message):
-    __slots__ = ("preferences", "update_mask")
+    __slots__ = ("preferences", "update_mask", "request_id")
     PREFERENCES_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     preferences: _resources_pb2.ClientNotificationPreferences
     update_mask: _field_mask_pb2.FieldMask
-    def __init__(self, preferences: _Optional[_Union[_resources_pb2.ClientNotificationPreferences, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, preferences: _Optional[_Union[_resources_pb2.ClientNotificationPreferences, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetPsychologistNotificationPreferencesRequest(_message.Message):
     __slots__ = ("name",)
@@ -33,9 +35,11 @@ class GetPsychologistNotificationPreferencesRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class UpdatePsychologistNotificationPreferencesRequest(_message.Message):
-    __slots__ = ("preferences", "update_mask")
+    __slots__ = ("preferences", "update_mask", "request_id")
     PREFERENCES_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     preferences: _resources_pb2.PsychologistNotificationPreferences
     update_mask: _field_mask_pb2.FieldMask
-    def __init__(self, preferences: _Optional[_Union[_resources_pb2.PsychologistNotificationPreferences, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, preferences: _Optional[_Union[_resources_pb2.PsychologistNotificationPreferences, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...

@@ -1,5 +1,5 @@
 """Initial notifications schema: the durable schedule of sends, processed events,
-calendar entries, preferences and the audit log.
+calendar entries, preferences, the audit log and request ids.
 
 Revision ID: 0001
 Revises:
@@ -86,9 +86,20 @@ def upgrade() -> None:
         sa.Column("update_time", TS, nullable=False),
     )
     create_audit_log(op)
+    # AIP-155 request ids of preference updates, per caller.
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("principal", sa.String(200), primary_key=True),
+        sa.Column("method", sa.String(64), primary_key=True),
+        sa.Column("request_id", sa.String(128), primary_key=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("response", sa.LargeBinary, nullable=False),
+        sa.Column("create_time", TS, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("idempotency_keys")
     op.drop_table("audit_events")
     op.drop_table("psychologist_preferences")
     op.drop_table("client_preferences")

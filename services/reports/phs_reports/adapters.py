@@ -1,0 +1,239 @@
+"""Report jobs behind a repository over one connection, and the units of work that give
+it one: `UnitOfWork` (db.write_transaction: commits at the end of its block, rolls back
+if it raises; outgoing messages go into the outbox through it, so a job's change and
+its message commit together) and `ReadOnlyUnitOfWork` (the reader engine)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy import Connection, Engine, Row, and_, insert, or_, select, update
+
+from phs_reports.tables import CANCELLED, FINAL_STATES, QUEUED, RUNNING, idempotency_keys, outbox, reports
+from phs_runtime import db, idempotency
+from phs_runtime.outbox import OutboxMessage, enqueue
+
+M = TypeVar("M", bound=Message)
+
+
+class ReportRepository:
+    """Report jobs. Changes are conditional updates, so a job delivered or swept twice
+    takes effect once: each says whether it changed anything."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def add(
+        self,
+        now: dt.datetime,
+        job_id: str,
+        kind: str,
+        params: bytes,
+        origin_request_id: str | None,
+        idempotency_key: str | None = None,
+        requester: tuple[str, str] = ("", ""),
+    ) -> dict[str, Any]:
+        row = {
+            "id": job_id,
+            "kind": kind,
+            "params": params,
+            "state": QUEUED,
+            "result": None,
+            "error": None,
+            "attempts": 0,
+            "publications": 1,
+            "origin_request_id": origin_request_id,
+            "idempotency_key": idempotency_key or None,
+            "create_time": now,
+            "update_time": now,
+            "complete_time": None,
+            "requester": requester[0],
+            "requester_role": requester[1],
+        }
+        self.connection.execute(insert(reports), row)
+        return row
+
+    def find(self, job_id: str) -> Row[Any] | None:
+        return self.connection.execute(select(reports).where(reports.c.id == job_id)).first()
+
+    def content(self, job_id: str) -> Any:
+        """An export's file with what decides whether it may be downloaded."""
+        c = reports.c
+        return self.connection.execute(
+            select(c.state, c.kind, c.content, c.create_time).where(c.id == job_id)
+        ).first()
+
+    def list(self, after: list[Any] | None, limit: int, requester: str = "") -> Sequence[Row[Any]]:
+        """Newest first, one more than `limit`; only `requester`'s jobs when given."""
+        q = select(reports).order_by(reports.c.create_time.desc(), reports.c.id.desc()).limit(limit + 1)
+        if requester:
+            q = q.where(reports.c.requester == requester)
+        if after:
+            t, i = dt.datetime.fromisoformat(after[0]), after[1]
+            q = q.where(or_(reports.c.create_time < t, and_(reports.c.create_time == t, reports.c.id < i)))
+        return self.connection.execute(q).all()
+
+    def stuck(
+        self, queued_before: dt.datetime, running_before: dt.datetime, limit: int
+    ) -> Sequence[Row[Any]]:
+        """Jobs nobody is visibly working on: QUEUED or RUNNING without a change for too long."""
+        c = reports.c
+        return self.connection.execute(
+            select(reports)
+            .where(
+                or_(
+                    and_(c.state == QUEUED, c.update_time < queued_before),
+                    and_(c.state == RUNNING, c.update_time < running_before),
+                )
+            )
+            .order_by(c.update_time)
+            .limit(limit)
+        ).all()
+
+    def change_if_untouched(self, row: Row[Any], now: dt.datetime, values: dict[str, Any]) -> bool:
+        """Apply `values` only if the job is unchanged since `row` was read and not final."""
+        res = self.connection.execute(
+            update(reports)
+            .where(
+                reports.c.id == row.id,
+                reports.c.update_time == row.update_time,
+                reports.c.state.not_in(FINAL_STATES),
+            )
+            .values(**values, update_time=now)
+        )
+        return bool(res.rowcount == 1)
+
+    def claim(self, job_id: str, now: dt.datetime) -> Row[Any] | None:
+        """RUNNING with the attempt counted; None when final or unknown."""
+        res = self.connection.execute(
+            update(reports)
+            .where(reports.c.id == job_id, reports.c.state.not_in(FINAL_STATES))
+            .values(state=RUNNING, attempts=reports.c.attempts + 1, progress=0, update_time=now)
+        )
+        return self.find(job_id) if res.rowcount == 1 else None
+
+    def finish(self, job_id: str, now: dt.datetime, values: dict[str, Any]) -> bool:
+        """Final with `values`, unless it already is."""
+        res = self.connection.execute(
+            update(reports)
+            .where(reports.c.id == job_id, reports.c.state.not_in(FINAL_STATES))
+            .values(**values, update_time=now, complete_time=now)
+        )
+        return bool(res.rowcount == 1)
+
+    def progress(self, job_id: str, now: dt.datetime, appointments: int) -> bool:
+        res = self.connection.execute(
+            update(reports)
+            .where(reports.c.id == job_id, reports.c.state == RUNNING)
+            .values(progress=appointments, update_time=now)
+        )
+        return bool(res.rowcount == 1)
+
+    def release(self, job_id: str, now: dt.datetime) -> None:
+        self.connection.execute(
+            update(reports)
+            .where(reports.c.id == job_id, reports.c.state == RUNNING)
+            .values(state=QUEUED, update_time=now)
+        )
+
+    def cancel(self, job_id: str, now: dt.datetime) -> Row[Any] | None:
+        """CANCELLED if still QUEUED or RUNNING; the row as it is now either way (None: unknown)."""
+        self.connection.execute(
+            update(reports)
+            .where(reports.c.id == job_id, reports.c.state.in_((QUEUED, RUNNING)))
+            .values(state=CANCELLED, update_time=now, complete_time=now)
+        )
+        return self.find(job_id)
+
+    def purge_expired(self, now: dt.datetime) -> int:
+        """Drop results past their expire_time (the job row stays, as history)."""
+        res = self.connection.execute(
+            update(reports)
+            .where(reports.c.expire_time < now, reports.c.result.is_not(None))
+            .values(result=None, content=None, update_time=now)
+        )
+        return int(res.rowcount)
+
+
+class UnitOfWork:
+    """One write transaction: `with UnitOfWork(engine) as uow: uow.reports.claim(...)`."""
+
+    connection: Connection
+    reports: ReportRepository
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._transaction: contextlib.AbstractContextManager[Connection] | None = None
+
+    def __enter__(self) -> Self:
+        if self._transaction is not None:
+            raise RuntimeError("this unit of work is already in progress")
+        transaction = db.write_transaction(self.engine)
+        self.connection = transaction.__enter__()
+        self.reports = ReportRepository(self.connection)
+        self._transaction = transaction
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        transaction, self._transaction = self._transaction, None
+        assert transaction is not None
+        return transaction.__exit__(kind, exc, tb)
+
+    def enqueue(self, message: OutboxMessage, now: dt.datetime) -> None:
+        """A message for the outbox relay, committed with the change (transactional outbox)."""
+        enqueue(self.connection, outbox, message, now)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """This unit as a plain transaction, for runtime routines that want a connection."""
+        with self:
+            yield self.connection
+
+
+class ReadOnlyUnitOfWork:
+    """Reads in one read-only transaction (no write lock on SQLite)."""
+
+    connection: Connection
+    reports: ReportRepository
+
+    def __init__(self, reader: Engine) -> None:
+        self.reader = reader
+
+    def __enter__(self) -> Self:
+        self.connection = self.reader.connect()
+        self.reports = ReportRepository(self.connection)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.connection.close()
+
+
+def run_once(
+    engine: Engine,
+    method: str,
+    request_id: str,
+    request_hash: str,
+    response_type: type[M],
+    write: Callable[[UnitOfWork, dt.datetime], M],
+) -> M:
+    """`write` in a unit of work with its AIP-155 record and its audit entry (idempotency.run_once)."""
+    uow = UnitOfWork(engine)
+    return idempotency.run_once(
+        engine,
+        idempotency_keys,
+        method,
+        request_id,
+        request_hash,
+        response_type,
+        lambda _conn, now: write(uow, now),
+        transaction=uow.transaction,
+    )

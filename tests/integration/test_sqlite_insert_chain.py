@@ -1,0 +1,108 @@
+"""db.insert_chain on SQLite runs its INSERTs as the SQL and parameters SQLAlchemy
+would send, compiled once: the rows read back are those `conn.execute` writes, a
+statement that needs a value SQLAlchemy computes still gets it, and the database's
+refusals are SQLAlchemy's exceptions as before."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+
+from phs_runtime import db
+
+metadata = MetaData()
+things = Table(
+    "things",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("at", db.UtcDateTime, nullable=False),
+    Column("flag", Boolean, nullable=False),
+    Column("blob", LargeBinary, nullable=True),
+    Column("note", String(40), nullable=True),
+    Column("n", Integer, nullable=False),
+)
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("thing_id", String(40), nullable=False),
+    Column("kind", String(20), nullable=False, default=lambda: "computed"),  # a default SQLAlchemy computes
+)
+# An INSERT ... SELECT whose SELECT may yield no row, as bookings use.
+THING_IF_NEW = insert(things).from_select(
+    [c.name for c in things.c],
+    select(*[bindparam(c.name, type_=c.type) for c in things.c]).where(
+        ~select(things.c.id).where(things.c.id == bindparam("id", type_=String)).exists()
+    ),
+)
+AT = dt.datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    e = db.make_engine(f"sqlite:///{tmp_path / 'chain.db'}")
+    metadata.create_all(e)
+    yield e
+    db.dispose(e)
+
+
+def _thing(i: str, **over: Any) -> dict[str, Any]:
+    return {"id": i, "at": AT, "flag": True, "blob": b"\x00\xff", "note": None, "n": 7, **over}
+
+
+def _rows(engine: Engine, table: Table) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(table).order_by(table.c.id))]
+
+
+def test_rows_are_those_sqlalchemy_writes(engine: Engine) -> None:
+    with db.write_transaction(engine) as conn:
+        assert (
+            db.insert_chain(conn, THING_IF_NEW, _thing("a"), [(things, _thing("b", flag=False, note="x"))])
+            == 1
+        )
+        conn.execute(insert(things), [_thing("c"), _thing("d", flag=False, note="x")])
+    got = _rows(engine, things)
+    assert got[0][1:] == got[2][1:] and got[1][1:] == got[3][1:]
+    assert got[0][1] == AT and got[0][1].tzinfo == dt.UTC  # read back as the same instant, in UTC
+    assert got[1][2] is False and got[1][3] == b"\x00\xff" and got[1][4] == "x"
+
+
+def test_a_precondition_that_fails_writes_nothing(engine: Engine) -> None:
+    with db.write_transaction(engine) as conn:
+        db.insert_chain(conn, THING_IF_NEW, _thing("a"), [])
+    with db.write_transaction(engine) as conn:
+        assert db.insert_chain(conn, THING_IF_NEW, _thing("a", n=8), [(things, _thing("z"))]) == 0
+    assert [r[0] for r in _rows(engine, things)] == ["a"]
+
+
+def test_a_default_sqlalchemy_computes_is_still_computed(engine: Engine) -> None:
+    with db.write_transaction(engine) as conn:
+        db.insert_chain(conn, THING_IF_NEW, _thing("a"), [(notes, {"id": "n1", "thing_id": "a"})])
+    assert _rows(engine, notes) == [("n1", "a", "computed")]
+
+
+def test_a_refused_row_is_sqlalchemys_integrity_error(engine: Engine) -> None:
+    with db.write_transaction(engine) as conn:
+        db.insert_chain(conn, THING_IF_NEW, _thing("a"), [])
+    with pytest.raises(IntegrityError), db.write_transaction(engine) as conn:
+        db.insert_chain(conn, THING_IF_NEW, _thing("b"), [(things, _thing("a"))])
+    assert [r[0] for r in _rows(engine, things)] == ["a"]  # the whole transaction rolled back
