@@ -142,6 +142,7 @@ bench: install $(WEB_DIST)
 	$(PY) -m bench.report_latency
 	$(PY) -m bench.practice_summary --appointments 100000
 	$(PY) -m bench.field_limits
+	$(PY) -m bench.feed
 	$(PY) -m bench.web_portal
 	$(PY) -m bench.ceiling
 

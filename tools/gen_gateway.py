@@ -23,7 +23,11 @@ from google.protobuf.descriptor_pool import DescriptorPool
 
 ROOT = Path(__file__).resolve().parent.parent
 FILTER_SOURCE = ROOT / "services" / "gateway" / "filter.lua"
-SERVICES = ("phs.scheduling.v1.SchedulingService", "phs.reports.v1.ReportService")
+SERVICES = (
+    "phs.scheduling.v1.SchedulingService",
+    "phs.reports.v1.ReportService",
+    "phs.notifications.v1.NotificationService",
+)
 
 # Well-known types whose JSON form is not an object of their fields: any JSON is
 # left to the transcoder's parser (it knows their formats).

@@ -32,6 +32,11 @@ local ROUTES = {
   {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:reschedule$", body = "phs.scheduling.v1.RescheduleAppointmentRequest", prefix = "", verb = "reschedule"}, -- phs.scheduling.v1.SchedulingService/RescheduleAppointment
   {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:complete$", body = "phs.scheduling.v1.CompleteAppointmentRequest", prefix = "", verb = "complete"}, -- phs.scheduling.v1.SchedulingService/CompleteAppointment
   {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/appointments/[^/]+%:markNoShow$", body = "phs.scheduling.v1.MarkAppointmentNoShowRequest", prefix = "", verb = "markNoShow"}, -- phs.scheduling.v1.SchedulingService/MarkAppointmentNoShow
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+/calendarFeed$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/GetCalendarFeed
+  {method = "PATCH", pattern = "^%/v1%/psychologists/[^/]+/calendarFeed$", body = "phs.scheduling.v1.CalendarFeed", prefix = "calendar_feed.", verb = ""}, -- phs.scheduling.v1.SchedulingService/UpdateCalendarFeed
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/calendarFeed%:rotate$", body = "phs.scheduling.v1.RotateCalendarFeedRequest", prefix = "", verb = "rotate"}, -- phs.scheduling.v1.SchedulingService/RotateCalendarFeed
+  {method = "POST", pattern = "^%/v1%/psychologists/[^/]+/calendarFeed%:revoke$", body = "phs.scheduling.v1.RevokeCalendarFeedRequest", prefix = "", verb = "revoke"}, -- phs.scheduling.v1.SchedulingService/RevokeCalendarFeed
+  {method = "GET", pattern = "^%/v1%/feeds%/[^/]+%/calendar%.ics$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/GetCalendarFeedContent
   {method = "GET", pattern = "^%/v1%/auditLogs/scheduling%/events$", body = "", prefix = "", verb = ""}, -- phs.scheduling.v1.SchedulingService/ListAuditEvents
   {method = "POST", pattern = "^%/v1%/reports$", body = "phs.reports.v1.Report", prefix = "report.", verb = ""}, -- phs.reports.v1.ReportService/CreateReport
   {method = "GET", pattern = "^%/v1%/reports/[^/]+$", body = "", prefix = "", verb = ""}, -- phs.reports.v1.ReportService/GetReport
@@ -40,16 +45,23 @@ local ROUTES = {
   {method = "GET", pattern = "^%/v1%/reports/[^/]+%:watch$", body = "", prefix = "", verb = "watch"}, -- phs.reports.v1.ReportService/WatchReport
   {method = "GET", pattern = "^%/v1%/reports$", body = "", prefix = "", verb = ""}, -- phs.reports.v1.ReportService/ListReports
   {method = "GET", pattern = "^%/v1%/auditLogs/reports%/events$", body = "", prefix = "", verb = ""}, -- phs.reports.v1.ReportService/ListAuditEvents
+  {method = "GET", pattern = "^%/v1%/clients/[^/]+/notificationPreferences$", body = "", prefix = "", verb = ""}, -- phs.notifications.v1.NotificationService/GetClientNotificationPreferences
+  {method = "PATCH", pattern = "^%/v1%/clients/[^/]+/notificationPreferences$", body = "phs.notifications.v1.ClientNotificationPreferences", prefix = "preferences.", verb = ""}, -- phs.notifications.v1.NotificationService/UpdateClientNotificationPreferences
+  {method = "GET", pattern = "^%/v1%/psychologists/[^/]+/notificationPreferences$", body = "", prefix = "", verb = ""}, -- phs.notifications.v1.NotificationService/GetPsychologistNotificationPreferences
+  {method = "PATCH", pattern = "^%/v1%/psychologists/[^/]+/notificationPreferences$", body = "phs.notifications.v1.PsychologistNotificationPreferences", prefix = "preferences.", verb = ""}, -- phs.notifications.v1.NotificationService/UpdatePsychologistNotificationPreferences
+  {method = "GET", pattern = "^%/v1%/auditLogs/notifications%/events$", body = "", prefix = "", verb = ""}, -- phs.notifications.v1.NotificationService/ListAuditEvents
 }
 
 -- Custom verbs some method has: a path ending in one is that method's or no one's.
-local VERBS = {["approve"] = true, ["cancel"] = true, ["complete"] = true, ["computeWorkingTime"] = true, ["decline"] = true, ["download"] = true, ["export"] = true, ["markNoShow"] = true, ["reschedule"] = true, ["watch"] = true}
+local VERBS = {["approve"] = true, ["cancel"] = true, ["complete"] = true, ["computeWorkingTime"] = true, ["decline"] = true, ["download"] = true, ["export"] = true, ["markNoShow"] = true, ["reschedule"] = true, ["revoke"] = true, ["rotate"] = true, ["watch"] = true}
 
 local MESSAGES = {
   ["google.rpc.Status"] = {["code"] = "", ["details"] = "", ["message"] = ""},
   ["google.type.Date"] = {["day"] = "", ["month"] = "", ["year"] = ""},
   ["google.type.Interval"] = {["endTime"] = "", ["end_time"] = "", ["startTime"] = "", ["start_time"] = ""},
   ["google.type.TimeOfDay"] = {["hours"] = "", ["minutes"] = "", ["nanos"] = "", ["seconds"] = ""},
+  ["phs.notifications.v1.ClientNotificationPreferences"] = {["availableReminderOffsets"] = "", ["available_reminder_offsets"] = "", ["emailEnabled"] = "", ["email_enabled"] = "", ["name"] = "", ["reminderOffsets"] = "", ["reminder_offsets"] = "", ["timeZone"] = "", ["time_zone"] = "", ["updateTime"] = "", ["update_time"] = ""},
+  ["phs.notifications.v1.PsychologistNotificationPreferences"] = {["email"] = "", ["name"] = "", ["newRequestEmails"] = "", ["new_request_emails"] = "", ["updateTime"] = "", ["update_time"] = ""},
   ["phs.reports.v1.AppointmentExportParams"] = {["interval"] = "google.type.Interval", ["psychologist"] = ""},
   ["phs.reports.v1.CancelReportRequest"] = {["name"] = "", ["requestId"] = "", ["request_id"] = ""},
   ["phs.reports.v1.CaseloadParams"] = {["interval"] = "google.type.Interval", ["psychologist"] = ""},
@@ -64,6 +76,7 @@ local MESSAGES = {
   ["phs.scheduling.v1.ApproveAppointmentRequest"] = {["etag"] = "", ["name"] = "", ["requestId"] = "", ["request_id"] = ""},
   ["phs.scheduling.v1.Availability"] = {["bookingPolicy"] = "phs.scheduling.v1.BookingPolicy", ["booking_policy"] = "phs.scheduling.v1.BookingPolicy", ["dateOverrides"] = "phs.scheduling.v1.DateOverride", ["date_overrides"] = "phs.scheduling.v1.DateOverride", ["name"] = "", ["updateTime"] = "", ["update_time"] = "", ["weeklyHours"] = "phs.scheduling.v1.WeeklyInterval", ["weekly_hours"] = "phs.scheduling.v1.WeeklyInterval"},
   ["phs.scheduling.v1.BookingPolicy"] = {["bookingHorizon"] = "", ["booking_horizon"] = "", ["lateCancelWindow"] = "", ["late_cancel_window"] = "", ["minimumNotice"] = "", ["minimum_notice"] = "", ["slotAlignment"] = "", ["slot_alignment"] = ""},
+  ["phs.scheduling.v1.CalendarFeed"] = {["clientDetail"] = "", ["client_detail"] = "", ["name"] = "", ["rotateTime"] = "", ["rotate_time"] = "", ["state"] = "", ["updateTime"] = "", ["update_time"] = "", ["url"] = ""},
   ["phs.scheduling.v1.CancelAppointmentRequest"] = {["cancelledBy"] = "", ["cancelled_by"] = "", ["etag"] = "", ["explanation"] = "", ["name"] = "", ["reason"] = "", ["requestId"] = "", ["request_id"] = ""},
   ["phs.scheduling.v1.CancelSeriesRequest"] = {["cancelledBy"] = "", ["cancelled_by"] = "", ["fromTime"] = "", ["from_time"] = "", ["name"] = "", ["reason"] = "", ["requestId"] = "", ["request_id"] = ""},
   ["phs.scheduling.v1.Cancellation"] = {["cancelTime"] = "", ["cancel_time"] = "", ["cancelledBy"] = "", ["cancelled_by"] = "", ["explanation"] = "", ["late"] = "", ["reason"] = ""},
@@ -75,6 +88,8 @@ local MESSAGES = {
   ["phs.scheduling.v1.Psychologist"] = {["active"] = "", ["createTime"] = "", ["create_time"] = "", ["displayName"] = "", ["display_name"] = "", ["name"] = "", ["timeZone"] = "", ["time_zone"] = "", ["updateTime"] = "", ["update_time"] = ""},
   ["phs.scheduling.v1.RescheduleAppointmentRequest"] = {["etag"] = "", ["name"] = "", ["requestId"] = "", ["request_id"] = "", ["rescheduledBy"] = "", ["rescheduled_by"] = "", ["startTime"] = "", ["start_time"] = ""},
   ["phs.scheduling.v1.RescheduleSeriesRequest"] = {["fromTime"] = "", ["from_time"] = "", ["name"] = "", ["newStartTime"] = "", ["new_start_time"] = "", ["requestId"] = "", ["request_id"] = "", ["rescheduledBy"] = "", ["rescheduled_by"] = ""},
+  ["phs.scheduling.v1.RevokeCalendarFeedRequest"] = {["name"] = "", ["requestId"] = "", ["request_id"] = ""},
+  ["phs.scheduling.v1.RotateCalendarFeedRequest"] = {["name"] = "", ["requestId"] = "", ["request_id"] = ""},
   ["phs.scheduling.v1.Series"] = {["client"] = "", ["count"] = "", ["createTime"] = "", ["create_time"] = "", ["endDate"] = "google.type.Date", ["end_date"] = "google.type.Date", ["firstStartTime"] = "", ["first_start_time"] = "", ["intervalWeeks"] = "", ["interval_weeks"] = "", ["name"] = "", ["occurrences"] = "", ["sessionType"] = "", ["session_type"] = ""},
   ["phs.scheduling.v1.SessionType"] = {["bufferAfter"] = "", ["bufferBefore"] = "", ["buffer_after"] = "", ["buffer_before"] = "", ["clientBookable"] = "", ["client_bookable"] = "", ["displayName"] = "", ["display_name"] = "", ["duration"] = "", ["name"] = ""},
   ["phs.scheduling.v1.TimeInterval"] = {["endTime"] = "google.type.TimeOfDay", ["end_time"] = "google.type.TimeOfDay", ["startTime"] = "google.type.TimeOfDay", ["start_time"] = "google.type.TimeOfDay"},
@@ -90,6 +105,8 @@ local MESSAGES = {
 --    would say 404, as for a path that does not exist).
 -- 4. A JSON body field the request message does not have is 400 with a field
 --    violation (the transcoder drops unknown fields silently: a typo must not pass).
+-- 5. A calendar feed's path (its secret) is marked for the redacting access log, and
+--    a service's "not modified" answer becomes 304.
 -- A caller's X-Request-ID is kept only when short and safe.
 -- Malformed JSON is left to the transcoder, which refuses it; its local reply becomes
 -- a google.rpc.Status by the connection manager's local_reply_config.
@@ -316,11 +333,22 @@ local function check_request_id(headers)
   end
 end
 
+-- A calendar feed's address holds its secret (the credential): the access log shows
+-- such a path redacted (envoy.yaml.tmpl logs requests marked so with another format).
+-- Any path naming feeds/ however spelled (case, escapes) is marked, so a mistyped
+-- address is not logged either.
+local function mark_secret_path(handle, path)
+  if url_decode(path):lower():find("feeds/", 1, true) then
+    handle:streamInfo():dynamicMetadata():set("phs.gateway", "redact_path", true)
+  end
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
   check_request_id(headers)
   local full = headers:get(":path") or ""
   local path, query = full:match("^([^?]*)%??(.*)$")
+  mark_secret_path(handle, path)
   if query ~= "" and has_token_param(query) then
     reply(handle, 400, 3, "TOKEN_IN_URL",
       "access tokens go in the Authorization header, never in the URL", {{"access_token", "is not accepted in the query string"}})
@@ -387,8 +415,19 @@ local function shorten_message(text)
   return head .. shorter .. '"}\n'
 end
 
+-- A service marks an answer whose content the caller already has (its If-None-Match
+-- named the current ETag; the transcoder can only answer 200): it becomes 304.
+local NOT_MODIFIED_HEADER = "x-phs-not-modified"
+
 function envoy_on_response(handle)
   local headers = handle:headers()
+  if headers:get(NOT_MODIFIED_HEADER) ~= nil then
+    headers:remove(NOT_MODIFIED_HEADER)
+    headers:replace(":status", "304")
+    headers:remove("content-length")
+    headers:remove("content-type")
+    return
+  end
   if headers:get(LOCAL_REPLY_HEADER) == nil then return end
   headers:remove(LOCAL_REPLY_HEADER)
   local body = handle:body()

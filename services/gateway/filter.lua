@@ -7,6 +7,8 @@
 --    would say 404, as for a path that does not exist).
 -- 4. A JSON body field the request message does not have is 400 with a field
 --    violation (the transcoder drops unknown fields silently: a typo must not pass).
+-- 5. A calendar feed's path (its secret) is marked for the redacting access log, and
+--    a service's "not modified" answer becomes 304.
 -- A caller's X-Request-ID is kept only when short and safe.
 -- Malformed JSON is left to the transcoder, which refuses it; its local reply becomes
 -- a google.rpc.Status by the connection manager's local_reply_config.
@@ -233,11 +235,22 @@ local function check_request_id(headers)
   end
 end
 
+-- A calendar feed's address holds its secret (the credential): the access log shows
+-- such a path redacted (envoy.yaml.tmpl logs requests marked so with another format).
+-- Any path naming feeds/ however spelled (case, escapes) is marked, so a mistyped
+-- address is not logged either.
+local function mark_secret_path(handle, path)
+  if url_decode(path):lower():find("feeds/", 1, true) then
+    handle:streamInfo():dynamicMetadata():set("phs.gateway", "redact_path", true)
+  end
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
   check_request_id(headers)
   local full = headers:get(":path") or ""
   local path, query = full:match("^([^?]*)%??(.*)$")
+  mark_secret_path(handle, path)
   if query ~= "" and has_token_param(query) then
     reply(handle, 400, 3, "TOKEN_IN_URL",
       "access tokens go in the Authorization header, never in the URL", {{"access_token", "is not accepted in the query string"}})
@@ -304,8 +317,19 @@ local function shorten_message(text)
   return head .. shorter .. '"}\n'
 end
 
+-- A service marks an answer whose content the caller already has (its If-None-Match
+-- named the current ETag; the transcoder can only answer 200): it becomes 304.
+local NOT_MODIFIED_HEADER = "x-phs-not-modified"
+
 function envoy_on_response(handle)
   local headers = handle:headers()
+  if headers:get(NOT_MODIFIED_HEADER) ~= nil then
+    headers:remove(NOT_MODIFIED_HEADER)
+    headers:replace(":status", "304")
+    headers:remove("content-length")
+    headers:remove("content-type")
+    return
+  end
   if headers:get(LOCAL_REPLY_HEADER) == nil then return end
   headers:remove(LOCAL_REPLY_HEADER)
   local body = handle:body()

@@ -678,6 +678,79 @@ row(S, "UpdateAvailability", PSY, "other", DENIED, lambda w: set_availability(w.
 row(S, "UpdateAvailability", CLI, "own-psychologist", DENIED, lambda w: set_availability(w.p1))
 
 
+# The calendar feed: the psychologist's (or staff's) to make; its content is open (the
+# secret is the credential, a token is not looked at), audited as anonymous.
+
+
+def feed_name(p: str) -> str:
+    return f"{p}/calendarFeed"
+
+
+def get_feed(p: str) -> Call:
+    return Call(ss.GetCalendarFeedRequest(name=feed_name(p)), entity=feed_name(p))
+
+
+def update_feed(p: str, who: Who | None = None) -> Call:
+    feed = sr.CalendarFeed(name=feed_name(p), client_detail=sr.CalendarFeed.CLIENT_DETAIL_NONE)
+    return Call(
+        ss.UpdateCalendarFeedRequest(calendar_feed=feed, update_mask=mask("client_detail")),
+        who=who,
+        entity=feed_name(p),
+    )
+
+
+def rotate_feed(p: str, who: Who | None = None) -> Call:
+    def verify(resp: Any) -> None:
+        assert resp.state == sr.CalendarFeed.STATE_ACTIVE and "/v1/feeds/" in resp.url, resp
+
+    return Call(ss.RotateCalendarFeedRequest(name=feed_name(p)), who=who, verify=verify, entity=feed_name(p))
+
+
+def revoke_feed(p: str, who: Who | None = None) -> Call:
+    return Call(ss.RevokeCalendarFeedRequest(name=feed_name(p)), who=who, entity=feed_name(p))
+
+
+def feed_secret(w: World, p: str) -> str:
+    made = w.invoke(S, "RotateCalendarFeed", ss.RotateCalendarFeedRequest(name=feed_name(p)))
+    return str(made.url).rsplit("/feeds/", 1)[1].removesuffix("/calendar.ics")
+
+
+def feed_content(w: World, revoked: bool = False) -> Call:
+    p = w.psychologist(hours=False)
+    secret = feed_secret(w, p)
+    if revoked:
+        w.invoke(S, "RevokeCalendarFeed", ss.RevokeCalendarFeedRequest(name=feed_name(p)))
+
+    def verify(resp: Any) -> None:
+        assert resp.content_type.startswith("text/calendar") and resp.data.startswith(b"BEGIN:VCALENDAR")
+
+    request = ss.GetCalendarFeedContentRequest(secret=secret)
+    return Call(request, verify=verify, entity="" if revoked else feed_name(p))
+
+
+row(S, "GetCalendarFeed", ADMIN, "other", OK, lambda w: get_feed(w.p2))
+row(S, "GetCalendarFeed", PSY, "own", OK, lambda w: get_feed(w.p1))
+row(S, "GetCalendarFeed", PSY, "other", DENIED, lambda w: get_feed(w.p2))
+row(S, "GetCalendarFeed", CLI, "own-psychologist", DENIED, lambda w: get_feed(w.p1))
+
+
+def feed_rows(method: str, make: Callable[..., Call]) -> None:
+    row(S, method, ADMIN, "fresh", OK, lambda w: make(w.psychologist(hours=False)))
+    row(S, method, PSY, "own", OK, lambda w: _own_fresh_psychologist(w, make))
+    row(S, method, PSY, "other", DENIED, lambda w: make(w.p2))
+    row(S, method, CLI, "own-psychologist", DENIED, lambda w: make(w.p1))
+
+
+feed_rows("UpdateCalendarFeed", update_feed)
+feed_rows("RotateCalendarFeed", rotate_feed)
+feed_rows("RevokeCalendarFeed", revoke_feed)
+for role in ROLES:
+    row(S, "GetCalendarFeedContent", role, "any-token", OK, feed_content)
+row(S, "GetCalendarFeedContent", CLI, "revoked", MISSING, lambda w: feed_content(w, revoked=True))
+# Whoever calls, and whatever token they send, the open method's caller is anonymous.
+OPEN_METHODS = {(S, "GetCalendarFeedContent")}
+
+
 def working_time(w: World, p: str) -> Call:
     start = w.base + dt.timedelta(days=100)
 
@@ -1128,7 +1201,8 @@ def test_access(world: World, case: Case, transport: str) -> None:
     assert len(events) == 1, f"{case.id}: expected one audit entry for {request_id}, got {events}"
     e = events[0]
     assert e.method == _rpc_path(m)
-    assert (e.agent.subject, e.agent.role) == (who.subject, who.role)
+    agent = ("", "anonymous") if (case.service, case.method) in OPEN_METHODS else (who.subject, who.role)
+    assert (e.agent.subject, e.agent.role) == agent
     # A watch ends when the test closes it: CANCELLED or OK, by which side noticed first.
     closed = case.method == "WatchAppointments" and outcome.code is OK and e.status_code == "CANCELLED"
     ended = grpc.StatusCode.CANCELLED if closed else outcome.code

@@ -490,7 +490,7 @@ def expectation(case: Case, ctx: Context, defect: Defect, why: str, exact: bool)
             expect = Expect(frozenset({405}), "the path has other methods")
     if expect is None and exact and defect == Defect.BAD:
         expect = Expect(frozenset({400}), why)
-    if case.role in ctx.anonymous:
+    if case.role in ctx.anonymous and not case.route.open:
         return _anonymous(expect, defect, exact)
     return expect
 

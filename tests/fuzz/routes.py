@@ -21,6 +21,9 @@ from phs_devstack.gateway import DESCRIPTOR
 # Streams that end only when their caller leaves (WatchReport ends with its report).
 OPEN_ENDED = {"phs.scheduling.v1.SchedulingService.WatchAppointments"}
 HTTP_BODY = "google.api.HttpBody"
+# Methods that need no token (the request carries its own credential): a caller
+# without a valid one is answered as anyone else, not 401.
+OPEN = {"phs.scheduling.v1.SchedulingService.GetCalendarFeedContent"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,10 @@ class Route:
     def open_ended(self) -> bool:
         """A stream that lasts until the caller leaves (a watch): judged by its first message."""
         return self.method.full_name in OPEN_ENDED
+
+    @property
+    def open(self) -> bool:
+        return self.method.full_name in OPEN
 
     @property
     def raw_output(self) -> bool:

@@ -299,6 +299,7 @@ def test_chart_envoy_config_is_the_make_up_template_with_cluster_addresses(
             scheduling=[("phs-scheduling-grpc.phs.svc.cluster.local", 50051)],
             reports=("phs-reports-api-grpc.phs.svc.cluster.local", 50051),
             web=("phs-web.phs.svc.cluster.local", 8070),
+            notifications=("phs-notifications-grpc.phs.svc.cluster.local", 50051),
             descriptor=Path("/etc/envoy/descriptor/phs.pb"),
             gateway_lua=Path("/etc/envoy/descriptor/gateway.lua"),
             listen_host="0.0.0.0",
@@ -317,6 +318,7 @@ def test_chart_envoy_config_is_the_make_up_template_with_cluster_addresses(
         for svc_name, target, port in (
             ("phs-scheduling-grpc", "phs-scheduling", 50051),
             ("phs-reports-api-grpc", "phs-reports-api", 50051),
+            ("phs-notifications-grpc", "phs-notifications", 50051),
             ("phs-web", "phs-web", 8070),
         ):
             svc = r.get("Service", svc_name)
@@ -377,6 +379,7 @@ NEEDED = [
     ("phs-gateway", "phs-scheduling", "grpc"),
     ("phs-gateway", "phs-reports-api", "grpc"),
     ("phs-gateway", "phs-web", "http"),
+    ("phs-gateway", "phs-notifications", "grpc"),  # the preferences API
     ("phs-reports-worker", "phs-scheduling", "grpc"),
     ("phs-notifications", "phs-scheduling", "grpc"),  # who to write to, at send time
     ("phs-scheduling", "phs-postgresql", "postgresql"),
@@ -406,10 +409,12 @@ FORBIDDEN = [
     ("phs-postgresql", "phs-scheduling", "grpc"),
     ("phs-kafka-topics", "phs-postgresql", "postgresql"),
     # Notifications reach scheduling, the broker, their database and SMTP; nothing else.
+    # Only the gateway reaches their API.
     ("phs-notifications", "phs-reports-api", "grpc"),
     ("phs-notifications", "phs-web", "http"),
-    ("phs-gateway", "phs-notifications", "grpc"),
     ("phs-reports-worker", "phs-notifications", "grpc"),
+    ("phs-scheduling", "phs-notifications", "grpc"),
+    ("phs-web", "phs-notifications", "grpc"),
 ]
 
 

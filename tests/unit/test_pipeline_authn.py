@@ -10,6 +10,7 @@ import pytest
 from phs_runtime.errors import ApiError
 from phs_runtime.pipeline.authn import Authenticate
 from phs_runtime.pipeline.call import Call
+from phs_runtime.policy import ANONYMOUS, rule
 from tests.unit.fakes import bearer, guard
 
 METHOD = "/phs.scheduling.v1.SchedulingService/GetClient"
@@ -38,3 +39,16 @@ def test_health_probes_and_servers_without_a_guard_need_no_token(dev_keys: Path)
     open_call = Call("unary", METHOD, None, None)
     Authenticate(None)(open_call)
     assert open_call.principal is None
+
+
+@pytest.mark.parametrize("header", [None, "Bearer not-a-token", "Bearer " + "x" * 50])
+def test_an_open_methods_caller_is_anonymous_token_or_not(dev_keys: Path, header: str | None) -> None:
+    method = "/phs.scheduling.v1.SchedulingService/GetCalendarFeedContent"
+    rules = {method: rule(ANONYMOUS, open=True)}
+    call = Call("unary", method, None, header, guarded=True)
+    Authenticate(guard(dev_keys, rules))(call)
+    assert call.principal is not None and call.principal.role == ANONYMOUS and call.principal.subject == ""
+    # Any other method still wants a valid token.
+    other = Call("unary", METHOD, None, header, guarded=True)
+    with pytest.raises(ApiError):
+        Authenticate(guard(dev_keys, rules))(other)

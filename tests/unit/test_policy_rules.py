@@ -17,7 +17,7 @@ from phs_notifications.handlers import policy as notifications_policy
 from phs_reports import policy as reports_policy
 from phs_reports.store import Store as ReportsStore
 from phs_runtime.auth import ROLES
-from phs_runtime.policy import Rule
+from phs_runtime.policy import ANONYMOUS, Rule
 from phs_scheduling import policy as scheduling_policy
 from phs_scheduling.store import Store as SchedulingStore
 
@@ -69,7 +69,9 @@ def test_rules_name_known_roles_and_real_request_fields(
     for service, rules in tables.values():
         for m in service.methods:
             r = rules[f"/{service.full_name}/{m.name}"]
-            assert r.roles and r.roles <= ROLES, m.name
+            assert r.roles and r.roles <= ROLES | {ANONYMOUS}, m.name
+            # Open methods (no token) are exactly the anonymous ones.
+            assert r.open == (ANONYMOUS in r.roles), m.name
             assert r.action in {"C", "R", "U", "D", "E"}, m.name
             for path in r.target:
                 assert _has_path(m.input_type, path), f"{m.name}: no field {path}"
@@ -84,3 +86,12 @@ def test_only_admins_read_the_audit_log_and_every_change_is_audited(
             r = rules[f"/{service.full_name}/{m.name}"]
             if r.action != "R":
                 assert r.audit, f"{m.name} changes data and must be audited"
+
+
+def test_the_only_open_method_is_a_calendar_feeds_content_and_it_names_no_secret(
+    tables: dict[str, tuple[ServiceDescriptor, dict[str, Rule]]],
+) -> None:
+    open_methods = {name for _, rules in tables.values() for name, r in rules.items() if r.open}
+    assert open_methods == {"/phs.scheduling.v1.SchedulingService/GetCalendarFeedContent"}
+    (r,) = (rules[m] for _, rules in tables.values() for m in open_methods if m in rules)
+    assert r.roles == {ANONYMOUS} and r.target == ()  # the secret never goes into an audit entry

@@ -231,6 +231,8 @@ class Stack:
             "PHS_AUTH_ISSUER": f"{DEV_ISSUER},{self.oidc_url}",
             "PHS_AUTH_AUDIENCE": DEV_AUDIENCE,
             "PHS_AUTH_REQUIRE_AT_JWT": "true",
+            # Calendar feed addresses point at the gateway (scheduling).
+            "PHS_CALENDAR_FEED_BASE_URL": self.rest_url,
             **self.extra_env,
         }
         if db:
@@ -376,6 +378,7 @@ class Stack:
                 reports=("127.0.0.1", self.ports.reports),
                 descriptor=DESCRIPTOR,
                 web=("127.0.0.1", self.ports.web),
+                notifications=("127.0.0.1", self.ports.notifications),
             )
         )
         self.spawn(

@@ -413,6 +413,8 @@ must be replaced, as in tools/phs_devstack/gateway.py (string.Template.substitut
   "SCHEDULING_ENDPOINTS" (printf "[{endpoint: {address: {socket_address: {address: %s-grpc.%s.svc.%s, port_value: %v}}}}]" (include "phs.componentName" (dict "root" . "component" "scheduling")) $ns $domain .Values.scheduling.grpcPort)
   "REPORTS_HOST" (printf "%s-grpc.%s.svc.%s" (include "phs.componentName" (dict "root" . "component" "reports-api")) $ns $domain)
   "REPORTS_PORT" (toString .Values.reportsApi.grpcPort)
+  "NOTIFICATIONS_HOST" (printf "%s-grpc.%s.svc.%s" (include "phs.componentName" (dict "root" . "component" "notifications")) $ns $domain)
+  "NOTIFICATIONS_PORT" (toString .Values.notifications.grpcPort)
   "WEB_HOST" (printf "%s.%s.svc.%s" (include "phs.componentName" (dict "root" . "component" "web")) $ns $domain)
   "WEB_PORT" (toString .Values.web.port)
   "DESCRIPTOR_PATH" "/etc/envoy/descriptor/phs.pb"

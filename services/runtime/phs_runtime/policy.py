@@ -43,6 +43,10 @@ Check = Callable[[Any, Principal], Scope | None]
 # Callers that see everything the rule's roles allow, without ownership checks.
 _UNSCOPED = frozenset({ADMIN, SERVICE})
 
+# The caller of an open method (Rule.open): no token is asked for or read.
+ANONYMOUS = "anonymous"
+_ANONYMOUS = Principal(subject="", role=ANONYMOUS)
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -54,6 +58,9 @@ class Rule:
     audit: bool = True
     # Request field paths (dotted) whose values name the resources concerned.
     target: tuple[str, ...] = ()
+    # Callable without a token, as ANONYMOUS: the request carries its own credential
+    # (a calendar feed's secret), which the handler checks.
+    open: bool = False
 
 
 def rule(
@@ -62,8 +69,9 @@ def rule(
     check: Check | None = None,
     audit: bool = True,
     target: Sequence[str] = (),
+    open: bool = False,
 ) -> Rule:
-    return Rule(frozenset(roles), action, check, audit, tuple(target))
+    return Rule(frozenset(roles), action, check, audit, tuple(target), open)
 
 
 def field_value(request: Any, path: str) -> str:
@@ -84,7 +92,10 @@ class Guard:
     ) -> None:
         self.verifier, self.rules, self.audit_log = verifier, dict(rules), audit_log
 
-    def authenticate(self, header: str | None) -> Principal:
+    def authenticate(self, header: str | None, method: str = "") -> Principal:
+        r = self.rules.get(method)
+        if r is not None and r.open:
+            return _ANONYMOUS
         try:
             return self.verifier.verify_header(header)
         except NoAccessError as exc:

@@ -53,6 +53,9 @@ def main() -> None:
         feed=feed,
         heartbeat_s=settings.watch_heartbeat_s,
     )
+    servicer.configure_calendar_feeds(
+        settings.calendar_feed_base_url, settings.calendar_feed_per_minute, settings.calendar_feed_burst
+    )
     guard = guard_for(policy.build(store), audit_log, settings.auth)
 
     def add(server: grpc.Server) -> None:

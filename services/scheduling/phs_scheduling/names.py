@@ -61,6 +61,13 @@ class Availability(NamedTuple):
         return availability_name(self.psychologist_id)
 
 
+class CalendarFeed(NamedTuple):
+    psychologist_id: str
+
+    def __str__(self) -> str:
+        return calendar_feed_name(self.psychologist_id)
+
+
 def psychologist_name(pid: str) -> str:
     return f"psychologists/{pid}"
 
@@ -83,6 +90,10 @@ def series_name(pid: str, sid: str) -> str:
 
 def availability_name(pid: str) -> str:
     return f"psychologists/{pid}/availability"
+
+
+def calendar_feed_name(pid: str) -> str:
+    return f"psychologists/{pid}/calendarFeed"
 
 
 N = TypeVar("N")
@@ -149,6 +160,12 @@ def _availability(value: str) -> Availability | None:
     return None if p is None else Availability(p.id)
 
 
+def _calendar_feed(value: str) -> CalendarFeed | None:
+    head, _, tail = value.rpartition("/")
+    p = _psychologist(head, False) if tail == "calendarFeed" else None
+    return None if p is None else CalendarFeed(p.id)
+
+
 PSYCHOLOGIST: Kind[Psychologist] = Kind("psychologists/{id}", lambda x: _psychologist(x, False))
 PSYCHOLOGISTS: Kind[Psychologist] = Kind(
     "psychologists/{id} or psychologists/-", lambda x: _psychologist(x, True)
@@ -158,3 +175,4 @@ SESSION_TYPE: Kind[SessionType] = Kind("sessionTypes/{code}", _session_type)
 APPOINTMENT: Kind[Appointment] = Kind("psychologists/{id}/appointments/{id}", _appointment)
 SERIES: Kind[Series] = Kind("psychologists/{id}/series/{id}", _series)
 AVAILABILITY: Kind[Availability] = Kind("psychologists/{id}/availability", _availability)
+CALENDAR_FEED: Kind[CalendarFeed] = Kind("psychologists/{id}/calendarFeed", _calendar_feed)

@@ -6,6 +6,7 @@ psychologist's or a client's call is limited to their own data.
   (clients assigned to them); nobody else's.
 - client: the directory, slot search, their own record, and requesting,
   cancelling and rescheduling their own appointments.
+- anyone, without a token: a calendar feed's content, given its secret.
 - service (the report worker): read-only figures for reports; it enforces the
   requester's scope itself. (The notifications service): an appointment, its
   client's record and the session types, to address a message at send time.
@@ -25,7 +26,7 @@ from phs_runtime.audit import CREATE, DELETE, EXECUTE, UPDATE
 from phs_runtime.auth import ADMIN, CLIENT, PSYCHOLOGIST, SERVICE, Principal
 from phs_runtime.decision import Scope
 from phs_runtime.errors import NAME_CHARS, excerpt, not_found, permission_denied
-from phs_runtime.policy import Check, Rule, field_value, rule
+from phs_runtime.policy import ANONYMOUS, Check, Rule, field_value, rule
 from phs_scheduling import names
 from phs_scheduling.domain.lifecycle import RULES as LIFECYCLE
 from phs_scheduling.domain.lifecycle import Action
@@ -241,6 +242,24 @@ def build(store: Store) -> dict[str, Rule]:
         "GetSeries": rule(ADMIN, PSYCHOLOGIST, check=c.series, target=["name"]),
         "CancelSeries": rule(ADMIN, PSYCHOLOGIST, action=DELETE, check=c.series, target=["name"]),
         "RescheduleSeries": rule(ADMIN, PSYCHOLOGIST, action=EXECUTE, check=c.series, target=["name"]),
+        # The psychologist's calendar feed. Its content is open: the secret in the request
+        # is the credential, which the handler checks (NOT_FOUND for any but an active
+        # feed's); the audit entry names the feed, never the secret (no target).
+        "GetCalendarFeed": rule(ADMIN, PSYCHOLOGIST, check=own_psychologist("name"), target=["name"]),
+        "UpdateCalendarFeed": rule(
+            ADMIN,
+            PSYCHOLOGIST,
+            action=UPDATE,
+            check=own_psychologist("calendar_feed.name"),
+            target=["calendar_feed.name"],
+        ),
+        "RotateCalendarFeed": rule(
+            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=own_psychologist("name"), target=["name"]
+        ),
+        "RevokeCalendarFeed": rule(
+            ADMIN, PSYCHOLOGIST, action=EXECUTE, check=own_psychologist("name"), target=["name"]
+        ),
+        "GetCalendarFeedContent": rule(ANONYMOUS, open=True),
         # The audit log itself.
         "ListAuditEvents": rule(ADMIN, target=["parent", "subject", "entity"]),
     }

@@ -11,6 +11,7 @@ from phs.scheduling.v1 import scheduling_service_pb2_grpc as s_grpc
 from phs_scheduling.handlers.appointment_changes import AppointmentChangeHandlers
 from phs_scheduling.handlers.appointments import AppointmentHandlers
 from phs_scheduling.handlers.availability import AvailabilityHandlers
+from phs_scheduling.handlers.calendar_feeds import CalendarFeedHandlers
 from phs_scheduling.handlers.clients import ClientHandlers
 from phs_scheduling.handlers.psychologists import PsychologistHandlers
 from phs_scheduling.handlers.series import SeriesHandlers
@@ -25,6 +26,7 @@ class SchedulingServicer(
     AppointmentChangeHandlers,
     AvailabilityHandlers,
     SeriesHandlers,
+    CalendarFeedHandlers,
     s_grpc.SchedulingServiceServicer,
 ):
     """Every RPC of the service; the handler classes share one state (handlers.base.Handlers)."""

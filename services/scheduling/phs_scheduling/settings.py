@@ -4,10 +4,11 @@ process before it listens, with the variable's name."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from phs_runtime.auth import AuthConfig
-from phs_runtime.config import DatabaseConfig, KafkaConfig, OutboxConfig, ServerConfig, env_float
+from phs_runtime.config import DatabaseConfig, KafkaConfig, OutboxConfig, ServerConfig, env_float, env_int
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,12 @@ class Settings:
     watch_linger_s: float
     # Below the gateway's idle timeout for the watch route (services/gateway/envoy.yaml.tmpl).
     watch_heartbeat_s: float
+    # Where calendar apps reach the gateway, for the feed addresses RotateCalendarFeed
+    # answers (empty: the address is a path on the web app's origin).
+    calendar_feed_base_url: str
+    # Fetches of one feed: a burst, then so many a minute (per process).
+    calendar_feed_per_minute: float
+    calendar_feed_burst: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,4 +47,7 @@ class Settings:
             auth=AuthConfig.from_env(),
             watch_linger_s=env_float("PHS_WATCH_LINGER_SECONDS", 60.0),
             watch_heartbeat_s=env_float("PHS_WATCH_HEARTBEAT_SECONDS", 15.0),
+            calendar_feed_base_url=os.environ.get("PHS_CALENDAR_FEED_BASE_URL", ""),
+            calendar_feed_per_minute=env_float("PHS_CALENDAR_FEED_PER_MINUTE", 6.0),
+            calendar_feed_burst=env_int("PHS_CALENDAR_FEED_BURST", 10),
         )

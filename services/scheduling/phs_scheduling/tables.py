@@ -126,3 +126,15 @@ audit_events = audit_table(metadata)
 
 # The open states (domain.lifecycle.OPEN) as stored codes, for queries.
 ACTIVE_STATES: tuple[str, ...] = tuple(state.value for state in OPEN)
+
+# Each psychologist's calendar feed: only the hash of its secret (NULL: revoked).
+calendar_feeds = Table(
+    "calendar_feeds",
+    metadata,
+    Column("psychologist_id", String(64), ForeignKey("psychologists.id"), primary_key=True),
+    Column("secret_hash", LargeBinary(32), nullable=True),
+    Column("client_detail", String(16), nullable=False),
+    Column("rotate_time", UtcDateTime, nullable=True),
+    Column("update_time", UtcDateTime, nullable=False),
+    Index("ix_calendar_feeds_secret_hash", "secret_hash", unique=True),
+)

@@ -8,6 +8,7 @@ import { AppointmentsPage } from "./portal/AppointmentsPage";
 import { BookPage } from "./portal/BookPage";
 import { CancelPage } from "./portal/CancelPage";
 import { MovePage } from "./portal/MovePage";
+import { NotificationsPage } from "./portal/NotificationsPage";
 import { OverviewPage } from "./portal/OverviewPage";
 import { AppShell, Page } from "./ui/Layout";
 import { SignInPage } from "./ui/SignInPage";
@@ -82,6 +83,7 @@ function Routed() {
         <Route path="/appointments" element={<AppointmentsPage />} />
         <Route path="/appointments/:pid/:aid/cancel" element={<CancelPage />} />
         <Route path="/appointments/:pid/:aid/move" element={<MovePage />} />
+        <Route path="/notifications" element={<NotificationsPage client={principal.subject} />} />
         <Route
           path="*"
           element={

@@ -1,5 +1,6 @@
 """Authentication step: the bearer token becomes the call's principal, or the call
-is refused (UNAUTHENTICATED; PERMISSION_DENIED for a known person with no access)."""
+is refused (UNAUTHENTICATED; PERMISSION_DENIED for a known person with no access).
+An open method's caller is anonymous, token or not (phs_runtime.policy.Rule.open)."""
 
 from __future__ import annotations
 
@@ -17,4 +18,4 @@ class Authenticate:
 
     def __call__(self, call: Call) -> None:
         if self.guard is not None and call.guarded:
-            call.principal = self.guard.authenticate(call.authorization)
+            call.principal = self.guard.authenticate(call.authorization, call.method)

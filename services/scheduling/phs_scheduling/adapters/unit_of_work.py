@@ -24,6 +24,7 @@ from phs_runtime.outbox import OutboxMessage
 from phs_scheduling.adapters.appointments import AppointmentRepository, is_overlap
 from phs_scheduling.adapters.availability import AvailabilityRepository, SlotContext
 from phs_scheduling.adapters.clients import ClientRepository
+from phs_scheduling.adapters.feeds import CalendarFeedRepository
 from phs_scheduling.adapters.psychologists import PsychologistRepository
 from phs_scheduling.adapters.series import SeriesRepository
 from phs_scheduling.adapters.session_types import SessionTypeRepository
@@ -44,6 +45,7 @@ class _Repositories:
     appointments: AppointmentRepository
     availability: AvailabilityRepository
     series: SeriesRepository
+    calendar_feeds: CalendarFeedRepository
 
     def _bind(self, conn: Connection) -> None:
         self.connection = conn
@@ -53,6 +55,7 @@ class _Repositories:
         self.appointments = AppointmentRepository(conn)
         self.availability = AvailabilityRepository(conn)
         self.series = SeriesRepository(conn)
+        self.calendar_feeds = CalendarFeedRepository(conn)
 
     def slot_context(
         self, psychologist_id: str, session_type_code: str, start: dt.datetime, end: dt.datetime

@@ -11,6 +11,7 @@ import { AvailabilityPage } from "./AvailabilityPage";
 import { ClientsPage } from "./ClientsPage";
 import { RequestsPage } from "./RequestsPage";
 import { SeriesPage } from "./SeriesPage";
+import { SettingsPage } from "./SettingsPage";
 import { TodayPage } from "./TodayPage";
 import { WeekPage } from "./WeekPage";
 import "./psychologist.css";
@@ -45,6 +46,7 @@ export default function Workspace({ psychologist }: { psychologist: string }) {
         <Route path="/availability" element={<AvailabilityPage {...p} />} />
         <Route path="/series" element={<SeriesPage {...p} />} />
         <Route path="/clients" element={<ClientsPage {...p} />} />
+        <Route path="/settings" element={<SettingsPage parent={psychologist} />} />
         <Route
           path="/caseload"
           element={

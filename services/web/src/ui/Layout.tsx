@@ -6,6 +6,7 @@ const CLIENT_LINKS = [
   { to: "/", label: "Home" },
   { to: "/book", label: "Book" },
   { to: "/appointments", label: "Appointments" },
+  { to: "/notifications", label: "Notifications" },
 ];
 
 const PSYCHOLOGIST_LINKS = [
@@ -16,6 +17,7 @@ const PSYCHOLOGIST_LINKS = [
   { to: "/series", label: "Series" },
   { to: "/clients", label: "Clients" },
   { to: "/caseload", label: "Caseload" },
+  { to: "/settings", label: "Settings" },
 ];
 
 const STAFF_LINKS: [string, string][] = [

@@ -240,3 +240,35 @@ class Cancellation(_message.Message):
     cancel_time: _timestamp_pb2.Timestamp
     explanation: str
     def __init__(self, reason: _Optional[_Union[Cancellation.Reason, str]] = ..., cancelled_by: _Optional[_Union[Cancellation.Actor, str]] = ..., late: _Optional[bool] = ..., cancel_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ...) -> None: ...
+
+class CalendarFeed(_message.Message):
+    __slots__ = ("name", "state", "client_detail", "url", "rotate_time", "update_time")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[CalendarFeed.State]
+        STATE_ACTIVE: _ClassVar[CalendarFeed.State]
+        STATE_INACTIVE: _ClassVar[CalendarFeed.State]
+    STATE_UNSPECIFIED: CalendarFeed.State
+    STATE_ACTIVE: CalendarFeed.State
+    STATE_INACTIVE: CalendarFeed.State
+    class ClientDetail(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CLIENT_DETAIL_UNSPECIFIED: _ClassVar[CalendarFeed.ClientDetail]
+        CLIENT_DETAIL_INITIALS: _ClassVar[CalendarFeed.ClientDetail]
+        CLIENT_DETAIL_NONE: _ClassVar[CalendarFeed.ClientDetail]
+    CLIENT_DETAIL_UNSPECIFIED: CalendarFeed.ClientDetail
+    CLIENT_DETAIL_INITIALS: CalendarFeed.ClientDetail
+    CLIENT_DETAIL_NONE: CalendarFeed.ClientDetail
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    state: CalendarFeed.State
+    client_detail: CalendarFeed.ClientDetail
+    url: str
+    rotate_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[CalendarFeed.State, str]] = ..., client_detail: _Optional[_Union[CalendarFeed.ClientDetail, str]] = ..., url: _Optional[str] = ..., rotate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

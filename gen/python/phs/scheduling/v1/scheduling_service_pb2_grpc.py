@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from phs.audit.v1 import audit_pb2 as phs_dot_audit_dot_v1_dot_audit__pb2
 from phs.scheduling.v1 import resources_pb2 as phs_dot_scheduling_dot_v1_dot_resources__pb2
 from phs.scheduling.v1 import scheduling_service_pb2 as phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2
@@ -191,6 +192,31 @@ class SchedulingServiceStub:
                 '/phs.scheduling.v1.SchedulingService/MarkAppointmentNoShow',
                 request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.MarkAppointmentNoShowRequest.SerializeToString,
                 response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+                _registered_method=True)
+        self.GetCalendarFeed = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/GetCalendarFeed',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetCalendarFeedRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.CalendarFeed.FromString,
+                _registered_method=True)
+        self.UpdateCalendarFeed = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/UpdateCalendarFeed',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdateCalendarFeedRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.CalendarFeed.FromString,
+                _registered_method=True)
+        self.RotateCalendarFeed = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/RotateCalendarFeed',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RotateCalendarFeedRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.CalendarFeed.FromString,
+                _registered_method=True)
+        self.RevokeCalendarFeed = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/RevokeCalendarFeed',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RevokeCalendarFeedRequest.SerializeToString,
+                response_deserializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.CalendarFeed.FromString,
+                _registered_method=True)
+        self.GetCalendarFeedContent = channel.unary_unary(
+                '/phs.scheduling.v1.SchedulingService/GetCalendarFeedContent',
+                request_serializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetCalendarFeedContentRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
         self.ListAuditEvents = channel.unary_unary(
                 '/phs.scheduling.v1.SchedulingService/ListAuditEvents',
@@ -450,6 +476,49 @@ class SchedulingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCalendarFeed(self, request, context):
+        """A psychologist's calendar feed: whether an address answers and what its
+        events say about clients (never the address itself).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCalendarFeed(self, request, context):
+        """Changes what the feed's events say about clients (client_detail).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateCalendarFeed(self, request, context):
+        """Makes a new address for the feed (the first, or one that replaces the
+        old, which stops answering at once) and answers it in `url`, once. A
+        replay of the same request_id answers the feed without the address.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeCalendarFeed(self, request, context):
+        """Stops the feed: its address answers NOT_FOUND from now on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCalendarFeedContent(self, request, context):
+        """The feed's calendar (text/calendar, RFC 5545) for calendar apps: the
+        psychologist's appointments from 30 days back to their booking horizon,
+        in UTC, each with its session type and (unless set to none) the client's
+        initials; cancelled ones stay 30 days as STATUS:CANCELLED. The secret is
+        the credential: no token. An unknown or revoked secret is NOT_FOUND.
+        Through the gateway: an ETag, and 304 for a matching If-None-Match.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAuditEvents(self, request, context):
         """This service's audit log, newest first (admins only). Entries cannot be
         changed or deleted through any API.
@@ -610,6 +679,31 @@ def add_SchedulingServiceServicer_to_server(servicer, server):
                     servicer.MarkAppointmentNoShow,
                     request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.MarkAppointmentNoShowRequest.FromString,
                     response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.SerializeToString,
+            ),
+            'GetCalendarFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCalendarFeed,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetCalendarFeedRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.CalendarFeed.SerializeToString,
+            ),
+            'UpdateCalendarFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCalendarFeed,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdateCalendarFeedRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.CalendarFeed.SerializeToString,
+            ),
+            'RotateCalendarFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateCalendarFeed,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RotateCalendarFeedRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.CalendarFeed.SerializeToString,
+            ),
+            'RevokeCalendarFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeCalendarFeed,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RevokeCalendarFeedRequest.FromString,
+                    response_serializer=phs_dot_scheduling_dot_v1_dot_resources__pb2.CalendarFeed.SerializeToString,
+            ),
+            'GetCalendarFeedContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCalendarFeedContent,
+                    request_deserializer=phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetCalendarFeedContentRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditEvents,
@@ -1433,6 +1527,141 @@ class SchedulingService:
             '/phs.scheduling.v1.SchedulingService/MarkAppointmentNoShow',
             phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.MarkAppointmentNoShowRequest.SerializeToString,
             phs_dot_scheduling_dot_v1_dot_resources__pb2.Appointment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCalendarFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/GetCalendarFeed',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetCalendarFeedRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.CalendarFeed.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCalendarFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/UpdateCalendarFeed',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.UpdateCalendarFeedRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.CalendarFeed.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateCalendarFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/RotateCalendarFeed',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RotateCalendarFeedRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.CalendarFeed.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeCalendarFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/RevokeCalendarFeed',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.RevokeCalendarFeedRequest.SerializeToString,
+            phs_dot_scheduling_dot_v1_dot_resources__pb2.CalendarFeed.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCalendarFeedContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phs.scheduling.v1.SchedulingService/GetCalendarFeedContent',
+            phs_dot_scheduling_dot_v1_dot_scheduling__service__pb2.GetCalendarFeedContentRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

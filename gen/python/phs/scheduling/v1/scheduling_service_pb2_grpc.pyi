@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.api import httpbody_pb2 as _httpbody_pb2
 from grpc import aio as _aio
 from phs.audit.v1 import audit_pb2 as _audit_pb2
 from phs.scheduling.v1 import resources_pb2 as _resources_pb2
@@ -149,6 +150,27 @@ class SchedulingServiceStub:
     """Records that the client did not attend a BOOKED appointment (only after
     its start).
     """
+    GetCalendarFeed: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.GetCalendarFeedRequest, _resources_pb2.CalendarFeed]
+    """A psychologist's calendar feed: whether an address answers and what its
+    events say about clients (never the address itself).
+    """
+    UpdateCalendarFeed: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.UpdateCalendarFeedRequest, _resources_pb2.CalendarFeed]
+    """Changes what the feed's events say about clients (client_detail)."""
+    RotateCalendarFeed: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.RotateCalendarFeedRequest, _resources_pb2.CalendarFeed]
+    """Makes a new address for the feed (the first, or one that replaces the
+    old, which stops answering at once) and answers it in `url`, once. A
+    replay of the same request_id answers the feed without the address.
+    """
+    RevokeCalendarFeed: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.RevokeCalendarFeedRequest, _resources_pb2.CalendarFeed]
+    """Stops the feed: its address answers NOT_FOUND from now on."""
+    GetCalendarFeedContent: _grpc.UnaryUnaryMultiCallable[_scheduling_service_pb2.GetCalendarFeedContentRequest, _httpbody_pb2.HttpBody]
+    """The feed's calendar (text/calendar, RFC 5545) for calendar apps: the
+    psychologist's appointments from 30 days back to their booking horizon,
+    in UTC, each with its session type and (unless set to none) the client's
+    initials; cancelled ones stay 30 days as STATUS:CANCELLED. The secret is
+    the credential: no token. An unknown or revoked secret is NOT_FOUND.
+    Through the gateway: an ETag, and 304 for a matching If-None-Match.
+    """
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ListAuditEventsRequest, _audit_pb2.ListAuditEventsResponse]
     """This service's audit log, newest first (admins only). Entries cannot be
     changed or deleted through any API.
@@ -272,6 +294,27 @@ class SchedulingServiceAsyncStub(SchedulingServiceStub):
     MarkAppointmentNoShow: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.MarkAppointmentNoShowRequest, _resources_pb2.Appointment]  # type: ignore[assignment]
     """Records that the client did not attend a BOOKED appointment (only after
     its start).
+    """
+    GetCalendarFeed: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.GetCalendarFeedRequest, _resources_pb2.CalendarFeed]  # type: ignore[assignment]
+    """A psychologist's calendar feed: whether an address answers and what its
+    events say about clients (never the address itself).
+    """
+    UpdateCalendarFeed: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.UpdateCalendarFeedRequest, _resources_pb2.CalendarFeed]  # type: ignore[assignment]
+    """Changes what the feed's events say about clients (client_detail)."""
+    RotateCalendarFeed: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.RotateCalendarFeedRequest, _resources_pb2.CalendarFeed]  # type: ignore[assignment]
+    """Makes a new address for the feed (the first, or one that replaces the
+    old, which stops answering at once) and answers it in `url`, once. A
+    replay of the same request_id answers the feed without the address.
+    """
+    RevokeCalendarFeed: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.RevokeCalendarFeedRequest, _resources_pb2.CalendarFeed]  # type: ignore[assignment]
+    """Stops the feed: its address answers NOT_FOUND from now on."""
+    GetCalendarFeedContent: _aio.UnaryUnaryMultiCallable[_scheduling_service_pb2.GetCalendarFeedContentRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """The feed's calendar (text/calendar, RFC 5545) for calendar apps: the
+    psychologist's appointments from 30 days back to their booking horizon,
+    in UTC, each with its session type and (unless set to none) the client's
+    initials; cancelled ones stay 30 days as STATUS:CANCELLED. The secret is
+    the credential: no token. An unknown or revoked secret is NOT_FOUND.
+    Through the gateway: an ETag, and 304 for a matching If-None-Match.
     """
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_audit_pb2.ListAuditEventsRequest, _audit_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """This service's audit log, newest first (admins only). Entries cannot be
@@ -573,6 +616,57 @@ class SchedulingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_resources_pb2.Appointment, _abc.Awaitable[_resources_pb2.Appointment]]:
         """Records that the client did not attend a BOOKED appointment (only after
         its start).
+        """
+
+    @_abc_1.abstractmethod
+    def GetCalendarFeed(
+        self,
+        request: _scheduling_service_pb2.GetCalendarFeedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.CalendarFeed, _abc.Awaitable[_resources_pb2.CalendarFeed]]:
+        """A psychologist's calendar feed: whether an address answers and what its
+        events say about clients (never the address itself).
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateCalendarFeed(
+        self,
+        request: _scheduling_service_pb2.UpdateCalendarFeedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.CalendarFeed, _abc.Awaitable[_resources_pb2.CalendarFeed]]:
+        """Changes what the feed's events say about clients (client_detail)."""
+
+    @_abc_1.abstractmethod
+    def RotateCalendarFeed(
+        self,
+        request: _scheduling_service_pb2.RotateCalendarFeedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.CalendarFeed, _abc.Awaitable[_resources_pb2.CalendarFeed]]:
+        """Makes a new address for the feed (the first, or one that replaces the
+        old, which stops answering at once) and answers it in `url`, once. A
+        replay of the same request_id answers the feed without the address.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeCalendarFeed(
+        self,
+        request: _scheduling_service_pb2.RevokeCalendarFeedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.CalendarFeed, _abc.Awaitable[_resources_pb2.CalendarFeed]]:
+        """Stops the feed: its address answers NOT_FOUND from now on."""
+
+    @_abc_1.abstractmethod
+    def GetCalendarFeedContent(
+        self,
+        request: _scheduling_service_pb2.GetCalendarFeedContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_httpbody_pb2.HttpBody, _abc.Awaitable[_httpbody_pb2.HttpBody]]:
+        """The feed's calendar (text/calendar, RFC 5545) for calendar apps: the
+        psychologist's appointments from 30 days back to their booking horizon,
+        in UTC, each with its session type and (unless set to none) the client's
+        initials; cancelled ones stay 30 days as STATUS:CANCELLED. The secret is
+        the credential: no token. An unknown or revoked secret is NOT_FOUND.
+        Through the gateway: an ETag, and 304 for a matching If-None-Match.
         """
 
     @_abc_1.abstractmethod

@@ -21,7 +21,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file phs/scheduling/v1/resources.proto.
  */
 export const file_phs_scheduling_v1_resources: GenFile = /*@__PURE__*/
-  fileDesc("CiFwaHMvc2NoZWR1bGluZy92MS9yZXNvdXJjZXMucHJvdG8SEXBocy5zY2hlZHVsaW5nLnYxIrICCgxQc3ljaG9sb2dpc3QSGQoEbmFtZRgBIAEoCUIL4kEBCOrgGAMIyAESIwoMZGlzcGxheV9uYW1lGAIgASgJQg3iQQEC6uAYBQjIARgCEh0KCXRpbWVfem9uZRgDIAEoCUIK4kEBAurgGAIIQBIOCgZhY3RpdmUYBCABKAgSNQoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAzpF6kFCCiJzY2hlZHVsaW5nLnBocy5oZWFsdGgvUHN5Y2hvbG9naXN0Ehxwc3ljaG9sb2dpc3RzL3twc3ljaG9sb2dpc3R9IuQCCgZDbGllbnQSGQoEbmFtZRgBIAEoCUIL4kEBCOrgGAMIyAESIwoMZGlzcGxheV9uYW1lGAIgASgJQg3iQQEC6uAYBQjIARgCEhgKBWVtYWlsGAMgASgJQgnq4BgFCP4BGAISFwoFcGhvbmUYBCABKAlCCOrgGAQIKBgCEkQKDHBzeWNob2xvZ2lzdBgFIAEoCUIu+kEkCiJzY2hlZHVsaW5nLnBocy5oZWFsdGgvUHN5Y2hvbG9naXN06uAYAwjIARI1CgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNQoLdXBkYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDOjPqQTAKHHNjaGVkdWxpbmcucGhzLmhlYWx0aC9DbGllbnQSEGNsaWVudHMve2NsaWVudH0iwQIKC1Nlc3Npb25UeXBlEhkKBG5hbWUYASABKAlCC+JBAQjq4BgDCMgBEiMKDGRpc3BsYXlfbmFtZRgCIAEoCUIN4kEBAurgGAUIyAEYAhIxCghkdXJhdGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAhIwCg1idWZmZXJfYmVmb3JlGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KDGJ1ZmZlcl9hZnRlchgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIXCg9jbGllbnRfYm9va2FibGUYBiABKAg6Q+pBQAohc2NoZWR1bGluZy5waHMuaGVhbHRoL1Nlc3Npb25UeXBlEhtzZXNzaW9uVHlwZXMve3Nlc3Npb25fdHlwZX0ipQEKDldlZWtseUludGVydmFsEjEKC2RheV9vZl93ZWVrGAEgASgOMhYuZ29vZ2xlLnR5cGUuRGF5T2ZXZWVrQgTiQQECEjAKCnN0YXJ0X3RpbWUYAiABKAsyFi5nb29nbGUudHlwZS5UaW1lT2ZEYXlCBOJBAQISLgoIZW5kX3RpbWUYAyABKAsyFi5nb29nbGUudHlwZS5UaW1lT2ZEYXlCBOJBAQIicQoMRGF0ZU92ZXJyaWRlEiUKBGRhdGUYASABKAsyES5nb29nbGUudHlwZS5EYXRlQgTiQQECEjoKCWludGVydmFscxgCIAMoCzIfLnBocy5zY2hlZHVsaW5nLnYxLlRpbWVJbnRlcnZhbEIG6uAYAhAMInAKDFRpbWVJbnRlcnZhbBIwCgpzdGFydF90aW1lGAEgASgLMhYuZ29vZ2xlLnR5cGUuVGltZU9mRGF5QgTiQQECEi4KCGVuZF90aW1lGAIgASgLMhYuZ29vZ2xlLnR5cGUuVGltZU9mRGF5QgTiQQECIuABCg1Cb29raW5nUG9saWN5EjEKDm1pbmltdW1fbm90aWNlGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjIKD2Jvb2tpbmdfaG9yaXpvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5zbG90X2FsaWdubWVudBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI1ChJsYXRlX2NhbmNlbF93aW5kb3cYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i8QIKDEF2YWlsYWJpbGl0eRIZCgRuYW1lGAEgASgJQgviQQEI6uAYAwjIARI/Cgx3ZWVrbHlfaG91cnMYAiADKAsyIS5waHMuc2NoZWR1bGluZy52MS5XZWVrbHlJbnRlcnZhbEIG6uAYAhBUEkAKDmRhdGVfb3ZlcnJpZGVzGAMgAygLMh8ucGhzLnNjaGVkdWxpbmcudjEuRGF0ZU92ZXJyaWRlQgfq4BgDEJADEjgKDmJvb2tpbmdfcG9saWN5GAQgASgLMiAucGhzLnNjaGVkdWxpbmcudjEuQm9va2luZ1BvbGljeRI1Cgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQM6UupBTwoic2NoZWR1bGluZy5waHMuaGVhbHRoL0F2YWlsYWJpbGl0eRIpcHN5Y2hvbG9naXN0cy97cHN5Y2hvbG9naXN0fS9hdmFpbGFiaWxpdHkigwkKC0FwcG9pbnRtZW50EhkKBG5hbWUYASABKAlCC+JBAQjq4BgDCMgBEjwKBmNsaWVudBgCIAEoCUIs4kEBAvpBHgocc2NoZWR1bGluZy5waHMuaGVhbHRoL0NsaWVudOrgGAMIyAESRwoMc2Vzc2lvbl90eXBlGAMgASgJQjHiQQEC+kEjCiFzY2hlZHVsaW5nLnBocy5oZWFsdGgvU2Vzc2lvblR5cGXq4BgDCMgBEjQKCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQECEjIKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI5CgVzdGF0ZRgGIAEoDjIkLnBocy5zY2hlZHVsaW5nLnYxLkFwcG9pbnRtZW50LlN0YXRlQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1Cgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSGAoEZXRhZxgJIAEoCUIK4kEBA+rgGAIIQBI7CgxjYW5jZWxsYXRpb24YCiABKAsyHy5waHMuc2NoZWR1bGluZy52MS5DYW5jZWxsYXRpb25CBOJBAQMSSwoQcmVzY2hlZHVsZWRfZnJvbRgLIAEoCUIx4kEBA/pBIwohc2NoZWR1bGluZy5waHMuaGVhbHRoL0FwcG9pbnRtZW506uAYAwjIARJJCg5yZXNjaGVkdWxlZF90bxgMIAEoCUIx4kEBA/pBIwohc2NoZWR1bGluZy5waHMuaGVhbHRoL0FwcG9pbnRtZW506uAYAwjIARIfCgtmaGlyX3N0YXR1cxgNIAEoCUIK4kEBA+rgGAIIEBI8CgZzZXJpZXMYDiABKAlCLOJBAQP6QR4KHHNjaGVkdWxpbmcucGhzLmhlYWx0aC9TZXJpZXPq4BgDCMgBEj0KE29yaWdpbmFsX3N0YXJ0X3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjoKEGxhdGVfY2FuY2VsX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDIpQBCgVTdGF0ZRIVChFTVEFURV9VTlNQRUNJRklFRBAAEhEKDVNUQVRFX1BFTkRJTkcQARIQCgxTVEFURV9CT09LRUQQAhISCg5TVEFURV9ERUNMSU5FRBADEhMKD1NUQVRFX0NBTkNFTExFRBAEEhMKD1NUQVRFX0NPTVBMRVRFRBAFEhEKDVNUQVRFX05PX1NIT1cQBjpf6kFcCiFzY2hlZHVsaW5nLnBocy5oZWFsdGgvQXBwb2ludG1lbnQSN3BzeWNob2xvZ2lzdHMve3BzeWNob2xvZ2lzdH0vYXBwb2ludG1lbnRzL3thcHBvaW50bWVudH0iZAoEU2xvdBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi6QMKBlNlcmllcxIZCgRuYW1lGAEgASgJQgviQQEI6uAYAwjIARI8CgZjbGllbnQYAiABKAlCLOJBAQL6QR4KHHNjaGVkdWxpbmcucGhzLmhlYWx0aC9DbGllbnTq4BgDCMgBEkcKDHNlc3Npb25fdHlwZRgDIAEoCUIx4kEBAvpBIwohc2NoZWR1bGluZy5waHMuaGVhbHRoL1Nlc3Npb25UeXBl6uAYAwjIARI6ChBmaXJzdF9zdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAhIWCg5pbnRlcnZhbF93ZWVrcxgFIAEoBRIPCgVjb3VudBgGIAEoBUgAEiUKCGVuZF9kYXRlGAcgASgLMhEuZ29vZ2xlLnR5cGUuRGF0ZUgAEiIKC29jY3VycmVuY2VzGAggAygJQg3iQQED6uAYBQjIARBoEjUKC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAzpP6kFMChxzY2hlZHVsaW5nLnBocy5oZWFsdGgvU2VyaWVzEixwc3ljaG9sb2dpc3RzL3twc3ljaG9sb2dpc3R9L3Nlcmllcy97c2VyaWVzfUIFCgNlbmQi+AMKDENhbmNlbGxhdGlvbhI2CgZyZWFzb24YASABKA4yJi5waHMuc2NoZWR1bGluZy52MS5DYW5jZWxsYXRpb24uUmVhc29uEjsKDGNhbmNlbGxlZF9ieRgCIAEoDjIlLnBocy5zY2hlZHVsaW5nLnYxLkNhbmNlbGxhdGlvbi5BY3RvchIMCgRsYXRlGAMgASgIEi8KC2NhbmNlbF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCgtleHBsYW5hdGlvbhgFIAEoCUIH6uAYAwj0AyK6AQoGUmVhc29uEhYKElJFQVNPTl9VTlNQRUNJRklFRBAAEhkKFVJFQVNPTl9DTElFTlRfUkVRVUVTVBABEhkKFVJFQVNPTl9DTElFTlRfSUxMTkVTUxACEiMKH1JFQVNPTl9QU1lDSE9MT0dJU1RfVU5BVkFJTEFCTEUQAxIWChJSRUFTT05fUkVTQ0hFRFVMRUQQBBITCg9SRUFTT05fREVDTElORUQQBRIQCgxSRUFTT05fT1RIRVIQBiJZCgVBY3RvchIVChFBQ1RPUl9VTlNQRUNJRklFRBAAEhAKDEFDVE9SX0NMSUVOVBABEhYKEkFDVE9SX1BTWUNIT0xPR0lTVBACEg8KC0FDVE9SX1NUQUZGEANiBnByb3RvMw", [file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_duration, file_google_protobuf_timestamp, file_google_type_date, file_google_type_dayofweek, file_google_type_timeofday, file_phs_api_v1_field_limits]);
+  fileDesc("CiFwaHMvc2NoZWR1bGluZy92MS9yZXNvdXJjZXMucHJvdG8SEXBocy5zY2hlZHVsaW5nLnYxIrICCgxQc3ljaG9sb2dpc3QSGQoEbmFtZRgBIAEoCUIL4kEBCOrgGAMIyAESIwoMZGlzcGxheV9uYW1lGAIgASgJQg3iQQEC6uAYBQjIARgCEh0KCXRpbWVfem9uZRgDIAEoCUIK4kEBAurgGAIIQBIOCgZhY3RpdmUYBCABKAgSNQoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAzpF6kFCCiJzY2hlZHVsaW5nLnBocy5oZWFsdGgvUHN5Y2hvbG9naXN0Ehxwc3ljaG9sb2dpc3RzL3twc3ljaG9sb2dpc3R9IuQCCgZDbGllbnQSGQoEbmFtZRgBIAEoCUIL4kEBCOrgGAMIyAESIwoMZGlzcGxheV9uYW1lGAIgASgJQg3iQQEC6uAYBQjIARgCEhgKBWVtYWlsGAMgASgJQgnq4BgFCP4BGAISFwoFcGhvbmUYBCABKAlCCOrgGAQIKBgCEkQKDHBzeWNob2xvZ2lzdBgFIAEoCUIu+kEkCiJzY2hlZHVsaW5nLnBocy5oZWFsdGgvUHN5Y2hvbG9naXN06uAYAwjIARI1CgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNQoLdXBkYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDOjPqQTAKHHNjaGVkdWxpbmcucGhzLmhlYWx0aC9DbGllbnQSEGNsaWVudHMve2NsaWVudH0iwQIKC1Nlc3Npb25UeXBlEhkKBG5hbWUYASABKAlCC+JBAQjq4BgDCMgBEiMKDGRpc3BsYXlfbmFtZRgCIAEoCUIN4kEBAurgGAUIyAEYAhIxCghkdXJhdGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAhIwCg1idWZmZXJfYmVmb3JlGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KDGJ1ZmZlcl9hZnRlchgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIXCg9jbGllbnRfYm9va2FibGUYBiABKAg6Q+pBQAohc2NoZWR1bGluZy5waHMuaGVhbHRoL1Nlc3Npb25UeXBlEhtzZXNzaW9uVHlwZXMve3Nlc3Npb25fdHlwZX0ipQEKDldlZWtseUludGVydmFsEjEKC2RheV9vZl93ZWVrGAEgASgOMhYuZ29vZ2xlLnR5cGUuRGF5T2ZXZWVrQgTiQQECEjAKCnN0YXJ0X3RpbWUYAiABKAsyFi5nb29nbGUudHlwZS5UaW1lT2ZEYXlCBOJBAQISLgoIZW5kX3RpbWUYAyABKAsyFi5nb29nbGUudHlwZS5UaW1lT2ZEYXlCBOJBAQIicQoMRGF0ZU92ZXJyaWRlEiUKBGRhdGUYASABKAsyES5nb29nbGUudHlwZS5EYXRlQgTiQQECEjoKCWludGVydmFscxgCIAMoCzIfLnBocy5zY2hlZHVsaW5nLnYxLlRpbWVJbnRlcnZhbEIG6uAYAhAMInAKDFRpbWVJbnRlcnZhbBIwCgpzdGFydF90aW1lGAEgASgLMhYuZ29vZ2xlLnR5cGUuVGltZU9mRGF5QgTiQQECEi4KCGVuZF90aW1lGAIgASgLMhYuZ29vZ2xlLnR5cGUuVGltZU9mRGF5QgTiQQECIuABCg1Cb29raW5nUG9saWN5EjEKDm1pbmltdW1fbm90aWNlGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjIKD2Jvb2tpbmdfaG9yaXpvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5zbG90X2FsaWdubWVudBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI1ChJsYXRlX2NhbmNlbF93aW5kb3cYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i8QIKDEF2YWlsYWJpbGl0eRIZCgRuYW1lGAEgASgJQgviQQEI6uAYAwjIARI/Cgx3ZWVrbHlfaG91cnMYAiADKAsyIS5waHMuc2NoZWR1bGluZy52MS5XZWVrbHlJbnRlcnZhbEIG6uAYAhBUEkAKDmRhdGVfb3ZlcnJpZGVzGAMgAygLMh8ucGhzLnNjaGVkdWxpbmcudjEuRGF0ZU92ZXJyaWRlQgfq4BgDEJADEjgKDmJvb2tpbmdfcG9saWN5GAQgASgLMiAucGhzLnNjaGVkdWxpbmcudjEuQm9va2luZ1BvbGljeRI1Cgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQM6UupBTwoic2NoZWR1bGluZy5waHMuaGVhbHRoL0F2YWlsYWJpbGl0eRIpcHN5Y2hvbG9naXN0cy97cHN5Y2hvbG9naXN0fS9hdmFpbGFiaWxpdHkigwkKC0FwcG9pbnRtZW50EhkKBG5hbWUYASABKAlCC+JBAQjq4BgDCMgBEjwKBmNsaWVudBgCIAEoCUIs4kEBAvpBHgocc2NoZWR1bGluZy5waHMuaGVhbHRoL0NsaWVudOrgGAMIyAESRwoMc2Vzc2lvbl90eXBlGAMgASgJQjHiQQEC+kEjCiFzY2hlZHVsaW5nLnBocy5oZWFsdGgvU2Vzc2lvblR5cGXq4BgDCMgBEjQKCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQECEjIKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI5CgVzdGF0ZRgGIAEoDjIkLnBocy5zY2hlZHVsaW5nLnYxLkFwcG9pbnRtZW50LlN0YXRlQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1Cgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSGAoEZXRhZxgJIAEoCUIK4kEBA+rgGAIIQBI7CgxjYW5jZWxsYXRpb24YCiABKAsyHy5waHMuc2NoZWR1bGluZy52MS5DYW5jZWxsYXRpb25CBOJBAQMSSwoQcmVzY2hlZHVsZWRfZnJvbRgLIAEoCUIx4kEBA/pBIwohc2NoZWR1bGluZy5waHMuaGVhbHRoL0FwcG9pbnRtZW506uAYAwjIARJJCg5yZXNjaGVkdWxlZF90bxgMIAEoCUIx4kEBA/pBIwohc2NoZWR1bGluZy5waHMuaGVhbHRoL0FwcG9pbnRtZW506uAYAwjIARIfCgtmaGlyX3N0YXR1cxgNIAEoCUIK4kEBA+rgGAIIEBI8CgZzZXJpZXMYDiABKAlCLOJBAQP6QR4KHHNjaGVkdWxpbmcucGhzLmhlYWx0aC9TZXJpZXPq4BgDCMgBEj0KE29yaWdpbmFsX3N0YXJ0X3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjoKEGxhdGVfY2FuY2VsX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDIpQBCgVTdGF0ZRIVChFTVEFURV9VTlNQRUNJRklFRBAAEhEKDVNUQVRFX1BFTkRJTkcQARIQCgxTVEFURV9CT09LRUQQAhISCg5TVEFURV9ERUNMSU5FRBADEhMKD1NUQVRFX0NBTkNFTExFRBAEEhMKD1NUQVRFX0NPTVBMRVRFRBAFEhEKDVNUQVRFX05PX1NIT1cQBjpf6kFcCiFzY2hlZHVsaW5nLnBocy5oZWFsdGgvQXBwb2ludG1lbnQSN3BzeWNob2xvZ2lzdHMve3BzeWNob2xvZ2lzdH0vYXBwb2ludG1lbnRzL3thcHBvaW50bWVudH0iZAoEU2xvdBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi6QMKBlNlcmllcxIZCgRuYW1lGAEgASgJQgviQQEI6uAYAwjIARI8CgZjbGllbnQYAiABKAlCLOJBAQL6QR4KHHNjaGVkdWxpbmcucGhzLmhlYWx0aC9DbGllbnTq4BgDCMgBEkcKDHNlc3Npb25fdHlwZRgDIAEoCUIx4kEBAvpBIwohc2NoZWR1bGluZy5waHMuaGVhbHRoL1Nlc3Npb25UeXBl6uAYAwjIARI6ChBmaXJzdF9zdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAhIWCg5pbnRlcnZhbF93ZWVrcxgFIAEoBRIPCgVjb3VudBgGIAEoBUgAEiUKCGVuZF9kYXRlGAcgASgLMhEuZ29vZ2xlLnR5cGUuRGF0ZUgAEiIKC29jY3VycmVuY2VzGAggAygJQg3iQQED6uAYBQjIARBoEjUKC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAzpP6kFMChxzY2hlZHVsaW5nLnBocy5oZWFsdGgvU2VyaWVzEixwc3ljaG9sb2dpc3RzL3twc3ljaG9sb2dpc3R9L3Nlcmllcy97c2VyaWVzfUIFCgNlbmQi+AMKDENhbmNlbGxhdGlvbhI2CgZyZWFzb24YASABKA4yJi5waHMuc2NoZWR1bGluZy52MS5DYW5jZWxsYXRpb24uUmVhc29uEjsKDGNhbmNlbGxlZF9ieRgCIAEoDjIlLnBocy5zY2hlZHVsaW5nLnYxLkNhbmNlbGxhdGlvbi5BY3RvchIMCgRsYXRlGAMgASgIEi8KC2NhbmNlbF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCgtleHBsYW5hdGlvbhgFIAEoCUIH6uAYAwj0AyK6AQoGUmVhc29uEhYKElJFQVNPTl9VTlNQRUNJRklFRBAAEhkKFVJFQVNPTl9DTElFTlRfUkVRVUVTVBABEhkKFVJFQVNPTl9DTElFTlRfSUxMTkVTUxACEiMKH1JFQVNPTl9QU1lDSE9MT0dJU1RfVU5BVkFJTEFCTEUQAxIWChJSRUFTT05fUkVTQ0hFRFVMRUQQBBITCg9SRUFTT05fREVDTElORUQQBRIQCgxSRUFTT05fT1RIRVIQBiJZCgVBY3RvchIVChFBQ1RPUl9VTlNQRUNJRklFRBAAEhAKDEFDVE9SX0NMSUVOVBABEhYKEkFDVE9SX1BTWUNIT0xPR0lTVBACEg8KC0FDVE9SX1NUQUZGEAMirwQKDENhbGVuZGFyRmVlZBIZCgRuYW1lGAEgASgJQgviQQEI6uAYAwjIARI6CgVzdGF0ZRgCIAEoDjIlLnBocy5zY2hlZHVsaW5nLnYxLkNhbGVuZGFyRmVlZC5TdGF0ZUIE4kEBAxJDCg1jbGllbnRfZGV0YWlsGAMgASgOMiwucGhzLnNjaGVkdWxpbmcudjEuQ2FsZW5kYXJGZWVkLkNsaWVudERldGFpbBIYCgN1cmwYBCABKAlCC+JBAQPq4BgDCIAQEjUKC3JvdGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1Cgt1cGRhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMiRAoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9BQ1RJVkUQARISCg5TVEFURV9JTkFDVElWRRACImEKDENsaWVudERldGFpbBIdChlDTElFTlRfREVUQUlMX1VOU1BFQ0lGSUVEEAASGgoWQ0xJRU5UX0RFVEFJTF9JTklUSUFMUxABEhYKEkNMSUVOVF9ERVRBSUxfTk9ORRACOlLqQU8KInNjaGVkdWxpbmcucGhzLmhlYWx0aC9DYWxlbmRhckZlZWQSKXBzeWNob2xvZ2lzdHMve3BzeWNob2xvZ2lzdH0vY2FsZW5kYXJGZWVkYgZwcm90bzM", [file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_duration, file_google_protobuf_timestamp, file_google_type_date, file_google_type_dayofweek, file_google_type_timeofday, file_phs_api_v1_field_limits]);
 
 /**
  * A psychologist whose week the practice schedules. All availability and
@@ -1334,4 +1334,205 @@ export type Cancellation_ActorJson = "ACTOR_UNSPECIFIED" | "ACTOR_CLIENT" | "ACT
  */
 export const Cancellation_ActorSchema: GenEnum<Cancellation_Actor, Cancellation_ActorJson> = /*@__PURE__*/
   enumDesc(file_phs_scheduling_v1_resources, 11, 1);
+
+/**
+ * A psychologist's private calendar feed (a singleton sub-resource): an address
+ * calendar apps subscribe to (RFC 5545 over HTTP GET). The random secret in
+ * the address is its only credential; the service keeps only its hash, so the
+ * address is shown once, in the answer that made it.
+ *
+ * @generated from message phs.scheduling.v1.CalendarFeed
+ */
+export type CalendarFeed = Message<"phs.scheduling.v1.CalendarFeed"> & {
+  /**
+   * Resource name, `psychologists/{psychologist}/calendarFeed`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: phs.scheduling.v1.CalendarFeed.State state = 2;
+   */
+  state: CalendarFeed_State;
+
+  /**
+   * Until set: CLIENT_DETAIL_INITIALS.
+   *
+   * @generated from field: phs.scheduling.v1.CalendarFeed.ClientDetail client_detail = 3;
+   */
+  clientDetail: CalendarFeed_ClientDetail;
+
+  /**
+   * The address with its secret: only in the answer to RotateCalendarFeed
+   * that made it (never stored, never shown again).
+   *
+   * @generated from field: string url = 4;
+   */
+  url: string;
+
+  /**
+   * When the current address was made (unset while inactive).
+   *
+   * @generated from field: google.protobuf.Timestamp rotate_time = 5;
+   */
+  rotateTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp update_time = 6;
+   */
+  updateTime?: Timestamp | undefined;
+};
+
+/**
+ * A psychologist's private calendar feed (a singleton sub-resource): an address
+ * calendar apps subscribe to (RFC 5545 over HTTP GET). The random secret in
+ * the address is its only credential; the service keeps only its hash, so the
+ * address is shown once, in the answer that made it.
+ *
+ * @generated from message phs.scheduling.v1.CalendarFeed
+ */
+export type CalendarFeedJson = {
+  /**
+   * Resource name, `psychologists/{psychologist}/calendarFeed`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * @generated from field: phs.scheduling.v1.CalendarFeed.State state = 2;
+   */
+  state?: CalendarFeed_StateJson;
+
+  /**
+   * Until set: CLIENT_DETAIL_INITIALS.
+   *
+   * @generated from field: phs.scheduling.v1.CalendarFeed.ClientDetail client_detail = 3;
+   */
+  clientDetail?: CalendarFeed_ClientDetailJson;
+
+  /**
+   * The address with its secret: only in the answer to RotateCalendarFeed
+   * that made it (never stored, never shown again).
+   *
+   * @generated from field: string url = 4;
+   */
+  url?: string;
+
+  /**
+   * When the current address was made (unset while inactive).
+   *
+   * @generated from field: google.protobuf.Timestamp rotate_time = 5;
+   */
+  rotateTime?: TimestampJson;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp update_time = 6;
+   */
+  updateTime?: TimestampJson;
+};
+
+/**
+ * Describes the message phs.scheduling.v1.CalendarFeed.
+ * Use `create(CalendarFeedSchema)` to create a new message.
+ */
+export const CalendarFeedSchema: GenMessage<CalendarFeed, {jsonType: CalendarFeedJson}> = /*@__PURE__*/
+  messageDesc(file_phs_scheduling_v1_resources, 12);
+
+/**
+ * Whether the feed has an address that answers.
+ *
+ * @generated from enum phs.scheduling.v1.CalendarFeed.State
+ */
+export const CalendarFeed_State = {
+  /**
+   * Never used.
+   *
+   * @generated from enum value: STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * An address answers (the latest one made).
+   *
+   * @generated from enum value: STATE_ACTIVE = 1;
+   */
+  ACTIVE: 1,
+
+  /**
+   * No address answers: never made, or revoked.
+   *
+   * @generated from enum value: STATE_INACTIVE = 2;
+   */
+  INACTIVE: 2,
+} as const;
+
+/**
+ * Whether the feed has an address that answers.
+ *
+ * @generated from enum phs.scheduling.v1.CalendarFeed.State
+ */
+export type CalendarFeed_State = (typeof CalendarFeed_State)[keyof typeof CalendarFeed_State] | UnknownEnum;
+
+/**
+ * Whether the feed has an address that answers.
+ *
+ * @generated from enum phs.scheduling.v1.CalendarFeed.State
+ */
+export type CalendarFeed_StateJson = "STATE_UNSPECIFIED" | "STATE_ACTIVE" | "STATE_INACTIVE";
+
+/**
+ * Describes the enum phs.scheduling.v1.CalendarFeed.State.
+ */
+export const CalendarFeed_StateSchema: GenEnum<CalendarFeed_State, CalendarFeed_StateJson> = /*@__PURE__*/
+  enumDesc(file_phs_scheduling_v1_resources, 12, 0);
+
+/**
+ * What the feed's events say about the client.
+ *
+ * @generated from enum phs.scheduling.v1.CalendarFeed.ClientDetail
+ */
+export const CalendarFeed_ClientDetail = {
+  /**
+   * The default: initials.
+   *
+   * @generated from enum value: CLIENT_DETAIL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * The client's initials beside the session type ("Therapy (J.D.)").
+   *
+   * @generated from enum value: CLIENT_DETAIL_INITIALS = 1;
+   */
+  INITIALS: 1,
+
+  /**
+   * Nothing about the client: the session type only.
+   *
+   * @generated from enum value: CLIENT_DETAIL_NONE = 2;
+   */
+  NONE: 2,
+} as const;
+
+/**
+ * What the feed's events say about the client.
+ *
+ * @generated from enum phs.scheduling.v1.CalendarFeed.ClientDetail
+ */
+export type CalendarFeed_ClientDetail = (typeof CalendarFeed_ClientDetail)[keyof typeof CalendarFeed_ClientDetail] | UnknownEnum;
+
+/**
+ * What the feed's events say about the client.
+ *
+ * @generated from enum phs.scheduling.v1.CalendarFeed.ClientDetail
+ */
+export type CalendarFeed_ClientDetailJson = "CLIENT_DETAIL_UNSPECIFIED" | "CLIENT_DETAIL_INITIALS" | "CLIENT_DETAIL_NONE";
+
+/**
+ * Describes the enum phs.scheduling.v1.CalendarFeed.ClientDetail.
+ */
+export const CalendarFeed_ClientDetailSchema: GenEnum<CalendarFeed_ClientDetail, CalendarFeed_ClientDetailJson> = /*@__PURE__*/
+  enumDesc(file_phs_scheduling_v1_resources, 12, 1);
 
