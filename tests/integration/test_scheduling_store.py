@@ -201,7 +201,7 @@ def test_migrating_again_is_a_no_op(db_url: str) -> None:
     Store.open(db_url).close()
     s = Store.open(db_url)
     with s.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version_scheduling")).scalar_one() == "0007"
+        assert conn.execute(text("SELECT version_num FROM alembic_version_scheduling")).scalar_one() == "0008"
         assert conn.execute(text("SELECT count(*) FROM session_types")).scalar_one() == 4
     s.close()
 
