@@ -288,7 +288,9 @@ local function body_violations(text, schema, prefix)
   local i = skip_ws(text, 1)
   if text:sub(i, i) ~= "{" then return violations end
   local after = scan_object(text, i, schema, prefix, 0, violations)
-  if not after then return {} end -- not JSON as far as we follow it: the transcoder refuses it
+  -- Not JSON as far as we follow it (a trailing comma, say): refused here, since the
+  -- transcoder's parser lets some of it through with the path's fields alone.
+  if not after then return nil end
   return violations
 end
 
@@ -383,7 +385,9 @@ function envoy_on_request(handle)
   local body = handle:body()
   if body == nil or body:length() == 0 then return end
   local violations = body_violations(body:getBytes(0, body:length()), route.body, route.prefix or "")
-  if #violations > 0 then
+  if violations == nil then
+    reply(handle, 400, 3, "MALFORMED_JSON", "invalid request: the body is not valid JSON")
+  elseif #violations > 0 then
     reply(handle, 400, 3, "UNKNOWN_FIELD",
       "invalid request: the body has fields this request does not have", violations)
   end

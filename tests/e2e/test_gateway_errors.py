@@ -134,6 +134,18 @@ def _field_violations(body: Any) -> list[str]:
     return [v["field"] for d in body["details"] if "fieldViolations" in d for v in d["fieldViolations"]]
 
 
+def test_a_body_that_is_not_json_is_refused_before_any_service(stack: Stack) -> None:
+    # The transcoder's parser takes a trailing comma and drops the unknown field, so the
+    # call would reach the service with the path's fields alone.
+    for body in (b'{"a":1,}', b'{"displayName": "Dr Comma", "timeZone": "UTC",}'):
+        status, _, answer = raw(stack, "POST", PSYCH, body)
+        parsed = json.loads(answer)
+        assert status == 400 and parsed["code"] == 3, answer
+        assert [d["reason"] for d in parsed["details"] if "reason" in d] == ["MALFORMED_JSON"]
+    listed = rest(stack.rest_url, "GET", PSYCH + "?pageSize=1000").body.get("psychologists", [])
+    assert not [p for p in listed if p["displayName"] == "Dr Comma"]
+
+
 def test_unknown_body_fields_are_refused_with_their_path(stack: Stack) -> None:
     resp = rest(stack.rest_url, "POST", PSYCH, {"displayName": "Dr Typo", "timeZone": "UTC", "timezone": "X"})
     assert resp.status == 400, resp.body
