@@ -145,6 +145,7 @@ bench: install $(WEB_DIST)
 	$(PY) -m bench.feed
 	$(PY) -m bench.web_portal
 	$(PY) -m bench.ceiling
+	$(PY) -m bench.reminders
 
 manifests: install
 	$(PY) tools/render_manifests.py
