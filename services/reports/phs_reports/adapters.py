@@ -5,18 +5,15 @@ its message commit together) and `ReadOnlyUnitOfWork` (the reader engine)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import Connection, Engine, Row, and_, insert, or_, select, update
 
 from phs_reports.tables import CANCELLED, FINAL_STATES, QUEUED, RUNNING, idempotency_keys, outbox, reports
-from phs_runtime import db, idempotency
-from phs_runtime.outbox import OutboxMessage, enqueue
+from phs_runtime import unit_of_work as runtime
 
 M = TypeVar("M", bound=Message)
 
@@ -162,59 +159,23 @@ class ReportRepository:
         return int(res.rowcount)
 
 
-class UnitOfWork:
+class _Repositories:
+    connection: Connection
+    reports: ReportRepository
+
+    def _bind(self, conn: Connection) -> None:
+        self.connection = conn
+        self.reports = ReportRepository(conn)
+
+
+class UnitOfWork(_Repositories, runtime.UnitOfWork):
     """One write transaction: `with UnitOfWork(engine) as uow: uow.reports.claim(...)`."""
 
-    connection: Connection
-    reports: ReportRepository
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._transaction: contextlib.AbstractContextManager[Connection] | None = None
-
-    def __enter__(self) -> Self:
-        if self._transaction is not None:
-            raise RuntimeError("this unit of work is already in progress")
-        transaction = db.write_transaction(self.engine)
-        self.connection = transaction.__enter__()
-        self.reports = ReportRepository(self.connection)
-        self._transaction = transaction
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        transaction, self._transaction = self._transaction, None
-        assert transaction is not None
-        return transaction.__exit__(kind, exc, tb)
-
-    def enqueue(self, message: OutboxMessage, now: dt.datetime) -> None:
-        """A message for the outbox relay, committed with the change (transactional outbox)."""
-        enqueue(self.connection, outbox, message, now)
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """This unit as a plain transaction, for runtime routines that want a connection."""
-        with self:
-            yield self.connection
+    OUTBOX = outbox
 
 
-class ReadOnlyUnitOfWork:
+class ReadOnlyUnitOfWork(_Repositories, runtime.ReadOnlyUnitOfWork):
     """Reads in one read-only transaction (no write lock on SQLite)."""
-
-    connection: Connection
-    reports: ReportRepository
-
-    def __init__(self, reader: Engine) -> None:
-        self.reader = reader
-
-    def __enter__(self) -> Self:
-        self.connection = self.reader.connect()
-        self.reports = ReportRepository(self.connection)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.connection.close()
 
 
 def run_once(
@@ -225,15 +186,8 @@ def run_once(
     response_type: type[M],
     write: Callable[[UnitOfWork, dt.datetime], M],
 ) -> M:
-    """`write` in a unit of work with its AIP-155 record and its audit entry (idempotency.run_once)."""
-    uow = UnitOfWork(engine)
-    return idempotency.run_once(
-        engine,
-        idempotency_keys,
-        method,
-        request_id,
-        request_hash,
-        response_type,
-        lambda _conn, now: write(uow, now),
-        transaction=uow.transaction,
+    """`write` in a unit of work with its AIP-155 record and its audit entry
+    (phs_runtime.unit_of_work.run_once)."""
+    return runtime.run_once(
+        UnitOfWork(engine), idempotency_keys, method, request_id, request_hash, response_type, write
     )

@@ -1,26 +1,17 @@
-"""Units of work: the repositories over one connection, in one transaction.
-
-`UnitOfWork` is a write transaction (db.write_transaction: on SQLite the writer lock
-and the shared writer connection): it commits when its block ends and rolls back if
-the block raises. `run_once` runs a write in one, together with its AIP-155 record and
-its audit entry (idempotency.run_once); a change's outbox events go through `enqueue`,
-so the change, its request id's record, its audit row and its events commit together
-or not at all. `ReadOnlyUnitOfWork` reads through the reader engine (no write lock)."""
+"""The scheduling service's units of work: its repositories over one connection, in
+one transaction (the transaction handling, the outbox and run_once are the runtime's:
+phs_runtime.unit_of_work)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import Connection, Engine
 
-from phs_runtime import db, idempotency
-from phs_runtime import outbox as outbox_mod
-from phs_runtime.outbox import OutboxMessage
+from phs_runtime import unit_of_work as runtime
 from phs_scheduling.adapters.appointments import AppointmentRepository, is_overlap
 from phs_scheduling.adapters.availability import AvailabilityRepository, SlotContext
 from phs_scheduling.adapters.clients import ClientRepository
@@ -48,7 +39,7 @@ class _Repositories:
     calendar_feeds: CalendarFeedRepository
 
     def _bind(self, conn: Connection) -> None:
-        self.connection = conn
+        self.connection = conn  # as the runtime's units of work do; then the repositories
         self.psychologists = PsychologistRepository(conn)
         self.clients = ClientRepository(conn)
         self.session_types = SessionTypeRepository(conn)
@@ -70,53 +61,16 @@ class _Repositories:
         return SlotContext(psychologist, session_type, spec or b"", blocks)
 
 
-class UnitOfWork(_Repositories):
+class UnitOfWork(_Repositories, runtime.UnitOfWork):
     """One write transaction: `with UnitOfWork(engine) as uow: uow.clients.add(...)`.
     Commits at the end of the block; rolls back everything if it raises."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._transaction: contextlib.AbstractContextManager[Connection] | None = None
-
-    def __enter__(self) -> Self:
-        if self._transaction is not None:
-            raise RuntimeError("this unit of work is already in progress")
-        transaction = db.write_transaction(self.engine)
-        self._bind(transaction.__enter__())
-        self._transaction = transaction
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        transaction, self._transaction = self._transaction, None
-        assert transaction is not None
-        return transaction.__exit__(kind, exc, tb)
-
-    def enqueue(self, message: OutboxMessage, now: dt.datetime) -> None:
-        """An event for the outbox relay, committed with the change (transactional outbox)."""
-        outbox_mod.enqueue(self.connection, outbox, message, now)
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """This unit as a plain transaction, for runtime routines that want a connection."""
-        with self:
-            yield self.connection
+    OUTBOX = outbox
 
 
-class ReadOnlyUnitOfWork(_Repositories):
+class ReadOnlyUnitOfWork(_Repositories, runtime.ReadOnlyUnitOfWork):
     """Reads in one read-only transaction (no write lock on SQLite); `reader` is
     db.reader(engine). Nothing is committed: the block's end rolls back."""
-
-    def __init__(self, reader: Engine) -> None:
-        self.reader = reader
-
-    def __enter__(self) -> Self:
-        self._bind(self.reader.connect())
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.connection.close()
 
 
 def run_once(
@@ -128,17 +82,14 @@ def run_once(
     write: Callable[[UnitOfWork, dt.datetime], M],
 ) -> M:
     """`write` in a unit of work with its AIP-155 record and its audit entry
-    (idempotency.run_once: a replay answers the first response, a deadlock's victim
-    runs again in a new transaction); an overlap becomes SlotConflict."""
-    uow = UnitOfWork(engine)
-    return idempotency.run_once(
-        engine,
+    (phs_runtime.unit_of_work.run_once); an overlap becomes SlotConflict."""
+    return runtime.run_once(
+        UnitOfWork(engine),
         idempotency_keys,
         method,
         request_id,
         request_hash,
         response_type,
-        lambda _conn, now: write(uow, now),
+        write,
         translate=lambda exc: SlotConflict() if is_overlap(exc) else None,
-        transaction=uow.transaction,
     )
