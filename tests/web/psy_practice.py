@@ -43,6 +43,14 @@ def book(base: str, psychologist: str, client: str, start: dt.datetime) -> str:
     return str(ok(rest(base, "POST", f"/v1/{psychologist}/appointments", body))["name"])
 
 
+def add_client(base: str, psychologist: str, display_name: str, email: str, phone: str = "") -> str:
+    """A client of `psychologist`: the resource name."""
+    body = {"displayName": display_name, "email": email, "psychologist": psychologist}
+    if phone:
+        body["phone"] = phone
+    return str(ok(rest(base, "POST", "/v1/clients", body))["name"])
+
+
 def make_workspace(base: str) -> Workspace:
     tag = uuid.uuid4().hex[:6]
     name = f"Dr Week {tag}"
@@ -62,12 +70,9 @@ def make_workspace(base: str) -> Workspace:
     }
     ok(rest(base, "PATCH", f"/v1/{p}/availability", {"weeklyHours": hours, "bookingPolicy": policy}))
 
-    def client(display: str) -> str:
-        body = {"displayName": display, "email": f"{tag}@example.org", "psychologist": p}
-        return str(ok(rest(base, "POST", "/v1/clients", body))["name"])
-
     asker_name, regular_name = f"Ana Asks {tag}", f"Ben Booked {tag}"
-    asker, regular = client(asker_name), client(regular_name)
+    asker = add_client(base, p, asker_name, f"{tag}@example.org")
+    regular = add_client(base, p, regular_name, f"{tag}@example.org")
     wednesday = local_slot(TZ, 3, 10, weeks_ahead=1)
     taken = wednesday.replace(hour=14)
     thursday = wednesday + dt.timedelta(days=1)

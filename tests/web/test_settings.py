@@ -176,12 +176,28 @@ def test_a_psychologist_sets_request_mail_and_runs_a_calendar_feed(browser: Any,
 def test_the_settings_page_fits_a_phone(browser: Any, web_stack: Stack) -> None:
     _, psy_name, _, _ = _people(web_stack)
     page = new_page(browser, *PHONE)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=web_stack.rest_url)
     shot = Shots(page, "settings-psychologist-phone")
     sign_in_psychologist(page, web_stack, psy_name)
     page.goto(web_stack.rest_url + "/settings")
     page.get_by_role("heading", name="Settings").wait_for()
     feed = page.get_by_role("region", name="Calendar feed")
     feed.get_by_role("button", name="Make a feed address").click()
-    feed.get_by_label("Subscribe to this address in your calendar app").wait_for()
+    address = feed.get_by_label("Subscribe to this address in your calendar app")
+    address.wait_for()
     _check(page, shot, "feed-made", phone=True)
+    # The whole address is in view, wrapped: its box neither scrolls nor cuts it off,
+    # and the box itself is inside the screen.
+    url = address.input_value()
+    assert url.startswith(web_stack.rest_url + "/v1/feeds/") and url.endswith("/calendar.ics"), url
+    sizes = address.evaluate(
+        "el => ({sw: el.scrollWidth, cw: el.clientWidth, sh: el.scrollHeight, ch: el.clientHeight,"
+        " right: el.getBoundingClientRect().right})"
+    )
+    assert sizes["sw"] <= sizes["cw"] and sizes["sh"] <= sizes["ch"], sizes
+    assert sizes["right"] <= PHONE[0], sizes
+    # Still copied whole from the phone.
+    feed.get_by_role("button", name="Copy the address").click()
+    feed.get_by_text("Copied.").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == url
     page.context.close()

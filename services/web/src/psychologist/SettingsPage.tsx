@@ -103,10 +103,14 @@ function NewAddress({ url }: { url: string }) {
       <label className="field settings-field" htmlFor={field}>
         <span>Subscribe to this address in your calendar app</span>
       </label>
-      <input
+      {/* A read-only text box, not a one-line input: the whole address wraps into view on a
+          phone (a one-line input showed its start only and scrolled). */}
+      <textarea
         id={field}
         className="feed-url"
         readOnly
+        rows={3}
+        spellCheck={false}
         value={full}
         onFocus={(e) => {
           e.target.select();
