@@ -5,12 +5,16 @@ the few places that run before or outside a process's settings, named below)."""
 from __future__ import annotations
 
 import ast
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from sqlalchemy import MetaData, create_engine
 
 from phs_reports.settings import ApiSettings, WorkerSettings
-from phs_runtime.config import ConfigError
+from phs_runtime.config import ConfigError, KafkaConfig, OutboxConfig
+from phs_runtime.outbox import OutboxRelay
+from phs_runtime.tables import outbox_table
 from phs_scheduling.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,3 +100,16 @@ def test_a_bad_value_stops_the_process_naming_the_variable(env: pytest.MonkeyPat
     env.delenv("PHS_AUTH_SIGNING_KEY_ID")
     with pytest.raises(ConfigError, match="PHS_AUTH_SIGNING_KEY_ID"):
         WorkerSettings.from_env()
+
+
+def test_the_outbox_relay_has_one_set_of_defaults(env: pytest.MonkeyPatch) -> None:
+    env.delenv("PHS_OUTBOX_RETENTION_HOURS", raising=False)
+    env.delenv("PHS_OUTBOX_CHECK_SECONDS", raising=False)
+    assert OutboxConfig.from_env() == OutboxConfig() == OutboxConfig(dt.timedelta(hours=24), 2.0)
+    env.setenv("PHS_OUTBOX_RETENTION_HOURS", "48")
+    assert OutboxConfig.from_env().retention == dt.timedelta(hours=48)
+    # A relay built without them (tests, tools) takes the same ones.
+    engine = create_engine("sqlite://")
+    relay = OutboxRelay(engine, outbox_table(MetaData()), KafkaConfig.from_env(), {})
+    assert (relay._retention, relay._check_s) == (OutboxConfig().retention, OutboxConfig().check_s)
+    engine.dispose()

@@ -20,7 +20,6 @@ from phs_notifications.dispatcher import Dispatcher
 from phs_notifications.handlers import policy
 from phs_notifications.handlers.api import NotificationServicer
 from phs_notifications.settings import Settings
-from phs_runtime import db
 from phs_runtime.audit import AuditLog
 from phs_runtime.auth import ServiceTokens
 from phs_runtime.kafka import BrokerCheck
@@ -35,12 +34,7 @@ log = logging.getLogger("phs_notifications")
 def main() -> None:
     setup_logging("notifications")
     cfg = Settings.from_env()
-    engine = db.make_engine(
-        cfg.database.url, background_checkpoints=True, statement_timeout_ms=cfg.database.statement_timeout_ms
-    )
-    if cfg.database.migrate:
-        db.upgrade_schema(engine, Store.MIGRATIONS, Store.VERSION_TABLE)
-    store = Store(engine, cfg.mail_domain)
+    store = Store.from_config(cfg.database)
     stop = threading.Event()
     audit_log = AuditLog(store.engine, audit_events, "notifications")
     servicer = NotificationServicer(store, audit_log, cfg.reminder_offsets)

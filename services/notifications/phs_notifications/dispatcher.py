@@ -36,7 +36,7 @@ from collections.abc import Callable
 from prometheus_client import Counter, Gauge, Histogram
 
 from phs_notifications.adapters.scheduling import Directory, LookupFailed
-from phs_notifications.adapters.smtp import Mailer, Outcome, SmtpConfig, build_email
+from phs_notifications.adapters.smtp import Mailer, Outcome, SmtpConfig, build_email, message_id_of
 from phs_notifications.adapters.store import Delivery, Store
 from phs_notifications.adapters.tables import FAILED, SENT, SKIPPED
 from phs_notifications.domain import messages
@@ -191,8 +191,9 @@ class Dispatcher:
             now=now,
         )
         message = messages.compose(send, recipient, ctx)
-        mail = build_email(message, recipient.email, recipient.display_name, self.smtp, x.message_id, now)
-        if not self.store.mark_sending(x.id, self.me, self.clock(), self.lease):
+        message_id = x.message_id or message_id_of(x.id, self.smtp)  # a row that has one keeps it
+        mail = build_email(message, recipient.email, recipient.display_name, self.smtp, message_id, now)
+        if not self.store.mark_sending(x.id, self.me, self.clock(), self.lease, message_id):
             log.warning("claim lost before sending; another replica has it", extra=extra)
             return "lost"
         started = time.perf_counter()

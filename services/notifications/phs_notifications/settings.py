@@ -134,8 +134,3 @@ class Settings:
             ),
             instance=f"{socket.gethostname()}-{os.getpid()}"[:64],
         )
-
-    @property
-    def mail_domain(self) -> str:
-        """The Message-ID domain: the sender's."""
-        return self.smtp.sender.rpartition("@")[2] or "phs.health"

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from sqlalchemy import Connection, Engine, Row, and_, insert, or_, select, update
 
-from phs_reports.tables import CANCELLED, FINAL_STATES, QUEUED, RUNNING, idempotency_keys, outbox, reports
+from phs_reports.domain.jobs import CANCELLED, FINAL_STATES, QUEUED, RUNNING
+from phs_reports.tables import idempotency_keys, outbox, reports
 from phs_runtime import unit_of_work as runtime
 
 M = TypeVar("M", bound=Message)

@@ -17,8 +17,11 @@ from phs.reports.v1 import reports_service_pb2_grpc as s_grpc
 from phs.reports.v1 import resources_pb2 as r
 from phs_reports import SERVICE_NAME, policy
 from phs_reports.adapters import UnitOfWork
+from phs_reports.domain import jobs
+from phs_reports.domain.errors import NotFound
+from phs_reports.errors import aip193_handlers
 from phs_reports.messages import job_message
-from phs_reports.resources import CSV, KIND_EXPORT, report_pb, validate_params
+from phs_reports.resources import CSV, report_pb, validate_params
 from phs_reports.settings import ApiSettings
 from phs_reports.store import Store
 from phs_reports.sweeper import Sweeper
@@ -28,7 +31,7 @@ from phs_runtime.audit import AuditLog
 from phs_runtime.auth import current_principal
 from phs_runtime.context import current_request_id
 from phs_runtime.decision import current_scope
-from phs_runtime.errors import failed_precondition, invalid_argument, not_found
+from phs_runtime.errors import invalid_argument
 from phs_runtime.kafka import BrokerCheck
 from phs_runtime.logs import setup_logging
 from phs_runtime.outbox import OutboxRelay
@@ -39,6 +42,7 @@ from phs_runtime.server import GrpcProcess
 log = logging.getLogger("phs_reports.api")
 
 
+@aip193_handlers
 class ReportServicer(s_grpc.ReportServiceServicer):
     def __init__(
         self,
@@ -82,17 +86,12 @@ class ReportServicer(s_grpc.ReportServiceServicer):
     ) -> httpbody_pb2.HttpBody:
         job_id = _job_id(request.name)
         row = self.store.content(job_id)
-        if row.kind != KIND_EXPORT:
-            raise failed_precondition("NO_FILE", "only exports have a file to download; see GetReport")
-        if row.state != "SUCCEEDED":
-            raise failed_precondition("NOT_READY", f"the export is {row.state}", {"state": row.state})
-        if row.content is None:
-            raise failed_precondition("RESULT_EXPIRED", "the file has expired; create the export again")
+        content = jobs.export_file(row.kind, row.state, row.content)
         filename = f"appointments-{job_id}.csv"
         # Envoy's transcoder turns HttpBody into the HTTP body and its Content-Type;
         # the filename travels as a response header.
         context.send_initial_metadata((("content-disposition", f'attachment; filename="{filename}"'),))
-        return httpbody_pb2.HttpBody(content_type=CSV, data=row.content)
+        return httpbody_pb2.HttpBody(content_type=CSV, data=content)
 
     def CancelReport(self, request: s.CancelReportRequest, context: grpc.ServicerContext) -> r.Report:
         rid = idempotency.effective_request_id(request.request_id, context)
@@ -101,11 +100,8 @@ class ReportServicer(s_grpc.ReportServiceServicer):
         def write(uow: UnitOfWork, now: dt.datetime) -> r.Report:
             row = uow.reports.cancel(job_id, now)
             if row is None:
-                raise not_found("Report", f"reports/{job_id}")
-            if row.state != "CANCELLED":
-                raise failed_precondition(
-                    "ALREADY_FINISHED", f"the job is already {row.state}", {"state": row.state}
-                )
+                raise NotFound("Report", f"reports/{job_id}")
+            jobs.check_cancelled(row.state)
             return report_pb(row)
 
         cancelled = self.store.run_once(

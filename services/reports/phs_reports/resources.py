@@ -9,12 +9,10 @@ from google.protobuf.message import Message
 from google.rpc import status_pb2
 
 from phs.reports.v1 import resources_pb2 as r
+from phs_reports.domain.jobs import KIND_CASELOAD, KIND_EXPORT, KIND_PRACTICE
 from phs_runtime.errors import Violations
 from phs_runtime.resources import from_timestamp, parse_name, to_timestamp
 
-KIND_CASELOAD = "caseload"
-KIND_PRACTICE = "practice_summary"
-KIND_EXPORT = "export"
 MAX_RANGE = dt.timedelta(days=366)
 CSV = "text/csv; charset=utf-8"
 

@@ -1,7 +1,7 @@
 """The reports database as a process holds it (API and worker share it): the engine
 (migrated on open), its reader, the health ping, and the operations the API, the worker
 and the sweeper run, each one unit of work (phs_reports.adapters) over the report jobs'
-repository.
+repository. An unknown job is refused with the domain's NotFound.
 
 A job and its outgoing Kafka message are written in one transaction
 (transactional outbox). Workers claim, finish and fail jobs with conditional
@@ -20,9 +20,10 @@ from sqlalchemy import Connection, Row
 
 from phs_reports import adapters
 from phs_reports.adapters import ReadOnlyUnitOfWork, ReportRepository, UnitOfWork
-from phs_reports.tables import FAILED, QUEUED, SUCCEEDED, outbox
+from phs_reports.domain.errors import NotFound
+from phs_reports.domain.jobs import FAILED, QUEUED, SUCCEEDED
+from phs_reports.tables import outbox
 from phs_runtime import db
-from phs_runtime.errors import not_found
 from phs_runtime.outbox import OutboxMessage, enqueue
 from phs_runtime.resources import utcnow
 
@@ -34,7 +35,7 @@ M = TypeVar("M", bound=Message)
 
 def _found(row: Row[Any] | None, job_id: str) -> Row[Any]:
     if row is None:
-        raise not_found("Report", f"reports/{job_id}")
+        raise NotFound("Report", f"reports/{job_id}")
     return row
 
 

@@ -13,15 +13,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import grpc
 from prometheus_client import Counter
 
+from phs_reports.domain.errors import TooManyAttempts
+from phs_reports.domain.jobs import QUEUED
+from phs_reports.errors import to_api_error
 from phs_reports.messages import job_message
 from phs_reports.store import Store
-from phs_reports.tables import QUEUED
 from phs_runtime.config import KafkaConfig, env_float, env_int
 from phs_runtime.context import request_context
-from phs_runtime.errors import ApiError
 from phs_runtime.resources import utcnow
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,7 @@ class Sweeper:
             with request_context(row.origin_request_id):
                 extra = {"job_id": row.id, "state": row.state, "attempt": row.attempts}
                 if row.attempts >= self.cfg.max_attempts:
-                    error = ApiError(
-                        grpc.StatusCode.ABORTED,
-                        "gave up after too many attempts",
-                        "MAX_ATTEMPTS_EXCEEDED",
-                        {"attempts": str(row.attempts)},
-                    ).to_status()
+                    error = to_api_error(TooManyAttempts(row.attempts)).to_status()
                     dead = job_message(
                         self.kafka.report_dead_letter_topic,
                         row.id,

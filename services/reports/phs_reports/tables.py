@@ -16,7 +16,7 @@ reports = Table(
     Column("id", String(64), primary_key=True),
     Column("kind", String(32), nullable=False),
     Column("params", LargeBinary, nullable=False),  # serialized params message
-    Column("state", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # domain.jobs: QUEUED ... CANCELLED
     Column("result", LargeBinary, nullable=True),  # serialized result message
     Column("error", LargeBinary, nullable=True),  # serialized google.rpc.Status
     Column("attempts", Integer, nullable=False),
@@ -42,6 +42,3 @@ outbox = outbox_table(metadata)
 audit_events = audit_table(metadata)
 # AIP-155 request ids: the first successful response of each (caller, method, id).
 idempotency_keys = keys_table(metadata)
-
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"
-FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)

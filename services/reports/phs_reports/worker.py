@@ -27,15 +27,17 @@ from phs.reports.v1 import resources_pb2 as r
 from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_reports import WORKER_HEALTH_NAME, compute
+from phs_reports.domain.errors import DataUnavailable, OutOfScope
+from phs_reports.domain.jobs import KIND_CASELOAD, KIND_EXPORT, KIND_PRACTICE
+from phs_reports.domain.scope import job_refusal
+from phs_reports.errors import to_api_error
 from phs_reports.messages import job_message
-from phs_reports.policy import scope_error
-from phs_reports.resources import CSV, KIND_CASELOAD, KIND_EXPORT, KIND_PRACTICE, KINDS
+from phs_reports.resources import CSV, KINDS
 from phs_reports.settings import WorkerConfig, WorkerSettings
 from phs_reports.store import Store
-from phs_runtime.auth import Principal, ServiceTokens
+from phs_runtime.auth import ServiceTokens
 from phs_runtime.config import KafkaConfig
 from phs_runtime.context import REQUEST_ID_HEADER, current_request_id, request_context
-from phs_runtime.errors import ApiError, permission_denied
 from phs_runtime.health import Check
 from phs_runtime.interceptors import client_channel
 from phs_runtime.kafka import BrokerCheck, GroupConsumer
@@ -133,7 +135,8 @@ class Worker:
                 "job refused: out of the requester's scope", extra={**extra, "reason": refusal.reason}
             )
             JOBS.labels(kind, "refused").inc()
-            return "refused" if self.store.fail(job_id, refusal.to_status()) else "duplicate"
+            status = to_api_error(refusal).to_status()
+            return "refused" if self.store.fail(job_id, status) else "duplicate"
         log.info("job started", extra=extra)
         started = time.perf_counter()
         IN_PROGRESS.inc()
@@ -148,18 +151,13 @@ class Worker:
         return outcome
 
     @staticmethod
-    def _refusal(row: Any, requester: jobs_pb2.Requester | None) -> ApiError | None:
-        """Why this job must not be computed for the requester its message names: the
-        message must name the job's creator, and the creator must be allowed the scope."""
-        if requester is None or not requester.subject:
-            return permission_denied("REQUESTER_MISSING", "the job message names no requester")
-        if (requester.subject, requester.role) != (row.requester, row.requester_role):
-            return permission_denied(
-                "REQUESTER_MISMATCH", "the job message's requester did not create the job"
-            )
+    def _refusal(row: Any, requester: jobs_pb2.Requester | None) -> OutOfScope | None:
+        """Why this job must not be computed for the requester its message names
+        (phs_reports.domain.scope.job_refusal)."""
         report = r.Report()
         getattr(report, KINDS[row.kind][0]).ParseFromString(row.params)
-        return scope_error(report, Principal(requester.subject, requester.role))
+        named = (requester.subject, requester.role) if requester is not None else None
+        return job_refusal(report, (row.requester, row.requester_role), named)
 
     def _run(self, job_id: str, kind: str, params: bytes, attempt: int, extra: dict[str, object]) -> str:
         while True:
@@ -181,8 +179,7 @@ class Worker:
                 if code in TRANSIENT and self.stop.is_set():
                     self.store.release(job_id)
                     return "released"
-                reason = "DEPENDENCY_UNAVAILABLE" if code in TRANSIENT else code.name
-                status = ApiError(code, f"scheduling data unavailable: {code.name}", reason).to_status()
+                status = to_api_error(DataUnavailable(code.name, code in TRANSIENT)).to_status()
                 if code in TRANSIENT:  # out of attempts: the job goes to the dead-letter topic too
                     dead = job_message(self.kafka.report_dead_letter_topic, job_id, 0, current_request_id())
                     return "failed" if self.store.fail(job_id, status, dead) else "duplicate"

@@ -165,16 +165,18 @@ class DatabaseConfig:
 
 @dataclass(frozen=True)
 class OutboxConfig:
-    """The transactional outbox's relay."""
+    """The transactional outbox's relay. The defaults here are the relay's own too
+    (phs_runtime.outbox.OutboxRelay)."""
 
     # Published messages are kept this long for inspection.
-    retention: dt.timedelta
+    retention: dt.timedelta = dt.timedelta(hours=24)
     # How often the leader checks that the broker still has what it acknowledged (0: never).
-    check_s: float
+    check_s: float = 2.0
 
     @classmethod
     def from_env(cls) -> OutboxConfig:
+        hours = env_int("PHS_OUTBOX_RETENTION_HOURS", cls.retention // dt.timedelta(hours=1))
         return cls(
-            retention=dt.timedelta(hours=env_int("PHS_OUTBOX_RETENTION_HOURS", 24)),
-            check_s=env_float("PHS_OUTBOX_CHECK_SECONDS", 2.0),
+            retention=dt.timedelta(hours=hours),
+            check_s=env_float("PHS_OUTBOX_CHECK_SECONDS", cls.check_s),
         )

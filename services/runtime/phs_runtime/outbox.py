@@ -352,12 +352,13 @@ class OutboxRelay:
         self._linger_s = linger_s
         self._busy_s = busy_s
         self._last_sent = -1e9  # monotonic time of the last non-empty batch
-        # Published messages are kept for inspection (config.OutboxConfig).
-        self._retention = retention or dt.timedelta(hours=24)
+        # Published messages are kept for inspection; None (or 0): OutboxConfig's default.
+        self._retention = retention or OutboxConfig.retention
         self._prune_every_s = prune_every_s
         self._next_prune = 0.0  # monotonic time of the next retention pass
-        # How often the leader checks that the broker still has what it acknowledged (0: never).
-        self._check_s = 2.0 if check_s is None else check_s
+        # How often the leader checks that the broker still has what it acknowledged
+        # (0: never; None: OutboxConfig's default).
+        self._check_s = OutboxConfig.check_s if check_s is None else check_s
         self._next_check = 0.0  # monotonic time of the next check; 0: at once
         self._marks: Marks | None = None  # loaded when this relay takes the lead
         self._highest: Marks = {}  # the highest offset acknowledged since they were loaded

@@ -1,6 +1,8 @@
 """Refusals raised below the gRPC layer (storage, domain rules), said without gRPC: a
 reason for ErrorInfo, a message and metadata (never health information).
-phs_runtime.errors.api_error gives each kind its status; the interceptor sends it."""
+The runtime's own kinds get their status from phs_runtime.errors.api_error; a
+service's domain refusals (subclasses of this base), from the service's table
+(phs_runtime.error_table). The interceptor sends it."""
 
 from __future__ import annotations
 

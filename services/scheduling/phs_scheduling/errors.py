@@ -1,25 +1,15 @@
 """The one place where the domain's refusals become AIP-193 statuses: each domain
-exception keeps its reason code; this module picks the gRPC code and the details
-(ResourceInfo, BadRequest field violations, PreconditionFailure)."""
+exception keeps its reason code; this table picks the gRPC code and the details
+(ResourceInfo, BadRequest field violations, PreconditionFailure). The mechanism
+(handler wrapping, `translated`) is phs_runtime.error_table's."""
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar, cast
-
+import grpc
 from google.rpc import error_details_pb2
 
-from phs_runtime.errors import (
-    ApiError,
-    aborted,
-    already_exists,
-    failed_precondition,
-    invalid_argument,
-    not_found,
-)
+from phs_runtime.error_table import ErrorTable, coded
+from phs_runtime.errors import ApiError, already_exists, invalid_argument, not_found
 from phs_scheduling.domain.errors import (
     Aborted,
     Conflict,
@@ -30,72 +20,43 @@ from phs_scheduling.domain.errors import (
     SlotConflict,
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 SLOT_UNAVAILABLE_MESSAGE = "the psychologist already has an appointment at that time (buffers included)"
 
 
-def to_api_error(e: DomainError) -> ApiError:
-    """The status for a domain exception."""
-    if isinstance(e, NotFound):
-        return not_found(e.resource_type, e.name)
-    if isinstance(e, InvalidField):
-        return invalid_argument(e.violations)
-    if isinstance(e, Precondition):
-        return failed_precondition(e.reason, e.message, e.metadata)
-    if isinstance(e, Conflict):
-        details = []
-        if e.violations:
-            details.append(
-                error_details_pb2.PreconditionFailure(
-                    violations=[
-                        error_details_pb2.PreconditionFailure.Violation(type=t, subject=s)
-                        for t, s in e.violations
-                    ]
-                )
-            )
-        return already_exists(e.reason, e.message, e.metadata, details=details)
-    if isinstance(e, Aborted):
-        return aborted(e.reason, e.message, e.metadata)
-    if isinstance(e, SlotConflict):  # callers add what they know; this is the bare answer
-        return already_exists("SLOT_UNAVAILABLE", SLOT_UNAVAILABLE_MESSAGE)
-    raise TypeError(f"no status for {type(e).__name__}")
+def _conflict(e: Conflict) -> ApiError:
+    details = []
+    if e.violations:
+        failure = error_details_pb2.PreconditionFailure
+        details.append(failure(violations=[failure.Violation(type=t, subject=s) for t, s in e.violations]))
+    return already_exists(e.reason, e.message, e.metadata, details=details)
 
 
-@contextmanager
-def translated() -> Iterator[None]:
-    """Domain exceptions raised inside become their ApiError."""
-    try:
-        yield
-    except DomainError as e:
-        raise to_api_error(e) from None
+def _not_found(e: NotFound) -> ApiError:
+    return not_found(e.resource_type, e.name)
 
 
-def aip193(fn: F) -> F:
-    """A handler (unary or streaming) whose domain exceptions become ApiErrors."""
-    if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            with translated():
-                yield from fn(*args, **kwargs)
-
-        return cast(F, stream)
-
-    @functools.wraps(fn)
-    def unary(*args: Any, **kwargs: Any) -> Any:
-        with translated():
-            return fn(*args, **kwargs)
-
-    return cast(F, unary)
+def _invalid_field(e: InvalidField) -> ApiError:
+    return invalid_argument(e.violations)
 
 
-C = TypeVar("C", bound=type)
+def _slot_conflict(_e: SlotConflict) -> ApiError:
+    # Callers add what they know; this is the bare answer.
+    return already_exists("SLOT_UNAVAILABLE", SLOT_UNAVAILABLE_MESSAGE)
 
 
-def aip193_handlers(cls: C) -> C:
-    """Every RPC handler of a servicer class (its CamelCase methods) through `aip193`."""
-    for name, member in list(vars(cls).items()):
-        if name[:1].isupper() and inspect.isfunction(member):
-            setattr(cls, name, aip193(member))
-    return cls
+TABLE = ErrorTable(
+    DomainError,
+    {
+        NotFound: _not_found,
+        InvalidField: _invalid_field,
+        Precondition: coded(grpc.StatusCode.FAILED_PRECONDITION),
+        Conflict: _conflict,
+        Aborted: coded(grpc.StatusCode.ABORTED),
+        SlotConflict: _slot_conflict,
+    },
+)
+
+to_api_error = TABLE.to_api_error
+translated = TABLE.translated
+aip193 = TABLE.aip193
+aip193_handlers = TABLE.handlers

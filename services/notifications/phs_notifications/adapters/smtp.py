@@ -39,6 +39,11 @@ class SmtpConfig:
     timeout_s: float
     ca_file: str = ""
 
+    @property
+    def mail_domain(self) -> str:
+        """The Message-ID domain: the sender's."""
+        return self.sender.rpartition("@")[2] or "phs.health"
+
 
 class Outcome(enum.StrEnum):
     SENT = "SENT"
@@ -51,6 +56,11 @@ class Outcome(enum.StrEnum):
 class Result:
     outcome: Outcome
     reason: str  # a code for logs and metrics (never the address)
+
+
+def message_id_of(delivery_id: str, cfg: SmtpConfig) -> str:
+    """A delivery's Message-ID: the same for every attempt at it."""
+    return f"<{delivery_id}@{cfg.mail_domain}>"
 
 
 def build_email(

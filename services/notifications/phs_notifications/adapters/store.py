@@ -109,10 +109,6 @@ class Store(db.BaseStore):
     MIGRATIONS = MIGRATIONS
     VERSION_TABLE = VERSION_TABLE
 
-    def __init__(self, engine: Any, mail_domain: str = "phs.health") -> None:
-        super().__init__(engine)
-        self.mail_domain = mail_domain
-
     # -- planning (the consumer) ------------------------------------------------------------
 
     def _insert_ignoring_duplicates(
@@ -202,9 +198,10 @@ class Store(db.BaseStore):
             "outcome": "",
             "attempts": 0,
             "unconfirmed": 0,
-            # Fixed at planning: a resend after a crash carries the same Message-ID, so
+            # Set at the first hand-off to SMTP (mark_sending), from the delivery's id and
+            # the sender's domain: a resend after a crash carries the same Message-ID, so
             # mail systems and clients can tell it is the same message.
-            "message_id": f"<{delivery_id}@{self.mail_domain}>",
+            "message_id": "",
             "client": s.appointment.client,
             "session_type": s.appointment.session_type,
             "appointment_state": s.appointment.state.value,
@@ -274,8 +271,11 @@ class Store(db.BaseStore):
         d = deliveries.c
         return and_(d.id == delivery_id, d.claimed_by == me, d.state.in_(OPEN_STATES))
 
-    def mark_sending(self, delivery_id: str, me: str, now: dt.datetime, lease: dt.timedelta) -> bool:
-        """Record that the message is about to be handed to SMTP (before the first byte)."""
+    def mark_sending(
+        self, delivery_id: str, me: str, now: dt.datetime, lease: dt.timedelta, message_id: str
+    ) -> bool:
+        """Record that the message, with this Message-ID, is about to be handed to SMTP
+        (before the first byte)."""
         d = deliveries.c
         with db.write_transaction(self.engine) as conn:
             return bool(
@@ -284,6 +284,7 @@ class Store(db.BaseStore):
                     .where(self._mine(delivery_id, me), d.claimed_until >= now)
                     .values(
                         state=SENDING,
+                        message_id=message_id,
                         unconfirmed=d.unconfirmed + 1,
                         claimed_until=now + lease,
                         update_time=now,

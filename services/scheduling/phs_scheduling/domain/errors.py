@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from phs_runtime.refusals import Refused
 
-class DomainError(Exception):
-    """A refusal with a machine-readable reason (ErrorInfo.reason)."""
+
+class DomainError(Refused):
+    """A refusal with a machine-readable reason (ErrorInfo.reason), by default its
+    class's `reason`."""
 
     reason: str = "DOMAIN_ERROR"
 
     def __init__(self, message: str = "", metadata: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.metadata = dict(metadata or {})
+        super().__init__(self.reason, message, metadata)
 
 
 class NotFound(DomainError):
