@@ -8,13 +8,14 @@ precisely. Every test runs on both databases."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import grpc
 import pytest
-from sqlalchemy import Connection, event, func, select, update
+from sqlalchemy import Connection, String, event, func, select, update
 
 from phs.scheduling.v1 import resources_pb2 as r
 from phs_runtime import audit
@@ -163,3 +164,45 @@ def test_an_overlap_without_a_request_id_is_a_slot_conflict(store: Store) -> Non
     with pytest.raises(SlotConflict):
         _book(store, _plan(store, pid, cid, T0 + dt.timedelta(minutes=30)))
     assert _counts(store) == before
+
+
+# How SQLAlchemy writes a UTC instant into SQLite: the text every comparison there
+# relies on (the overlap triggers, range filters), fractional seconds included.
+SQLITE_INSTANT = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$"
+
+
+def test_instants_are_stored_as_the_long_way_stores_them(store: Store) -> None:
+    pid, cid = _setup(store)
+    plan = _plan(store, pid, cid, T0)
+    assert _book(store, plan, request_id="r-1", request_hash="h-1")
+    if store.engine.dialect.name != "sqlite":
+        return  # timestamptz: no text to compare
+    columns = {
+        appointments: ("start_time", "end_time", "block_start", "block_end", "create_time"),
+        outbox: ("create_time",),
+        idempotency_keys: ("create_time",),
+    }
+    with store.engine.connect() as conn:
+        for table, names in columns.items():
+            for name in names:
+                text = conn.execute(select(table.c[name].cast(String))).scalar_one()
+                assert re.match(SQLITE_INSTANT, text), (table.name, name, text)
+        at_start = select(func.count()).where(appointments.c.start_time >= T0)
+        assert conn.execute(at_start.select_from(appointments)).scalar_one() == 1
+
+
+@pytest.mark.parametrize("first_way", ["long", "at once"])
+def test_back_to_back_sessions_do_not_overlap_whichever_way_each_was_booked(
+    store: Store, first_way: str
+) -> None:
+    pid, cid = _setup(store)
+    if first_way == "long":
+        with store.engine.begin() as conn:
+            Store.insert_appointment(conn, dt.datetime.now(dt.UTC), pid, cid, "90834", T0, "BOOKED")
+        next_start = T0 + dt.timedelta(hours=1)  # 45 minutes and a 15-minute buffer
+        assert _book(store, _plan(store, pid, cid, next_start))
+    else:
+        assert _book(store, _plan(store, pid, cid, T0 + dt.timedelta(hours=1)))
+        with store.engine.begin() as conn:
+            Store.insert_appointment(conn, dt.datetime.now(dt.UTC), pid, cid, "90834", T0, "BOOKED")
+    assert _counts(store)["appointments"] == 2

@@ -6,20 +6,32 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, text, update
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import String, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from phs.scheduling.v1 import resources_pb2 as r
+from phs_runtime.db import make_engine
 from phs_runtime.idempotency import RequestIdReused
 from phs_scheduling.mapping import appointment_pb
-from phs_scheduling.store import AppointmentFilter, SlotConflict, Store
+from phs_scheduling.store import (
+    MIGRATIONS,
+    VERSION_TABLE,
+    AppointmentFilter,
+    SessionShape,
+    SlotConflict,
+    Store,
+)
 from phs_scheduling.tables import appointments
 
 T0 = dt.datetime(2031, 3, 10, 14, 0, tzinfo=dt.UTC)
+SHAPE_90834 = SessionShape(45, 0, 15)
 
 
 @pytest.fixture
@@ -201,7 +213,7 @@ def test_migrating_again_is_a_no_op(db_url: str) -> None:
     Store.open(db_url).close()
     s = Store.open(db_url)
     with s.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version_scheduling")).scalar_one() == "0008"
+        assert conn.execute(text("SELECT version_num FROM alembic_version_scheduling")).scalar_one() == "0009"
         assert conn.execute(text("SELECT count(*) FROM session_types")).scalar_one() == 4
     s.close()
 
@@ -263,3 +275,54 @@ def test_the_fast_export_path_builds_exactly_the_resource(store: Store) -> None:
     expected = [appointment_pb(store.get_appointment(pid, x.name.rsplit("/", 1)[1])) for x in (a, b)]
     assert exported == expected
     assert exported[1].cancellation.late and exported[1].series.endswith("/series/s-1")
+
+
+def test_0009_gives_instants_written_without_a_fraction_the_long_form(tmp_path: Path) -> None:
+    """SQLite only (PostgreSQL stores timestamptz): sessions the fast path wrote in the
+    short "HH:MM:SS" form before 0009, back to back with each other and with sessions in
+    the long form, as they can be found in a database."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["version_table"] = VERSION_TABLE
+    with engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+        conn.commit()
+    engine.dispose()
+
+    old = Store.open(url, migrate=False)
+    pid, cid = _setup(old)
+    with old.engine.begin() as conn:
+        # 14:00 and 15:00 short, 16:00 and 17:00 long; each block (45 min + 15) ends
+        # where the next starts. (A long block ending where a short one starts could not
+        # be written: that was the fault.)
+        for hour in (16, 17):
+            Store.insert_appointment(conn, T0, pid, cid, "90834", T0.replace(hour=hour), "BOOKED")
+        for hour in (14, 15):
+            row = Store.appointment_row(T0, pid, cid, "90834", T0.replace(hour=hour), "BOOKED", SHAPE_90834)
+            values = {
+                k: v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, dt.datetime) else v
+                for k, v in row.items()
+            }
+            columns, marks = ", ".join(values), ", ".join("?" for _ in values)
+            sql = f"INSERT INTO appointments ({columns}) VALUES ({marks})"  # noqa: S608 - column names
+            conn.exec_driver_sql(sql, tuple(values.values()))
+    old.close()
+
+    store = Store.open(url)  # to head
+    try:
+        with store.engine.connect() as conn:
+            assert (
+                conn.execute(text("SELECT version_num FROM alembic_version_scheduling")).scalar_one()
+                == "0009"
+            )
+            names = ("start_time", "end_time", "block_start", "block_end", "create_time", "update_time")
+            instants = conn.execute(select(*(appointments.c[n].cast(String) for n in names))).all()
+            assert len(instants) == 4
+            assert {len(value) for row in instants for value in row} == {26}, instants
+            at_15 = AppointmentFilter(pid, None, T0.replace(hour=15), None, ())
+            assert len(store.list_appointments(at_15, None, 10)) == 3
+    finally:
+        store.close()

@@ -142,7 +142,13 @@ def _sqlite_form(
     order = compiled.positiontup or []
     if not set(order) <= names or compiled.insert_prefetch:
         return None
-    return compiled.string, tuple((n, compiled.binds[n].type.bind_processor(dialect)) for n in order)
+    # The dialect's own form of each type (dialect_impl), as SQLAlchemy's execute uses:
+    # the generic type's processor leaves a datetime to sqlite3, which writes
+    # "HH:MM:SS" without the fraction SQLAlchemy writes, and text comparisons between
+    # the two forms disagree at equal instants.
+    return compiled.string, tuple(
+        (n, compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in order
+    )
 
 
 @functools.cache

@@ -9,6 +9,7 @@ reflection, health, /metrics, and a graceful SIGTERM sequence:
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -37,6 +38,16 @@ log = logging.getLogger(__name__)
 # 400, where gRPC's defaults (8 KiB soft, 16 KiB hard) refused it at random with
 # RESOURCE_EXHAUSTED and a message listing every header's size.
 MAX_METADATA_BYTES = 128 * 1024
+
+
+def settle_heap() -> int:
+    """Hide what start-up made (modules, descriptors, compiled statements: it lives as
+    long as the process) from the cyclic collector; returns how many objects. A full
+    collection walks every tracked object while holding the GIL, so each call in flight
+    in the process waits for it; after this it walks only what serving made."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 class GrpcProcess:
@@ -103,6 +114,7 @@ class GrpcProcess:
 
     def start(self) -> None:
         serve_metrics(self.config.bind_host, self.config.metrics_port)
+        frozen = settle_heap()
         self.server.start()
         self.health.start()
         log.info(
@@ -111,6 +123,7 @@ class GrpcProcess:
                 "grpc_port": self.bound_port,
                 "metrics_port": self.config.metrics_port,
                 "healthy": not self.health.failing,
+                "frozen_objects": frozen,
             },
         )
 
