@@ -279,6 +279,83 @@ def test_topics_are_created_with_their_partition_counts(renders: dict[str, Rende
     assert "process.roles=broker,controller" in kafka  # KRaft, no ZooKeeper
 
 
+# -- scheduling: calendar feed addresses ----------------------------------------------------
+
+FEED_VARS = ("PHS_CALENDAR_FEED_BASE_URL", "PHS_CALENDAR_FEED_PER_MINUTE", "PHS_CALENDAR_FEED_BURST")
+
+
+def test_calendar_feed_addresses_lead_to_the_gateways_public_url(
+    renders: dict[str, Render], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scheduling hands out feed addresses under the URL calendar apps reach the gateway at:
+    scheduling.calendarFeeds.baseUrl, else notifications.webUrl (the gateway serves the web
+    app and the API on one origin); the values parse as the service parses them."""
+    from phs_scheduling.settings import Settings
+
+    def feed_settings(r: Render) -> tuple[str, float, int]:
+        env = {e["name"]: e.get("value") for e in _container(r, "phs-scheduling")["env"]}
+        for key in [k for k in dict(os.environ) if k.startswith("PHS_")]:
+            monkeypatch.delenv(key)
+        for key in FEED_VARS:
+            value = env[key]
+            assert value is not None, (r.profile, key)
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("PHS_AUTH_JWKS_FILE", "/unused")  # only the feed settings matter here
+        s = Settings.from_env()
+        return s.calendar_feed_base_url, s.calendar_feed_per_minute, s.calendar_feed_burst
+
+    expected = {
+        "default": "http://localhost:30080",  # notifications.webUrl's default
+        "dev": "http://localhost:30080",
+        "production": "https://phs.example.com",
+    }
+    for profile, r in renders.items():
+        assert feed_settings(r) == (expected[profile], 6.0, 10), profile
+        # Only scheduling answers for feeds.
+        for w in kube.workloads(r.objects):
+            if w["metadata"]["name"] != "phs-scheduling":
+                for c in kube.all_containers(w):
+                    assert not {e["name"] for e in c.get("env", [])} & set(FEED_VARS), w["metadata"]["name"]
+    # The dev address is the gateway's node port, which kind maps to the same host port.
+    dev = renders["dev"]
+    assert dev.get("Service", "phs-gateway")["spec"]["ports"][0]["nodePort"] == 30080
+    kind = yaml.safe_load((REPO / "k8s" / "kind-cluster.yaml").read_text())
+    assert {"containerPort": 30080, "hostPort": 30080} in [
+        {k: m[k] for k in ("containerPort", "hostPort")} for m in kind["nodes"][0]["extraPortMappings"]
+    ]
+    # Production's feeds and message links name the same public origin.
+    prod_env = {e["name"]: e.get("value") for e in _container(renders["production"], "phs-notifications")["env"]}
+    assert prod_env["PHS_NOTIFY_WEB_URL"] == expected["production"] + "/"
+    # Derived from the web URL when unset; an explicit value wins; no trailing slash.
+    derived = render_profile("default", {"notifications": {"webUrl": "https://practice.example.org/"}})
+    assert feed_settings(derived)[0] == "https://practice.example.org"
+    explicit = render_profile(
+        "default",
+        {
+            "notifications": {"webUrl": "https://practice.example.org/"},
+            "scheduling": {"calendarFeeds": {"baseUrl": "https://feeds.example.org/", "perMinute": 2, "burst": 3}},
+        },
+    )
+    assert feed_settings(explicit) == ("https://feeds.example.org", 2.0, 3)
+
+
+def test_values_schema_rejects_malformed_calendar_feed_values() -> None:
+    import helm_python
+
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"baseUrl": "phs.example.com"}, "baseUrl"),  # calendar apps need an absolute URL
+        ({"baseUrl": "ftp://phs.example.com"}, "baseUrl"),
+        ({"baseUrl": "https://phs.example.com/?x=1"}, "baseUrl"),  # the feed path is appended
+        ({"baseUrl": "https://user:pw@phs.example.com"}, "baseUrl"),
+        ({"perMinute": 0}, "perMinute"),
+        ({"burst": 0}, "burst"),
+        ({"bursts": 5}, "bursts"),
+    ]
+    for feeds, word in bad:
+        with pytest.raises(helm_python.HelmValuesError, match=word):
+            render_manifests.render(profile_values("default", {"scheduling": {"calendarFeeds": feeds}}))
+
+
 # -- the gateway: one Envoy config source ---------------------------------------------------
 
 

@@ -389,6 +389,13 @@ http(s) URL (a development issuer such as "phs-dev" is not one: the app then has
 {{- end -}}
 {{- end -}}
 
+{{/* Where calendar apps reach the gateway, for the feed addresses scheduling hands out:
+scheduling.calendarFeeds.baseUrl, else notifications.webUrl (the gateway serves the web app
+and the API on one origin); without a trailing slash, as the service appends /v1/feeds/... */}}
+{{- define "phs.calendarFeedBaseUrl" -}}
+{{- default .Values.notifications.webUrl .Values.scheduling.calendarFeeds.baseUrl | trimSuffix "/" -}}
+{{- end -}}
+
 {{- define "phs.postgresqlAuthSecretName" -}}
 {{- default (printf "%s-postgresql-auth" (include "phs.fullname" .)) .Values.postgresql.auth.existingSecret -}}
 {{- end -}}
