@@ -20,6 +20,8 @@ from tests.k8s.conftest import (
     PROFILES,
     REPO,
     TEST_KID,
+    TEST_NOTIFICATIONS_KID,
+    TEST_NOTIFICATIONS_SECRET,
     TEST_SIGNING_SECRET,
     TEST_SMTP_HOST,
     Render,
@@ -650,8 +652,9 @@ def _volumes(r: Render, name: str) -> dict[str, dict[str, Any]]:
     return {v["name"]: v for v in kube.pod_spec(r.get("Deployment", name)).get("volumes", [])}
 
 
-# The processes that call scheduling as themselves (role `service`) and so sign tokens.
-SIGNING = ("phs-reports-worker", "phs-notifications")
+# The processes that call scheduling as themselves (role `service`) and so sign tokens,
+# each with its own key: deployment -> its auth.* key values.
+SIGNING = {"phs-reports-worker": "workerSigningKey", "phs-notifications": "notificationsSigningKey"}
 
 
 def test_services_get_the_token_keys_and_only_the_callers_of_scheduling_the_signing_key(
@@ -688,23 +691,34 @@ def test_services_get_the_token_keys_and_only_the_callers_of_scheduling_the_sign
             assert ("PHS_AUTH_SIGNING_KEY_FILE" in env) is signing, where
             assert ("PHS_AUTH_SIGNING_KEY_ID" in env) is signing, where
             assert (AUTH_KEY_DIR in mounts) is signing, where
-            secret_volumes = [v for v in _volumes(r, name).values() if "secret" in v]
+            # A signing key's file reaches its own service alone: no other pod mounts it.
+            mounted_keys = {
+                (v["secret"]["secretName"], item["key"])
+                for v in _volumes(r, name).values()
+                if "secret" in v
+                for item in v["secret"].get("items", [])
+            }
+            for other_name, other in SIGNING.items():
+                if other_name != name:
+                    other_key = (auth[other]["existingSecret"], auth[other]["key"])
+                    assert other_key not in mounted_keys, where
             if not signing:
-                assert all(
-                    v["secret"]["secretName"] != auth["workerSigningKey"]["existingSecret"]
-                    for v in secret_volumes
-                ), where
+                assert not {secret for secret, _key in mounted_keys} & {
+                    auth[k]["existingSecret"] for k in SIGNING.values()
+                }, where
                 continue
+            own = auth[SIGNING[name]]
             assert env["PHS_AUTH_SIGNING_KEY_FILE"] == f"{AUTH_KEY_DIR}/signing-key.pem", where
-            assert env["PHS_AUTH_SIGNING_KEY_ID"] == auth["workerSigningKey"]["keyId"], where
+            assert env["PHS_AUTH_SIGNING_KEY_ID"] == own["keyId"], where
             assert mounts[AUTH_KEY_DIR]["readOnly"] is True, where
             key_volume = _volumes(r, name)[mounts[AUTH_KEY_DIR]["name"]]["secret"]
-            assert key_volume["secretName"] == auth["workerSigningKey"]["existingSecret"], where
-            assert key_volume["items"] == [
-                {"key": auth["workerSigningKey"]["key"], "path": "signing-key.pem"}
-            ], where
+            assert key_volume["secretName"] == own["existingSecret"], where
+            assert key_volume["items"] == [{"key": own["key"], "path": "signing-key.pem"}], where
             # Owner (root) and the pod's fsGroup may read it; nobody may write or run it.
             assert key_volume["defaultMode"] == 0o440, where
+        # Two keys, two kids: either can be rotated or revoked without the other.
+        kids = {auth[k]["keyId"] for k in SIGNING.values()}
+        assert len(kids) == 2 and "" not in kids, profile
         # The web app reads the same claims as the services, and nothing else of auth.
         web_env = {e["name"]: e.get("value") for e in _container(r, "phs-web")["env"]}
         assert {k: v for k, v in web_env.items() if k.startswith("PHS_AUTH_")} == {
@@ -726,7 +740,7 @@ def test_services_get_the_token_keys_and_only_the_callers_of_scheduling_the_sign
             assert not any(v["name"].startswith("auth-") for v in volumes), w["metadata"]["name"]
 
 
-def test_the_worker_key_is_only_referenced_and_the_dev_and_production_keys_are_named(
+def test_the_signing_keys_are_only_referenced_and_the_dev_and_production_keys_are_named(
     renders: dict[str, Render],
 ) -> None:
     dev, prod = _auth(renders["dev"]), _auth(renders["production"])
@@ -736,13 +750,40 @@ def test_the_worker_key_is_only_referenced_and_the_dev_and_production_keys_are_n
         "key": "signing-key.pem",
         "keyId": "dev-1",
     }
+    assert dev["notificationsSigningKey"] == {
+        "existingSecret": "phs-dev-auth-notifications-key",
+        "key": "signing-key.pem",
+        "keyId": "dev-notifications-1",
+    }
     assert prod["existingJwksConfigMap"]["name"] == "phs-auth-jwks" and not prod["jwks"]
     assert prod["workerSigningKey"]["existingSecret"] == "phs-auth-signing-key"
+    assert prod["notificationsSigningKey"]["existingSecret"] == "phs-auth-notifications-key"
+    assert prod["notificationsSigningKey"]["keyId"] == "phs-notifications-1"
     assert prod["issuer"] != "phs-dev", "production tokens come from the identity provider"
+    # values-production.yaml's header lists every Secret and key file the release reads.
+    header = (CHART / "values-production.yaml").read_text().split("\n\n", 1)[0]
+    prod_render = renders["production"]
+    for w in kube.workloads(prod_render.objects):
+        pod = kube.pod_spec(w)
+        refs = [
+            (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+            for c in kube.all_containers(w)
+            for e in c.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        ] + [
+            (v["secret"]["secretName"], item["key"])
+            for v in pod.get("volumes", [])
+            if "secret" in v
+            for item in v["secret"]["items"]
+        ]
+        for secret, key in refs:
+            line = next((x for x in header.splitlines() if x.startswith(f"#   {secret} ")), "")
+            assert key in line, f"values-production.yaml's header lacks {secret}: {key}"
     for r in renders.values():
-        # The chart writes no Secret for the signing key: it only references one.
+        # The chart writes no Secret for a signing key: it only references one.
         secret_names = {s["metadata"]["name"] for s in r.of_kind("Secret")}
-        assert _auth(r)["workerSigningKey"]["existingSecret"] not in secret_names, r.profile
+        for signing in SIGNING.values():
+            assert _auth(r)[signing]["existingSecret"] not in secret_names, r.profile
         configmaps = {c["metadata"]["name"] for c in r.of_kind("ConfigMap")}
         assert ("phs-auth-jwks" in configmaps) is (r.profile == "default"), r.profile
 
@@ -768,6 +809,7 @@ def test_inline_jwks_becomes_a_configmap_that_rolls_the_pods(renders: dict[str, 
         k["kid"] for k in json.loads(changed.get("ConfigMap", "phs-auth-jwks")["data"]["jwks.json"])["keys"]
     ] == [
         TEST_KID,
+        TEST_NOTIFICATIONS_KID,
         "test-2",
     ]
     # Keys from a ConfigMap you manage: no chart ConfigMap, no checksum (the kubelet updates
@@ -833,6 +875,9 @@ def test_render_fails_without_usable_key_configuration() -> None:
         {"keys": [{"kid": TEST_KID, "kty": "EC", "alg": "ES256", "crv": "P-256", "d": "secret"}]}
     )
     secret = {"existingSecret": TEST_SIGNING_SECRET, "keyId": TEST_KID}
+    notify = {"existingSecret": TEST_NOTIFICATIONS_SECRET, "keyId": TEST_NOTIFICATIONS_KID}
+    keys = {"workerSigningKey": secret, "notificationsSigningKey": notify}
+    only_worker = json.dumps({"keys": [k for k in json.loads(jwks)["keys"] if k["kid"] == TEST_KID]})
     cases: list[tuple[dict[str, Any], str]] = [
         ({}, "no token keys are configured"),
         ({"auth": {"workerSigningKey": secret}}, "no token keys are configured"),
@@ -849,22 +894,56 @@ def test_render_fails_without_usable_key_configuration() -> None:
             {"auth": {"jwks": jwks, "workerSigningKey": {"existingSecret": TEST_SIGNING_SECRET}}},
             r"auth\.workerSigningKey\.keyId is required",
         ),
+        # The notifications service's own key: required, and not the worker's.
         (
-            {"auth": {"jwks": jwks, "workerSigningKey": {**secret, "keyId": "other"}}},
-            "is not a key of auth.jwks",
+            {"auth": {"jwks": jwks, "workerSigningKey": secret}},
+            r"auth\.notificationsSigningKey\.existingSecret is required",
         ),
-        ({"auth": {"jwks": private, "workerSigningKey": secret}}, 'private member "d"'),
-        ({"auth": {"jwks": '{"keys": []}', "workerSigningKey": secret}}, "at least one key"),
+        (
+            {
+                "auth": {
+                    "jwks": jwks,
+                    "workerSigningKey": secret,
+                    "notificationsSigningKey": {"existingSecret": TEST_NOTIFICATIONS_SECRET},
+                }
+            },
+            r"auth\.notificationsSigningKey\.keyId is required",
+        ),
+        (
+            {"auth": {"jwks": jwks, **keys, "notificationsSigningKey": {**notify, "keyId": TEST_KID}}},
+            r"auth\.notificationsSigningKey\.keyId is the worker's",
+        ),
+        (
+            {
+                "auth": {
+                    "jwks": jwks,
+                    **keys,
+                    "notificationsSigningKey": {**notify, "existingSecret": TEST_SIGNING_SECRET},
+                }
+            },
+            r"auth\.notificationsSigningKey names the worker's key",
+        ),
+        (
+            {"auth": {"jwks": jwks, **keys, "workerSigningKey": {**secret, "keyId": "other"}}},
+            r"auth\.workerSigningKey\.keyId \"other\" is not a key of auth.jwks",
+        ),
+        (
+            {"auth": {"jwks": only_worker, **keys}},
+            r"auth\.notificationsSigningKey\.keyId \"test-notifications-1\" is not a key of auth\.jwks "
+            r"\(test-1\): scheduling would refuse the notifications service's tokens",
+        ),
+        ({"auth": {"jwks": private, **keys}}, 'private member "d"'),
+        ({"auth": {"jwks": '{"keys": []}', **keys}}, "at least one key"),
         (
             {
                 "auth": {
                     "jwks": '{"keys": [{"kid": "test-1", "kty": "RSA", "alg": "ES256"}]}',
-                    "workerSigningKey": secret,
+                    **keys,
                 }
             },
             "needs alg ES256 with kty EC",
         ),
-        ({"auth": {"jwks": '{"keys": [1, }', "workerSigningKey": secret}}, "not a JSON object"),
+        ({"auth": {"jwks": '{"keys": [1, }', **keys}}, "not a JSON object"),
     ]
     smtp = {"notifications": {"smtp": {"host": TEST_SMTP_HOST}}}
     for overrides, message in cases:
@@ -879,6 +958,17 @@ def test_render_fails_without_usable_key_configuration() -> None:
     render_manifests.render(
         render_manifests.load_values((), render_manifests.deep_merge(default_auth(), smtp))
     )
+    # Both keys may be file keys of one Secret.
+    one_secret = {
+        "auth": {"notificationsSigningKey": {"existingSecret": TEST_SIGNING_SECRET, "key": "n.pem"}}
+    }
+    r = render_profile("default", one_secret)
+    for name, key in (("phs-reports-worker", "signing-key.pem"), ("phs-notifications", "n.pem")):
+        (volume,) = [v["secret"] for v in _volumes(r, name).values() if "secret" in v]
+        assert (volume["secretName"], volume["items"]) == (
+            TEST_SIGNING_SECRET,
+            [{"key": key, "path": "signing-key.pem"}],
+        ), name
 
 
 def test_values_schema_rejects_malformed_auth_values() -> None:
@@ -902,6 +992,10 @@ def test_values_schema_rejects_malformed_auth_values() -> None:
         ({"workerSigningKey": {"existingSecret": "k", "key": "a/b.pem", "keyId": "x"}}, "key"),
         ({"workerSigningKey": {"existingSecret": "k", "key": "k.pem", "keyId": "has space"}}, "keyId"),
         ({"workerSigningKey": {"existingSecret": "k", "key": "k.pem", "keyId": "x", "pem": "..."}}, "pem"),
+        ({"notificationsSigningKey": {"existingSecret": "Not_A", "key": "k.pem", "keyId": "n"}}, "Not_A"),
+        ({"notificationsSigningKey": {"existingSecret": "k", "key": "../k.pem", "keyId": "n"}}, "key"),
+        ({"notificationsSigningKey": {"existingSecret": "k", "key": "k.pem", "keyId": "a b"}}, "keyId"),
+        ({"notificationsSigningKey": {"existingSecret": "k", "key": "k", "keyId": "n", "pem": "."}}, "pem"),
     ]
     for auth, word in bad:
         with pytest.raises(helm_python.HelmValuesError, match=word):
@@ -923,7 +1017,8 @@ def test_sign_in_settings_reach_every_service(
     expected = {
         "default": (ClaimLayout(), (), ()),
         "dev": (ClaimLayout(), (), ()),
-        "production": (keycloak, ("phs-web",), ("phs-reports-worker-1",)),
+        # Both services' keys, and only they, sign service tokens.
+        "production": (keycloak, ("phs-web",), ("phs-reports-worker-1", "phs-notifications-1")),
     }
     for profile, r in renders.items():
         layout, clients, service_kids = expected[profile]
@@ -978,9 +1073,10 @@ def test_no_private_key_material_in_any_rendered_object(renders: dict[str, Rende
     files: no PEM private key and no private JWK member ever appears."""
     from tests.k8s.conftest import make_keys
 
-    pem, jwks = make_keys(tmp_path, "scan-1")
+    pem, _ = make_keys(tmp_path, "scan-1")
+    notifications_pem, jwks = make_keys(tmp_path, "scan-notifications-1")
     assert "PRIVATE KEY" in pem.read_text()  # the scanner would see one
-    extra = render_profile("default", default_auth(jwks, "scan-1"))
+    extra = render_profile("default", default_auth(jwks, "scan-1", "scan-notifications-1"))
     texts: dict[str, str] = {}
     for r in [*renders.values(), extra]:
         for o in r.objects:
@@ -998,7 +1094,8 @@ def test_no_private_key_material_in_any_rendered_object(renders: dict[str, Rende
         texts[str(path.relative_to(REPO))] = path.read_text()
     leaks = [where for where, text in texts.items() if "PRIVATE KEY" in text]
     assert leaks == []
-    assert pem.read_text().splitlines()[1] not in "\n".join(texts.values())
+    for private in (pem, notifications_pem):
+        assert private.read_text().splitlines()[1] not in "\n".join(texts.values())
 
 
 # -- the development mail sink ---------------------------------------------------------------

