@@ -1139,6 +1139,11 @@ def test_dev_notifications_send_to_the_mail_sink_and_only_they_reach_it(renders:
     for profile in ("default", "production"):
         names = {o["metadata"]["name"] for o in renders[profile].objects}
         assert MAIL_SINK not in names, profile
+        assert "mail sink" not in renders[profile].templates["phs/templates/NOTES.txt"], profile
+    # The NOTES say where the mail is, in the folder the sink writes to.
+    notes = r.templates["phs/templates/NOTES.txt"]
+    assert "notifications send here" in notes
+    assert f"exec deploy/{MAIL_SINK} -- sh -c 'cat {sink_env['PHS_MAIL_SINK_DIR']}/*.eml'" in notes
     # A real SMTP server elsewhere, sink on: the SMTP egress is the configured one again.
     elsewhere = render_profile(
         "dev", {"notifications": {"smtp": {"host": "smtp.example.org", "port": 587, "security": "starttls"}}}
