@@ -19,8 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from phs_devstack import DEV_KID, Ports, Stack, dev_token
-from phs_runtime.auth import generate_keys
+from phs_devstack import Ports, Stack, dev_token, ensure_dev_keys
 from tests import browser, helpers
 
 PG_ADMIN_URL = os.environ.get("PHS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -41,10 +40,10 @@ def _pg_available() -> str | None:
 
 @pytest.fixture(scope="session", autouse=True)
 def dev_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One development signing key for every stack of the session (PHS_DEV_KEYS), and
-    an admin token for it that the helpers send by default."""
+    """The development signing keys for every stack of the session (PHS_DEV_KEYS), and
+    an admin token signed with the developers' key that the helpers send by default."""
     keys = tmp_path_factory.mktemp("dev-keys")
-    generate_keys(keys, DEV_KID)
+    ensure_dev_keys(keys)
     os.environ["PHS_DEV_KEYS"] = str(keys)
     helpers.ADMIN_TOKEN = token_for(keys, "staff/test-admin", "admin")
     return keys

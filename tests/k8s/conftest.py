@@ -3,8 +3,9 @@ Prometheus-operator CRDs, checkov, the Tiltfile evaluated with Tilt's builtins s
 and "image sites": what each Dockerfile installs, built from only the files it copies.
 
 The "default" profile is the chart's defaults plus the two things every install must
-give: token keys (auth.*), here a public JWKS made for the test session and the name of
-the worker's signing-key Secret; and the SMTP server the notifications service sends with.
+give: token keys (auth.*), here a public JWKS made for the test session and the names of
+the signing-key Secrets of the worker and of notifications (each its own key, both in the
+JWKS); and the SMTP server the notifications service sends with.
 
 Everything here is offline. A fixture skips only when a tool outside the project's venv
 is missing, says why, and fails instead when CI=true.
@@ -42,26 +43,39 @@ PROFILES: dict[str, tuple[Path, ...]] = {
 }
 TEST_KID = "test-1"
 TEST_SIGNING_SECRET = "phs-auth-signing-key"
+TEST_NOTIFICATIONS_KID = "test-notifications-1"
+TEST_NOTIFICATIONS_SECRET = "phs-auth-notifications-key"
 
 
 @functools.cache
 def session_jwks() -> str:
-    """A JWKS (public key only) of a key made for this test session."""
+    """A JWKS (public keys only) of the worker's and notifications' keys made for this
+    test session."""
     import jwt
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    public = ec.generate_private_key(ec.SECP256R1()).public_key()
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public))
-    jwk.update({"kid": TEST_KID, "alg": "ES256", "use": "sig"})
-    return json.dumps({"keys": [jwk]}, indent=2)
+    keys = []
+    for kid in (TEST_KID, TEST_NOTIFICATIONS_KID):
+        public = ec.generate_private_key(ec.SECP256R1()).public_key()
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public))
+        jwk.update({"kid": kid, "alg": "ES256", "use": "sig"})
+        keys.append(jwk)
+    return json.dumps({"keys": keys}, indent=2)
 
 
-def default_auth(jwks: str | None = None, kid: str = TEST_KID) -> dict[str, Any]:
-    """The auth values the default profile adds: an inline JWKS and the worker's key Secret."""
+def default_auth(
+    jwks: str | None = None, kid: str = TEST_KID, notifications_kid: str = TEST_NOTIFICATIONS_KID
+) -> dict[str, Any]:
+    """The auth values the default profile adds: an inline JWKS and the key Secrets of the
+    worker and of notifications."""
     return {
         "auth": {
             "jwks": jwks if jwks is not None else session_jwks(),
             "workerSigningKey": {"existingSecret": TEST_SIGNING_SECRET, "keyId": kid},
+            "notificationsSigningKey": {
+                "existingSecret": TEST_NOTIFICATIONS_SECRET,
+                "keyId": notifications_kid,
+            },
         }
     }
 

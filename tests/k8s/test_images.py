@@ -1,6 +1,7 @@
 """The images: every file a Dockerfile copies exists and gets past .dockerignore, the base
 is a pinned slim Python, dependencies come from requirements.lock (the file `make test`
-installs, complete and matching the tested venv), the runtime stage is non-root without
+installs, complete and matching the tested venv; the development mail sink's from
+requirements-up.lock, what `make up` runs it with), the runtime stage is non-root without
 build tools, and the commands an image runs are the ones the chart (and so the contract
 test) runs. The image contents are rebuilt from exactly the copied files (image_sites)."""
 
@@ -24,6 +25,7 @@ DOCKERFILES = {
     "phs-reports": REPO / "services" / "reports" / "Dockerfile",
     "phs-notifications": REPO / "services" / "notifications" / "Dockerfile",
     "phs-web": REPO / "services" / "web" / "Dockerfile",
+    "phs-mail-sink": REPO / "docker" / "mail-sink.Dockerfile",
 }
 # The gRPC services' images install the whole lock; the web image only what phs_web imports.
 GRPC_IMAGES = ("phs-scheduling", "phs-reports", "phs-notifications")
@@ -45,6 +47,11 @@ PACKAGES = {
         {"phs_runtime", "phs_web"},
         {"phs", "phs_scheduling", "phs_reports", "phs_notifications", "phs_devstack"},
     ),
+    # phs_devstack here is the sink's one module (test_the_mail_sink_image_holds_the_sink_alone).
+    "phs-mail-sink": (
+        {"phs_runtime", "phs_devstack"},
+        {"phs", "phs_scheduling", "phs_reports", "phs_notifications", "phs_web"},
+    ),
 }
 # Build outputs an image copies, made before `docker build` (absent from a fresh checkout).
 BUILT = {"services/web/dist": "make web"}
@@ -54,7 +61,10 @@ MAIN_MODULE = {
     "phs-reports": "phs_reports.worker",
     "phs-notifications": "phs_notifications.__main__",
     "phs-web": "phs_web.server",
+    "phs-mail-sink": "phs_devstack.mailsink",
 }
+# Images of the dev profile alone (values-dev.yaml), not of a default install.
+DEV_ONLY = {"phs-mail-sink": "dev"}
 
 
 def _pins(path: Path) -> dict[str, str]:
@@ -152,8 +162,15 @@ def test_images_install_the_lock_file_that_make_test_installs() -> None:
     for ref, path in DOCKERFILES.items():
         parsed = kube.parse_dockerfile(path)
         venv = parsed.stage("venv")
-        assert ("requirements.lock", "/tmp/requirements.lock") in parsed.copies("venv")
         runs = [i.args for i in venv.instructions if i.keyword == "RUN"]
+        if ref == "phs-mail-sink":
+            # aiosmtpd and its dependencies at the pins `make up` (and the tests) run it with.
+            assert parsed.copies("venv") == [("requirements-up.lock", "/tmp/requirements-up.lock")]
+            assert any("pip install --no-deps -r /tmp/mail-sink-requirements.txt" in r for r in runs)
+            imports = "import phs_devstack.mailsink"
+            assert any("pip install --no-deps /wheels/*.whl" in r and imports in r for r in runs)
+            continue
+        assert ("requirements.lock", "/tmp/requirements.lock") in parsed.copies("venv")
         if ref in GRPC_IMAGES:
             assert any("pip install --no-deps -r /tmp/requirements.lock" in r for r in runs)
             assert any("pip install --no-deps /wheels/*.whl" in r and "pip check" in r for r in runs)
@@ -194,14 +211,14 @@ def test_requirements_lock_is_complete_and_is_what_the_tests_run_on() -> None:
 
 
 def test_image_commands_are_the_chart_commands_the_contract_test_runs(renders: dict[str, Render]) -> None:
-    default = renders["default"]
     for ref, path in DOCKERFILES.items():
         final = kube.parse_dockerfile(path).final
         (cmd,) = [i.exec_form() for i in final.instructions if i.keyword == "CMD"]
         assert not [i for i in final.instructions if i.keyword == "ENTRYPOINT"]
+        render = renders[DEV_ONLY.get(ref, "default")]
         chart_commands = [
             [*c["command"], *c["args"]]
-            for d in default.of_kind("Deployment")
+            for d in render.of_kind("Deployment")
             for c in kube.pod_spec(d)["containers"]
             if c["image"].split("/")[-1].split(":")[0] == ref
         ]
@@ -232,6 +249,76 @@ def test_image_contents_hold_each_service_and_nothing_else(image_sites: dict[str
             check=True,
         )
         assert out.stdout.strip().startswith(str(site.venv)), "imported from the image, not the repo"
+
+
+def test_the_mail_sink_image_holds_the_sink_alone_with_the_pins_it_needs(
+    image_sites: dict[str, ImageSite], tmp_path: Path
+) -> None:
+    """Of phs_devstack the image holds mailsink.py alone (no launcher, no OpenID provider);
+    its venv gets the pins of requirements-up.lock its Dockerfile selects, closed under
+    their dependencies, and the sink starts from exactly that: here a venv with the wheel
+    and just those packages copied from .venv, which then accepts a message over SMTP."""
+    import smtplib
+    import socket
+    import time
+
+    site = image_sites["phs-mail-sink"]
+    with zipfile.ZipFile(site.wheel) as zf:
+        devstack = sorted(n for n in zf.namelist() if n.startswith("phs_devstack/"))
+    assert devstack == ["phs_devstack/mailsink.py"], devstack
+    parsed = kube.parse_dockerfile(DOCKERFILES["phs-mail-sink"])
+    runs = " ".join(i.args for i in parsed.stage("venv").instructions if i.keyword == "RUN")
+    (pattern,) = re.findall(r"'\^\(([A-Za-z0-9_.|-]+)\)=='", runs)
+    selected = pattern.split("|")
+    pins = _pins(REPO / "requirements-up.lock")
+    assert "aiosmtpd" in selected and all(_norm(name) in pins for name in selected), selected
+    for name in selected:
+        for raw in metadata.requires(name) or []:
+            req = Requirement(raw)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                assert _norm(req.name) in {_norm(s) for s in selected}, f"{name} needs {req.name}"
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site_packages,) = (venv / "lib").glob("python3*/site-packages")
+    with zipfile.ZipFile(site.wheel) as zf:
+        zf.extractall(site_packages)
+    for name in selected:
+        dist = metadata.distribution(name)
+        assert dist.version == pins[_norm(name)]
+        for f in dist.files or []:
+            if f.parts[0].endswith(".dist-info") or ".." in f.parts:
+                continue
+            target = site_packages / f
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(str(dist.locate_file(f))), target)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mail = tmp_path / "mail"
+    env = {"PHS_MAIL_SINK_HOST": "127.0.0.1", "PHS_MAIL_SINK_PORT": str(port), "PHS_MAIL_SINK_DIR": str(mail)}
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "python"), "-I", "-m", "phs_devstack.mailsink"],
+        env={"PATH": "/usr/bin:/bin", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.communicate()[0].decode()[-2000:]
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
+                    client.sendmail("a@phs.localhost", ["b@phs.localhost"], b"Subject: hello\r\n\r\nhi\r\n")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the sink did not accept connections"
+                time.sleep(0.2)
+        (kept,) = mail.glob("*.eml")
+        assert b"Subject: hello" in kept.read_bytes()
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out.decode()[-2000:]
 
 
 def test_test_tool_locks_are_exact_complete_and_installed() -> None:

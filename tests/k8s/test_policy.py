@@ -36,6 +36,8 @@ def test_checkov_finds_nothing(
     for ref in ("scheduling", "reports"):
         (dockerfiles / ref).mkdir(parents=True)
         shutil.copy(REPO / "services" / ref / "Dockerfile", dockerfiles / ref / "Dockerfile")
+    (dockerfiles / "mail-sink").mkdir()
+    shutil.copy(REPO / "docker" / "mail-sink.Dockerfile", dockerfiles / "mail-sink" / "Dockerfile")
     proc = subprocess.run(
         [
             checkov_bin,

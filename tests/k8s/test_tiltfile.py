@@ -3,8 +3,8 @@ the chart's workloads use (the official Envoy, Kafka and PostgreSQL images excep
 deploys the chart with the dev values, names only resources that exist and leaves no
 object uncategorized, orders Kafka and PostgreSQL before the services, forwards the
 gateway as documented, makes the dev token keys (git-ignored, never committed) into the
-ConfigMap and Secret values-dev.yaml names, and its live-update supervisor really restarts
-the gRPC process (with those keys mounted)."""
+ConfigMap and the Secrets values-dev.yaml names, and its live-update supervisor really
+restarts the gRPC process (with those keys mounted)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,10 @@ def test_live_update_syncs_every_package_of_the_image(
     for ref, build in tilt.images.items():
         if ref == "phs-web":
             continue  # its files, not Python packages (test_live_update_syncs_the_web_apps_build)
+        if ref == "phs-mail-sink":
+            # A development tool: a change rebuilds the image (no supervisor, no live dir).
+            assert "live_update" not in build and "entrypoint" not in build
+            continue
         steps = build["live_update"]
         assert steps[0] == {
             "fall_back_on": ["pyproject.toml", "requirements.lock", "docker/build-requirements.lock"]
@@ -181,6 +185,7 @@ def test_infrastructure_starts_before_the_services(tilt: kube.TiltEvaluation) ->
     assert {"phs-postgresql", "phs-kafka", "phs-kafka-topics"} <= _deps(tilt, "phs-reports-api")
     assert {"phs-postgresql", "phs-kafka", "phs-scheduling"} <= _deps(tilt, "phs-reports-worker")
     assert {"phs-postgresql", "phs-kafka", "phs-scheduling"} <= _deps(tilt, "phs-notifications")
+    assert "phs-mail-sink" in _deps(tilt, "phs-notifications"), "its SMTP server (values-dev.yaml)"
     assert {"phs-scheduling", "phs-reports-api", "phs-postgresql", "phs-kafka"} <= _deps(tilt, "phs-gateway")
     for service in ("phs-scheduling", "phs-reports-api", "phs-reports-worker", "phs-notifications"):
         assert "dev-auth-keys" in _deps(tilt, service), f"{service} would start without its token keys"
@@ -249,41 +254,54 @@ def test_live_update_restarts_the_grpc_process(
 
 
 def test_tilt_makes_the_dev_keys_the_dev_values_name(tilt: kube.TiltEvaluation, tilt_workdir: Path) -> None:
-    """`tilt up` in a fresh checkout: local() makes a key pair under data/ (git-ignored) with
-    the services' generator, once; the ConfigMap and Secret it deploys are the ones
-    values-dev.yaml (and so k8s/) names, hold the public JWKS and the private key, and the
-    key id the worker signs with is in that JWKS."""
+    """`tilt up` in a fresh checkout: local() makes two key pairs under data/ (git-ignored)
+    with the services' generator, once: the worker's and the notifications service's own.
+    The ConfigMap and Secrets it deploys are the ones values-dev.yaml (and so k8s/) names;
+    the ConfigMap holds the public JWKS with both key ids, each Secret its service's
+    private key."""
     auth = yaml.safe_load((render_manifests.CHART / "values-dev.yaml").read_text())["auth"]
-    signing = auth["workerSigningKey"]
+    signings = [auth["workerSigningKey"], auth["notificationsSigningKey"]]
     keys = tilt_workdir / "data" / "k8s" / "dev-keys"
-    pem, jwks = keys / f"{signing['keyId']}.pem", keys / "jwks.json"
-    assert pem.stat().st_mode & 0o777 == 0o600
+    jwks = keys / "jwks.json"
+    pems = [keys / f"{signing['keyId']}.pem" for signing in signings]
+    for pem in pems:
+        assert pem.stat().st_mode & 0o777 == 0o600
+        assert "PRIVATE KEY" in pem.read_text()
+    assert pems[0].read_text() != pems[1].read_text(), "a key of its own"
     objects = {(o["kind"], o["metadata"]["name"]): o for o in tilt.yaml_objects()}
     assert set(objects) == {
         ("ConfigMap", auth["existingJwksConfigMap"]["name"]),
-        ("Secret", signing["existingSecret"]),
+        *(("Secret", signing["existingSecret"]) for signing in signings),
     }
     cm = objects[("ConfigMap", auth["existingJwksConfigMap"]["name"])]
     published = json.loads(cm["data"][auth["existingJwksConfigMap"]["key"]])
     assert published == json.loads(jwks.read_text())
-    assert [k["kid"] for k in published["keys"]] == [signing["keyId"]]
-    assert not {"d", "p", "q"} & set(published["keys"][0]), "public keys only in the ConfigMap"
-    secret = objects[("Secret", signing["existingSecret"])]
-    assert secret["stringData"] == {signing["key"]: pem.read_text()}
-    assert "PRIVATE KEY" in pem.read_text()
+    assert [k["kid"] for k in published["keys"]] == [signing["keyId"] for signing in signings]
+    for jwk in published["keys"]:
+        assert not {"d", "p", "q"} & set(jwk), "public keys only in the ConfigMap"
+    for signing, pem in zip(signings, pems, strict=True):
+        secret = objects[("Secret", signing["existingSecret"])]
+        assert secret["stringData"] == {signing["key"]: pem.read_text()}
     for o in objects.values():
         assert o["metadata"]["namespace"] == "phs"
-    # The key pair is made once: a Tiltfile reload keeps it (tokens stay valid).
+    # The key pairs are made once: a Tiltfile reload keeps them (tokens stay valid).
     ((command,), _kwargs) = tilt.called("local")[0]
-    before = pem.read_bytes()
+    before = [pem.read_bytes() for pem in pems]
     subprocess.run(["sh", "-c", command], cwd=tilt_workdir, check=True, timeout=120)
-    assert pem.read_bytes() == before
+    assert [pem.read_bytes() for pem in pems] == before
+    # A key folder from before the notifications key (dev-1 only) gets that key added,
+    # keeping dev-1 (and so the tokens minted with it).
+    pems[1].unlink()
+    jwks.write_text(json.dumps({"keys": [k for k in published["keys"] if k["kid"] == signings[0]["keyId"]]}))
+    subprocess.run(["sh", "-c", command], cwd=tilt_workdir, check=True, timeout=120)
+    assert pems[0].read_bytes() == before[0] and pems[1].exists()
+    assert [k["kid"] for k in json.loads(jwks.read_text())["keys"]] == [s["keyId"] for s in signings]
     # It lives where git never looks, and `phs_devstack.token --data data/k8s` finds it.
     assert str(pem.relative_to(tilt_workdir)).startswith("data/k8s/dev-keys/")
     ignored = subprocess.run(
         ["git", "check-ignore", "-q", "data/k8s/dev-keys/dev-1.pem"], cwd=REPO, check=False, timeout=30
     )
     assert ignored.returncode == 0, "data/ must stay git-ignored: it holds the dev private key"
-    from phs_devstack import DEV_KID
+    from phs_devstack import DEV_KID, DEV_NOTIFICATIONS_KID
 
-    assert signing["keyId"] == DEV_KID
+    assert [s["keyId"] for s in signings] == [DEV_KID, DEV_NOTIFICATIONS_KID], "as `make up` has them"

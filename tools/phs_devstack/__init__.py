@@ -11,13 +11,16 @@ again; `stop_proc` and `stop` stop children for good.
 
 Tokens: the stack signs with a local development key (<keys>/dev-1.pem, made on
 first start; the services trust <keys>/jwks.json). `Stack.token()` and
-`python -m phs_devstack.token` mint tokens with it.
+`python -m phs_devstack.token` mint tokens with it, and the report worker signs its
+service tokens with it; the notifications service has a key of its own
+(<keys>/dev-notifications-1.pem, in the same JWKS), as in the Helm chart.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import random
 import signal
@@ -39,6 +42,8 @@ from phs_runtime.auth import generate_keys, mint
 
 REPO = Path(__file__).resolve().parents[2]
 DEV_KID = "dev-1"
+# The notifications service's own key (auth.notificationsSigningKey in the chart).
+DEV_NOTIFICATIONS_KID = "dev-notifications-1"
 DEV_ISSUER = "phs-dev"
 DEV_AUDIENCE = "phs-api"
 
@@ -54,6 +59,16 @@ def dev_token(keys: Path, subject: str, role: str, ttl: dt.timedelta = dt.timede
         audience=DEV_AUDIENCE,
         ttl=ttl,
     )
+
+
+def ensure_dev_keys(keys: Path) -> None:
+    """The development keys in `keys`, made once: each is (re)made when its private key is
+    missing or the JWKS lacks it (the generator keeps the JWKS's other keys)."""
+    jwks = keys / "jwks.json"
+    published = {k.get("kid") for k in json.loads(jwks.read_text())["keys"]} if jwks.exists() else set()
+    for kid in (DEV_KID, DEV_NOTIFICATIONS_KID):
+        if not (keys / f"{kid}.pem").exists() or kid not in published:
+            generate_keys(keys, kid)
 
 
 def _ephemeral_low() -> int:
@@ -143,8 +158,7 @@ class Stack:
         (self.root / "logs").mkdir(exist_ok=True)
         # PHS_DEV_KEYS lets several stacks (the tests') share one key.
         self.keys = self.keys or Path(os.environ.get("PHS_DEV_KEYS") or self.root / "dev-keys")
-        if not (self.keys / f"{DEV_KID}.pem").exists():
-            generate_keys(self.keys, DEV_KID)
+        ensure_dev_keys(self.keys)
         self.scheduling_db = self.scheduling_db or f"sqlite:///{self.root / 'scheduling.db'}"
         self.reports_db = self.reports_db or f"sqlite:///{self.root / 'reports.db'}"
         self.notifications_db = self.notifications_db or f"sqlite:///{self.root / 'notifications.db'}"
@@ -202,6 +216,11 @@ class Stack:
     def signing_key(self) -> Path:
         assert self.keys is not None
         return self.keys / f"{DEV_KID}.pem"
+
+    @property
+    def notifications_signing_key(self) -> Path:
+        assert self.keys is not None
+        return self.keys / f"{DEV_NOTIFICATIONS_KID}.pem"
 
     def token(self, subject: str, role: str, ttl: dt.timedelta = dt.timedelta(hours=8)) -> str:
         """A development token for `subject` in `role`, signed with the stack's dev key."""
@@ -341,9 +360,10 @@ class Stack:
         self, name: str, grpc_port: int, metrics_port: int, overrides: Mapping[str, str] | None = None
     ) -> dict[str, str]:
         env = self.service_env(name, grpc_port, metrics_port, self.notifications_db)
-        # The service signs its own tokens for scheduling (role `service`), as the worker does.
-        env.setdefault("PHS_AUTH_SIGNING_KEY_FILE", str(self.signing_key))
-        env.setdefault("PHS_AUTH_SIGNING_KEY_ID", DEV_KID)
+        # The service signs its own tokens for scheduling (role `service`), as the worker
+        # does, but with a key of its own.
+        env.setdefault("PHS_AUTH_SIGNING_KEY_FILE", str(self.notifications_signing_key))
+        env.setdefault("PHS_AUTH_SIGNING_KEY_ID", DEV_NOTIFICATIONS_KID)
         env.setdefault("PHS_SMTP_HOST", "127.0.0.1")
         env.setdefault("PHS_SMTP_PORT", str(self.ports.smtp))
         env.setdefault("PHS_SMTP_SECURITY", "none")  # the local sink speaks plain SMTP on loopback

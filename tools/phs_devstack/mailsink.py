@@ -2,9 +2,12 @@
 
 `make up` runs it as a child process (`python -m phs_devstack.mailsink --port P
 --dir data/mail`), each message written to the folder as an .eml file, and says
-where on the console. The tests use `MailSink` in-process to read what arrived
-and to hold a message mid-DATA (the SMTP server has it, the client has no reply
-yet) while they kill the sender.
+where on the console. The Helm chart's optional mail sink (mailSink.enabled, the
+dev cluster's) runs the same module from its own image (docker/mail-sink.Dockerfile),
+configured by PHS_MAIL_SINK_HOST, _PORT and _DIR as the services are by PHS_*.
+The tests use `MailSink` in-process to read what arrived and to hold a message
+mid-DATA (the SMTP server has it, the client has no reply yet) while they kill
+the sender.
 
 aiosmtpd cannot bind port 0 (its start-up check connects to the port it was
 given), so the port is always chosen first (phs_devstack.free_port).
@@ -16,6 +19,7 @@ import argparse
 import asyncio
 import email
 import email.policy
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,7 +47,10 @@ class Received:
 @dataclass
 class _Handler:
     folder: Path | None
+    # False: messages go to the folder only (a long-running sink's memory stays flat).
+    keep: bool = True
     received: list[Received] = field(default_factory=list)
+    count: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     # While set, the next messages are kept (as an accepting server would have them)
     # and then their 250 reply waits until `release` is set.
@@ -56,8 +63,10 @@ class _Handler:
         raw = envelope.original_content or envelope.content
         item = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(raw), time.time())
         with self.lock:
-            self.received.append(item)
-            n = len(self.received)
+            self.count += 1
+            n = self.count
+            if self.keep:
+                self.received.append(item)
         if self.folder is not None:
             tmp = self.folder / f".{n:06d}.eml.tmp"
             tmp.write_bytes(item.raw)
@@ -70,11 +79,13 @@ class _Handler:
 
 
 class MailSink:
-    def __init__(self, port: int, folder: Path | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int, folder: Path | None = None, host: str = "127.0.0.1", keep: bool = True
+    ) -> None:
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
         self.host, self.port, self.folder = host, port, folder
-        self.handler = _Handler(folder)
+        self.handler = _Handler(folder, keep)
         self.controller = Controller(self.handler, hostname=host, port=port)
 
     def start(self) -> MailSink:
@@ -95,13 +106,23 @@ class MailSink:
 
 
 def main() -> None:
+    env = os.environ
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--dir", type=Path, required=True, help="where each message is kept as an .eml file")
+    ap.add_argument("--host", default=env.get("PHS_MAIL_SINK_HOST", "127.0.0.1"), help="address to listen on")
+    ap.add_argument(
+        "--port", type=int, default=env.get("PHS_MAIL_SINK_PORT"), required="PHS_MAIL_SINK_PORT" not in env
+    )
+    ap.add_argument(
+        "--dir",
+        type=Path,
+        default=env.get("PHS_MAIL_SINK_DIR"),
+        required="PHS_MAIL_SINK_DIR" not in env,
+        help="where each message is kept as an .eml file",
+    )
     ns = ap.parse_args()
-    sink = MailSink(ns.port, ns.dir).start()
+    sink = MailSink(ns.port, ns.dir, host=ns.host, keep=False).start()
     print(
-        f"mail sink listening on 127.0.0.1:{ns.port}; every message is kept in {ns.dir.resolve()}",
+        f"mail sink listening on {ns.host}:{ns.port}; every message is kept in {ns.dir.resolve()}",
         flush=True,
     )
     from phs_runtime.signals import stop_on_signals, wait_for

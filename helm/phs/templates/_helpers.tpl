@@ -173,7 +173,8 @@ Kafka client settings (services and the topic job share them).
 
 {{/* ---------------------------------------------------------------------------
 Authentication (auth.*): where the services find the public keys that sign tokens, and
-the report worker's own signing key. Paths inside the containers are fixed.
+the signing keys of the two services that call scheduling as themselves (the report worker,
+the notifications service), each its own. Paths inside the containers are fixed.
 --------------------------------------------------------------------------- */}}
 {{- define "phs.authJwksDir" -}}/etc/phs/auth/jwks{{- end -}}
 {{- define "phs.authSigningKeyDir" -}}/etc/phs/auth/signing-key{{- end -}}
@@ -182,7 +183,7 @@ the report worker's own signing key. Paths inside the containers are fixed.
 {{- define "phs.authJwksDoc" -}}
 {{- $jwks := toString .Values.auth.jwks -}}
 {{- if contains "PRIVATE KEY" $jwks -}}
-{{- fail "auth.jwks holds a PEM private key: it takes the public JWKS document only; the worker's private key belongs in the Secret named by auth.workerSigningKey.existingSecret" -}}
+{{- fail "auth.jwks holds a PEM private key: it takes the public JWKS document only; the services' private keys belong in the Secrets named by auth.workerSigningKey.existingSecret and auth.notificationsSigningKey.existingSecret" -}}
 {{- end -}}
 {{- $doc := fromJson $jwks -}}
 {{- if hasKey $doc "Error" -}}
@@ -198,8 +199,9 @@ the report worker's own signing key. Paths inside the containers are fixed.
 
 {{/*
 Refuse auth settings the services could not start with: no key source or several, no
-worker signing key, an inline JWKS that is not a usable public JWKS or lacks the worker's
-key id. Included by templates/auth.yaml (so every render runs it).
+worker or notifications signing key (or one key for both), an inline JWKS that is not a
+usable public JWKS or lacks either service's key id. Included by templates/auth.yaml (so
+every render runs it).
 */}}
 {{- define "phs.authCheck" -}}
 {{- $a := .Values.auth -}}
@@ -217,6 +219,19 @@ key id. Included by templates/auth.yaml (so every render runs it).
 {{- end -}}
 {{- if not $a.workerSigningKey.keyId -}}
 {{- fail "auth.workerSigningKey.keyId is required: the kid of the worker's public key in the JWKS" -}}
+{{- end -}}
+{{- $n := $a.notificationsSigningKey -}}
+{{- if not $n.existingSecret -}}
+{{- fail "auth.notificationsSigningKey.existingSecret is required: the notifications service signs its calls to scheduling with a private key of its own, which the chart only ever reads from a Secret you create (file key auth.notificationsSigningKey.key); see docs/kubernetes.md" -}}
+{{- end -}}
+{{- if not $n.keyId -}}
+{{- fail "auth.notificationsSigningKey.keyId is required: the kid of the notifications service's public key in the JWKS" -}}
+{{- end -}}
+{{- if eq $n.keyId $a.workerSigningKey.keyId -}}
+{{- fail (printf "auth.notificationsSigningKey.keyId is the worker's (%q): each service signs with a key of its own, under its own kid" $n.keyId) -}}
+{{- end -}}
+{{- if and (eq $n.existingSecret $a.workerSigningKey.existingSecret) (eq $n.key $a.workerSigningKey.key) -}}
+{{- fail "auth.notificationsSigningKey names the worker's key (same Secret and file key): give the notifications service a key of its own" -}}
 {{- end -}}
 {{- if $a.jwks -}}
 {{- $doc := include "phs.authJwksDoc" . | fromJson -}}
@@ -248,6 +263,9 @@ key id. Included by templates/auth.yaml (so every render runs it).
 {{- if not (has $a.workerSigningKey.keyId $kids) -}}
 {{- fail (printf "auth.workerSigningKey.keyId %q is not a key of auth.jwks (%s): scheduling would refuse the worker's tokens; publish its public key first" $a.workerSigningKey.keyId (join ", " $kids)) -}}
 {{- end -}}
+{{- if not (has $n.keyId $kids) -}}
+{{- fail (printf "auth.notificationsSigningKey.keyId %q is not a key of auth.jwks (%s): scheduling would refuse the notifications service's tokens; publish its public key first" $n.keyId (join ", " $kids)) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -269,7 +287,7 @@ key id. Included by templates/auth.yaml (so every render runs it).
 {{- join "," $pairs -}}
 {{- end -}}
 
-{{/* Usage: include "phs.authEnv" (dict "root" $ "signingKey" true|false) */}}
+{{/* Usage: include "phs.authEnv" (dict "root" $ "signingKey" auth.workerSigningKey|auth.notificationsSigningKey|nil) */}}
 {{- define "phs.authEnv" -}}
 {{- $a := .root.Values.auth -}}
 - name: PHS_AUTH_ISSUER
@@ -299,18 +317,18 @@ key id. Included by templates/auth.yaml (so every render runs it).
   value: {{ $a.requireAtJwt | quote }}
 {{- if $a.dedicatedWorkerKey }}
 - name: PHS_AUTH_SERVICE_KEY_IDS
-  value: {{ $a.workerSigningKey.keyId | quote }}
+  value: {{ printf "%s,%s" $a.workerSigningKey.keyId $a.notificationsSigningKey.keyId | quote }}
 {{- end }}
-{{- if .signingKey }}
+{{- with .signingKey }}
 - name: PHS_AUTH_SIGNING_KEY_FILE
-  value: {{ include "phs.authSigningKeyDir" .root }}/signing-key.pem
+  value: {{ include "phs.authSigningKeyDir" $.root }}/signing-key.pem
 - name: PHS_AUTH_SIGNING_KEY_ID
-  value: {{ $a.workerSigningKey.keyId | quote }}
+  value: {{ .keyId | quote }}
 {{- end }}
 {{- end -}}
 
 {{/* Read-only mounts: the JWKS as a directory (no subPath, so the kubelet updates the file
-in place when the ConfigMap changes) and, for the worker, its signing key. */}}
+in place when the ConfigMap changes) and, for a service that signs, its own signing key. */}}
 {{- define "phs.authVolumeMounts" -}}
 {{- if not .root.Values.auth.jwksUrl }}
 - name: auth-jwks
@@ -334,15 +352,15 @@ in place when the ConfigMap changes) and, for the worker, its signing key. */}}
       - key: {{ ternary "jwks.json" $a.existingJwksConfigMap.key (not (empty $a.jwks)) }}
         path: jwks.json
 {{- end }}
-{{- if .signingKey }}
-# The worker's private key: 0440 = readable by root and the pod's fsGroup (the process's
+{{- with .signingKey }}
+# The service's private key: 0440 = readable by root and the pod's fsGroup (the process's
 # group) only, which is what the kubelet grants a Secret file under fsGroup anyway.
 - name: auth-signing-key
   secret:
-    secretName: {{ $a.workerSigningKey.existingSecret }}
+    secretName: {{ .existingSecret }}
     defaultMode: 288  # 0440
     items:
-      - key: {{ $a.workerSigningKey.key }}
+      - key: {{ .key }}
         path: signing-key.pem
 {{- end }}
 {{- end -}}
@@ -387,6 +405,22 @@ http(s) URL (a development issuer such as "phs-dev" is not one: the app then has
 {{- else if regexMatch "^https?://[^/]" (toString .Values.auth.issuer) -}}
 {{- .Values.auth.issuer -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Where calendar apps reach the gateway, for the feed addresses scheduling hands out:
+scheduling.calendarFeeds.baseUrl, else notifications.webUrl (the gateway serves the web app
+and the API on one origin); without a trailing slash, as the service appends /v1/feeds/... */}}
+{{- define "phs.calendarFeedBaseUrl" -}}
+{{- default .Values.notifications.webUrl .Values.scheduling.calendarFeeds.baseUrl | trimSuffix "/" -}}
+{{- end -}}
+
+{{/* "true" when notifications.smtp.host names the chart's mail sink Service (by its short
+or a qualified name): the chart then checks the two agree and narrows the egress to it. */}}
+{{- define "phs.smtpIsMailSink" -}}
+{{- $name := include "phs.componentName" (dict "root" . "component" "mail-sink") -}}
+{{- $ns := .Release.Namespace -}}
+{{- $names := list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.%s" $name $ns .Values.clusterDomain) -}}
+{{- if has (.Values.notifications.smtp.host | trimSuffix ".") $names -}}true{{- end -}}
 {{- end -}}
 
 {{- define "phs.postgresqlAuthSecretName" -}}
@@ -439,8 +473,9 @@ Usage: include "phs.grpcDeployment" (dict "root" $ "component" "scheduling"
          "values" .Values.scheduling "image" .Values.images.scheduling
          "module" "phs_scheduling"
          "databaseKey" .Values.database.schedulingUrlKey "kafka" true "env" (list ...)
-         "signingKey" false)
-signingKey: mount auth.workerSigningKey and name it in the env (the report worker only).
+         "signingKey" nil)
+signingKey: a service's own signing key (auth.workerSigningKey for the report worker,
+auth.notificationsSigningKey for notifications) to mount and name in the env; nil: none.
 --------------------------------------------------------------------------- */}}
 {{- define "phs.grpcDeployment" -}}
 {{- $root := .root -}}
