@@ -19,6 +19,27 @@ class Refused(Exception):
         self.metadata = dict(metadata or {})
 
 
+class DomainError(Refused):
+    """A service's domain refusal with a machine-readable reason (ErrorInfo.reason), by
+    default its class's `reason`; each service maps its kinds to statuses in its table."""
+
+    reason: str = "DOMAIN_ERROR"
+
+    def __init__(self, message: str = "", metadata: Mapping[str, str] | None = None) -> None:
+        super().__init__(self.reason, message, metadata)
+
+
+class NotFound(DomainError):
+    """No such resource (or one the caller may not see)."""
+
+    reason = "RESOURCE_NOT_FOUND"
+
+    def __init__(self, resource_type: str, name: str) -> None:
+        super().__init__(f"{resource_type} {name} not found")
+        self.resource_type = resource_type
+        self.name = name
+
+
 class PreconditionFailed(Refused):
     """The request cannot be carried out as it stands, whatever the caller retries
     (FAILED_PRECONDITION)."""

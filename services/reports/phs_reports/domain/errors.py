@@ -7,28 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from phs_runtime.refusals import Refused
-
-
-class DomainError(Refused):
-    """A refusal with a machine-readable reason (ErrorInfo.reason), by default its
-    class's `reason`."""
-
-    reason: str = "DOMAIN_ERROR"
-
-    def __init__(self, message: str = "", metadata: Mapping[str, str] | None = None) -> None:
-        super().__init__(self.reason, message, metadata)
-
-
-class NotFound(DomainError):
-    """No such report job (or one the caller may not see)."""
-
-    reason = "RESOURCE_NOT_FOUND"
-
-    def __init__(self, resource_type: str, name: str) -> None:
-        super().__init__(f"{resource_type} {name} not found")
-        self.resource_type = resource_type
-        self.name = name
+# The runtime's base and not-found refusal, named here for this service's rules.
+from phs_runtime.refusals import DomainError as DomainError
+from phs_runtime.refusals import NotFound as NotFound
 
 
 class Precondition(DomainError):
