@@ -79,6 +79,26 @@ def _pins(path: Path) -> dict[str, str]:
     return pins
 
 
+def _venv_as_built(tmp_path: Path, wheel: Path, selected: list[str], pins: dict[str, str]) -> Path:
+    """A bare venv holding what an image's venv stage installs: the project wheel and
+    the `selected` distributions at their pins (copied from this venv's own files)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site_packages,) = (venv / "lib").glob("python3*/site-packages")
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site_packages)
+    for name in selected:
+        dist = metadata.distribution(name)
+        assert dist.version == pins[_norm(name)]
+        for f in dist.files or []:
+            if f.parts[0].endswith(".dist-info") or ".." in f.parts:
+                continue
+            target = site_packages / f
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(str(dist.locate_file(f))), target)
+    return venv
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -277,20 +297,7 @@ def test_the_mail_sink_image_holds_the_sink_alone_with_the_pins_it_needs(
             req = Requirement(raw)
             if req.marker is None or req.marker.evaluate({"extra": ""}):
                 assert _norm(req.name) in {_norm(s) for s in selected}, f"{name} needs {req.name}"
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    (site_packages,) = (venv / "lib").glob("python3*/site-packages")
-    with zipfile.ZipFile(site.wheel) as zf:
-        zf.extractall(site_packages)
-    for name in selected:
-        dist = metadata.distribution(name)
-        assert dist.version == pins[_norm(name)]
-        for f in dist.files or []:
-            if f.parts[0].endswith(".dist-info") or ".." in f.parts:
-                continue
-            target = site_packages / f
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(Path(str(dist.locate_file(f))), target)
+    venv = _venv_as_built(tmp_path, site.wheel, selected, pins)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -353,20 +360,7 @@ def test_the_web_images_few_pins_are_all_phs_web_needs(
     selected = re.findall(r"\^([A-Za-z0-9_.-]+)==", runs)
     pins = _pins(REPO / "requirements.lock")
     assert selected and all(_norm(name) in pins for name in selected), selected
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    (site,) = (venv / "lib").glob("python3*/site-packages")
-    with zipfile.ZipFile(image_sites["phs-web"].wheel) as zf:
-        zf.extractall(site)
-    for name in selected:
-        dist = metadata.distribution(name)
-        assert dist.version == pins[_norm(name)]
-        for f in dist.files or []:
-            if f.parts[0].endswith(".dist-info") or ".." in f.parts:
-                continue
-            target = site / f
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(Path(str(dist.locate_file(f))), target)
+    venv = _venv_as_built(tmp_path, image_sites["phs-web"].wheel, selected, pins)
     out = subprocess.run(
         [str(venv / "bin" / "python"), "-I", "-c", "import phs_web.server, phs_web.__main__; print('ok')"],
         capture_output=True,
