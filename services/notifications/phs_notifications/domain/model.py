@@ -86,10 +86,12 @@ class Event:
 @dataclass(frozen=True)
 class CalendarEntry:
     """The calendar event an appointment appears as in mail clients: a UID kept across
-    moves, and the SEQUENCE of the last message about it."""
+    moves, the SEQUENCE of the last message about it, and when the latest change read
+    about it happened (the event time; None in entries stored before it was kept)."""
 
     uid: str
     sequence: int
+    changed: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
