@@ -121,7 +121,9 @@ class Store(db.BaseStore):
         if not rows:
             return 0
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(table).on_conflict_do_nothing()
+        # Without preserve_rowcount SQLAlchemy answers -1 for an INSERT on PostgreSQL
+        # (psycopg), and a redelivered event would look new.
+        stmt = dialect.insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
         return sum(conn.execute(stmt, row).rowcount for row in rows)
 
     def calendar_entries(self, names: Iterable[str]) -> dict[str, CalendarEntry]:
