@@ -4,7 +4,10 @@ Delivery is at least once; effect is once. Each event is planned in one
 transaction together with its id (adapters.store.record_event), so a redelivered
 event (a rebalance, a restart before the offset commit, a relay re-send) plans
 nothing. The offset is committed only after the plan is stored; a database outage
-leaves it uncommitted and the event comes again.
+leaves it uncommitted and the event comes again. The events of a moved appointment may
+come in any order (they are keyed by the appointment each changes): domain.rules.plan
+sends only for a change newer than those read, and an event whose calendar event is not
+known yet gets its history from scheduling first.
 """
 
 from __future__ import annotations
@@ -97,20 +100,22 @@ class Consumer:
             log.info("event already planned; skipping", extra={"event_id": event.event_id})
             EVENTS.labels(event.change.value, "duplicate").inc()
             return "duplicate"
-        EVENTS.labels(event.change.value, "planned").inc()
+        outcome = "older" if stored.older else "planned"
+        EVENTS.labels(event.change.value, outcome).inc()
         log.info(
-            "event planned",
+            "event planned" if not stored.older else "event older than one already read; nothing to send",
             extra={
                 "event_id": event.event_id,
                 "type": event.change.value,
                 "appointment": event.appointment.name,
                 "sends": [f"{s.kind.value}/{s.offset_seconds}" for s in stored.sends],
                 "voided": list(stored.void_reminders_of),
+                "history": len(history),
             },
         )
         if stored.sends:
             self.on_planned()
-        return "planned"
+        return outcome
 
     def _history(self, name: str) -> Sequence[str]:
         """The appointments `name` replaced, from scheduling. A failure that may pass

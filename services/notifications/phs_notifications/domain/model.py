@@ -121,11 +121,13 @@ class PlannedSend:
 @dataclass(frozen=True)
 class Plan:
     """What one event calls for: messages to plan, appointments whose pending reminders
-    are void, and calendar entries to store."""
+    are void, and calendar entries to store. `older`: a newer change of the calendar
+    event had been read already, so the event sends nothing."""
 
     sends: tuple[PlannedSend, ...]
     void_reminders_of: tuple[str, ...]
     calendar: dict[str, CalendarEntry]
+    older: bool = False
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def plan(
     void = (a.name,) if event.change in (Change.DECLINED, Change.CANCELLED, Change.RESCHEDULED) else ()
     current = _current(names, known)
     if current is not None and current.changed is not None and event.time < current.changed:
-        return Plan((), void, dict.fromkeys(names, current))
+        return Plan((), void, dict.fromkeys(names, current), older=True)
     entry = CalendarEntry(
         current.uid if current else calendar_uid(names[-1]),
         current.sequence + 1 if current else 0,
