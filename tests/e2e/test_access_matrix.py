@@ -1,7 +1,9 @@
-"""The access matrix: every RPC of both services, called as an admin, a psychologist
-and a client, on their own and on other people's resources, over gRPC directly and
-over REST through Envoy, with the audit entry each call leaves (or, for the calls
-that are not about clients, does not leave).
+"""The access matrix: every RPC of every service (scheduling, reports, notifications),
+called as an admin, a psychologist and a client, on their own and on other people's
+resources, without a token and with a service's token, over gRPC directly and over
+REST through Envoy, with the audit entry each call leaves (or, for the calls that are
+not about clients, does not leave). A service whose RPCs are not all here, for every
+role, fails the matrix (test_the_matrix_covers_every_rpc_of_every_service_for_every_role).
 
 Setup (per stack, via the admin): psychologists P1 ("own") and P2 ("other") who
 work around the clock in UTC with no minimum notice, client C1 assigned to P1 and
@@ -9,7 +11,9 @@ C2 assigned to P2, and for each side an appointment, a weekly series and an expo
 report created by that psychologist about themselves. The psychologist token is
 P1's and the client token C1's, except where a case needs a fresh psychologist of
 its own (its token is minted for it). Every case that changes something acts on
-resources made for that case, so the cases do not depend on each other.
+resources made for that case, so the cases do not depend on each other. The calls
+without a token and with a service token (subject `services/access-matrix`) reuse the
+request of another role's case of the same method.
 
 Requests are protobuf messages; the REST request is derived from the method's
 `google.api.http` rule, and REST answers are parsed strictly back into the
@@ -18,6 +22,7 @@ method's output type, so both transports are held to the same expectations.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -36,7 +41,7 @@ from typing import Any
 import grpc
 import pytest
 from google.api import annotations_pb2, httpbody_pb2
-from google.protobuf import duration_pb2, field_mask_pb2, json_format, timestamp_pb2
+from google.protobuf import descriptor_pb2, duration_pb2, field_mask_pb2, json_format, timestamp_pb2
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
@@ -45,36 +50,45 @@ from google.type import dayofweek_pb2, interval_pb2, timeofday_pb2
 from grpc_status import rpc_status
 
 from phs.audit.v1 import audit_pb2
+from phs.notifications.v1 import notifications_service_pb2 as ns
+from phs.notifications.v1 import resources_pb2 as nr
 from phs.reports.v1 import reports_service_pb2 as rs
 from phs.reports.v1 import resources_pb2 as rr
 from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs_devstack import Stack
+from phs_devstack.gateway import DESCRIPTOR
 from tests.conftest import token_for
 from tests.helpers import auth_headers, rest
 
-S, R = "scheduling", "reports"
-ADMIN, PSY, CLI = "admin", "psychologist", "client"
-ROLES = (ADMIN, PSY, CLI)
+S, R, N = "scheduling", "reports", "notifications"
+# Anonymous: no token at all. Service: a token with `role: service` (what the report
+# worker and the notifications service sign for their calls to scheduling).
+ADMIN, PSY, CLI, ANON, SVC = "admin", "psychologist", "client", "anonymous", "service"
+ROLES = (ADMIN, PSY, CLI, ANON, SVC)
 OK = grpc.StatusCode.OK
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 MISSING = grpc.StatusCode.NOT_FOUND
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+NO_TOKEN = grpc.StatusCode.UNAUTHENTICATED
 
 SERVICES = {
     S: ss.DESCRIPTOR.services_by_name["SchedulingService"],
     R: rs.DESCRIPTOR.services_by_name["ReportService"],
+    N: ns.DESCRIPTOR.services_by_name["NotificationService"],
 }
+SERVICE_OF = {desc.full_name: key for key, desc in SERVICES.items()}
 METHODS: dict[tuple[str, str], MethodDescriptor] = {
     (service, m.name): m for service, desc in SERVICES.items() for m in desc.methods
 }
-HTTP_STATUS = {OK: 200, PRECONDITION: 400, DENIED: 403, MISSING: 404}
+HTTP_STATUS = {OK: 200, PRECONDITION: 400, NO_TOKEN: 401, DENIED: 403, MISSING: 404}
 CODES = {c.value[0]: c for c in grpc.StatusCode}
 OUTCOMES = {
     OK: audit_pb2.AuditEvent.OUTCOME_SUCCESS,
     MISSING: audit_pb2.AuditEvent.OUTCOME_MINOR_FAILURE,
     PRECONDITION: audit_pb2.AuditEvent.OUTCOME_MINOR_FAILURE,
     DENIED: audit_pb2.AuditEvent.OUTCOME_SERIOUS_FAILURE,
+    NO_TOKEN: audit_pb2.AuditEvent.OUTCOME_SERIOUS_FAILURE,
     grpc.StatusCode.CANCELLED: audit_pb2.AuditEvent.OUTCOME_MINOR_FAILURE,  # a watch its caller closed
 }
 # Successful calls that leave no audit entry: nothing in them is about clients.
@@ -88,7 +102,7 @@ NOT_AUDITED = {
         "FindSlots",
         "ComputeWorkingTime",
     )
-}
+} | {(N, "GetPsychologistNotificationPreferences")}
 A = sr.Appointment
 Actor = sr.Cancellation.Actor
 REASON = sr.Cancellation.REASON_CLIENT_REQUEST
@@ -153,7 +167,7 @@ def mask(*paths: str) -> field_mask_pb2.FieldMask:
 
 
 def _metadata(who: Who, request_id: str | None) -> tuple[tuple[str, str], ...]:
-    md = [("authorization", f"Bearer {who.token}")]
+    md = [("authorization", f"Bearer {who.token}")] if who.token else []
     if request_id:
         md.append(("x-request-id", request_id))
     return tuple(md)
@@ -200,8 +214,11 @@ class World:
         self.channels = {
             S: grpc.insecure_channel(stack.scheduling_target),
             R: grpc.insecure_channel(stack.reports_target),
+            N: grpc.insecure_channel(stack.notifications_target),
         }
         self.admin = self.who("staff/access-matrix", ADMIN)
+        self.anonymous = Who("", "", "")  # no token: the audit entry names nobody
+        self.service = self.who("services/access-matrix", SVC)
         self._lock = threading.Lock()
         self._singles = itertools.count()
         self._weekly = itertools.count()
@@ -251,7 +268,9 @@ class World:
         return Who(subject, role, token_for(self.keys, subject, role))
 
     def role(self, role: str) -> Who:
-        return {ADMIN: self.admin, PSY: self.psy, CLI: self.cli}[role]
+        return {ADMIN: self.admin, PSY: self.psy, CLI: self.cli, ANON: self.anonymous, SVC: self.service}[
+            role
+        ]
 
     def invoke(self, service: str, method: str, request: Message, who: Who | None = None) -> Any:
         m = METHODS[(service, method)]
@@ -390,7 +409,7 @@ def _reason_of(status: Any) -> str:
 
 
 def call_grpc(w: World, m: MethodDescriptor, call: Call, who: Who, request_id: str) -> Outcome:
-    channel = w.channels[S if m.containing_service.name == "SchedulingService" else R]
+    channel = w.channels[SERVICE_OF[m.containing_service.full_name]]
     out = GetMessageClass(m.output_type)
     md = _metadata(who, request_id)
     try:
@@ -1129,6 +1148,187 @@ row(R, "ListReports", PSY, "own", OK, lambda w: list_reports(w, w.p1, mine=True)
 row(R, "ListReports", PSY, "other", DENIED, lambda w: list_reports(w, w.p2))
 row(R, "ListReports", CLI, "unfiltered", DENIED, lambda w: list_reports(w, ""))
 
+# Notification preferences: each person their own, staff anyone's. Someone else's,
+# a psychologist's own client's too, is PERMISSION_DENIED (everyone has preferences, so
+# the refusal reveals nothing).
+
+
+def prefs(owner: str) -> str:
+    return f"{owner}/notificationPreferences"
+
+
+def _named(name: str) -> Callable[[Any], None]:
+    def verify(resp: Any) -> None:
+        assert resp.name == name, resp
+
+    return verify
+
+
+def get_client_prefs(c: str) -> Call:
+    request = ns.GetClientNotificationPreferencesRequest(name=prefs(c))
+    return Call(request, verify=_named(prefs(c)), entity=prefs(c))
+
+
+def update_client_prefs(c: str, who: Who | None = None) -> Call:
+    def verify(resp: Any) -> None:
+        assert resp.name == prefs(c) and resp.time_zone == "Europe/Paris", resp
+
+    return Call(
+        ns.UpdateClientNotificationPreferencesRequest(
+            preferences=nr.ClientNotificationPreferences(name=prefs(c), time_zone="Europe/Paris"),
+            update_mask=mask("time_zone"),
+        ),
+        who=who,
+        verify=verify,
+        entity=prefs(c),
+    )
+
+
+def _own_fresh_client(w: World) -> Call:
+    c = w.client(w.p1)
+    return update_client_prefs(c, w.who(c, CLI))
+
+
+def get_psychologist_prefs(p: str) -> Call:
+    request = ns.GetPsychologistNotificationPreferencesRequest(name=prefs(p))
+    return Call(request, verify=_named(prefs(p)), entity=prefs(p))
+
+
+def update_psychologist_prefs(p: str, who: Who | None = None) -> Call:
+    def verify(resp: Any) -> None:
+        assert resp.name == prefs(p) and resp.new_request_emails and resp.email == "matrix@example.org", resp
+
+    return Call(
+        ns.UpdatePsychologistNotificationPreferencesRequest(
+            preferences=nr.PsychologistNotificationPreferences(
+                name=prefs(p), new_request_emails=True, email="matrix@example.org"
+            ),
+            update_mask=mask("new_request_emails", "email"),
+        ),
+        who=who,
+        verify=verify,
+        entity=prefs(p),
+    )
+
+
+row(N, "GetClientNotificationPreferences", ADMIN, "other", OK, lambda w: get_client_prefs(w.c2))
+row(N, "GetClientNotificationPreferences", CLI, "own", OK, lambda w: get_client_prefs(w.c1))
+row(N, "GetClientNotificationPreferences", CLI, "other", DENIED, lambda w: get_client_prefs(w.c2))
+row(N, "GetClientNotificationPreferences", PSY, "own-client", DENIED, lambda w: get_client_prefs(w.c1))
+row(N, "GetClientNotificationPreferences", PSY, "other-client", DENIED, lambda w: get_client_prefs(w.c2))
+row(
+    N,
+    "UpdateClientNotificationPreferences",
+    ADMIN,
+    "fresh-other",
+    OK,
+    lambda w: update_client_prefs(w.client(w.p2)),
+)
+row(N, "UpdateClientNotificationPreferences", CLI, "fresh-own", OK, _own_fresh_client)
+row(N, "UpdateClientNotificationPreferences", CLI, "other", DENIED, lambda w: update_client_prefs(w.c2))
+row(N, "UpdateClientNotificationPreferences", PSY, "own-client", DENIED, lambda w: update_client_prefs(w.c1))
+row(
+    N, "UpdateClientNotificationPreferences", PSY, "other-client", DENIED, lambda w: update_client_prefs(w.c2)
+)
+row(N, "GetPsychologistNotificationPreferences", ADMIN, "other", OK, lambda w: get_psychologist_prefs(w.p2))
+row(N, "GetPsychologistNotificationPreferences", PSY, "own", OK, lambda w: get_psychologist_prefs(w.p1))
+row(N, "GetPsychologistNotificationPreferences", PSY, "other", DENIED, lambda w: get_psychologist_prefs(w.p2))
+row(
+    N,
+    "GetPsychologistNotificationPreferences",
+    CLI,
+    "own-psychologist",
+    DENIED,
+    lambda w: get_psychologist_prefs(w.p1),
+)
+row(
+    N,
+    "UpdatePsychologistNotificationPreferences",
+    ADMIN,
+    "fresh",
+    OK,
+    lambda w: update_psychologist_prefs(w.psychologist(hours=False)),
+)
+row(
+    N,
+    "UpdatePsychologistNotificationPreferences",
+    PSY,
+    "fresh-own",
+    OK,
+    lambda w: _own_fresh_psychologist(w, update_psychologist_prefs),
+)
+row(
+    N,
+    "UpdatePsychologistNotificationPreferences",
+    PSY,
+    "other",
+    DENIED,
+    lambda w: update_psychologist_prefs(w.p2),
+)
+row(
+    N,
+    "UpdatePsychologistNotificationPreferences",
+    CLI,
+    "own-psychologist",
+    DENIED,
+    lambda w: update_psychologist_prefs(w.p1),
+)
+each_role(
+    N,
+    "ListAuditEvents",
+    ADMIN_ONLY,
+    lambda w: Call(audit_pb2.ListAuditEventsRequest(parent="auditLogs/notifications", page_size=1)),
+)
+
+# Without a token, and with a service's token: every RPC. Nobody gets past
+# authentication without a token, except to the open method. A service principal
+# reads what scheduling gives the report worker and the notifications service (all of
+# it, as staff would: the services apply the requester's scope themselves), nothing else.
+SERVICE_MAY = {
+    (S, m)
+    for m in (
+        "GetPsychologist",
+        "ListPsychologists",
+        "ListSessionTypes",
+        "GetClient",
+        "ComputeWorkingTime",
+        "GetAppointment",
+        "ExportAppointments",
+    )
+}
+
+
+def _reused(service: str, method: str, allowed: bool) -> Callable[[World], Call]:
+    """Another role's request to `method`, sent as the case's role: for an allowed call
+    the admin's (with its check of the answer), otherwise a refused case's where there is
+    one (a refused call changes nothing, and takes no started appointment)."""
+    cases = [c for c in CASES if (c.service, c.method) == (service, method) and not c.late]
+    admin = [c for c in cases if c.role == ADMIN and c.expect is OK]
+    refused = [c for c in cases if c.expect is not OK]
+    source = (admin if allowed else refused + admin)[0]
+
+    def build(w: World) -> Call:
+        call = source.build(w)
+        return dataclasses.replace(call, who=None, verify=call.verify if allowed else None)
+
+    return build
+
+
+for _service, _method in METHODS:
+    _have = {c.role for c in CASES if (c.service, c.method) == (_service, _method)}
+    if ANON not in _have:
+        row(_service, _method, ANON, "no-token", NO_TOKEN, _reused(_service, _method, allowed=False))
+    if SVC not in _have:
+        _allowed = (_service, _method) in SERVICE_MAY
+        row(
+            _service,
+            _method,
+            SVC,
+            "service-token",
+            OK if _allowed else DENIED,
+            _reused(_service, _method, allowed=_allowed),
+        )
+
 TRANSPORTS = {"grpc": call_grpc, "rest": call_rest}
 # Cases needing a started appointment last, so the wait for it overlaps the rest.
 PARAMS = [
@@ -1149,7 +1349,14 @@ def world(stack: Stack, dev_keys: Path) -> Iterator[World]:
     w.close()
 
 
-def test_the_matrix_covers_every_rpc_for_every_role() -> None:
+def generated_services() -> set[str]:
+    """Every gRPC service of the contracts (the descriptor set `make protos` builds)."""
+    files = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR.read_bytes()).file
+    return {f"{f.package}.{s.name}" for f in files for s in f.service if f.package.startswith("phs.")}
+
+
+def test_the_matrix_covers_every_rpc_of_every_service_for_every_role() -> None:
+    assert generated_services() == set(SERVICE_OF), "a service of the contracts is missing from SERVICES"
     declared = {(c.service, c.method) for c in CASES}
     assert declared == set(METHODS), {
         "missing": sorted(set(METHODS) - declared),

@@ -31,11 +31,14 @@ from google.protobuf import duration_pb2, field_mask_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import dayofweek_pb2, timeofday_pb2
 from icalendar import Calendar
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
 
 from phs.notifications.v1 import notifications_service_pb2 as ns
 from phs.notifications.v1 import notifications_service_pb2_grpc as ns_grpc
 from phs.notifications.v1 import resources_pb2 as nr
+from phs.scheduling.v1 import events_pb2 as ev
 from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
@@ -595,3 +598,148 @@ def test_down_over_the_due_time_sends_on_return_only_before_the_appointment(
     assert subjects(sink, who_a.email) == ["Appointment booked"]
     reminder_a = next(d for d in n.deliveries(a.name) if d.send.kind.value == "REMINDER")
     assert (reminder_a.state, reminder_a.outcome) == ("SKIPPED", "TOO_LATE")
+
+
+# -- one calendar event through moves and a cancellation: SEQUENCE order ------------------------
+#
+# Events are keyed by the appointment they change (a move's by the old one), so the events of
+# one calendar event (A booked, A moved to B, B to C, ..., the last cancelled) are spread
+# over partitions: Kafka orders each partition, not the chain. A consumer reading several
+# partitions (after an outage, a rebalance, a new group) or two replicas of one group, and the
+# outbox relay re-sending what a broker lost, can all hand the service an older change after
+# a newer one.
+
+
+def move(s: ss_grpc.SchedulingServiceStub, name: str, start: dt.datetime) -> sr.Appointment:
+    return s.RescheduleAppointment(
+        ss.RescheduleAppointmentRequest(
+            name=name, start_time=ts(start), rescheduled_by=sr.Cancellation.ACTOR_STAFF
+        )
+    )
+
+
+def moved_and_cancelled(
+    s: ss_grpc.SchedulingServiceStub, who: People, day: dt.datetime, moves: int, wait: Callable[[int], None]
+) -> list[dt.datetime]:
+    """Book `day`, move it a day later `moves` times and cancel it, calling `wait(k)` after
+    the k-th change; the starts it had, in order."""
+    current = book(s, who, day)
+    starts = [day]
+    wait(1)
+    for k in range(1, moves + 1):
+        current = move(s, current.name, day + dt.timedelta(days=k))
+        starts.append(day + dt.timedelta(days=k))
+        wait(k + 1)
+    cancel(s, current.name)
+    wait(moves + 2)
+    return starts
+
+
+def chain_events(stack: Stack, client: str) -> list[tuple[ConsumerRecord, ev.AppointmentEvent]]:
+    """This client's appointment events on the topic, in the order they happened."""
+    out = []
+    for r in read_topic(stack.kafka_bootstrap, TOPIC) or []:
+        event = ev.AppointmentEvent.FromString(r.value)
+        if event.appointment.client == client:
+            out.append((r, event))
+    return sorted(out, key=lambda x: x[1].event_time.ToDatetime())
+
+
+def test_moves_and_a_cancellation_raise_the_sequence_in_the_order_of_the_changes(
+    stack: Stack, scheduling: ss_grpc.SchedulingServiceStub, sink: MailSink, notifier: Callable[..., Notifier]
+) -> None:
+    """One mail per change when each is read before the next is made: one UID, SEQUENCE
+    0, 1, 2, ... and METHOD:CANCEL last. Then the older events once more on the topic (as
+    the relay or a rebalance delivers them): no mail."""
+    n = notifier()
+    n.start()
+    who = people(scheduling)
+    subjects_after = ["Appointment booked", *["Appointment moved"] * 3, "Appointment cancelled"]
+
+    def one_more(k: int) -> None:
+        eventually(
+            lambda: len(sink.to(who.email)) == k or None, 40, what=f"{subjects_after[:k]} to {who.email}"
+        )
+
+    starts = moved_and_cancelled(scheduling, who, whole_minute(3 * 86400), 3, one_more)
+    mails = sink.to(who.email)
+    assert [str(r.message["Subject"]) for r in mails] == subjects_after
+    flow = [calendar(r) for r in mails]
+    assert len({uid for _, uid, _, _ in flow}) == 1
+    assert [seq for _, _, seq, _ in flow] == [0, 1, 2, 3, 4]
+    assert [method for method, _, _, _ in flow] == ["REQUEST"] * 4 + ["CANCEL"]
+    assert [start for _, _, _, start in flow] == [*starts, starts[-1]]
+
+    events = chain_events(stack, who.client)
+    assert len(events) == 5
+    producer = KafkaProducer(bootstrap_servers=[stack.kafka_bootstrap])
+    for r, _ in events[:-1]:  # every change but the last, again
+        producer.send(TOPIC, key=r.key, value=r.value, headers=list(r.headers or []))
+    producer.flush()
+    producer.close()
+    settle(6)
+    assert len(sink.to(who.email)) == 5
+
+
+def test_changes_made_faster_than_they_are_read_never_lower_the_sequence(
+    scheduling: ss_grpc.SchedulingServiceStub, sink: MailSink, notifier: Callable[..., Notifier]
+) -> None:
+    """The changes made at once, each on another key, before the service reads them (an
+    outage, a new group): read back in whatever order the partitions give, the mails that
+    go out keep one UID, their SEQUENCE only rises, they follow the changes' order, and
+    the cancellation is last."""
+    who = people(scheduling)
+    starts = moved_and_cancelled(scheduling, who, whole_minute(3 * 86400), 4, lambda k: None)
+    notifier().start()  # a group of its own: it reads every partition from its start
+    eventually(
+        lambda: any("cancelled" in s for s in subjects(sink, who.email)) or None, 40, what="the cancellation"
+    )
+    settle(4)
+    flow = [calendar(r) for r in sink.to(who.email)]
+    assert len({uid for _, uid, _, _ in flow}) == 1, flow
+    sequences = [seq for _, _, seq, _ in flow]
+    assert sequences == sorted(set(sequences)), flow  # strictly rising, in the order received
+    assert flow[-1][0] == "CANCEL" and flow[-1][3] == starts[-1]
+    assert all(method == "REQUEST" for method, _, _, _ in flow[:-1]), flow
+    told = [start for _, _, _, start in flow[:-1]]
+    assert told == sorted(told) and set(told) <= set(starts), flow  # never an older time after a newer
+
+
+def test_an_older_change_read_after_a_newer_one_sends_nothing(
+    stack: Stack, scheduling: ss_grpc.SchedulingServiceStub, sink: MailSink, notifier: Callable[..., Notifier]
+) -> None:
+    """The worst order, made certain: the real events of a booking moved three times and
+    cancelled, copied onto a topic of one partition as: the booking, the cancellation,
+    then the moves (newest first: a re-send after a broker lost them, or partitions read
+    one after the other), then the booking again. The cancellation (its history looked up
+    in scheduling: none of its earlier moves has been read) withdraws the booking's
+    calendar event with the next SEQUENCE; the older moves then send nothing."""
+    who = people(scheduling)
+    moved_and_cancelled(scheduling, who, whole_minute(3 * 86400), 3, lambda k: None)
+    events = eventually(
+        lambda: (lambda got: got if len(got) == 5 else None)(chain_events(stack, who.client)),
+        20,
+        what="the five events on the topic",
+    )
+    booked, *moves, cancelled = [r for r, _ in events]
+    topic = f"phs.test.reordered.{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=[stack.kafka_bootstrap])
+    admin.create_topics([NewTopic(name=topic, num_partitions=1, replication_factor=1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=[stack.kafka_bootstrap])
+    for r in [booked, cancelled, *reversed(moves), booked]:
+        producer.send(topic, key=r.key, value=r.value, headers=list(r.headers or []), partition=0)
+    producer.flush()
+    producer.close()
+
+    n = notifier(PHS_APPOINTMENT_EVENTS_TOPIC=topic, PHS_APPOINTMENT_EVENTS_PARTITIONS="1")
+    n.start()
+    wait_for_subjects(sink, who.email, ["Appointment booked", "Appointment cancelled"])
+    settle(6)
+    mails = sink.to(who.email)
+    assert [str(r.message["Subject"]) for r in mails] == ["Appointment booked", "Appointment cancelled"]
+    (m0, uid0, seq0, start0), (m1, uid1, seq1, _) = [calendar(r) for r in mails]
+    assert (m0, m1) == ("REQUEST", "CANCEL")
+    assert uid0 == uid1, "the cancellation withdraws the event the booking made"
+    assert seq1 > seq0
+    assert start0 == events[0][1].appointment.start_time.ToDatetime(tzinfo=dt.UTC)

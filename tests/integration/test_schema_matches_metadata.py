@@ -1,6 +1,7 @@
-"""Each service's migrations build the schema its SQLAlchemy metadata describes, on SQLite
-and on PostgreSQL: `alembic revision --autogenerate` compares the two, and anything the
-metadata leaves out (an index, a column's type) it would offer to drop or change.
+"""Each service's migrations (scheduling, reports, notifications) build the schema its
+SQLAlchemy metadata describes, on SQLite and on PostgreSQL: `alembic revision
+--autogenerate` compares the two, and anything the metadata leaves out (an index, a
+column's type) it would offer to drop or change.
 
 Checked by alembic's own comparison (tables, columns and their types, nullability,
 indexes, unique and foreign keys). Triggers, check and exclusion constraints are outside
@@ -15,8 +16,11 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, Index, MetaData
+from sqlalchemy import Engine, Index, MetaData, String
 
+from phs_devstack import REPO
+from phs_notifications.adapters import store as notifications_store
+from phs_notifications.adapters.tables import metadata as notifications_metadata
 from phs_reports import store as reports_store
 from phs_reports.tables import metadata as reports_metadata
 from phs_runtime import db
@@ -27,6 +31,11 @@ from phs_scheduling.tables import metadata as scheduling_metadata
 SERVICES: dict[str, tuple[Path, str, MetaData]] = {
     "scheduling": (scheduling_store.MIGRATIONS, scheduling_store.VERSION_TABLE, scheduling_metadata),
     "reports": (reports_store.MIGRATIONS, reports_store.VERSION_TABLE, reports_metadata),
+    "notifications": (
+        notifications_store.MIGRATIONS,
+        notifications_store.VERSION_TABLE,
+        notifications_metadata,
+    ),
 }
 
 
@@ -66,6 +75,12 @@ def differences(engine: Engine, service: str, metadata: MetaData | None = None) 
         return list(compare_metadata(context, own if metadata is None else metadata))
 
 
+def test_every_service_with_migrations_is_compared() -> None:
+    """A new service's database (a migrations folder under services/) is not left out."""
+    found = {p.resolve() for p in (REPO / "services").glob("*/phs_*/**/migrations") if p.is_dir()}
+    assert found == {migrations.resolve() for migrations, _, _ in SERVICES.values()}
+
+
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_the_migrations_build_the_schema_the_metadata_describes(
     migrated: Callable[[str], Engine], service: str
@@ -90,3 +105,19 @@ def test_the_comparison_notices_an_index_the_metadata_lacks(migrated: Callable[[
         ("remove_index", "ix_appointments_series")
     ]
     assert len(found) == 1
+
+
+def test_the_comparison_notices_a_column_type_the_metadata_gets_wrong(
+    migrated: Callable[[str], Engine],
+) -> None:
+    """The control for types: a column the metadata declares shorter than the
+    migrations made it is a difference (autogenerate would alter it)."""
+    engine = migrated("notifications")
+    copy = MetaData()
+    for table in notifications_metadata.sorted_tables:
+        table.to_metadata(copy)
+    copy.tables["calendar_entries"].c.uid.type = String(64)
+
+    found = differences(engine, "notifications", copy)
+
+    assert [(d[0][0], d[0][2], d[0][3]) for d in found] == [("modify_type", "calendar_entries", "uid")]

@@ -4,6 +4,7 @@ fall due, and what it decides at send time (pure rules, no ports)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 
@@ -24,6 +25,7 @@ from phs_notifications.domain.rules import (
     calendar_uid,
     client_verdict,
     confirmation_verdict,
+    history_needed,
     next_retry,
     plan,
     psychologist_verdict,
@@ -112,7 +114,7 @@ def test_a_move_keeps_the_calendar_uid_raises_the_sequence_and_replans_reminders
     assert {s.uid for s in p.sends} == {calendar_uid(NAME)}
     assert {s.sequence for s in p.sends} == {2}
     assert p.void_reminders_of == (NAME,)
-    assert p.calendar[new.name] == CalendarEntry(calendar_uid(NAME), 2)
+    assert p.calendar[new.name] == p.calendar[NAME] == CalendarEntry(calendar_uid(NAME), 2, T0)
     # A later cancellation of the new appointment withdraws the same calendar event.
     cancel = plan(
         event(Change.CANCELLED, appt(State.CANCELLED, new.name, new.start, NAME)), OFFSETS, p.calendar
@@ -171,6 +173,8 @@ def test_a_confirmation_is_news_only_for_a_while_and_never_after_the_appointment
     assert confirmation_verdict(booked, T0 + H, day).send
     assert confirmation_verdict(booked, T0 + 25 * H, day).reason == "STALE"  # read a day late
     assert confirmation_verdict(booked, START + 0.75 * H, 10 * day).reason == "PAST"
+    # A later message about the same calendar event went out first (this one waited to retry).
+    assert confirmation_verdict(booked, T0 + H, day, superseded=True).reason == "SUPERSEDED"
 
 
 def test_preferences_decide_at_send_time() -> None:
@@ -202,3 +206,91 @@ def test_reminder_offsets_from_configuration() -> None:
     for bad in ("2 hours", "0s", "-1h", "1w"):
         with pytest.raises(ConfigError):
             parse_offsets(bad)
+
+
+# -- a moved appointment's events in any order -------------------------------------------------
+#
+# Booked as a1, moved to a2, a3, a4, then cancelled. Each event is keyed by the appointment
+# it changes, so the five are spread over partitions and may be read in any order.
+
+CHAIN = [f"psychologists/p1/appointments/a{k}" for k in range(1, 5)]
+
+
+def moved_chain() -> list[Event]:
+    """The five events, in the order they happened (a minute apart)."""
+    at = [T0 + dt.timedelta(minutes=k) for k in range(5)]
+    a = [appt(State.BOOKED, n, START + k * 24 * H, CHAIN[k - 1] if k else "") for k, n in enumerate(CHAIN)]
+    gone = [appt(State.CANCELLED, x.name, x.start, x.rescheduled_from) for x in a]
+    out = [Event("e0", Change.CREATED, a[0], None, at[0])]
+    out += [Event(f"e{k}", Change.RESCHEDULED, gone[k - 1], a[k], at[k]) for k in range(1, 4)]
+    out.append(Event("e4", Change.CANCELLED, gone[3], None, at[4]))
+    return out
+
+
+def planned(events: list[Event]) -> list[PlannedSend]:
+    """Plan `events` in this order as the consumer and store do: the stored entries of
+    the names (and of their calendar event), scheduling's links when history is needed,
+    and every row of a calendar event updated together. The client's confirmations."""
+    known: dict[str, CalendarEntry] = {}
+    links = {name: CHAIN[:k][::-1] for k, name in enumerate(CHAIN)}  # what scheduling says
+    out = []
+    for e in events:
+        history = links[e.appointment.rescheduled_from] if history_needed(e, known) else []
+        p = plan(e, OFFSETS, known, history)
+        for entry in set(p.calendar.values()):
+            known.update({n: entry for n, old in known.items() if old.uid == entry.uid})
+        known.update(p.calendar)
+        out += [s for s in p.sends if s.kind is not Kind.REMINDER]
+    return out
+
+
+def test_in_order_each_change_sends_the_next_sequence_of_one_calendar_event() -> None:
+    sends = planned(moved_chain())
+    assert [s.kind for s in sends] == [Kind.BOOKED, Kind.MOVED, Kind.MOVED, Kind.MOVED, Kind.CANCELLED]
+    assert {s.uid for s in sends} == {calendar_uid(CHAIN[0])}
+    assert [s.sequence for s in sends] == [0, 1, 2, 3, 4]
+
+
+def test_a_cancellation_read_before_the_moves_withdraws_the_first_bookings_event() -> None:
+    """Read after the booking and before any move: its history comes from scheduling,
+    so it withdraws the calendar event the booking made, with the next SEQUENCE; the
+    moves read afterwards are older than it and send nothing."""
+    created, *moves, cancelled = moved_chain()
+    assert history_needed(cancelled, {CHAIN[0]: CalendarEntry(calendar_uid(CHAIN[0]), 0, T0)})
+    sends = planned([created, cancelled, *reversed(moves)])
+    assert [(s.kind, s.uid, s.sequence) for s in sends] == [
+        (Kind.BOOKED, calendar_uid(CHAIN[0]), 0),
+        (Kind.CANCELLED, calendar_uid(CHAIN[0]), 1),
+    ]
+    assert sends[1].method is Method.CANCEL
+
+
+def test_an_older_change_still_voids_the_reminders_of_the_appointment_it_ended() -> None:
+    created, first_move, *_, cancelled = moved_chain()
+    known = dict(plan(cancelled, OFFSETS, {}, CHAIN[:3][::-1]).calendar)
+    p = plan(first_move, OFFSETS, known)
+    assert p.sends == () and p.older and p.void_reminders_of == (CHAIN[0],)
+    assert plan(created, OFFSETS, known).sends == ()
+
+
+def test_history_is_needed_only_when_nothing_stored_names_the_calendar_event() -> None:
+    created, first_move, second_move, *_, cancelled = moved_chain()
+    assert not history_needed(created, {})  # never moved: its own name makes the UID
+    assert not history_needed(first_move, {})  # a1 was the first booking
+    assert history_needed(second_move, {})  # a2 replaced a1; was a1 the first?
+    assert not history_needed(second_move, {CHAIN[0]: CalendarEntry("u", 1, T0)})
+    completed = Event("e5", Change.COMPLETED, cancelled.appointment, None, T0)
+    assert not history_needed(completed, {})  # says nothing to anyone
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(5))))
+def test_in_any_order_the_sequence_only_rises_and_follows_the_changes(order: tuple[int, ...]) -> None:
+    """Whatever order the five events are read in, the messages planned keep one UID,
+    rise in SEQUENCE, tell changes in the order they happened, and the last is the
+    cancellation."""
+    events = moved_chain()
+    sends = planned([events[k] for k in order])
+    assert {s.uid for s in sends} == {calendar_uid(CHAIN[0])}
+    assert [s.sequence for s in sends] == sorted({s.sequence for s in sends})
+    assert [s.due for s in sends] == sorted(s.due for s in sends)
+    assert sends[-1].kind is Kind.CANCELLED and sends[-1].method is Method.CANCEL

@@ -69,6 +69,7 @@ def main() -> None:
         session_timeout_ms=cfg.session_timeout_ms,
         heartbeat_interval_ms=cfg.heartbeat_interval_ms,
         fetch_max_wait_ms=cfg.fetch_max_wait_ms,
+        earlier=directory.earlier,
         on_planned=dispatcher.wake,
     )
 

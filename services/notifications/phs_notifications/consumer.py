@@ -4,7 +4,10 @@ Delivery is at least once; effect is once. Each event is planned in one
 transaction together with its id (adapters.store.record_event), so a redelivered
 event (a rebalance, a restart before the offset commit, a relay re-send) plans
 nothing. The offset is committed only after the plan is stored; a database outage
-leaves it uncommitted and the event comes again.
+leaves it uncommitted and the event comes again. The events of a moved appointment may
+come in any order (they are keyed by the appointment each changes): domain.rules.plan
+sends only for a change newer than those read, and an event whose calendar event is not
+known yet gets its history from scheduling first.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter, Gauge
 
 from phs_notifications.adapters.events import MalformedEvent, decode
+from phs_notifications.adapters.scheduling import LookupFailed
 from phs_notifications.adapters.store import Store
 from phs_notifications.domain.model import CalendarEntry, Event, Plan
-from phs_notifications.domain.rules import plan
+from phs_notifications.domain.rules import chain, history_needed, plan
 from phs_runtime.config import KafkaConfig
 from phs_runtime.context import REQUEST_ID_HEADER, request_context
 from phs_runtime.kafka import GroupConsumer
@@ -50,10 +54,14 @@ class Consumer:
         session_timeout_ms: int = 10000,
         heartbeat_interval_ms: int = 3000,
         fetch_max_wait_ms: int = 100,
+        earlier: Callable[[str], Sequence[str]] = lambda name: (),
         on_planned: Callable[[], None] = lambda: None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
+        """`earlier`: the appointments one replaced, newest first, back to the first
+        booking (scheduling's rescheduled_from links; adapters.scheduling.Directory)."""
         self.store, self.kafka, self.group_id, self.offsets = store, kafka, group_id, tuple(offsets)
+        self.earlier = earlier
         self.stop = stop
         self.on_planned = on_planned
         self.clock = clock
@@ -73,17 +81,18 @@ class Consumer:
 
     def handle(self, event: Event, request_id: str | None) -> str:
         """Plan one event; the outcome (for metrics and tests)."""
-        names = [event.appointment.name, event.appointment.rescheduled_from]
-        if event.replacement is not None:
-            names += [event.replacement.name, event.replacement.rescheduled_from]
+        names = chain(event)
+        history: Sequence[str] = ()
+        if history_needed(event, self.store.calendar_entries(names)):
+            history = self._history(event.appointment.rescheduled_from)
 
         def planner(known: Mapping[str, CalendarEntry]) -> Plan:
-            return plan(event, self.offsets, known)
+            return plan(event, self.offsets, known, history)
 
         stored = self.store.record_event(
             event.event_id,
             request_id,
-            [n for n in names if n],
+            [*names, *history],
             planner,
             self.clock(),
         )
@@ -91,20 +100,37 @@ class Consumer:
             log.info("event already planned; skipping", extra={"event_id": event.event_id})
             EVENTS.labels(event.change.value, "duplicate").inc()
             return "duplicate"
-        EVENTS.labels(event.change.value, "planned").inc()
+        outcome = "older" if stored.older else "planned"
+        EVENTS.labels(event.change.value, outcome).inc()
         log.info(
-            "event planned",
+            "event planned" if not stored.older else "event older than one already read; nothing to send",
             extra={
                 "event_id": event.event_id,
                 "type": event.change.value,
                 "appointment": event.appointment.name,
                 "sends": [f"{s.kind.value}/{s.offset_seconds}" for s in stored.sends],
                 "voided": list(stored.void_reminders_of),
+                "history": len(history),
             },
         )
         if stored.sends:
             self.on_planned()
-        return "planned"
+        return outcome
+
+    def _history(self, name: str) -> Sequence[str]:
+        """The appointments `name` replaced, from scheduling. A failure that may pass
+        leaves the event unplanned and uncommitted (it comes again); any other plans it
+        with what is known."""
+        try:
+            return self.earlier(name)
+        except LookupFailed as exc:
+            if exc.transient:
+                raise
+            log.warning(
+                "history of a moved appointment unavailable; planning without it",
+                extra={"appointment": name, "code": exc.code.name},
+            )
+            return ()
 
     def run(self) -> None:
         self.group.run()

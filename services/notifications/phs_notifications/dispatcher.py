@@ -175,7 +175,8 @@ class Dispatcher:
             if not verdict.send:
                 return self._final(x, SKIPPED, verdict.reason, extra)
         else:
-            verdict = confirmation_verdict(send, now, self.confirmation_max_age)
+            superseded = self.store.later_message_sent(x)
+            verdict = confirmation_verdict(send, now, self.confirmation_max_age, superseded)
             if not verdict.send:
                 return self._final(x, SKIPPED, verdict.reason, extra)
         recipient, verdict = self._recipient(x)

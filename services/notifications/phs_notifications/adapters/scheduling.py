@@ -103,6 +103,16 @@ class Directory:
         assert isinstance(pb, sr.Appointment)
         return appointment_of(pb)
 
+    def earlier(self, name: str, limit: int = 100) -> list[str]:
+        """The appointments `name` replaced (a chain of moves), newest first, back to the
+        first booking; empty for one never moved or not found. At most `limit`."""
+        out: list[str] = []
+        current = self.appointment(name)
+        while current is not None and current.rescheduled_from and len(out) < limit:
+            out.append(current.rescheduled_from)
+            current = self.appointment(current.rescheduled_from)
+        return out
+
     def client(self, name: str) -> ClientRecord:
         pb = self._call(self.stub.GetClient, ss.GetClientRequest(name=name))
         assert isinstance(pb, sr.Client)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,9 @@ from phs_runtime import db, idempotency
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 VERSION_TABLE = "alembic_version_notifications"
+# The transaction-level advisory lock that orders planning on PostgreSQL (record_event):
+# a fixed key, distinct from the migration and outbox locks.
+PLANNING_LOCK = zlib.crc32(b"phs.notifications.planning") & 0x7FFFFFFF
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,15 @@ class Store(db.BaseStore):
         if not rows:
             return 0
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(table).on_conflict_do_nothing()
+        # Without preserve_rowcount SQLAlchemy answers -1 for an INSERT on PostgreSQL
+        # (psycopg), and a redelivered event would look new.
+        stmt = dialect.insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
         return sum(conn.execute(stmt, row).rowcount for row in rows)
+
+    def calendar_entries(self, names: Iterable[str]) -> dict[str, CalendarEntry]:
+        """The stored calendar entries of `names` (those that have one)."""
+        with self.reader.connect() as conn:
+            return _entries(conn, names)
 
     def record_event(
         self,
@@ -129,18 +140,25 @@ class Store(db.BaseStore):
         now: dt.datetime,
     ) -> Plan | None:
         """Plan an event once: in one transaction, remember its id, read the calendar
-        entries of `names`, store what `planner` makes of them. None if the event was
-        planned before (a redelivery)."""
+        entries of `names` and of the other appointments of their calendar events, store
+        what `planner` makes of them. None if the event was planned before (a redelivery)."""
         with db.write_transaction(self.engine) as conn:
             if not self._insert_ignoring_duplicates(
                 conn, processed_events, [{"event_id": event_id, "process_time": now}]
             ):
                 return None
-            wanted = sorted(set(names))
-            stmt = select(calendar_entries).where(calendar_entries.c.appointment.in_(wanted))
             if conn.dialect.name == "postgresql":
-                stmt = stmt.with_for_update()  # two partitions' events about one moved event
-            known = {r.appointment: CalendarEntry(r.uid, r.sequence) for r in conn.execute(stmt)}
+                # One planner at a time across replicas: two partitions' events about one
+                # moved appointment name different rows of one calendar event, so row locks
+                # would not order them. (SQLite has one writer anyway.) Planning is a few
+                # statements, and events come at the pace of people changing appointments.
+                conn.execute(select(func.pg_advisory_xact_lock(PLANNING_LOCK)))
+            known = _entries(conn, names)
+            uids = sorted({e.uid for e in known.values()})
+            if uids:
+                c = calendar_entries.c
+                for r in conn.execute(select(calendar_entries).where(c.uid.in_(uids))):
+                    known.setdefault(r.appointment, _entry(r))
             plan = planner(known)
             if plan.void_reminders_of:
                 conn.execute(
@@ -156,32 +174,29 @@ class Store(db.BaseStore):
             self._insert_ignoring_duplicates(conn, deliveries, rows)
             for name, entry in plan.calendar.items():
                 self._put_entry(conn, name, entry, now)
+            for entry in set(plan.calendar.values()):
+                # Every appointment of the calendar event, named by this event or not,
+                # stands for its state now.
+                conn.execute(
+                    update(calendar_entries)
+                    .where(calendar_entries.c.uid == entry.uid)
+                    .values(sequence=entry.sequence, change_time=entry.changed, update_time=now)
+                )
         return plan
 
     def _put_entry(self, conn: Connection, name: str, entry: CalendarEntry, now: dt.datetime) -> None:
-        row = {"appointment": name, "uid": entry.uid, "sequence": entry.sequence, "update_time": now}
-        if conn.dialect.name == "postgresql":
-            ins = postgresql.insert(calendar_entries).values(row)
-            conn.execute(
-                ins.on_conflict_do_update(
-                    index_elements=["appointment"],
-                    set_={
-                        "uid": ins.excluded.uid,
-                        "sequence": func.greatest(calendar_entries.c.sequence, ins.excluded.sequence),
-                        "update_time": now,
-                    },
-                )
-            )
-            return
-        lite = sqlite.insert(calendar_entries).values(row)
+        row = {
+            "appointment": name,
+            "uid": entry.uid,
+            "sequence": entry.sequence,
+            "change_time": entry.changed,
+            "update_time": now,
+        }
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        ins = dialect.insert(calendar_entries).values(row)
         conn.execute(
-            lite.on_conflict_do_update(
-                index_elements=["appointment"],
-                set_={
-                    "uid": lite.excluded.uid,
-                    "sequence": func.max(calendar_entries.c.sequence, lite.excluded.sequence),
-                    "update_time": now,
-                },
+            ins.on_conflict_do_update(
+                index_elements=["appointment"], set_={k: v for k, v in row.items() if k != "appointment"}
             )
         )
 
@@ -263,6 +278,19 @@ class Store(db.BaseStore):
             d.offset_s < x.send.offset_seconds,
             d.due_time <= now,
             d.state.in_((PENDING, SENDING, SENT)),
+        )
+        with self.reader.connect() as conn:
+            return bool(conn.execute(stmt).scalar_one())
+
+    def later_message_sent(self, x: Delivery) -> bool:
+        """The recipient has been handed a message about the same calendar event with a
+        higher SEQUENCE (or one is on its way to SMTP)."""
+        d = deliveries.c
+        stmt = select(func.count()).where(
+            d.uid == x.send.uid,
+            d.recipient == x.send.recipient,
+            d.sequence > x.send.sequence,
+            d.state.in_((SENDING, SENT)),
         )
         with self.reader.connect() as conn:
             return bool(conn.execute(stmt).scalar_one())
@@ -432,6 +460,16 @@ class Once(Generic[M]):
     request_id: str
     request_hash: str
     response_type: type[M]
+
+
+def _entry(row: Row[Any]) -> CalendarEntry:
+    return CalendarEntry(row.uid, row.sequence, row.change_time)
+
+
+def _entries(conn: Connection, names: Iterable[str]) -> dict[str, CalendarEntry]:
+    wanted = sorted(set(names))
+    stmt = select(calendar_entries).where(calendar_entries.c.appointment.in_(wanted))
+    return {r.appointment: _entry(r) for r in conn.execute(stmt)}
 
 
 def _client_preferences(conn: Connection, client: str) -> tuple[ClientPreferences, dt.datetime | None]:

@@ -49,6 +49,9 @@ deliveries = Table(
     UniqueConstraint("appointment", "kind", "offset_s", "recipient", name="uq_deliveries_identity"),
     Index("ix_deliveries_due", "state", "due_time"),
     Index("ix_deliveries_appointment", "appointment"),
+    # The later messages about one calendar event to one recipient (a confirmation
+    # overtaken by a later one is not sent).
+    Index("ix_deliveries_uid", "uid", "recipient", "sequence"),
 )
 
 # Events already planned: a redelivered event finds its id here and plans nothing.
@@ -59,8 +62,9 @@ processed_events = Table(
     Column("process_time", UtcDateTime, nullable=False),
 )
 
-# The calendar event each appointment appears as (UID kept across moves) and the
-# SEQUENCE of the latest message about it.
+# The calendar event each appointment appears as (UID kept across moves), the SEQUENCE
+# of the latest message about it, and when its latest change happened. Every appointment
+# of a chain of moves has a row with the same state.
 calendar_entries = Table(
     "calendar_entries",
     metadata,
@@ -68,6 +72,11 @@ calendar_entries = Table(
     Column("uid", String(100), nullable=False),
     Column("sequence", Integer, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
+    # When the latest change read about the calendar event happened (its event time): an
+    # older change read later sends nothing (domain.rules.plan).
+    Column("change_time", UtcDateTime, nullable=True),
+    # Every appointment of one calendar event is updated together.
+    Index("ix_calendar_entries_uid", "uid"),
 )
 
 client_preferences = Table(

@@ -86,10 +86,12 @@ class Event:
 @dataclass(frozen=True)
 class CalendarEntry:
     """The calendar event an appointment appears as in mail clients: a UID kept across
-    moves, and the SEQUENCE of the last message about it."""
+    moves, the SEQUENCE of the last message about it, and when the latest change read
+    about it happened (the event time; None in entries stored before it was kept)."""
 
     uid: str
     sequence: int
+    changed: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -119,11 +121,13 @@ class PlannedSend:
 @dataclass(frozen=True)
 class Plan:
     """What one event calls for: messages to plan, appointments whose pending reminders
-    are void, and calendar entries to store."""
+    are void, and calendar entries to store. `older`: a newer change of the calendar
+    event had been read already, so the event sends nothing."""
 
     sends: tuple[PlannedSend, ...]
     void_reminders_of: tuple[str, ...]
     calendar: dict[str, CalendarEntry]
+    older: bool = False
 
 
 @dataclass(frozen=True)

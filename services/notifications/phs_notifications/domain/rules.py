@@ -77,33 +77,75 @@ def reminders(
     return out
 
 
-def _entry_for(
-    appointment: Appointment, known: Mapping[str, CalendarEntry], moved_from: str = ""
-) -> CalendarEntry:
-    """The calendar entry after one more message about `appointment`: its own if known,
-    else the one of the appointment it replaced (a move keeps the UID, so mail clients
-    update the event in place), else a new one. SEQUENCE goes up by one per message."""
-    own = known.get(appointment.name)
-    if own is None:
-        source = moved_from or appointment.rescheduled_from
-        before = known.get(source) if source else None
-        if before is None and source:
-            before = CalendarEntry(calendar_uid(source), -1)
-        own = before or CalendarEntry(calendar_uid(appointment.name), -1)
-    return CalendarEntry(own.uid, own.sequence + 1)
+# Changes that send a message (and so speak for the calendar event).
+_TELLING = frozenset({Change.CREATED, Change.APPROVED, Change.DECLINED, Change.CANCELLED, Change.RESCHEDULED})
 
 
-def plan(event: Event, offsets: Sequence[dt.timedelta], known: Mapping[str, CalendarEntry]) -> Plan:
-    """What `event` calls for. `known`: the calendar entries of the appointments it
-    names (and of the one the appointment replaced), as stored so far."""
+def chain(event: Event) -> tuple[str, ...]:
+    """The appointments of the event's calendar event that the event itself names, newest
+    first: a move's replacement, the appointment, the one it had replaced."""
+    names = [event.replacement.name] if event.replacement is not None else []
+    names += [event.appointment.name, event.appointment.rescheduled_from]
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def history_needed(event: Event, known: Mapping[str, CalendarEntry]) -> bool:
+    """Whether the calendar event cannot be told from what is stored: none of the
+    appointments the event names has an entry, and the oldest of them replaced another.
+    Moves are keyed by the appointment they move, so a chain of moves spans partitions
+    and its events may be read in any order: a cancellation of C may come before the
+    moves A -> B -> C that made it. The appointments before (scheduling's rescheduled_from
+    links, see `plan`'s `history`) then say which calendar event it belongs to."""
+    if event.change not in _TELLING or not event.appointment.rescheduled_from:
+        return False
+    return not any(n in known for n in chain(event))
+
+
+def _current(names: Sequence[str], known: Mapping[str, CalendarEntry]) -> CalendarEntry | None:
+    """The calendar event's state so far: the UID of the newest of `names` with an entry,
+    the highest SEQUENCE and the latest change among the entries with that UID."""
+    newest = next((known[n] for n in names if n in known), None)
+    if newest is None:
+        return None
+    same = [e for e in known.values() if e.uid == newest.uid]
+    times = [e.changed for e in same if e.changed is not None]
+    return CalendarEntry(newest.uid, max(e.sequence for e in same), max(times) if times else None)
+
+
+def plan(
+    event: Event,
+    offsets: Sequence[dt.timedelta],
+    known: Mapping[str, CalendarEntry],
+    history: Sequence[str] = (),
+) -> Plan:
+    """What `event` calls for. `known`: the stored calendar entries of the appointments
+    the event names, of those in `history`, and of every other appointment sharing a UID
+    with one of them. `history`: the appointments before the oldest one the event names,
+    newest first, as scheduling links them (given when `history_needed`).
+
+    One calendar event (one UID) covers an appointment and every move of it. Each
+    message about it carries the next SEQUENCE, and only a change newer than every
+    change already read about it sends one: events of a moved appointment arrive in any
+    order (see `history_needed`; the outbox also re-sends what a broker lost after newer
+    messages), and a mail about an older state after a newer one would contradict it.
+    An older change still voids the reminders of the appointment it ended."""
     a = event.appointment
+    names = chain(event)
+    names += tuple(n for n in history if n not in names)
+    if event.change in (Change.COMPLETED, Change.NO_SHOW):
+        return Plan((), (a.name,), {})
+    void = (a.name,) if event.change in (Change.DECLINED, Change.CANCELLED, Change.RESCHEDULED) else ()
+    current = _current(names, known)
+    if current is not None and current.changed is not None and event.time < current.changed:
+        return Plan((), void, dict.fromkeys(names, current), older=True)
+    entry = CalendarEntry(
+        current.uid if current else calendar_uid(names[-1]),
+        current.sequence + 1 if current else 0,
+        event.time,
+    )
     sends: list[PlannedSend] = []
-    void: list[str] = []
-    calendar: dict[str, CalendarEntry] = {}
 
-    def confirm(
-        kind: Kind, about: Appointment, entry: CalendarEntry, previous: dt.datetime | None = None
-    ) -> None:
+    def confirm(kind: Kind, about: Appointment, previous: dt.datetime | None = None) -> None:
         method = Method.CANCEL if kind in _CANCELLING else Method.REQUEST
         sends.append(
             PlannedSend(
@@ -111,7 +153,7 @@ def plan(event: Event, offsets: Sequence[dt.timedelta], known: Mapping[str, Cale
             )
         )
 
-    def new_request(about: Appointment, entry: CalendarEntry) -> None:
+    def new_request(about: Appointment) -> None:
         sends.append(
             PlannedSend(
                 Kind.NEW_REQUEST,
@@ -126,34 +168,26 @@ def plan(event: Event, offsets: Sequence[dt.timedelta], known: Mapping[str, Cale
         )
 
     if event.change is Change.CREATED:
-        entry = calendar[a.name] = _entry_for(a, known)
         if a.state is State.PENDING:
-            confirm(Kind.REQUEST_RECEIVED, a, entry)
-            new_request(a, entry)
+            confirm(Kind.REQUEST_RECEIVED, a)
+            new_request(a)
         elif a.state is State.BOOKED:
-            confirm(Kind.BOOKED, a, entry)
+            confirm(Kind.BOOKED, a)
             sends.extend(reminders(a, offsets, event.time, entry))
     elif event.change is Change.APPROVED:
-        entry = calendar[a.name] = _entry_for(a, known)
-        confirm(Kind.APPROVED, a, entry)
+        confirm(Kind.APPROVED, a)
         sends.extend(reminders(a, offsets, event.time, entry))
     elif event.change in (Change.DECLINED, Change.CANCELLED):
-        entry = calendar[a.name] = _entry_for(a, known)
-        confirm(Kind.DECLINED if event.change is Change.DECLINED else Kind.CANCELLED, a, entry)
-        void.append(a.name)
+        confirm(Kind.DECLINED if event.change is Change.DECLINED else Kind.CANCELLED, a)
     elif event.change is Change.RESCHEDULED and event.replacement is not None:
         b = event.replacement
-        void.append(a.name)
-        entry = calendar[b.name] = _entry_for(b, known, moved_from=a.name)
-        calendar[a.name] = entry  # the old name now stands for the moved event
-        confirm(Kind.MOVED, b, entry, previous=a.start)
+        confirm(Kind.MOVED, b, previous=a.start)
         if b.state is State.PENDING:
-            new_request(b, entry)
+            new_request(b)
         elif b.state is State.BOOKED:
             sends.extend(reminders(b, offsets, event.time, entry))
-    elif event.change in (Change.COMPLETED, Change.NO_SHOW):
-        void.append(a.name)
-    return Plan(tuple(sends), tuple(void), calendar)
+    # Every appointment of the chain now stands for the calendar event as it is now.
+    return Plan(tuple(sends), void, dict.fromkeys(names, entry))
 
 
 # -- at send time ------------------------------------------------------------------------------
@@ -196,14 +230,21 @@ def reminder_verdict(
     return GO
 
 
-def confirmation_verdict(send: PlannedSend, now: dt.datetime, max_age: dt.timedelta) -> Verdict:
+def confirmation_verdict(
+    send: PlannedSend, now: dt.datetime, max_age: dt.timedelta, superseded: bool = False
+) -> Verdict:
     """A confirmation goes out while it is news: not about an appointment already over,
-    and not long after the change it reports (a new consumer group reading old events, a
-    long outage: the person has long been told by the web app or the practice)."""
+    not long after the change it reports (a new consumer group reading old events, a
+    long outage: the person has long been told by the web app or the practice), and not
+    once the recipient has been sent a later message about the same calendar event
+    (`superseded`: a higher SEQUENCE went out first, e.g. while this one waited for a
+    retry); it would tell them something no longer true."""
     if now >= send.appointment.end:
         return skip("PAST")
     if now - send.due > max_age:
         return skip("STALE")
+    if superseded:
+        return skip("SUPERSEDED")
     return GO
 
 
