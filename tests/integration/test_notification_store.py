@@ -49,8 +49,8 @@ def one(store: Store, appointment: str) -> Delivery:
 
 
 def by_id(store: Store, delivery_id: str) -> Delivery:
-    (d,) = [x for x in store.due(T0 + dt.timedelta(days=1), 100) if x.id == delivery_id] or [None]
-    assert d is not None, "not due"
+    """The row, as the next poll after its due time reads it."""
+    (d,) = [x for x in store.due(T0 + dt.timedelta(days=1), 100) if x.id == delivery_id]
     return d
 
 
@@ -75,7 +75,7 @@ def test_a_batch_claim_takes_only_free_rows_then_renews_and_releases(store: Stor
 def test_a_failed_lookup_does_not_forget_an_earlier_send_of_unknown_outcome(store: Store) -> None:
     (delivery,) = plan(store, 1)
     (x,) = store.claim_all([delivery], "a", T0, LEASE)
-    assert store.mark_sending(x.id, "a", T0, LEASE)  # handed to SMTP; then "a" crashed
+    assert store.mark_sending(x.id, "a", T0, LEASE, "<m@practice.example>")  # handed over; "a" crashed
     after = T0 + LEASE + dt.timedelta(seconds=1)
     (x,) = store.claim_all([delivery], "b", after, LEASE)
     assert (x.state, x.unconfirmed) == (SENDING, 1)
@@ -85,7 +85,7 @@ def test_a_failed_lookup_does_not_forget_an_earlier_send_of_unknown_outcome(stor
     assert (x.state, x.unconfirmed) == (SENDING, 1)
     # A try that did hand it over and was refused takes back only its own count.
     (x,) = store.claim_all([delivery], "b", after, LEASE)
-    assert store.mark_sending(x.id, "b", after, LEASE)
+    assert store.mark_sending(x.id, "b", after, LEASE, "<m@practice.example>")
     assert store.retry_later(x.id, "b", after, "SMTP_421", after, not_sent=True, marked=True)
     x = by_id(store, delivery)
     assert (x.state, x.unconfirmed) == (PENDING, 1)

@@ -24,8 +24,8 @@ The guarantee, step by step (adapters.store holds the statements):
 
 A crash (or a lost reply) between 4's acceptance and 5 leaves the row SENDING
 with its lease; when the lease has run out a replica resends it, with the same
-Message-ID (fixed when it was planned, so mail systems and clients can recognise
-the copy). A row that already has two sends of unknown outcome is never sent a
+Message-ID (recorded with its first hand-off, so mail systems and clients can
+recognise the copy). A row that already has two sends of unknown outcome is never sent a
 third time (FAILED, outcome UNCONFIRMED, counted in the failure metric): at worst
 a recipient gets one duplicate, and only after a crash inside the SMTP exchange.
 The lease is configured longer than the work it covers (settings), so a slow

@@ -145,12 +145,10 @@ class Directory:
         return out
 
     def _export(self, start: dt.datetime) -> dict[str, sr.Appointment]:
-        """Every appointment starting at `start`, by name. Starts are whole minutes, so
-        a second either side takes in exactly those; the second before also keeps in
-        rows that scheduling's SQLite holds as text without fractional seconds, which
-        compare below the range's own `start` written with them."""
+        """Every appointment starting at `start`, by name (starts are whole minutes: a
+        second takes in exactly those)."""
         request = ss.ExportAppointmentsRequest(parent="psychologists/-")
-        request.start_time.FromDatetime(start - dt.timedelta(seconds=1))
+        request.start_time.FromDatetime(start)
         request.end_time.FromDatetime(start + dt.timedelta(seconds=1))
         try:
             return {
