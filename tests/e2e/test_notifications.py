@@ -743,3 +743,33 @@ def test_an_older_change_read_after_a_newer_one_sends_nothing(
     assert uid0 == uid1, "the cancellation withdraws the event the booking made"
     assert seq1 > seq0
     assert start0 == events[0][1].appointment.start_time.ToDatetime(tzinfo=dt.UTC)
+
+
+def test_a_burst_shares_smtp_connections_and_a_refused_address_fails_alone(
+    scheduling: ss_grpc.SchedulingServiceStub, sink: MailSink, notifier: Callable[..., Notifier]
+) -> None:
+    """Reminders due at one instant go out as one batch: its appointments looked up
+    together, its messages over a few shared SMTP connections. A refused address fails
+    its own message only; the others are sent once each and recorded as sent."""
+    start = whole_minute(50)
+    n = notifier(PHS_NOTIFY_REMINDER_OFFSETS=offsets_due_in(start, 25), PHS_SMTP_CONNECTIONS="2")
+    n.start()
+    clients = [people(scheduling) for _ in range(8)]
+    refused, others = clients[0], clients[1:]
+    sink.handler.refuse.add(refused.email)
+    booked = {who.email: book(scheduling, who, start).name for who in clients}
+    wanted = ["Appointment booked", "Reminder: your appointment"]
+    for who in others:
+        wait_for_subjects(sink, who.email, wanted, 60)
+    settle(3)
+    reminders = []
+    for who in others:
+        assert sorted(subjects(sink, who.email)) == wanted
+        reminders += [r for r in sink.to(who.email) if str(r.message["Subject"]).startswith("Reminder")]
+        rows = {d.send.kind.value: d for d in n.deliveries(booked[who.email])}
+        assert rows["REMINDER"].state == "SENT" and rows["REMINDER"].unconfirmed == 1
+    assert len({str(r.message["Message-ID"]) for r in reminders}) == len(others)
+    assert len({r.peer for r in reminders}) < len(reminders)  # connections carried several messages
+    assert sink.to(refused.email) == []
+    rows = {d.send.kind.value: d for d in n.deliveries(booked[refused.email])}
+    assert (rows["REMINDER"].state, rows["REMINDER"].outcome) == ("FAILED", "SMTP_RCPT_550")

@@ -30,6 +30,7 @@ from phs_notifications.domain.rules import (
     plan,
     psychologist_verdict,
     reminder_verdict,
+    superseded_together,
 )
 from phs_notifications.settings import parse_offsets
 from phs_runtime.config import ConfigError
@@ -294,3 +295,18 @@ def test_in_any_order_the_sequence_only_rises_and_follows_the_changes(order: tup
     assert [s.sequence for s in sends] == sorted({s.sequence for s in sends})
     assert [s.due for s in sends] == sorted(s.due for s in sends)
     assert sends[-1].kind is Kind.CANCELLED and sends[-1].method is Method.CANCEL
+
+
+def test_of_confirmations_taken_together_only_the_latest_of_an_event_goes_to_each_recipient() -> None:
+    received, announced = plan(event(Change.CREATED, appt(State.PENDING)), OFFSETS, {}).sends
+    approved, *reminders = plan(
+        event(Change.APPROVED, appt(State.BOOKED), at=T0 + H),
+        OFFSETS,
+        {NAME: CalendarEntry(received.uid, received.sequence, T0)},
+    ).sends
+    assert approved.uid == received.uid and approved.sequence > received.sequence
+    # The client's "received" is old news beside "approved"; the psychologist's mail and
+    # the reminders are about other things.
+    together = [received, announced, approved, *reminders]
+    assert superseded_together(together) == [True, False, False] + [False] * len(reminders)
+    assert superseded_together([received, announced]) == [False, False]

@@ -5,7 +5,8 @@
 where on the console. The Helm chart's optional mail sink (mailSink.enabled, the
 dev cluster's) runs the same module from its own image (docker/mail-sink.Dockerfile),
 configured by PHS_MAIL_SINK_HOST, _PORT and _DIR as the services are by PHS_*.
-The tests use `MailSink` in-process to read what arrived and to hold a message
+The tests use `MailSink` in-process to read what arrived (and over which connection:
+`Received.peer`), to refuse chosen addresses (550 to RCPT), and to hold a message
 mid-DATA (the SMTP server has it, the client has no reply yet) while they kill
 the sender.
 
@@ -36,6 +37,7 @@ class Received:
     rcpt_tos: list[str]
     raw: bytes
     at: float
+    peer: str = ""  # the client's host:port: one per connection
 
     @property
     def message(self) -> EmailMessage:
@@ -58,10 +60,21 @@ class _Handler:
     release: threading.Event = field(default_factory=threading.Event)
     holding: threading.Event = field(default_factory=threading.Event)
     hold_for: str = ""  # only messages to this address (all when empty)
+    refuse: set[str] = field(default_factory=set)  # addresses answered 550 at RCPT
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
-        item = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(raw), time.time())
+        peer = ":".join(str(p) for p in session.peer) if session.peer else ""
+        item = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(raw), time.time(), peer)
         with self.lock:
             self.count += 1
             n = self.count

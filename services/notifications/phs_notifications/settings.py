@@ -88,14 +88,18 @@ class Settings:
         smtp_timeout = env_float("PHS_SMTP_TIMEOUT_SECONDS", 20.0)
         lease = dt.timedelta(seconds=env_float("PHS_NOTIFY_LEASE_SECONDS", 120.0))
         rpc_timeout = env_float("PHS_NOTIFY_RPC_TIMEOUT_SECONDS", 10.0)
-        # A claim must outlast the work done under it (lookups, then one SMTP session):
-        # otherwise another replica could take the row while this one still sends.
+        # A claim must outlast the work done under it (lookups, then one message over
+        # SMTP; the dispatcher renews a batch's claims between its rounds): otherwise
+        # another replica could take the row while this one still sends.
         if lease.total_seconds() <= smtp_timeout * 3 + rpc_timeout * 4:
             raise ConfigError(
                 "PHS_NOTIFY_LEASE_SECONDS must exceed"
                 " 3 x PHS_SMTP_TIMEOUT_SECONDS + 4 x PHS_NOTIFY_RPC_TIMEOUT_SECONDS"
             )
         sender = env_str("PHS_SMTP_FROM", "appointments@practice.invalid")
+        connections = env_int("PHS_SMTP_CONNECTIONS", 4)
+        if not 1 <= connections <= 16:
+            raise ConfigError("PHS_SMTP_CONNECTIONS must be between 1 and 16")
         return cls(
             server=ServerConfig.from_env("notifications", grpc_port=50054, metrics_port=9104, max_workers=8),
             kafka=KafkaConfig.from_env(),
@@ -122,6 +126,7 @@ class Settings:
                 sender_name=env_str("PHS_SMTP_FROM_NAME", "Appointments"),
                 timeout_s=smtp_timeout,
                 ca_file=os.environ.get("PHS_SMTP_CA_FILE", ""),
+                connections=connections,
             ),
             poll_interval_s=env_float("PHS_NOTIFY_POLL_SECONDS", 1.0),
             lease=lease,

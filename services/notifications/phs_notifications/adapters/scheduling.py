@@ -3,6 +3,11 @@ current state, a client's name and address, a psychologist's name and zone, a
 session type's name. Called at send time as a service principal (a token this
 service signs itself, as the report worker does), never cached beyond a few
 minutes (session type names only), never taken from an event.
+
+The dispatcher asks for a whole batch at once: the appointments through the export
+of the instants they were planned at (one call per distinct start, however many
+appointments share it; one that is not there any more is read by name), and the
+clients and psychologists side by side on a few threads.
 """
 
 from __future__ import annotations
@@ -10,7 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 
@@ -19,7 +27,14 @@ from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs.scheduling.v1 import scheduling_service_pb2_grpc as ss_grpc
 from phs_notifications.domain.model import Appointment, State
 from phs_runtime.auth import TokenSource
+from phs_runtime.context import request_context
 from phs_runtime.interceptors import client_channel
+
+K = TypeVar("K")
+T = TypeVar("T")
+
+# Lookups of one batch in flight at once (each a unary call on the shared channel).
+LOOKUP_THREADS = 8
 
 # Failures worth another attempt: the dependency may come back.
 TRANSIENT = frozenset(
@@ -85,6 +100,7 @@ class Directory:
         self._types: dict[str, str] = {}
         self._types_at = -1e9
         self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="lookup")
 
     def _call(self, fn: object, request: object) -> object:
         try:
@@ -112,6 +128,72 @@ class Directory:
             out.append(current.rescheduled_from)
             current = self.appointment(current.rescheduled_from)
         return out
+
+    def appointments(
+        self, planned: Mapping[str, dt.datetime]
+    ) -> dict[str, Appointment | LookupFailed | None]:
+        """Each appointment (name -> the start it was planned for) as it is now, None if
+        it does not exist (any more), or why it could not be read. The export of each
+        planned start is the same read as GetAppointment for every appointment still
+        there; one no longer there (moved, gone) is read by name."""
+        by_start: dict[dt.datetime, set[str]] = {}
+        for name, start in planned.items():
+            by_start.setdefault(start, set()).add(name)
+        exports = self._each(dict.fromkeys(by_start), self._export)
+        out: dict[str, Appointment | LookupFailed | None] = {}
+        missing: dict[str, str | None] = {}
+        for start, names in by_start.items():
+            found = exports[start]
+            for name in names:
+                if isinstance(found, LookupFailed):
+                    out[name] = found
+                elif name in found:
+                    out[name] = appointment_of(found[name])
+                else:
+                    missing[name] = None
+        out.update(self._each(missing, self.appointment))
+        return out
+
+    def _export(self, start: dt.datetime) -> dict[str, sr.Appointment]:
+        """Every appointment starting at `start`, by name (starts are whole minutes: a
+        second takes in exactly those)."""
+        request = ss.ExportAppointmentsRequest(parent="psychologists/-")
+        request.start_time.FromDatetime(start)
+        request.end_time.FromDatetime(start + dt.timedelta(seconds=1))
+        try:
+            return {
+                a.name: a
+                for chunk in self.stub.ExportAppointments(request, timeout=self.timeout_s)
+                for a in chunk.appointments
+            }
+        except grpc.RpcError as err:
+            raise LookupFailed(err.code()) from None
+
+    def clients(self, wanted: Mapping[str, str | None]) -> dict[str, ClientRecord | LookupFailed]:
+        """Client name -> the record, or why it could not be read; read side by side.
+        `wanted`: each name with the request id its call carries."""
+        return self._each(wanted, self.client)
+
+    def psychologists(self, wanted: Mapping[str, str | None]) -> dict[str, PsychologistRecord | LookupFailed]:
+        """As `clients`, for psychologists."""
+        return self._each(wanted, self.psychologist)
+
+    def _each(self, wanted: Mapping[K, str | None], read: Callable[[K], T]) -> dict[K, T | LookupFailed]:
+        """`read` of each key side by side, each call with its request id; a failure is
+        the key's answer."""
+
+        def one(key: K, request_id: str | None) -> T | LookupFailed:
+            with request_context(request_id):
+                try:
+                    return read(key)
+                except LookupFailed as exc:
+                    return exc
+
+        if len(wanted) == 1:
+            ((key, rid),) = wanted.items()
+            return {key: one(key, rid)}
+        futures = {key: self._pool.submit(one, key, rid) for key, rid in wanted.items()}
+        return {key: f.result() for key, f in futures.items()}
 
     def client(self, name: str) -> ClientRecord:
         pb = self._call(self.stub.GetClient, ss.GetClientRequest(name=name))
@@ -144,4 +226,5 @@ class Directory:
             return self._types.get(name, "Session")
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self.channel.close()

@@ -251,21 +251,64 @@ class Store(db.BaseStore):
 
     def claim(self, delivery_id: str, me: str, now: dt.datetime, lease: dt.timedelta) -> Delivery | None:
         """Take the row for `lease` if it is open and nobody holds it; the row as taken."""
+        taken = self.claim_all([delivery_id], me, now, lease)
+        return taken[0] if taken else None
+
+    def claim_all(
+        self, delivery_ids: Sequence[str], me: str, now: dt.datetime, lease: dt.timedelta
+    ) -> list[Delivery]:
+        """`claim` for each row, in one transaction; the rows taken, as taken, in the
+        order given. Each row is taken on its own condition: the ones another replica
+        holds are left to it."""
         d = deliveries.c
+        taken: list[str] = []
         with db.write_transaction(self.engine) as conn:
-            taken = conn.execute(
-                update(deliveries)
-                .where(
-                    d.id == delivery_id,
-                    d.state.in_(OPEN_STATES),
-                    or_(d.claimed_until.is_(None), d.claimed_until < now),
-                )
-                .values(claimed_by=me, claimed_until=now + lease, attempts=d.attempts + 1, update_time=now)
-            ).rowcount
+            for delivery_id in delivery_ids:
+                if conn.execute(
+                    update(deliveries)
+                    .where(
+                        d.id == delivery_id,
+                        d.state.in_(OPEN_STATES),
+                        or_(d.claimed_until.is_(None), d.claimed_until < now),
+                    )
+                    .values(
+                        claimed_by=me, claimed_until=now + lease, attempts=d.attempts + 1, update_time=now
+                    )
+                ).rowcount:
+                    taken.append(delivery_id)
             if not taken:
-                return None
-            row = conn.execute(select(deliveries).where(d.id == delivery_id)).one()
-        return _delivery(row)
+                return []
+            rows = {r.id: _delivery(r) for r in conn.execute(select(deliveries).where(d.id.in_(taken)))}
+        return [rows[i] for i in taken]
+
+    def renew(self, delivery_ids: Sequence[str], me: str, now: dt.datetime, lease: dt.timedelta) -> set[str]:
+        """Extend the claims this replica still holds (unexpired) on these rows by
+        `lease` from now; the ids still held."""
+        d = deliveries.c
+        if not delivery_ids:
+            return set()
+        held = and_(
+            d.id.in_(delivery_ids), d.claimed_by == me, d.state.in_(OPEN_STATES), d.claimed_until >= now
+        )
+        with db.write_transaction(self.engine) as conn:
+            conn.execute(update(deliveries).where(held).values(claimed_until=now + lease, update_time=now))
+            return set(conn.execute(select(d.id).where(held)).scalars())
+
+    def release(self, delivery_ids: Sequence[str], me: str, now: dt.datetime) -> int:
+        """Give back claimed rows this replica did not get to (it is stopping): due again
+        at once for any replica, and the claim's attempt not counted. Only for rows not
+        handed to SMTP under this claim."""
+        d = deliveries.c
+        if not delivery_ids:
+            return 0
+        with db.write_transaction(self.engine) as conn:
+            return int(
+                conn.execute(
+                    update(deliveries)
+                    .where(d.id.in_(delivery_ids), d.claimed_by == me, d.state.in_(OPEN_STATES))
+                    .values(claimed_until=None, attempts=d.attempts - 1, update_time=now)
+                ).rowcount
+            )
 
     def sooner_reminder_due(self, x: Delivery, now: dt.datetime) -> bool:
         """Another reminder of the same appointment with a smaller offset is due too (or
@@ -337,11 +380,22 @@ class Store(db.BaseStore):
             )
 
     def retry_later(
-        self, delivery_id: str, me: str, at: dt.datetime, outcome: str, now: dt.datetime, *, not_sent: bool
+        self,
+        delivery_id: str,
+        me: str,
+        at: dt.datetime,
+        outcome: str,
+        now: dt.datetime,
+        *,
+        not_sent: bool,
+        marked: bool = True,
     ) -> bool:
         """Give the row back until `at`. `not_sent`: SMTP certainly did not take it (a
-        refusal, no connection), so it is PENDING again and not counted as unconfirmed;
-        otherwise it stays SENDING and the next try counts as a resend."""
+        refusal, no connection), so this attempt is not counted as unconfirmed; otherwise
+        it stays SENDING and the next try counts as a resend. `marked`: this attempt got
+        as far as mark_sending; one that did not (a lookup failed first) has no count of
+        its own to take back, and leaves the row as it was: SENDING from an earlier
+        attempt's unknown outcome stays so, with its count."""
         d = deliveries.c
         values: dict[str, Any] = {
             "due_time": at,
@@ -351,7 +405,7 @@ class Store(db.BaseStore):
         }
         with db.write_transaction(self.engine) as conn:
             state = conn.execute(select(d.state).where(d.id == delivery_id)).scalar_one_or_none()
-            if not_sent:
+            if not_sent and marked:
                 values["state"] = PENDING
                 if state == SENDING:  # this attempt counted itself as unconfirmed: it was not
                     values["unconfirmed"] = d.unconfirmed - 1

@@ -248,6 +248,22 @@ def confirmation_verdict(
     return GO
 
 
+def superseded_together(sends: Sequence[PlannedSend]) -> list[bool]:
+    """For confirmations taken in one round: whether each is about a calendar event that
+    a higher SEQUENCE to the same recipient in the same round also reports. Only the
+    latest goes: sent side by side over several connections they could arrive in either
+    order, and the older one tells something no longer true. Reminders are never."""
+    latest: dict[tuple[str, str], int] = {}
+    for send in sends:
+        if send.kind is not Kind.REMINDER:
+            key = (send.uid, send.recipient)
+            latest[key] = max(latest.get(key, send.sequence), send.sequence)
+    return [
+        send.kind is not Kind.REMINDER and send.sequence < latest[(send.uid, send.recipient)]
+        for send in sends
+    ]
+
+
 def client_verdict(send: PlannedSend, prefs: ClientPreferences) -> Verdict:
     if not prefs.email_enabled:
         return skip("OPTED_OUT")
