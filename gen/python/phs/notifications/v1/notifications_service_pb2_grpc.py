@@ -74,7 +74,7 @@ class NotificationServiceServicer:
 
     def GetClientNotificationPreferences(self, request, context):
         """A client's preferences (defaults until changed). Clients read their own,
-        psychologists those of their clients, staff any.
+        staff any; psychologists do not (what a client chose to receive is theirs).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

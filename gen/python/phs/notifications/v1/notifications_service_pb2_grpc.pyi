@@ -40,7 +40,7 @@ class NotificationServiceStub:
     def __new__(cls, channel: _aio.Channel) -> NotificationServiceAsyncStub: ...
     GetClientNotificationPreferences: _grpc.UnaryUnaryMultiCallable[_notifications_service_pb2.GetClientNotificationPreferencesRequest, _resources_pb2.ClientNotificationPreferences]
     """A client's preferences (defaults until changed). Clients read their own,
-    psychologists those of their clients, staff any.
+    staff any; psychologists do not (what a client chose to receive is theirs).
     """
     UpdateClientNotificationPreferences: _grpc.UnaryUnaryMultiCallable[_notifications_service_pb2.UpdateClientNotificationPreferencesRequest, _resources_pb2.ClientNotificationPreferences]
     """Changes a client's preferences (email_enabled, reminder_offsets,
@@ -67,7 +67,7 @@ class NotificationServiceAsyncStub(NotificationServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetClientNotificationPreferences: _aio.UnaryUnaryMultiCallable[_notifications_service_pb2.GetClientNotificationPreferencesRequest, _resources_pb2.ClientNotificationPreferences]  # type: ignore[assignment]
     """A client's preferences (defaults until changed). Clients read their own,
-    psychologists those of their clients, staff any.
+    staff any; psychologists do not (what a client chose to receive is theirs).
     """
     UpdateClientNotificationPreferences: _aio.UnaryUnaryMultiCallable[_notifications_service_pb2.UpdateClientNotificationPreferencesRequest, _resources_pb2.ClientNotificationPreferences]  # type: ignore[assignment]
     """Changes a client's preferences (email_enabled, reminder_offsets,
@@ -97,7 +97,7 @@ class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_resources_pb2.ClientNotificationPreferences, _abc.Awaitable[_resources_pb2.ClientNotificationPreferences]]:
         """A client's preferences (defaults until changed). Clients read their own,
-        psychologists those of their clients, staff any.
+        staff any; psychologists do not (what a client chose to receive is theirs).
         """
 
     @_abc_1.abstractmethod

@@ -208,7 +208,7 @@ export const UpdatePsychologistNotificationPreferencesRequestSchema: GenMessage<
 export const NotificationService: GenService<{
   /**
    * A client's preferences (defaults until changed). Clients read their own,
-   * psychologists those of their clients, staff any.
+   * staff any; psychologists do not (what a client chose to receive is theirs).
    *
    * @generated from rpc phs.notifications.v1.NotificationService.GetClientNotificationPreferences
    */
