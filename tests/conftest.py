@@ -158,7 +158,9 @@ SERVICE_STARTS = (
     "start_worker",
     "start_envoy",
     "start_web",
+    "spawn_web",
     "start_oidc",
+    "spawn_oidc",
 )
 NOT_IN = {
     "unit": {"stack", "pg_database", "db_url", "chromium"},

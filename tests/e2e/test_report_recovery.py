@@ -4,7 +4,7 @@ jobs that never succeed."""
 from __future__ import annotations
 
 import signal
-import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -263,8 +263,18 @@ def test_a_duplicate_message_changes_nothing_and_a_surviving_worker_takes_over(t
         # Two workers share the partitions; one dies; the other finishes every job.
         from phs_devstack import free_port
 
-        stack.start_worker("reports-worker-2", free_port(), free_port())
-        time.sleep(8)  # let the group rebalance over both workers
+        metrics_port = free_port()
+        stack.start_worker("reports-worker-2", free_port(), metrics_port)
+
+        def rebalanced() -> bool:
+            """The group has shared its partitions: the new worker reports the lag of its own."""
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as resp:
+                    return b"phs_report_consumer_lag{" in resp.read()
+            except OSError:  # still starting
+                return False
+
+        eventually(rebalanced, 60, 0.2, what="the group rebalanced over both workers")
         stack.stop_proc("reports-worker", sig=signal.SIGKILL)
         names = [_report(stack, psych).name for _ in range(4)]
         for name in names:

@@ -46,6 +46,7 @@ DEV_KID = "dev-1"
 DEV_NOTIFICATIONS_KID = "dev-notifications-1"
 DEV_ISSUER = "phs-dev"
 DEV_AUDIENCE = "phs-api"
+KAFKA_STOP_GRACE_S = 0.5  # then the broker is killed (Stack.stop)
 
 
 def dev_token(keys: Path, subject: str, role: str, ttl: dt.timedelta = dt.timedelta(hours=8)) -> str:
@@ -351,8 +352,14 @@ class Stack:
 
     def start_mailsink(self) -> None:
         """The local SMTP sink the notifications service sends to (phs_devstack.mailsink)."""
+        self.spawn_mailsink()
+        self.wait_mailsink()
+
+    def spawn_mailsink(self) -> None:
         argv = [sys.executable, "-m", "phs_devstack.mailsink", "--port", str(self.ports.smtp)]
         self.spawn("mail", [*argv, "--dir", str(self.mail_dir)], {**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def wait_mailsink(self) -> None:
         _wait_port(self.ports.smtp, 60, self.procs["mail"])
         self.say("mail", f"SMTP sink on 127.0.0.1:{self.ports.smtp}; messages are kept in {self.mail_dir}")
 
@@ -439,10 +446,13 @@ class Stack:
 
     def start_oidc(self) -> None:
         """The development OpenID provider (phs_devstack.oidc) the web app signs in with."""
+        self.spawn_oidc()
+        _wait_port(self.ports.oidc, 60, self.procs["oidc"])  # a Python process: imports take a while
+
+    def spawn_oidc(self) -> None:
         from phs_devstack.oidc import process_env
 
         self.spawn("oidc", [sys.executable, "-m", "phs_devstack.oidc"], process_env(self))
-        _wait_port(self.ports.oidc, 60, self.procs["oidc"])  # a Python process: imports take a while
 
     def start_backends(self) -> None:
         """The broker and both APIs, SERVING; no worker and no gateway yet."""
@@ -459,13 +469,17 @@ class Stack:
         wait_serving(self.reports_target, "phs.reports.v1.ReportService", 60, self.procs["reports-api"])
 
     def start(self) -> None:
-        """Everything, and wait until each reports SERVING. The worker starts beside
-        the APIs (it waits for them by itself); the gateway last, once they serve."""
+        """Everything, and wait until each reports SERVING. Every process but the gateway
+        starts at once (each Python process spends a while importing; none needs another
+        to start: the worker and the notifications service wait for their peers by
+        themselves); the gateway last, once the services serve."""
         self._spawn_backends()
         self.start_worker()
-        self.start_mailsink()
+        self.spawn_mailsink()
         self.start_notifications()
         self.spawn_web()
+        self.spawn_oidc()
+        self.wait_mailsink()
         self._wait_backends()
         wait_serving(self.worker_target, "phs.reports.v1.ReportWorker", 60, self.procs["reports-worker"])
         wait_serving(
@@ -476,21 +490,33 @@ class Stack:
         )
         _wait_port(self.ports.web, 60, self.procs["web"])
         self.start_envoy()
-        self.start_oidc()
+        _wait_port(self.ports.oidc, 60, self.procs["oidc"])
 
     def stop_proc(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int | None:
         """Stop one child for good (it is not restarted); its exit status."""
-        proc = self.supervisor.release(name)
-        if proc is None:
-            return None
-        if proc.popen.poll() is None:
-            proc.popen.send_signal(sig)
+        return self.stop_procs([name], sig, timeout)[name]
+
+    def stop_procs(
+        self, names: list[str], sig: int = signal.SIGTERM, timeout: float = 20
+    ) -> dict[str, int | None]:
+        """Stop several children for good, all signalled at once (each drains its calls
+        at the same time as the others); each one's exit status."""
+        procs = {name: self.supervisor.release(name) for name in names}
+        for proc in procs.values():
+            if proc is not None and proc.popen.poll() is None:
+                proc.popen.send_signal(sig)
+        codes: dict[str, int | None] = {}
+        for name, proc in procs.items():
+            if proc is None:
+                codes[name] = None
+                continue
             try:
                 proc.popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 proc.popen.kill()
                 proc.popen.wait(5)
-        return proc.popen.returncode
+            codes[name] = proc.popen.returncode
+        return codes
 
     def stop(self) -> None:
         """Front to back: gateway first, then the services (all told at once, since each
@@ -499,13 +525,10 @@ class Stack:
         if self._console is not None:
             self._console.close()  # what they say while stopping on purpose is no news
         self.stop_proc("envoy")
-        services = [n for n in reversed(list(self.procs)) if n != "kafka"]
-        for name in services:
-            if self.running(name):
-                self.procs[name].popen.send_signal(signal.SIGTERM)
-        for name in services:
-            self.stop_proc(name)
-        self.stop_proc("kafka")
+        self.stop_procs([n for n in reversed(list(self.procs)) if n != "kafka"])
+        # Tansu keeps everything in memory, so there is nothing to flush; on SIGTERM it
+        # waits seconds for connections its clients left half-closed.
+        self.stop_proc("kafka", timeout=KAFKA_STOP_GRACE_S)
 
 
 def without_faketime(env: Mapping[str, str]) -> dict[str, str]:

@@ -37,9 +37,11 @@ def client_settings(cfg: KafkaConfig) -> dict[str, Any]:
     return settings
 
 
-def ensure_topic(cfg: KafkaConfig, name: str, partitions: int) -> None:
+def ensure_topic(cfg: KafkaConfig, name: str, partitions: int, bootstrap_timeout_ms: int = 10000) -> None:
     """Create `name` with its partition count; an existing topic is success."""
-    admin = KafkaAdminClient(**client_settings(cfg), request_timeout_ms=5000, bootstrap_timeout_ms=10000)
+    admin = KafkaAdminClient(
+        **client_settings(cfg), request_timeout_ms=5000, bootstrap_timeout_ms=bootstrap_timeout_ms
+    )
     try:
         admin.create_topics(
             [NewTopic(name=name, num_partitions=partitions, replication_factor=cfg.replication_factor)]
@@ -123,6 +125,11 @@ class GroupConsumer:
     doubling up to 10 s) and connects again, so an outage is waited out, never fatal."""
 
     LAG_EVERY_S = 5.0
+    # While the broker is away no call may hold the thread (and so a SIGTERM) for long:
+    # the clients' own defaults are 30 s. A failed connect is tried again anyway, and the
+    # lag is only a metric.
+    CONNECT_TIMEOUT_MS = 5000
+    LAG_TIMEOUT_MS = 2000
 
     def __init__(
         self,
@@ -142,9 +149,10 @@ class GroupConsumer:
         self._lag_measured = 0.0
 
     def _connect(self) -> KafkaConsumer:
-        ensure_topic(self.kafka, self.topic, self.partitions)
+        ensure_topic(self.kafka, self.topic, self.partitions, self.CONNECT_TIMEOUT_MS)
         consumer = KafkaConsumer(
             **client_settings(self.kafka),
+            bootstrap_timeout_ms=self.CONNECT_TIMEOUT_MS,
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -190,7 +198,7 @@ class GroupConsumer:
         assigned = list(self.consumer.assignment())
         if not assigned:
             return
-        ends = self.consumer.end_offsets(assigned)
+        ends = self.consumer.end_offsets(assigned, timeout_ms=self.LAG_TIMEOUT_MS)
         for tp in assigned:
             self.lag.labels(tp.topic, str(tp.partition)).set(
                 max(0, ends.get(tp, 0) - self.consumer.position(tp))
