@@ -95,17 +95,9 @@ lint-web: $(WEB_STAMP)
 	cd $(WEB) && npx --no-install tsc -b --noEmit
 	cd $(WEB) && npx --no-install eslint --max-warnings 0 .
 
-# The browser tests (tests/web) drive the built app through the stack. The tests marked
-# `waits` spend minutes waiting for real time to pass (reminders falling due) with the
-# cores idle, so they run in a second pytest beside the rest; its output follows.
-# Marked or not, every test runs once.
+# The browser tests (tests/web) drive the built app through the stack.
 test: lint $(WEB_DIST)
-	@mkdir -p build; \
-	$(BIN)/pytest -m waits -p no:cacheprovider > build/test-waits.log 2>&1 & waits=$$!; \
-	$(BIN)/pytest -m "not waits"; rest=$$?; \
-	wait $$waits; code=$$?; \
-	echo "== pytest -m waits:"; cat build/test-waits.log; \
-	exit $$(( rest || code ))
+	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-clock
 
 # The date-sensitive tests (marker `clock`) again, with the whole stack's wall clock moved
