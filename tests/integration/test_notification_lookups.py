@@ -13,8 +13,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf import duration_pb2
-from google.type import dayofweek_pb2, timeofday_pb2
 from prometheus_client import REGISTRY
 
 from phs.scheduling.v1 import resources_pb2 as sr
@@ -27,7 +25,7 @@ from phs_runtime.config import ServerConfig
 from phs_runtime.server import GrpcProcess
 from phs_scheduling.service import SchedulingServicer
 from tests.helpers import future_slot
-from tests.unit.servicers import ctx, scheduling_servicer
+from tests.unit.servicers import ctx, open_around_the_clock, scheduling_servicer
 
 SERVICE = "phs.scheduling.v1.SchedulingService"
 
@@ -61,23 +59,7 @@ def psychologist(svc: SchedulingServicer, name: str) -> str:
         psychologist=sr.Psychologist(display_name=name, time_zone="Europe/Paris")
     )
     p = svc.CreatePsychologist(req, ctx()).name
-    days = [d for d in dayofweek_pb2.DayOfWeek.values() if d != dayofweek_pb2.DAY_OF_WEEK_UNSPECIFIED]
-    availability = sr.Availability(
-        name=f"{p}/availability",
-        weekly_hours=[
-            sr.WeeklyInterval(
-                day_of_week=d,
-                start_time=timeofday_pb2.TimeOfDay(),
-                end_time=timeofday_pb2.TimeOfDay(hours=24),
-            )
-            for d in days
-        ],
-        booking_policy=sr.BookingPolicy(
-            minimum_notice=duration_pb2.Duration(seconds=0),
-            booking_horizon=duration_pb2.Duration(seconds=365 * 86400),
-        ),
-    )
-    svc.UpdateAvailability(ss.UpdateAvailabilityRequest(availability=availability), ctx())
+    open_around_the_clock(svc, p)
     return p
 
 

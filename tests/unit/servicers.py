@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import grpc
+from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
+from google.type import dayofweek_pb2, timeofday_pb2
 
+from phs.scheduling.v1 import resources_pb2 as sr
+from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs_notifications.adapters.store import Store as NotificationsStore
 from phs_notifications.adapters.tables import audit_events as notifications_audit
 from phs_notifications.handlers.api import NotificationServicer
@@ -134,3 +138,24 @@ def resource(err: ApiError) -> str:
         if detail.Unpack(info):
             return str(info.resource_name)
     return ""
+
+
+def open_around_the_clock(svc: SchedulingServicer, psychologist: str) -> None:
+    """Every day 00:00-24:00, no notice, a year ahead: bookings meet only conflicts."""
+    days = [d for d in dayofweek_pb2.DayOfWeek.values() if d != dayofweek_pb2.DAY_OF_WEEK_UNSPECIFIED]
+    availability = sr.Availability(
+        name=f"{psychologist}/availability",
+        weekly_hours=[
+            sr.WeeklyInterval(
+                day_of_week=d,
+                start_time=timeofday_pb2.TimeOfDay(),
+                end_time=timeofday_pb2.TimeOfDay(hours=24),
+            )
+            for d in days
+        ],
+        booking_policy=sr.BookingPolicy(
+            minimum_notice=duration_pb2.Duration(seconds=0),
+            booking_horizon=duration_pb2.Duration(seconds=365 * 86400),
+        ),
+    )
+    svc.UpdateAvailability(ss.UpdateAvailabilityRequest(availability=availability), ctx())

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf import duration_pb2, field_mask_pb2
-from google.type import dayofweek_pb2, timeofday_pb2
+from google.protobuf import field_mask_pb2
 
 from phs.scheduling.v1 import resources_pb2 as sr
 from phs.scheduling.v1 import scheduling_service_pb2 as ss
 from phs_scheduling.service import SchedulingServicer
 from phs_scheduling.store import Store
 from tests.helpers import future_slot
-from tests.unit.servicers import ctx, fields, refused, resource, scheduling_servicer
+from tests.unit.servicers import ctx, fields, open_around_the_clock, refused, resource, scheduling_servicer
 
 A = sr.Appointment
 NOBODY = "00000000-0000-0000-0000-000000000000"
@@ -57,27 +56,6 @@ def _booking(
     )
     req.appointment.start_time.FromDatetime(start)
     return req
-
-
-def _around_the_clock(svc: SchedulingServicer, psychologist: str) -> None:
-    """Every day 00:00-24:00 and no notice: client requests meet only conflicts."""
-    days = [d for d in dayofweek_pb2.DayOfWeek.values() if d != dayofweek_pb2.DAY_OF_WEEK_UNSPECIFIED]
-    availability = sr.Availability(
-        name=f"{psychologist}/availability",
-        weekly_hours=[
-            sr.WeeklyInterval(
-                day_of_week=d,
-                start_time=timeofday_pb2.TimeOfDay(),
-                end_time=timeofday_pb2.TimeOfDay(hours=24),
-            )
-            for d in days
-        ],
-        booking_policy=sr.BookingPolicy(
-            minimum_notice=duration_pb2.Duration(seconds=0),
-            booking_horizon=duration_pb2.Duration(seconds=365 * 86400),
-        ),
-    )
-    svc.UpdateAvailability(ss.UpdateAvailabilityRequest(availability=availability), ctx())
 
 
 def _count(svc: SchedulingServicer, parent: str) -> int:
@@ -243,7 +221,7 @@ def test_cancel_records_who_why_and_whether_it_was_late(svc: SchedulingServicer)
 def test_a_stale_etag_isrefused(svc: SchedulingServicer) -> None:
     p = _psychologist(svc)
     c = _client(svc, p.name)
-    _around_the_clock(svc, p.name)
+    open_around_the_clock(svc, p.name)
     requested = svc.CreateAppointment(_booking(p.name, c.name, future_slot(15), request_approval=True), ctx())
     assert requested.state == A.State.STATE_PENDING
     approved = svc.ApproveAppointment(ss.ApproveAppointmentRequest(name=requested.name), ctx())
