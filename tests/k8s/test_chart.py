@@ -606,6 +606,17 @@ def test_monitoring_objects_exist_only_when_enabled(
     assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
     panels = json.loads(dash["data"]["phs-overview.json"])["panels"]
     assert len(panels) >= 8
+    # The notifications service's sends, failures, backlog and lag are on the board.
+    exprs = " ".join(t["expr"] for p in panels for t in p.get("targets", []))
+    for metric in (
+        "phs_notifications_sent_total",
+        "phs_notifications_failed_total",
+        "phs_notifications_due_backlog",
+        "phs_notifications_consumer_lag",
+    ):
+        assert metric in exprs, metric
+    grid = [(p["gridPos"]["x"], p["gridPos"]["y"]) for p in panels]
+    assert len(set(grid)) == len(grid), "two panels in one place"
 
 
 def test_alert_metrics_are_ones_the_code_exports() -> None:
