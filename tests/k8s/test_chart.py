@@ -1123,6 +1123,7 @@ def test_dev_notifications_send_to_the_mail_sink_and_only_they_reach_it(renders:
     assert kube.selects(svc["spec"]["selector"], kube.pod_labels(sink))
     (port,) = svc["spec"]["ports"]
     assert str(port["port"]) == env["PHS_SMTP_PORT"] and env["PHS_SMTP_SECURITY"] == "none"
+    assert env["PHS_SMTP_CONNECTIONS"] == "4"  # sessions a replica keeps for a batch (values.yaml)
     smtp = kube.container_port(sink, port["targetPort"])
     assert smtp is not None
     (c,) = kube.pod_spec(sink)["containers"]
