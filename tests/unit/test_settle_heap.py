@@ -27,7 +27,7 @@ def test_what_start_up_made_leaves_the_collectors_generations(unfrozen: None) ->
     made_at_start = {"descriptors": ["and", "statements"]}  # a container the collector tracks
     assert _seen_by_the_collector(made_at_start)
     frozen = settle_heap()
-    assert frozen == gc.get_freeze_count() > 0
+    assert frozen > 0  # (other threads may free frozen objects meanwhile: no exact count)
     assert not _seen_by_the_collector(made_at_start)
     made_later = {"serving": ["a", "call"]}
     assert _seen_by_the_collector(made_later)
