@@ -61,7 +61,7 @@ from sqlalchemy import (
 
 from phs_runtime import db
 from phs_runtime.config import KafkaConfig, OutboxConfig
-from phs_runtime.kafka import admin_client, client_settings, ensure_topic, log_ends
+from phs_runtime.kafka import KeyPartitioner, admin_client, client_settings, ensure_topic, log_ends
 from phs_runtime.resources import utcnow
 
 log = logging.getLogger(__name__)
@@ -402,6 +402,7 @@ class OutboxRelay:
                 # this; Tansu creates the topic anyway.)
                 allow_auto_create_topics=False,
                 linger_ms=0,
+                partitioner=KeyPartitioner(),
                 max_block_ms=5000,
                 request_timeout_ms=5000,
                 retries=5,
