@@ -106,3 +106,32 @@ def test_a_refused_row_is_sqlalchemys_integrity_error(engine: Engine) -> None:
     with pytest.raises(IntegrityError), db.write_transaction(engine) as conn:
         db.insert_chain(conn, THING_IF_NEW, _thing("b"), [(things, _thing("a"))])
     assert [r[0] for r in _rows(engine, things)] == ["a"]  # the whole transaction rolled back
+
+
+def test_write_chain_commits_the_rows_sqlalchemy_would_write(engine: Engine) -> None:
+    assert (
+        db.write_chain(engine, THING_IF_NEW, _thing("a"), [(things, _thing("b", flag=False, note="x"))]) == 1
+    )
+    with db.write_transaction(engine) as conn:
+        conn.execute(insert(things), [_thing("c"), _thing("d", flag=False, note="x")])
+    got = _rows(engine, things)
+    assert got[0][1:] == got[2][1:] and got[1][1:] == got[3][1:]
+    assert db.write_chain(engine, THING_IF_NEW, _thing("a", n=8), [(things, _thing("z"))]) == 0
+    assert [r[0] for r in _rows(engine, things)] == ["a", "b", "c", "d"]
+
+
+def test_write_chain_refused_rolls_back_and_leaves_the_writers_connection_usable(engine: Engine) -> None:
+    db.write_chain(engine, THING_IF_NEW, _thing("a"), [])
+    with pytest.raises(IntegrityError) as refused:
+        db.write_chain(engine, THING_IF_NEW, _thing("b"), [(things, _thing("a", note="private"))])
+    assert "private" not in str(refused.value)  # the values stay out of the message
+    assert [r[0] for r in _rows(engine, things)] == ["a"]
+    assert db.write_chain(engine, THING_IF_NEW, _thing("c"), []) == 1  # no transaction left open
+    with db.write_transaction(engine) as conn:
+        conn.execute(insert(things), [_thing("d")])
+    assert [r[0] for r in _rows(engine, things)] == ["a", "c", "d"]
+
+
+def test_write_chain_with_a_default_sqlalchemy_computes(engine: Engine) -> None:
+    assert db.write_chain(engine, THING_IF_NEW, _thing("a"), [(notes, {"id": "n1", "thing_id": "a"})]) == 1
+    assert _rows(engine, notes) == [("n1", "a", "computed")]

@@ -95,19 +95,22 @@ def insert_chain(
     then: Sequence[tuple[Table, dict[str, Any]]],
 ) -> int:
     """Run `first` (an INSERT ... SELECT whose SELECT checks the change's preconditions
-    and may yield no row) and, if it inserted, insert the rows of `then`. Returns how
-    many rows `first` inserted: 0 means nothing was written.
+    and may yield no row) and, if it inserted, insert the rows of `then`, in the caller's
+    transaction. Returns how many rows `first` inserted: 0 means nothing was written.
 
     On PostgreSQL this is one statement of data-modifying CTEs: one round trip, and on
     an autocommit connection one implicit transaction, instead of BEGIN, a statement per
     row and COMMIT; any error rolls the whole statement back. SQLite has no
-    data-modifying CTEs: there it is a statement each, in the caller's transaction.
+    data-modifying CTEs: there it is a statement each (see `write_chain`).
     """
     if conn.dialect.name == "sqlite":
-        rowcount = _execute_compiled(conn, first, params)
+        steps = _sqlite_steps(conn.dialect, first, params, then)
+        if steps is not None:
+            return _run_steps(_sqlite3(conn), steps, transaction=False)
+        rowcount = int(conn.execute(first, params).rowcount)
         if rowcount:
             for table, row in then:
-                _execute_compiled(conn, insert_into(table), row)
+                conn.execute(insert_into(table), row)
         return rowcount
     shape = tuple((table, tuple(row)) for table, row in then)
     bound = dict(params)
@@ -117,18 +120,84 @@ def insert_chain(
     return inserted
 
 
-def _execute_compiled(conn: Connection, statement: Insert, params: dict[str, Any]) -> int:
-    """`conn.execute(statement, params).rowcount` for an INSERT on SQLite, run as the
-    SQL and parameters SQLAlchemy would send, compiled once: the writer holds SQLite's
-    write lock meanwhile, and SQLAlchemy's per-statement work (cache key, parameter
-    processing, result set-up) costs more than SQLite's own. Errors are SQLAlchemy's
-    as ever (exec_driver_sql wraps them)."""
-    form = _sqlite_form(statement, conn.dialect, frozenset(params))
-    if form is None:
-        return int(conn.execute(statement, params).rowcount)
-    sql, binds = form
-    values = tuple(params[name] if process is None else process(params[name]) for name, process in binds)
-    return int(conn.exec_driver_sql(sql, values).rowcount)
+def write_chain(
+    engine: Engine,
+    first: Insert,
+    params: dict[str, Any],
+    then: Sequence[tuple[Table, dict[str, Any]]],
+) -> int:
+    """`insert_chain` as a transaction of its own. On PostgreSQL, its one statement on an
+    autocommit connection. On SQLite, every statement's SQL and values are computed
+    before the write slot is taken, and under it the writers' shared connection runs
+    BEGIN IMMEDIATE, the inserts and COMMIT with nothing else: the slot is what all
+    writers of every process queue for, so whatever runs while it is held is paid by
+    each of them."""
+    if not is_sqlite(engine):
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return insert_chain(conn, first, params, then)
+    steps = _sqlite_steps(engine.dialect, first, params, then)
+    lock = _writer_lock(engine)
+    with lock.held():
+        shared = lock.connection(engine)
+        if steps is None or shared is None:
+            with _slot_transaction(engine, shared) as conn:
+                return insert_chain(conn, first, params, then)
+        return _run_steps(_sqlite3(shared), steps, transaction=True)
+
+
+Step = tuple[str, tuple[Any, ...]]
+
+
+def _sqlite_steps(
+    dialect: Dialect, first: Insert, params: dict[str, Any], then: Sequence[tuple[Table, dict[str, Any]]]
+) -> list[Step] | None:
+    """Each statement of a chain as the SQL and values SQLAlchemy would send to
+    sqlite3 (compiled once per shape); None when one needs a value SQLAlchemy computes
+    (a column default)."""
+    steps = []
+    for statement, values in ((first, params), *((insert_into(table), row) for table, row in then)):
+        form = _sqlite_form(statement, dialect, frozenset(values))
+        if form is None:
+            return None
+        sql, binds = form
+        steps.append(
+            (sql, tuple(values[n] if process is None else process(values[n]) for n, process in binds))
+        )
+    return steps
+
+
+def _sqlite3(conn: Connection) -> sqlite3.Connection:
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
+
+
+def _run_steps(raw: sqlite3.Connection, steps: Sequence[Step], *, transaction: bool) -> int:
+    """Run a chain's steps on sqlite3 directly (SQLAlchemy's per-statement work costs
+    more than SQLite's own); with `transaction`, between BEGIN IMMEDIATE and COMMIT.
+    The database's refusals are raised as SQLAlchemy raises them (IntegrityError...),
+    without the values."""
+    sql: str = "BEGIN IMMEDIATE"
+    values: tuple[Any, ...] = ()
+    cur = raw.cursor()
+    try:
+        if transaction:
+            cur.execute(sql)
+        sql, values = steps[0]
+        inserted = int(cur.execute(sql, values).rowcount)
+        if inserted:
+            for sql, values in steps[1:]:
+                cur.execute(sql, values)
+        if transaction:
+            sql, values = "COMMIT", ()
+            cur.execute(sql)
+        return inserted
+    except sqlite3.Error as exc:
+        if transaction and raw.in_transaction:
+            raw.rollback()
+        raise DBAPIError.instance(sql, values, exc, sqlite3.Error, hide_parameters=True) from exc
+    finally:
+        cur.close()
 
 
 @functools.lru_cache(maxsize=256)
@@ -432,14 +501,20 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
         return
     lock = _writer_lock(engine)
-    with lock.held():
-        shared = lock.connection(engine)
-        if shared is None:
-            with engine.begin() as conn:
-                yield conn
-            return
-        with shared.begin():
-            yield shared
+    with lock.held(), _slot_transaction(engine, lock.connection(engine)) as conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def _slot_transaction(engine: Engine, shared: Connection | None) -> Iterator[Connection]:
+    """A SQLite write transaction, the write slot held: on the writers' shared
+    connection, or a pooled one for an in-memory database (no shared connection)."""
+    if shared is None:
+        with engine.begin() as conn:
+            yield conn
+        return
+    with shared.begin():
+        yield shared
 
 
 def ping(engine: Engine) -> None:

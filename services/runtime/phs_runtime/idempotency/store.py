@@ -199,12 +199,7 @@ def insert_at_once(
     staged = audit.success_row(engine, response)
     if staged is not None:
         rows.append((staged[1], staged[2]))
-    if db.is_sqlite(engine):
-        with db.write_transaction(engine) as conn:
-            inserted = db.insert_chain(conn, first, params, rows)
-    else:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            inserted = db.insert_chain(conn, first, params, rows)
+    inserted = db.write_chain(engine, first, params, rows)
     if inserted and staged is not None:
         audit.committed(staged[0])
     return inserted > 0
