@@ -81,6 +81,25 @@ def _ephemeral_low() -> int:
 
 
 _HANDED_OUT: set[int] = set()
+# "k/n": this process picks ports only from the k-th of n equal parts of the range, so
+# that n test sessions side by side (`make test`) never pick the same port at once.
+PORT_SLICE_ENV = "PHS_PORT_SLICE"
+
+
+def _port_range() -> tuple[int, int]:
+    high = _ephemeral_low() - 1
+    low = max(1024, high - 12000)
+    part = os.environ.get(PORT_SLICE_ENV, "")
+    if not part:
+        return low, high
+    k, _, n = part.partition("/")
+    index, parts = int(k), int(n)
+    if not 0 <= index < parts:
+        raise ValueError(f"{PORT_SLICE_ENV} must be k/n with 0 <= k < n")
+    size = (high - low + 1) // parts
+    return low + index * size, low + (index + 1) * size - 1
+
+
 _PICK = random.Random()
 
 
@@ -90,8 +109,7 @@ def free_port() -> int:
     taken by any outgoing connection (a client's to Kafka, PostgreSQL, Envoy's
     upstreams) before the service binds it, and the service then fails with "address
     already in use". No port is handed out twice in one process."""
-    high = _ephemeral_low() - 1
-    low = max(1024, high - 12000)
+    low, high = _port_range()
     for _ in range(500):
         port = _PICK.randint(low, high)
         if port in _HANDED_OUT:
