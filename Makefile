@@ -95,9 +95,18 @@ lint-web: $(WEB_STAMP)
 	cd $(WEB) && npx --no-install tsc -b --noEmit
 	cd $(WEB) && npx --no-install eslint --max-warnings 0 .
 
-# The browser tests (tests/web) drive the built app through the stack.
+# The browser tests (tests/web) drive the built app through the stack. Two pytest sessions
+# run side by side, each picking ports from its own part of the range (PHS_PORT_SLICE):
+# the tests marked `waits` (minutes of real time passing, the cores mostly idle) and the
+# rest. Every test runs once; the second session's output follows the first's.
 test: lint $(WEB_DIST)
-	$(BIN)/pytest
+	@mkdir -p build; \
+	PHS_PORT_SLICE=1/2 $(BIN)/pytest -m waits -p no:cacheprovider > build/test-waits.log 2>&1 & waits=$$!; \
+	trap 'kill $$waits 2>/dev/null' INT TERM; \
+	PHS_PORT_SLICE=0/2 $(BIN)/pytest -m "not waits"; rest=$$?; \
+	wait $$waits; code=$$?; \
+	echo "== pytest -m waits:"; cat build/test-waits.log; \
+	exit $$(( rest || code ))
 	$(MAKE) --no-print-directory test-clock
 
 # The date-sensitive tests (marker `clock`) again, with the whole stack's wall clock moved
@@ -111,8 +120,8 @@ test-clock: install
 # second pytest beside the rest; its output follows. Marked or not, every test runs once.
 test-fast: install
 	@mkdir -p build; \
-	$(BIN)/pytest tests/integration -m broker -p no:cacheprovider > build/test-fast-broker.log 2>&1 & broker=$$!; \
-	$(BIN)/pytest tests/unit tests/integration -m "not broker"; rest=$$?; \
+	PHS_PORT_SLICE=1/2 $(BIN)/pytest tests/integration -m broker -p no:cacheprovider > build/test-fast-broker.log 2>&1 & broker=$$!; \
+	PHS_PORT_SLICE=0/2 $(BIN)/pytest tests/unit tests/integration -m "not broker"; rest=$$?; \
 	wait $$broker; code=$$?; \
 	echo "== tests/integration -m broker:"; cat build/test-fast-broker.log; \
 	exit $$(( rest || code ))

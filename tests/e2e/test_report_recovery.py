@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 from kafka import KafkaProducer
 
 from phs.reports.v1 import jobs_pb2
@@ -23,6 +24,9 @@ from phs_reports.messages import job_message
 from tests.helpers import audit_consumer, eventually, future_slot
 from tests.helpers import channel as helpers_channel
 from tests.netproxy import TcpProxy
+
+# Most of each test is waiting for a timeout, a sweep or a consumer group to move on.
+pytestmark = pytest.mark.waits
 
 FAST_SWEEP = {
     "PHS_SWEEP_INTERVAL_SECONDS": "0.5",
