@@ -192,10 +192,12 @@ def _run_steps(raw: sqlite3.Connection, steps: Sequence[Step], *, transaction: b
             sql, values = "COMMIT", ()
             cur.execute(sql)
         return inserted
-    except sqlite3.Error as exc:
+    except BaseException as exc:
         if transaction and raw.in_transaction:
-            raw.rollback()
-        raise DBAPIError.instance(sql, values, exc, sqlite3.Error, hide_parameters=True) from exc
+            raw.rollback()  # never leave the writers' shared connection inside a transaction
+        if isinstance(exc, sqlite3.Error):
+            raise DBAPIError.instance(sql, values, exc, sqlite3.Error, hide_parameters=True) from exc
+        raise
     finally:
         cur.close()
 
