@@ -135,3 +135,17 @@ def test_write_chain_refused_rolls_back_and_leaves_the_writers_connection_usable
 def test_write_chain_with_a_default_sqlalchemy_computes(engine: Engine) -> None:
     assert db.write_chain(engine, THING_IF_NEW, _thing("a"), [(notes, {"id": "n1", "thing_id": "a"})]) == 1
     assert _rows(engine, notes) == [("n1", "a", "computed")]
+
+
+class _Interrupting:
+    """A value whose adaptation fails with something other than a database error."""
+
+    def __conform__(self, _protocol: object) -> object:
+        raise RuntimeError("interrupted")
+
+
+def test_write_chain_interrupted_between_inserts_rolls_back(engine: Engine) -> None:
+    with pytest.raises(RuntimeError):
+        db.write_chain(engine, THING_IF_NEW, _thing("a"), [(things, _thing("b", note=_Interrupting()))])
+    assert _rows(engine, things) == []  # the first insert went with the rest
+    assert db.write_chain(engine, THING_IF_NEW, _thing("c"), []) == 1  # no transaction left open
