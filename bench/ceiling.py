@@ -10,7 +10,12 @@
 It prints each figure and the ratios the structure issue set as targets (read
 ≥ 0.7 of the constant ceiling; booking ≥ 0.6 of the one-INSERT ceiling, p99 ≤ 50 ms).
 
-    python -m bench.ceiling [--clients 16] [--seconds 10] [--processes 2] [--postgres URL] [--profile]
+    python -m bench.ceiling [--clients 16] [--seconds 10] [--processes 2] [--postgres URL]
+                            [--profile] [--rounds N]
+
+With --rounds N the four are measured N times, interleaved, and the median of each
+round's ratios is printed too: a ratio then compares figures taken a minute apart,
+while this machine's speed drifts over longer spans.
 
 With --profile (py-spy on PATH or in the venv), one real scheduling process is sampled
 during the read and the booking runs (only threads holding the GIL: where its Python
@@ -28,6 +33,7 @@ import itertools
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +41,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent import futures
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +248,33 @@ def _line(label: str, result: loadgen.Result, elapsed: float) -> float:
     return rate
 
 
+@dataclass(frozen=True)
+class Round:
+    """One measurement of all four, one after the other: a ratio compares figures taken
+    within a minute of each other, while this machine's speed drifts over longer spans."""
+
+    constant: float
+    read: float
+    one_insert: float
+    booking: float
+    booking_p99: float
+
+    @property
+    def read_ratio(self) -> float:
+        return self.read / self.constant
+
+    @property
+    def booking_ratio(self) -> float:
+        return self.booking / self.one_insert
+
+    def print(self) -> None:
+        print(f"  read / constant ceiling:    {self.read_ratio:.2f} (target ≥ 0.70)")
+        print(
+            f"  booking / one-INSERT ceiling: {self.booking_ratio:.2f} (target ≥ 0.60); "
+            f"booking p99 {self.booking_p99:.1f} ms (target ≤ 50)"
+        )
+
+
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve":
         serve(int(sys.argv[2]), sys.argv[3])
@@ -251,6 +285,12 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=2, help="gRPC processes behind each Envoy")
     ap.add_argument("--postgres", help="a PostgreSQL server URL (default: SQLite, the embedded default)")
     ap.add_argument("--profile", action="store_true", help="sample one real process with py-spy")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure all four this many times, interleaved, and print each round's ratios and their median",
+    )
     ns = ap.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -290,30 +330,38 @@ def main() -> None:
                 f"Call ceilings via Envoy ({db}, {ns.processes} process(es) of {THREADS} threads each side, "
                 f"{ns.clients} closed-loop clients, {ns.seconds:.0f} s each):"
             )
-            rates, booking = [], loadgen.Result()
-            for label, port, clients in runs:
-                loadgen.run(port, clients, 1.0)  # warm connections and caches
-                spy = None
-                if ns.profile and port == stack.ports.rest:
-                    spy = _start_profile(
-                        stack.procs["scheduling"].popen.pid, ns.seconds, root / "profile.txt"
-                    )
-                result, elapsed = loadgen.run(port, clients, ns.seconds)
-                rates.append(_line(label, result, elapsed))
-                if spy is not None and spy.wait(30) == 0:
-                    print_profile(root / "profile.txt")
-                booking = result
+            rounds: list[Round] = []
+            for n in range(ns.rounds):
+                if ns.rounds > 1:
+                    print(f" round {n + 1} of {ns.rounds}:")
+                rates, booking = [], loadgen.Result()
+                for label, port, clients in runs:
+                    loadgen.run(port, clients, 1.0)  # warm connections and caches
+                    spy = None
+                    if ns.profile and n == 0 and port == stack.ports.rest:
+                        spy = _start_profile(
+                            stack.procs["scheduling"].popen.pid, ns.seconds, root / "profile.txt"
+                        )
+                    result, elapsed = loadgen.run(port, clients, ns.seconds)
+                    rates.append(_line(label, result, elapsed))
+                    if spy is not None and spy.wait(30) == 0:
+                        print_profile(root / "profile.txt")
+                    booking = result
+                constant, read, one_insert, book = rates
+                p99 = percentile([x * 1000 for x in booking.latencies], 99)
+                rounds.append(Round(constant, read, one_insert, book, p99))
+                rounds[-1].print()
         finally:
             if bare is not None:
                 bare.stop()
             stack.stop()
-    constant, read, one_insert, book = rates
-    p99 = percentile([x * 1000 for x in booking.latencies], 99)
-    print(f"  read / constant ceiling:    {read / constant:.2f} (target ≥ 0.70)")
-    print(
-        f"  booking / one-INSERT ceiling: {book / one_insert:.2f} (target ≥ 0.60); "
-        f"booking p99 {p99:.1f} ms (target ≤ 50)"
-    )
+    if len(rounds) > 1:
+        print(
+            f"  median of {len(rounds)} rounds: "
+            f"read / constant {statistics.median(x.read_ratio for x in rounds):.2f}, "
+            f"booking / one-INSERT {statistics.median(x.booking_ratio for x in rounds):.2f}, "
+            f"booking p99 {statistics.median(x.booking_p99 for x in rounds):.1f} ms"
+        )
 
 
 if __name__ == "__main__":
