@@ -104,14 +104,7 @@ def insert_chain(
     data-modifying CTEs: there it is a statement each (see `write_chain`).
     """
     if conn.dialect.name == "sqlite":
-        steps = _sqlite_steps(conn.dialect, first, params, then)
-        if steps is not None:
-            return _run_steps(_sqlite3(conn), steps, transaction=False)
-        rowcount = int(conn.execute(first, params).rowcount)
-        if rowcount:
-            for table, row in then:
-                conn.execute(insert_into(table), row)
-        return rowcount
+        return _sqlite_chain(conn, _sqlite_steps(conn.dialect, first, params, then), first, params, then)
     shape = tuple((table, tuple(row)) for table, row in then)
     bound = dict(params)
     for i, (_table, row) in enumerate(then):
@@ -141,7 +134,7 @@ def write_chain(
         shared = lock.connection(engine)
         if steps is None or shared is None:
             with _slot_transaction(engine, shared) as conn:
-                return insert_chain(conn, first, params, then)
+                return _sqlite_chain(conn, steps, first, params, then)
         return _run_steps(_sqlite3(shared), steps, transaction=True)
 
 
@@ -164,6 +157,24 @@ def _sqlite_steps(
             (sql, tuple(values[n] if process is None else process(values[n]) for n, process in binds))
         )
     return steps
+
+
+def _sqlite_chain(
+    conn: Connection,
+    steps: list[Step] | None,
+    first: Insert,
+    params: dict[str, Any],
+    then: Sequence[tuple[Table, dict[str, Any]]],
+) -> int:
+    """insert_chain on SQLite in the caller's transaction, its steps computed already
+    (`_sqlite_steps`; None: through SQLAlchemy, which computes a default)."""
+    if steps is not None:
+        return _run_steps(_sqlite3(conn), steps, transaction=False)
+    rowcount = int(conn.execute(first, params).rowcount)
+    if rowcount:
+        for table, row in then:
+            conn.execute(insert_into(table), row)
+    return rowcount
 
 
 def _sqlite3(conn: Connection) -> sqlite3.Connection:
