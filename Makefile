@@ -25,6 +25,17 @@ WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(wild
 # What `make up` needs before it starts the stack.
 UP_PREREQS := $(UP_STAMP) $(DESCRIPTOR) $(WEB_DIST)
 
+# $(call beside,LOG,SECOND,FIRST): `pytest SECOND` in the background (its output in LOG,
+# shown after) beside `pytest FIRST`; each picks ports from its own half of the range
+# (PHS_PORT_SLICE), and the step fails if either does.
+beside = @mkdir -p build; \
+	PHS_PORT_SLICE=1/2 $(BIN)/pytest $(2) -p no:cacheprovider > $(1) 2>&1 & second=$$!; \
+	trap 'kill $$second 2>/dev/null' INT TERM; \
+	PHS_PORT_SLICE=0/2 $(BIN)/pytest $(3); first=$$?; \
+	wait $$second; code=$$?; \
+	echo "== pytest $(2):"; cat $(1); \
+	exit $$(( first || code ))
+
 .PHONY: help install protos check-protos lint lint-web test test-clock test-fast up seed bench manifests clean token web
 
 help:
@@ -100,13 +111,7 @@ lint-web: $(WEB_STAMP)
 # the tests marked `waits` (minutes of real time passing, the cores mostly idle) and the
 # rest. Every test runs once; the second session's output follows the first's.
 test: lint $(WEB_DIST)
-	@mkdir -p build; \
-	PHS_PORT_SLICE=1/2 $(BIN)/pytest -m waits -p no:cacheprovider > build/test-waits.log 2>&1 & waits=$$!; \
-	trap 'kill $$waits 2>/dev/null' INT TERM; \
-	PHS_PORT_SLICE=0/2 $(BIN)/pytest -m "not waits"; rest=$$?; \
-	wait $$waits; code=$$?; \
-	echo "== pytest -m waits:"; cat build/test-waits.log; \
-	exit $$(( rest || code ))
+	$(call beside,build/test-waits.log,-m waits,-m "not waits")
 	$(MAKE) --no-print-directory test-clock
 
 # The date-sensitive tests (marker `clock`) again, with the whole stack's wall clock moved
@@ -119,12 +124,7 @@ test-clock: install
 # The broker's tests mostly wait (for the broker, for time to pass), so they run in a
 # second pytest beside the rest; its output follows. Marked or not, every test runs once.
 test-fast: install
-	@mkdir -p build; \
-	PHS_PORT_SLICE=1/2 $(BIN)/pytest tests/integration -m broker -p no:cacheprovider > build/test-fast-broker.log 2>&1 & broker=$$!; \
-	PHS_PORT_SLICE=0/2 $(BIN)/pytest tests/unit tests/integration -m "not broker"; rest=$$?; \
-	wait $$broker; code=$$?; \
-	echo "== tests/integration -m broker:"; cat build/test-fast-broker.log; \
-	exit $$(( rest || code ))
+	$(call beside,build/test-fast-broker.log,tests/integration -m broker,tests/unit tests/integration -m "not broker")
 
 # gen/ is committed; `make up` regenerates it only when a proto is newer. It leaves k8s/
 # alone (slow, and not needed to run): `make protos` before committing a proto change.
