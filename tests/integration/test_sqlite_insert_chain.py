@@ -149,3 +149,81 @@ def test_write_chain_interrupted_between_inserts_rolls_back(engine: Engine) -> N
         db.write_chain(engine, THING_IF_NEW, _thing("a"), [(things, _thing("b", note=_Interrupting()))])
     assert _rows(engine, things) == []  # the first insert went with the rest
     assert db.write_chain(engine, THING_IF_NEW, _thing("c"), []) == 1  # no transaction left open
+
+
+# db.write_statements: UPDATEs and DELETEs (the outbox relay's), expanding IN lists
+# included, computed before the write slot and run under it on sqlite3 directly.
+MARK = (
+    things.update()
+    .where(things.c.id.in_(bindparam("ids", expanding=True)))
+    .values(at=bindparam("b_at", type_=db.UtcDateTime), n=bindparam("b_n", type_=Integer))
+)
+
+
+def _seed(engine: Engine, ids: str) -> None:
+    with db.write_transaction(engine) as conn:
+        conn.execute(insert(things), [_thing(i, n=0) for i in ids])
+
+
+def test_write_statements_writes_what_sqlalchemy_writes(engine: Engine) -> None:
+    _seed(engine, "abcdefgh")
+    later = AT + dt.timedelta(microseconds=1)
+    changed = db.write_statements(
+        engine,
+        [
+            (MARK, {"ids": ["a", "b", "c"], "b_at": later, "b_n": 1}),
+            (MARK, {"ids": ["d"], "b_at": later, "b_n": 2}),
+        ],
+    )
+    with db.write_transaction(engine) as conn:  # the same through SQLAlchemy's own execute
+        conn.execute(MARK, {"ids": ["e", "f", "g"], "b_at": later, "b_n": 1})
+        conn.execute(MARK, {"ids": ["h"], "b_at": later, "b_n": 2})
+    assert changed == 4
+    got = {r[0]: r[1:] for r in _rows(engine, things)}
+    assert got["a"] == got["b"] == got["c"] == got["e"] == got["f"] == got["g"]
+    assert got["d"] == got["h"] and got["d"][-1] == 2
+    assert got["a"][0] == later and got["a"][0].tzinfo == dt.UTC  # the fraction kept, read back in UTC
+    with engine.connect() as conn:  # stored in the same text form, so text comparisons agree
+        stored = conn.exec_driver_sql("SELECT DISTINCT at FROM things WHERE n > 0").all()
+    assert len(stored) == 1
+
+
+def test_write_statements_holds_the_slot_for_the_statements_alone(engine: Engine) -> None:
+    _seed(engine, "ab")
+    writers = db._writer_lock(engine)
+    with writers.held():
+        shared = writers.connection(engine)
+    assert shared is not None
+    raw = db._sqlite3(shared)
+    traced: list[str] = []
+    raw.set_trace_callback(traced.append)
+    try:
+        db.write_statements(
+            engine,
+            [(MARK, {"ids": ["a"], "b_at": AT, "b_n": 1}), (things.delete().where(things.c.id == "b"), {})],
+        )
+    finally:
+        raw.set_trace_callback(None)
+    assert [" ".join(q.split()[:2]) for q in traced] == [
+        "BEGIN IMMEDIATE",
+        "UPDATE things",
+        "DELETE FROM",
+        "COMMIT",
+    ]
+    assert [r[0] for r in _rows(engine, things)] == ["a"]
+
+
+def test_write_statements_refused_rolls_back_all_of_them(engine: Engine) -> None:
+    _seed(engine, "ab")
+    rename = (
+        things.update().where(things.c.id == bindparam("b_from", type_=String)).values(id=bindparam("b_to"))
+    )
+    with pytest.raises(IntegrityError) as refused:
+        db.write_statements(
+            engine,
+            [(MARK, {"ids": ["a", "b"], "b_at": AT, "b_n": 5}), (rename, {"b_from": "a", "b_to": "b"})],
+        )
+    assert "'b'" not in str(refused.value)  # the values stay out of the message
+    assert [r[-1] for r in _rows(engine, things)] == [0, 0]  # the first statement went too
+    assert db.write_statements(engine, [(MARK, {"ids": ["a"], "b_at": AT, "b_n": 3})]) == 1  # usable after
+    assert db.write_statements(engine, []) == 0

@@ -179,8 +179,7 @@ def pending(engine: Engine, table: Table, limit: int) -> list[OutboxMessage]:
 
 def mark_published(engine: Engine, table: Table, ids: Sequence[int]) -> None:
     if ids:
-        with db.write_transaction(engine) as conn:
-            conn.execute(_statements(table).mark, {"ids": list(ids), "now": utcnow()})
+        db.write_statements(engine, [(_statements(table).mark, {"ids": list(ids), "now": utcnow()})])
 
 
 def mark_acknowledged(engine: Engine, table: Table, acks: Sequence[tuple[int, int, int]]) -> None:
@@ -192,12 +191,15 @@ def mark_acknowledged(engine: Engine, table: Table, acks: Sequence[tuple[int, in
         start, ids = groups.get(partition, (offset, []))
         ids.append(message_id)
         groups[partition] = (min(start, offset), ids)
-    if groups:
-        now = utcnow()
-        with db.write_transaction(engine) as conn:
-            for partition, (start, ids) in groups.items():
-                params = {"ids": ids, "now": now, "b_partition": partition, "b_offset": start}
-                conn.execute(_statements(table).acknowledge, params)
+    now = utcnow()
+    statement = _statements(table).acknowledge
+    db.write_statements(
+        engine,
+        [
+            (statement, {"ids": ids, "now": now, "b_partition": partition, "b_offset": start})
+            for partition, (start, ids) in groups.items()
+        ],
+    )
 
 
 def acknowledged_marks(engine: Engine, table: Table) -> Marks:
