@@ -11,7 +11,15 @@ It prints each figure and the ratios the structure issue set as targets (read
 ≥ 0.7 of the constant ceiling; booking ≥ 0.6 of the one-INSERT ceiling, p99 ≤ 50 ms).
 
     python -m bench.ceiling [--clients 16] [--seconds 10] [--processes 2] [--postgres URL]
-                            [--profile] [--rounds N]
+                            [--profile] [--rounds N] [--rates 480,...]
+
+Those four are closed loop: each client sends its next request when the answer
+arrives, so the machine is always saturated and a latency is mostly time queued
+behind the other clients. Then the one-INSERT ceiling and the booking are measured
+open loop at each of `--rates` requests a second (requests due at fixed intervals,
+latency from when each was due, as independent users arrive): latency under a given
+load, below saturation. The default rate is the booking throughput the structure
+issue measured at its start.
 
 With --rounds N the four are measured N times, interleaved, and the median of each
 round's ratios is printed too: a ratio then compares figures taken a minute apart,
@@ -258,6 +266,7 @@ class Round:
     one_insert: float
     booking: float
     booking_p99: float
+    open_p99: dict[float, float]  # booking p99 (ms) at each open-loop rate
 
     @property
     def read_ratio(self) -> float:
@@ -273,6 +282,8 @@ class Round:
             f"  booking / one-INSERT ceiling: {self.booking_ratio:.2f} (target ≥ 0.60); "
             f"booking p99 {self.booking_p99:.1f} ms (target ≤ 50)"
         )
+        for rate, p99 in self.open_p99.items():
+            print(f"  booking p99 at {rate:.0f} req/s, open loop: {p99:.1f} ms")
 
 
 def main() -> None:
@@ -291,7 +302,14 @@ def main() -> None:
         default=1,
         help="measure all four this many times, interleaved, and print each round's ratios and their median",
     )
+    ap.add_argument(
+        "--rates",
+        default="480",
+        help="open-loop rates (requests a second, comma-separated) for the one-INSERT ceiling "
+        "and the booking; '' for none",
+    )
     ns = ap.parse_args()
+    rates = [float(x) for x in ns.rates.split(",") if x.strip()]
     with (
         tempfile.TemporaryDirectory() as tmp,
         fresh_database(ns.postgres) as real_pg,
@@ -334,7 +352,7 @@ def main() -> None:
             for n in range(ns.rounds):
                 if ns.rounds > 1:
                     print(f" round {n + 1} of {ns.rounds}:")
-                rates, booking = [], loadgen.Result()
+                closed, booking = [], loadgen.Result()
                 for label, port, clients in runs:
                     loadgen.run(port, clients, 1.0)  # warm connections and caches
                     spy = None
@@ -343,13 +361,19 @@ def main() -> None:
                             stack.procs["scheduling"].popen.pid, ns.seconds, root / "profile.txt"
                         )
                     result, elapsed = loadgen.run(port, clients, ns.seconds)
-                    rates.append(_line(label, result, elapsed))
+                    closed.append(_line(label, result, elapsed))
                     if spy is not None and spy.wait(30) == 0:
                         print_profile(root / "profile.txt")
                     booking = result
-                constant, read, one_insert, book = rates
+                open_p99 = {}
+                for rate in rates:
+                    for label, port, clients in (runs[2], runs[3]):
+                        result, elapsed = loadgen.run_at_rate(port, clients, rate, ns.seconds)
+                        _line(f"{label.split(' (')[0]} at {rate:.0f} req/s, open loop", result, elapsed)
+                    open_p99[rate] = percentile([x * 1000 for x in result.latencies], 99)
+                constant, read, one_insert, book = closed
                 p99 = percentile([x * 1000 for x in booking.latencies], 99)
-                rounds.append(Round(constant, read, one_insert, book, p99))
+                rounds.append(Round(constant, read, one_insert, book, p99, open_p99))
                 rounds[-1].print()
         finally:
             if bare is not None:
@@ -361,6 +385,11 @@ def main() -> None:
             f"read / constant {statistics.median(x.read_ratio for x in rounds):.2f}, "
             f"booking / one-INSERT {statistics.median(x.booking_ratio for x in rounds):.2f}, "
             f"booking p99 {statistics.median(x.booking_p99 for x in rounds):.1f} ms"
+            + "".join(
+                f", booking p99 at {rate:.0f} req/s open loop "
+                f"{statistics.median(x.open_p99[rate] for x in rounds):.1f} ms"
+                for rate in rates
+            )
         )
 
 

@@ -95,6 +95,57 @@ def run(port: int, clients: list[tuple[str, MakeBody]], seconds: float) -> tuple
     return out, asyncio.run(main())
 
 
+def run_at_rate(
+    port: int, clients: list[tuple[str, MakeBody]], rate: float, seconds: float, max_connections: int = 256
+) -> tuple[Result, float]:
+    """Open loop: requests go out at `rate` a second, evenly spaced, whatever the answers
+    take (as independent users arrive), the i-th as `clients[i % len(clients)]`, each on
+    a keep-alive connection that is idle at that moment (a new one if none is, up to
+    `max_connections`). A latency runs from the moment its request was due, so a stall
+    counts for every request it holds back (no coordinated omission); (result, elapsed)."""
+    out = Result()
+    host = "127.0.0.1"
+
+    async def main() -> float:
+        idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        opened: list[asyncio.StreamWriter] = []
+
+        async def connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            if idle.empty() and len(opened) < max_connections:
+                reader, writer = await asyncio.open_connection(host, port)
+                opened.append(writer)
+                return reader, writer
+            return await idle.get()
+
+        async def one(i: int, due: float) -> None:
+            token, make = clients[i % len(clients)]
+            reader, writer = await connection()
+            path, body = make(i)
+            writer.write(_request(f"{host}:{port}", path, body, token))
+            status, payload = await _read_response(reader)
+            out.latencies.append(time.perf_counter() - due)
+            idle.put_nowait((reader, writer))
+            if status != 200:
+                out.errors += 1
+                if len(out.samples) < 3:
+                    out.samples.append((status, payload[:300]))
+
+        started = time.perf_counter()
+        sent: list[asyncio.Task[None]] = []
+        for i in range(int(rate * seconds)):
+            due = started + i / rate
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            sent.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*sent)
+        elapsed = time.perf_counter() - started
+        for writer in opened:
+            writer.close()
+        return elapsed
+
+    return out, asyncio.run(main())
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU a process (its threads included) has used so far."""
     with open(f"/proc/{pid}/stat") as f:
