@@ -87,6 +87,9 @@ def test_staff_console_at_phone_width(browser: Any, web_stack: Stack) -> None:
 
     open_page(page, "Clients", "Clients")
     page.locator("tbody tr").first.wait_for()
+    # A client with neither email nor phone: the card says so rather than leaving a gap.
+    contact = page.locator("tbody tr", has_text=f"Pia Phone {tag}").locator('td[data-label="Contact"]')
+    assert contact.inner_text().strip() == "None given"
     check(page, shot, "clients")
 
     open_page(page, "Session types", "Session types")

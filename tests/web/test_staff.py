@@ -69,6 +69,16 @@ def report_row(page: Any, kind: str) -> Any:
     return page.locator("tbody tr", has_text=kind).first
 
 
+def assert_cells_fill_the_row(row: Any) -> None:
+    """Every cell of a table row ends where the row does, so the lines between rows are
+    straight (a cell laid out as something other than a table cell, e.g. flex, ends
+    where its content does)."""
+    bottoms = row.evaluate(
+        "r => [r.getBoundingClientRect().bottom, ...[...r.cells].map(c => c.getBoundingClientRect().bottom)]"
+    )
+    assert all(abs(b - bottoms[0]) < 1 for b in bottoms[1:]), bottoms
+
+
 def test_staff_console(browser: Any, web_stack: Stack) -> None:
     base = web_stack.rest_url
     tag = uuid.uuid4().hex[:6]
@@ -342,6 +352,7 @@ def test_staff_cancel_a_queued_caseload(browser: Any, web_stack: Stack) -> None:
         # Final: the watch is closed and no longer announced.
         row.get_by_role("status").wait_for(state="detached")
         assert f"/v1/{name}" not in reads, reads
+        assert_cells_fill_the_row(row)  # its actions cell is empty now
         shot("cancelled")
     finally:
         worker.send_signal(signal.SIGCONT)

@@ -5,7 +5,7 @@ import { S } from "../api/staff";
 import type { Client, Psychologist } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading, Notice } from "../ui/states";
-import { Field, PAGE_SIZE, PagerNav, PsychologistOptions, staffKeys, TableBox, useAllPsychologists, usePager } from "./common";
+import { ActionsCell, Field, PAGE_SIZE, PagerNav, PsychologistOptions, staffKeys, TableBox, useAllPsychologists, usePager } from "./common";
 
 function ClientForm({
   existing,
@@ -114,9 +114,10 @@ function ClientRow({ c, psychologists }: { c: Client; psychologists: Psychologis
       <td data-label="Contact">
         {c.email}
         {c.phone ? <div className="muted">{c.phone}</div> : null}
+        {c.email || c.phone ? null : <span className="muted">None given</span>}
       </td>
       <td data-label="Psychologist">{psy ? psy.displayName : c.psychologist ? c.psychologist : <span className="muted">None yet</span>}</td>
-      <td data-label="Actions" className="staff-actions">
+      <ActionsCell>
         <button
           type="button"
           className="button button--quiet"
@@ -137,7 +138,7 @@ function ClientRow({ c, psychologists }: { c: Client; psychologists: Psychologis
             }}
           />
         ) : null}
-      </td>
+      </ActionsCell>
     </tr>
   );
 }

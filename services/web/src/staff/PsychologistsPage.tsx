@@ -6,7 +6,7 @@ import type { Psychologist } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading, Notice } from "../ui/states";
 import { viewerZone } from "../ui/time";
-import { Field, PAGE_SIZE, PagerNav, staffKeys, TableBox, usePager } from "./common";
+import { ActionsCell, Field, PAGE_SIZE, PagerNav, staffKeys, TableBox, usePager } from "./common";
 
 const ZONE_LIST = "staff-time-zones";
 
@@ -108,7 +108,7 @@ function PsychologistRow({ p }: { p: Psychologist }) {
       <td data-label="Status">
         <span className={p.active ? "badge badge--good" : "badge badge--neutral"}>{p.active ? "Active" : "Inactive"}</span>
       </td>
-      <td data-label="Actions" className="staff-actions">
+      <ActionsCell>
         <button
           type="button"
           className="button button--quiet"
@@ -128,7 +128,7 @@ function PsychologistRow({ p }: { p: Psychologist }) {
             }}
           />
         ) : null}
-      </td>
+      </ActionsCell>
     </tr>
   );
 }

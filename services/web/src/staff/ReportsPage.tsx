@@ -9,7 +9,7 @@ import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading } from "../ui/states";
 import { dateTimeLabel, viewerZone, zoneName, zonesDiffer } from "../ui/time";
 import { useReportWatch, type WatchState } from "./useReportWatch";
-import { Field, PAGE_SIZE, PagerNav, PsychologistOptions, staffKeys, TableBox, useAllPsychologists, usePager } from "./common";
+import { ActionsCell, Field, PAGE_SIZE, PagerNav, PsychologistOptions, staffKeys, TableBox, useAllPsychologists, usePager } from "./common";
 
 type Kind = "practiceSummaryParams" | "caseloadParams" | "exportParams";
 
@@ -246,7 +246,7 @@ function ReportRow({ initial, names }: { initial: Report; names: Map<string, str
         {r.state === Report_State.FAILED && r.error ? <div className="field-error">{r.error.message}</div> : null}
         {isFinal(r) ? null : <WatchLine watch={watch} />}
       </td>
-      <td data-label="Actions and result" className="staff-actions">
+      <ActionsCell label="Actions and result">
         {!isFinal(r) ? (
           <button
             type="button"
@@ -266,7 +266,7 @@ function ReportRow({ initial, names }: { initial: Report; names: Map<string, str
         ) : null}
         {r.state === Report_State.SUCCEEDED && r.result.case === "caseload" ? <Figures s={r.result.value} /> : null}
         {cancel.error ? <ErrorNotice error={cancel.error} /> : null}
-      </td>
+      </ActionsCell>
     </tr>
   );
 }

@@ -5,7 +5,7 @@ import { S } from "../api/staff";
 import type { SessionType } from "../gen/phs/scheduling/v1/resources_pb";
 import { Page } from "../ui/Layout";
 import { Empty, ErrorNotice, Loading, Notice } from "../ui/states";
-import { Field, PAGE_SIZE, PagerNav, staffKeys, TableBox, usePager } from "./common";
+import { ActionsCell, Field, PAGE_SIZE, PagerNav, staffKeys, TableBox, usePager } from "./common";
 
 function minutesOf(t?: SessionType): string {
   return t?.duration ? String(Number(t.duration.seconds) / 60) : "50";
@@ -82,7 +82,7 @@ function SessionTypeRow({ t }: { t: SessionType }) {
       <td data-label="Code">{t.name.replace("sessionTypes/", "")}</td>
       <td data-label="Length">{minutesOf(t)} min</td>
       <td data-label="Client may request">{t.clientBookable ? "Yes" : "Staff only"}</td>
-      <td data-label="Actions" className="staff-actions">
+      <ActionsCell>
         <button
           type="button"
           className="button button--quiet"
@@ -101,7 +101,7 @@ function SessionTypeRow({ t }: { t: SessionType }) {
             }}
           />
         ) : null}
-      </td>
+      </ActionsCell>
     </tr>
   );
 }

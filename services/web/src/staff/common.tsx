@@ -165,3 +165,16 @@ export function TableBox({ label, children }: { label: string; children: ReactNo
     </div>
   );
 }
+
+/**
+ * A row's last cell: its buttons (and any form they open) side by side. The cell itself
+ * stays a table cell, so its border lines up with its neighbours' however tall the row
+ * is, and an empty one (a finished report) still draws it.
+ */
+export function ActionsCell({ label = "Actions", children }: { label?: string; children: ReactNode }) {
+  return (
+    <td data-label={label} className="staff-actions-cell">
+      <div className="staff-actions">{children}</div>
+    </td>
+  );
+}
