@@ -108,10 +108,11 @@ lint-web: $(WEB_STAMP)
 
 # The browser tests (tests/web) drive the built app through the stack. Two pytest sessions
 # run side by side, each picking ports from its own part of the range (PHS_PORT_SLICE):
-# the tests marked `waits` (minutes of real time passing, the cores mostly idle) and the
-# rest. Every test runs once; the second session's output follows the first's.
+# the tests marked `waits` (minutes of real time passing, the cores mostly idle) with the
+# browser tests (marked `web`), and the rest. Every test runs once; the second session's
+# output follows the first's.
 test: lint $(WEB_DIST)
-	$(call beside,build/test-waits.log,-m waits,-m "not waits")
+	$(call beside,build/test-waits.log,-m "waits or web",-m "not waits and not web")
 	$(MAKE) --no-print-directory test-clock
 
 # The date-sensitive tests (marker `clock`) again, with the whole stack's wall clock moved

@@ -176,10 +176,13 @@ def _tier(item: pytest.Item) -> str | None:
     return parts[0] if len(parts) > 1 else None
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: it selects on the `web` mark too
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wrong = []
     for item in items:
         tier = _tier(item)
+        if tier == "web":
+            item.add_marker(pytest.mark.web)
         used = NOT_IN.get(tier or "", set()) & set(getattr(item, "fixturenames", ()))
         if used:
             wrong.append(f"{item.nodeid} uses {', '.join(sorted(used))}")
