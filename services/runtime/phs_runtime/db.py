@@ -149,16 +149,19 @@ def write_statements(engine: Engine, statements: Sequence[tuple[UpdateBase, dict
     if not statements:
         return 0
     if not is_sqlite(engine):
-        with engine.begin() as conn:
-            return sum(int(conn.execute(st, params).rowcount or 0) for st, params in statements)
+        return _execute_all(engine, statements)
     steps = [_sqlite_step(st, params, engine.dialect) for st, params in statements]
     lock = _writer_lock(engine)
     with lock.held():
         shared = lock.connection(engine)
         if shared is None:  # an in-memory database: no shared connection
-            with engine.begin() as conn:
-                return sum(int(conn.execute(st, params).rowcount or 0) for st, params in statements)
+            return _execute_all(engine, statements)
         return _run_steps(_sqlite3(shared), steps, transaction=True, chained=False)
+
+
+def _execute_all(engine: Engine, statements: Sequence[tuple[UpdateBase, dict[str, Any]]]) -> int:
+    with engine.begin() as conn:
+        return sum(int(conn.execute(st, params).rowcount or 0) for st, params in statements)
 
 
 def _sqlite_step(statement: UpdateBase, params: dict[str, Any], dialect: Dialect) -> Step:
