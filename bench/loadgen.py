@@ -26,6 +26,13 @@ class Result:
     errors: int = 0
     samples: list[tuple[int, bytes]] = field(default_factory=list)  # first failures, for the report
 
+    def record(self, latency: float, status: int, payload: bytes) -> None:
+        self.latencies.append(latency)
+        if status != 200:
+            self.errors += 1
+            if len(self.samples) < 3:
+                self.samples.append((status, payload[:300]))
+
 
 def _request(host: str, path: str, body: bytes, token: str) -> bytes:
     method = "POST" if body else "GET"
@@ -73,11 +80,7 @@ async def _client(
             t0 = time.perf_counter()
             writer.write(_request(f"{host}:{port}", path, body, token))
             status, payload = await _read_response(reader)
-            out.latencies.append(time.perf_counter() - t0)
-            if status != 200:
-                out.errors += 1
-                if len(out.samples) < 3:
-                    out.samples.append((status, payload[:300]))
+            out.record(time.perf_counter() - t0, status, payload)
     finally:
         writer.close()
 
@@ -123,12 +126,8 @@ def run_at_rate(
             path, body = make(i)
             writer.write(_request(f"{host}:{port}", path, body, token))
             status, payload = await _read_response(reader)
-            out.latencies.append(time.perf_counter() - due)
+            out.record(time.perf_counter() - due, status, payload)
             idle.put_nowait((reader, writer))
-            if status != 200:
-                out.errors += 1
-                if len(out.samples) < 3:
-                    out.samples.append((status, payload[:300]))
 
         started = time.perf_counter()
         sent: list[asyncio.Task[None]] = []
