@@ -180,11 +180,14 @@ def _sqlite_step(statement: UpdateBase, params: dict[str, Any], dialect: Dialect
 def _compiled(
     statement: UpdateBase, dialect: Dialect, names: frozenset[str]
 ) -> tuple[SQLCompiler, dict[str, Callable[[Any], Any]]]:
-    """`statement` compiled for `names`, and its parameters' bind processors: the
-    dialect's own form of each type, as in `_sqlite_form`."""
+    """`statement` compiled for `names`, and its parameters' bind processors."""
     compiled = statement.compile(dialect=dialect, column_keys=sorted(names))
     assert isinstance(compiled, SQLCompiler)
     processors: dict[str, Callable[[Any], Any]] = {}
+    # The dialect's own form of each type (dialect_impl), as SQLAlchemy's execute uses:
+    # the generic type's processor leaves a datetime to sqlite3, which writes
+    # "HH:MM:SS" without the fraction SQLAlchemy writes, and text comparisons between
+    # the two forms disagree at equal instants.
     for name, bind in compiled.binds.items():
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
@@ -280,17 +283,11 @@ def _sqlite_form(
     """The SQL of `statement` given parameters `names`, and each of its positional
     parameters' name and bind processor (the same SQLAlchemy applies); None when it
     needs a value the parameters do not hold (a default SQLAlchemy computes)."""
-    compiled = statement.compile(dialect=dialect, column_keys=sorted(names))
+    compiled, processors = _compiled(statement, dialect, names)
     order = compiled.positiontup or []
     if not set(order) <= names or compiled.insert_prefetch:
         return None
-    # The dialect's own form of each type (dialect_impl), as SQLAlchemy's execute uses:
-    # the generic type's processor leaves a datetime to sqlite3, which writes
-    # "HH:MM:SS" without the fraction SQLAlchemy writes, and text comparisons between
-    # the two forms disagree at equal instants.
-    return compiled.string, tuple(
-        (n, compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in order
-    )
+    return compiled.string, tuple((n, processors.get(n)) for n in order)
 
 
 @functools.cache
