@@ -36,13 +36,14 @@ beside = @mkdir -p build; \
 	echo "== pytest $(2):"; cat $(1); \
 	exit $$(( first || code ))
 
-.PHONY: help install protos check-protos lint lint-web test test-clock test-fast up seed bench manifests clean token web
+.PHONY: help install protos check-protos lint lint-web test test-clock test-fast up seed bench manifests clean token web protos-release
 
 help:
 	@echo "make up      - run the whole stack locally (SQLite, Tansu, Envoy) until Ctrl-C"
-	@echo "make test    - ruff, mypy, buf lint, generated-code check, pytest (every tier), the clock matrix"
+	@echo "make test    - ruff, mypy, buf lint and breaking, generated-code check, pytest (every tier), the clock matrix"
 	@echo "make test-fast - the unit and integration tiers only (no service process, no Envoy)"
 	@echo "make protos  - regenerate gen/ from protos/ (and k8s/, which embeds the descriptor)"
+	@echo "make protos-release - record the contracts as released (buf breaking holds later changes to them)"
 	@echo "make manifests - regenerate k8s/ from the Helm chart"
 	@echo "make seed    - fill data/scheduling.db with a demo practice (a year of history)"
 	@echo "make token ROLE=admin SUBJECT=staff/me - a development token (after make up)"
@@ -94,11 +95,18 @@ protos: $(STAMP) $(NODE_STAMP) $(WEB_STAMP)
 check-protos: $(STAMP) $(NODE_STAMP) $(WEB_STAMP)
 	$(PY) tools/gen_protos.py --check
 
+# The contracts as released, which `buf breaking` holds every later change to (make lint,
+# tests/integration/test_contracts.py). Rewrite it when a release goes out, never to
+# make a breaking change pass: that takes a new versioned package.
+protos-release: $(NODE_STAMP)
+	npx --no-install buf build protos --exclude-source-info -o protos/released.binpb
+
 lint: install check-protos
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	npx --no-install buf lint
+	npx --no-install buf breaking protos --against protos/released.binpb
 	$(MAKE) --no-print-directory lint-web
 
 # Typecheck (strict) and eslint of the web app.
